@@ -1,0 +1,24 @@
+"""Panel data layer: validation, long <-> dense layout, timing.
+
+Every estimator, metric and tool of the package reads panels through this
+module, so data conventions (DESIGN section 2, docs page "Data conventions")
+hold everywhere.
+"""
+
+from ._layout import PanelLayout
+from ._timing import align_next_period_returns
+from ._validation import (
+    check_panel_frame,
+    check_panel_target,
+    is_panel,
+    panel_index,
+)
+
+__all__ = [
+    "PanelLayout",
+    "align_next_period_returns",
+    "check_panel_frame",
+    "check_panel_target",
+    "is_panel",
+    "panel_index",
+]
