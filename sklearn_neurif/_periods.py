@@ -77,7 +77,9 @@ def _one_month(value) -> pd.Period:
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"Cannot read {value!r} as a month.") from exc
     if not 1 <= month <= 12:
-        raise ValueError(f"Cannot read {value!r} as a month: month {month} is out of range.")
+        raise ValueError(
+            f"Cannot read {value!r} as a month: month {month} is out of range."
+        )
     return pd.Period(year=year, month=month, freq="M")
 
 

@@ -137,7 +137,9 @@ class PanelLayout:
         """Row positions of each period, as a list of length ``n_periods``."""
         sorted_time = self.time_pos[self._row_order]
         bounds = np.searchsorted(sorted_time, np.arange(self.n_periods + 1))
-        return [self._row_order[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        return [
+            self._row_order[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
 
     def to_dense(self, values, fill_value=np.nan, dtype=None) -> np.ndarray:
         """Lay per-row values out as a padded ``(n_periods, n_max, ...)`` array.
@@ -163,7 +165,9 @@ class PanelLayout:
             )
         if dtype is None:
             dtype = np.result_type(values.dtype, np.min_scalar_type(fill_value))
-        out = np.full((self.n_periods, self.n_max, *values.shape[1:]), fill_value, dtype=dtype)
+        out = np.full(
+            (self.n_periods, self.n_max, *values.shape[1:]), fill_value, dtype=dtype
+        )
         out[self.time_pos, self.slot] = values
         return out
 
@@ -219,7 +223,9 @@ class PanelLayout:
         """
         if window < 1:
             raise ValueError(f"window must be at least 1; got {window}.")
-        rows = np.arange(self.n_rows) if rows is None else np.asarray(rows, dtype=np.int64)
+        rows = (
+            np.arange(self.n_rows) if rows is None else np.asarray(rows, dtype=np.int64)
+        )
         keys = self.entity_pos * self.n_periods + self.time_pos
         key_order = np.argsort(keys, kind="stable")
         sorted_keys = keys[key_order]

@@ -103,4 +103,6 @@ def _next_period(x_time: pd.Index, r_time: pd.Index) -> pd.Index:
     pos = grid.get_indexer(x_time) + 1
     # The last period of the grid has no successor: point at a key no row has.
     nxt = grid.take(np.minimum(pos, len(grid) - 1))
-    return nxt.where(pos < len(grid), other=pd.NaT if x_time.dtype.kind == "M" else np.nan)
+    return nxt.where(
+        pos < len(grid), other=pd.NaT if x_time.dtype.kind == "M" else np.nan
+    )

@@ -131,7 +131,9 @@ def check_panel_frame(X, *, allow_nan: bool = False) -> None:
     non_numeric = [
         str(c)
         for c, dtype in X.dtypes.items()
-        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+        if not (
+            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+        )
         or pd.api.types.is_complex_dtype(dtype)
     ]
     if non_numeric:
@@ -148,7 +150,9 @@ def check_panel_frame(X, *, allow_nan: bool = False) -> None:
     if not allow_nan:
         nan_count = np.isnan(values).sum(axis=0)
         if nan_count.any():
-            cols = {str(c): int(n) for c, n in zip(X.columns, nan_count, strict=True) if n}
+            cols = {
+                str(c): int(n) for c, n in zip(X.columns, nan_count, strict=True) if n
+            }
             raise ValueError(
                 f"Characteristics contain NaN (missing values per column: {cols}). "
                 "Impute them first, e.g. with "
@@ -157,7 +161,9 @@ def check_panel_frame(X, *, allow_nan: bool = False) -> None:
             )
 
 
-def check_panel_target(y, index: pd.MultiIndex, *, allow_nan: bool = True) -> np.ndarray:
+def check_panel_target(
+    y, index: pd.MultiIndex, *, allow_nan: bool = True
+) -> np.ndarray:
     """Validate next-period returns against the panel's index.
 
     Parameters
@@ -197,7 +203,8 @@ def check_panel_target(y, index: pd.MultiIndex, *, allow_nan: bool = True) -> np
         if isinstance(y, pd.DataFrame) and y.shape[1] == 1:
             y = y.iloc[:, 0]
         if isinstance(y, pd.Series) and not (
-            pd.api.types.is_numeric_dtype(y.dtype) or pd.api.types.is_bool_dtype(y.dtype)
+            pd.api.types.is_numeric_dtype(y.dtype)
+            or pd.api.types.is_bool_dtype(y.dtype)
         ):
             raise TypeError(f"y must be numeric; got dtype {y.dtype}.")
         y = y.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -1,0 +1,218 @@
+"""Shared outputs of conditional factor models (IPCA, NeurIF, ...).
+
+A factor model computes, for each ``(entity, time)`` row, the loadings
+:math:`\\beta_{i,t}` and the conditional factor premia :math:`\\lambda_{t+1}`
+known at ``t`` (plus an optional alpha). Everything users call on top of
+those (``predict``, ``transform``, ``get_factors``, ``predict_total``,
+``score``) is defined once here, so every model answers the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.utils.validation import check_is_fitted
+
+from .metrics import r2_predictive
+from .panel import PanelLayout, check_panel_target, is_panel
+
+__all__ = ["FactorModelMixin", "FactorOutputs"]
+
+
+@dataclass(frozen=True)
+class FactorOutputs:
+    """Per-row outputs of a factor model for one panel.
+
+    Attributes
+    ----------
+    layout : PanelLayout
+        Row map of the panel.
+    loadings : ndarray of shape (n_rows, n_factors)
+        :math:`\\beta_{i,t}`.
+    premia : ndarray of shape (n_rows, n_factors)
+        Conditional factor premia :math:`\\lambda_{t+1}` known at ``t``
+        (equal for all rows of a period).
+    alpha : ndarray of shape (n_rows,) or None
+        Intercept :math:`\\alpha_{i,t}`, or None for a restricted model.
+    """
+
+    layout: PanelLayout
+    loadings: np.ndarray
+    premia: np.ndarray
+    alpha: np.ndarray | None = None
+
+
+class FactorModelMixin:
+    """Mixin giving factor models the package's common interface.
+
+    Subclasses implement ``_panel_outputs(X) -> FactorOutputs`` (validating
+    ``X`` and checking that the model is fitted) and set ``n_factors``.
+    Optionally ``_factor_ridge`` (a float >= 0) stabilises the
+    cross-sectional regression of :meth:`get_factors`.
+
+    Output rule: a panel in (a DataFrame with an ``(entity, time)``
+    MultiIndex) gives a DataFrame out on the same index, even under the
+    default ``set_output`` configuration, so that a Pipeline keeps the period
+    of every row; a plain array in gives an array out.
+    """
+
+    _factor_ridge = 0.0
+
+    def _panel_outputs(self, X) -> FactorOutputs:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _n_factors_out(self) -> int:
+        check_is_fitted(self)
+        return int(self.n_factors)
+
+    def predict(self, X):
+        r"""Expected returns :math:`\hat r_{i,t+1} = \alpha_{i,t} + \beta_{i,t}'\lambda_{t+1}`.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_rows, n_characteristics)
+            Characteristics panel (``(entity, time)`` MultiIndex) or one
+            cross-section as an array.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            One prediction per input row, in input order (no row dropped).
+        """
+        out = self._panel_outputs(X)
+        pred = np.einsum("nk,nk->n", out.loadings, out.premia)
+        if out.alpha is not None:
+            pred = pred + out.alpha
+        return pred
+
+    def transform(self, X):
+        """Loadings and conditional factor premia per row.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_rows, n_characteristics)
+            Characteristics panel.
+
+        Returns
+        -------
+        ndarray or DataFrame of shape (n_rows, 2 * n_factors)
+            Columns ``loading_1..K`` then ``factor_1..K`` (the premia of the
+            row's period, known at ``t``). A DataFrame on ``X``'s MultiIndex
+            when ``X`` is a panel.
+        """
+        out = self._panel_outputs(X)
+        values = np.hstack([out.loadings, out.premia])
+        if is_panel(X):
+            return pd.DataFrame(
+                values, index=X.index, columns=self.get_feature_names_out()
+            )
+        return values
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the ``transform`` columns.
+
+        Parameters
+        ----------
+        input_features : ignored
+            Present for API consistency.
+
+        Returns
+        -------
+        ndarray of str
+            ``loading_1..K`` followed by ``factor_1..K``.
+        """
+        k = self._n_factors_out()
+        names = [f"loading_{j + 1}" for j in range(k)] + [
+            f"factor_{j + 1}" for j in range(k)
+        ]
+        return np.asarray(names, dtype=object)
+
+    def get_factors(self, X, y) -> pd.DataFrame:
+        r"""Realised factors of any periods with returns.
+
+        Per period, a cross-sectional regression of returns (less alpha) on
+        the model's loadings:
+        :math:`\hat f_{t+1} = (B_t'B_t + \epsilon I)^{-1} B_t'(r_{t+1} - \alpha_t)`,
+        with :math:`\epsilon` the model's ridge (0 for IPCA). Assets with a
+        missing return are left out of their period's regression.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Characteristics panel.
+        y : Series
+            Next-period returns on ``X``'s index.
+
+        Returns
+        -------
+        DataFrame of shape (n_periods, n_factors)
+            Labelled by the as-of period ``t``; the factors are realised over
+            ``t+1``. A period with no returns gets NaN.
+        """
+        return self._realised_factors(X, y)[0]
+
+    def predict_total(self, X, y):
+        r"""Fitted returns :math:`\alpha_{i,t} + \beta_{i,t}'\hat f_{t+1}` with realised factors.
+
+        These enter the total R-squared. Parameters are as for
+        :meth:`get_factors`.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+        """
+        factors, out = self._realised_factors(X, y)
+        fitted = np.einsum(
+            "nk,nk->n", out.loadings, out.layout.per_period(factors.to_numpy())
+        )
+        if out.alpha is not None:
+            fitted = fitted + out.alpha
+        return np.nan_to_num(fitted, nan=0.0)
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Predictive R-squared (uncentred) of :meth:`predict` on ``X``.
+
+        This replaces scikit-learn's centred R-squared: for returns the
+        benchmark is a zero forecast (Gu, Kelly and Xiu 2020). Missing
+        returns are left out.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Characteristics panel.
+        y : Series
+            Next-period returns.
+        sample_weight : array-like of shape (n_rows,), optional
+            Row weights.
+
+        Returns
+        -------
+        float
+        """
+        return r2_predictive(y, self.predict(X), sample_weight=sample_weight)
+
+    def _realised_factors(self, X, y):
+        out = self._panel_outputs(X)
+        layout = out.layout
+        r = check_panel_target(y, layout.index)
+        if out.alpha is not None:
+            r = r - out.alpha
+        B = layout.to_dense(out.loadings, fill_value=0.0)  # (T, N, K)
+        R = layout.to_dense(r, fill_value=np.nan)  # (T, N)
+        valid = ~np.isnan(R)
+        B = B * valid[..., None]
+        R = np.where(valid, R, 0.0)
+        k = B.shape[-1]
+        BtB = np.einsum("tnk,tnl->tkl", B, B) + self._factor_ridge * np.eye(k)
+        Btr = np.einsum("tnk,tn->tk", B, R)
+        # pinv handles periods with fewer assets than factors (minimum-norm solution).
+        factors = np.einsum("tkl,tl->tk", np.linalg.pinv(BtB, hermitian=True), Btr)
+        factors[~valid.any(axis=1)] = np.nan
+        frame = pd.DataFrame(
+            factors,
+            index=pd.Index(layout.periods, name="time"),
+            columns=[f"factor_{j + 1}" for j in range(k)],
+        )
+        return frame, out

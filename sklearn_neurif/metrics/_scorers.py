@@ -1,0 +1,92 @@
+"""Scorers ``scorer(estimator, X, y)`` for GridSearchCV and cross_validate."""
+
+from __future__ import annotations
+
+from sklearn.pipeline import Pipeline
+
+from ._regression import r2_predictive, r2_total
+
+__all__ = ["total_r2_scorer", "predictive_r2_scorer", "resolve_final_step"]
+
+
+def resolve_final_step(estimator, X):
+    """Split a fitted Pipeline into its final step and the transformed ``X``.
+
+    Scorers that need more than ``predict`` (realised factors, loadings) call
+    methods of the factor model at the end of a Pipeline; the earlier steps
+    (e.g. ``CrossSectionalRankScaler``) transform ``X`` first. The package's
+    transformers keep the ``(entity, time)`` index, so the final step still
+    sees the period of each row.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+        A fitted factor model, or a Pipeline ending with one.
+    X : DataFrame
+        Panel of characteristics.
+
+    Returns
+    -------
+    final : estimator
+        The last step (or ``estimator`` itself).
+    Xt : DataFrame or array
+        ``X`` passed through the earlier steps.
+    """
+    if isinstance(estimator, Pipeline):
+        Xt = X
+        for _, step in estimator.steps[:-1]:
+            if step is None or step == "passthrough":
+                continue
+            Xt = step.transform(Xt)
+        return resolve_final_step(estimator.steps[-1][1], Xt)
+    return estimator, X
+
+
+def total_r2_scorer(estimator, X, y) -> float:
+    """Out-of-sample total R-squared of a fitted factor model (greater is better).
+
+    Realised factors of the scored periods come from a cross-sectional
+    regression of their returns on the model's loadings
+    (``predict_total(X, y)``), as in Kelly, Pruitt and Su (2019).
+
+    Parameters
+    ----------
+    estimator : factor model or Pipeline ending with one
+        Must have ``predict_total(X, y)``.
+    X : DataFrame
+        Characteristics panel.
+    y : Series
+        Next-period returns on ``X``'s index.
+
+    Returns
+    -------
+    float
+        :func:`~sklearn_neurif.metrics.r2_total` of the fitted values.
+    """
+    final, Xt = resolve_final_step(estimator, X)
+    if not hasattr(final, "predict_total"):
+        raise TypeError(
+            f"total_r2_scorer needs a factor model with predict_total(X, y); "
+            f"{type(final).__name__} has none."
+        )
+    return r2_total(y, final.predict_total(Xt, y))
+
+
+def predictive_r2_scorer(estimator, X, y) -> float:
+    """Out-of-sample predictive R-squared of ``estimator.predict(X)``.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+        Anything with ``predict``.
+    X : DataFrame
+        Characteristics panel.
+    y : Series
+        Next-period returns.
+
+    Returns
+    -------
+    float
+        :func:`~sklearn_neurif.metrics.r2_predictive` (uncentred).
+    """
+    return r2_predictive(y, estimator.predict(X))
