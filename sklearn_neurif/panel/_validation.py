@@ -102,7 +102,10 @@ def panel_index(X) -> pd.MultiIndex:
 def _num_rows(X) -> int:
     if hasattr(X, "shape") and len(X.shape) > 0:
         return int(X.shape[0])
-    return len(X)
+    if hasattr(X, "__len__"):
+        return len(X)
+    # Array-likes that only implement __array__ (sklearn's _NotAnArray).
+    return int(np.asarray(X).shape[0])
 
 
 def check_panel_frame(X, *, allow_nan: bool = False) -> None:
