@@ -1,0 +1,309 @@
+"""Cross-sectional rank normalisation of characteristics, period by period."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import validate_data
+
+from ..panel import PanelLayout, check_panel_frame, is_panel, panel_index
+
+__all__ = ["CrossSectionalRankScaler", "ImputationReport"]
+
+#: Cells ranked per pandas call; bounds the temporary memory of a transform
+#: (about 8 bytes x this many cells per temporary array) on CRSP-sized panels.
+_CELLS_PER_CHUNK = 1 << 23
+
+
+class ImputationReport:
+    """Count of missing characteristics a rank scaler sets to the median.
+
+    Returned by :meth:`CrossSectionalRankScaler.imputation_report`.
+
+    Attributes
+    ----------
+    n_imputed : int
+        Number of imputed cells (0 with ``missing="keep"``).
+    n_cells : int
+        Number of cells, ``n_rows * n_features``.
+    per_feature : pandas.Series
+        Imputed cells per characteristic.
+    per_period : pandas.DataFrame
+        Imputed cells per period (rows) and characteristic (columns).
+    share : float
+        ``n_imputed / n_cells``.
+    """
+
+    def __init__(self, per_period: pd.DataFrame, n_rows: int):
+        self.per_period = per_period
+        self.per_feature = per_period.sum(axis=0).astype(np.int64)
+        self.n_imputed = int(self.per_feature.sum())
+        self.n_cells = int(n_rows * per_period.shape[1])
+        self.share = self.n_imputed / self.n_cells if self.n_cells else 0.0
+
+    def summary(self) -> pd.DataFrame:
+        """Imputed cells and their share of the rows, per characteristic.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``n_imputed`` and ``share``; one row per characteristic
+            plus a final ``"total"`` row.
+        """
+        n_rows = self.n_cells // max(len(self.per_feature), 1)
+        table = pd.DataFrame(
+            {
+                "n_imputed": self.per_feature,
+                "share": self.per_feature / max(n_rows, 1),
+            }
+        )
+        table.loc["total"] = [self.n_imputed, self.share]
+        table["n_imputed"] = table["n_imputed"].astype(np.int64)
+        return table
+
+    def __repr__(self) -> str:
+        return (
+            f"ImputationReport(n_imputed={self.n_imputed}, n_cells={self.n_cells}, "
+            f"share={self.share:.4f})"
+        )
+
+
+class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Rank-normalise each characteristic within each period into [-0.5, 0.5].
+
+    The convention of Kelly, Pruitt and Su (2019) and Gu, Kelly and Xiu
+    (2021): in every period, each characteristic is replaced by its
+    cross-sectional rank, mapped linearly onto ``[-0.5, 0.5]``. Missing
+    characteristics are set to the cross-sectional median, which is 0 after
+    scaling.
+
+    Parameters
+    ----------
+    missing : {"median", "keep"}, default="median"
+        ``"median"`` sets a missing characteristic to the cross-sectional
+        median of its period, i.e. to 0 (also when the whole column is
+        missing in that period). ``"keep"`` leaves it NaN, for models that
+        handle missing values themselves.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+        Number of characteristics seen in :meth:`fit`.
+    feature_names_in_ : ndarray of str
+        Names of the characteristics seen in :meth:`fit` (DataFrame input
+        with string column names only).
+    n_imputed_ : int
+        Number of cells of the *training* data set to the median (0 with
+        ``missing="keep"``).
+    n_imputed_per_feature_ : ndarray of shape (n_features_in_,)
+        The same count per characteristic.
+
+    See Also
+    --------
+    sklearn.preprocessing.QuantileTransformer : Pooled (not per-period)
+        rank transform.
+
+    Notes
+    -----
+    For a characteristic with ``n_t`` non-missing values in period ``t``,
+    value ``z_{i,t}`` with average rank ``r_{i,t}`` (1 for the smallest, ties
+    share the mean of their ranks) becomes
+
+    .. math::
+
+        \\tilde z_{i,t} = \\frac{r_{i,t} - 1}{n_t - 1} - \\frac{1}{2},
+
+    so the smallest value maps to -0.5, the largest to 0.5, and the
+    cross-sectional median (average rank ``(n_t + 1) / 2``) to exactly 0.
+    A period with a single non-missing value maps it to 0.
+
+    **As-of timing.** Each period is scaled with that period's cross-section
+    only: the output at ``(i, t)`` uses only characteristics dated ``t``, so
+    it is known at the end of ``t``, as the input. Nothing is learnt from the
+    training data: :meth:`transform` gives the same result for a period
+    whether or not the period was seen in :meth:`fit`, and a test period is
+    never scaled with training data.
+
+    **Stateless.** :meth:`fit` only records the number (and names) of the
+    characteristics, against which :meth:`transform` checks its input, and
+    the imputation count of the training data. :meth:`transform` does not
+    modify the estimator (a scikit-learn rule that also keeps parallel grid
+    searches safe); to count imputed cells of other data, call
+    :meth:`imputation_report`. :meth:`transform` works without :meth:`fit`.
+
+    **Output container.** A panel (DataFrame with an ``(entity, time)``
+    MultiIndex) comes back as a DataFrame on the same index and columns, even
+    under scikit-learn's default output configuration: the next step of a
+    Pipeline needs the period of each row, which an ndarray would lose. This
+    is a deliberate package rule. Anything else (ndarray, DataFrame without
+    MultiIndex) is one cross-section and comes back as an ndarray, or as a
+    DataFrame with ``set_output(transform="pandas")``.
+
+    Missing values are allowed; infinite values and non-numeric columns are
+    errors. The input is never modified.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from sklearn_neurif.preprocessing import CrossSectionalRankScaler
+    >>> idx = pd.MultiIndex.from_product([["a", "b", "c"], [1, 2]],
+    ...                                  names=["entity", "time"])
+    >>> X = pd.DataFrame({"size": [3.0, 1.0, 1.0, np.nan, 2.0, 5.0]}, index=idx)
+    >>> CrossSectionalRankScaler().fit_transform(X)["size"].tolist()
+    [0.5, -0.5, -0.5, 0.0, 0.0, 0.5]
+    """
+
+    _parameter_constraints: dict = {"missing": [StrOptions({"median", "keep"})]}
+
+    def __init__(self, missing: str = "median"):
+        self.missing = missing
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def fit(self, X, y=None):
+        """Record the characteristics and count the cells to impute.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_rows, n_features)
+            Characteristics; a DataFrame with an ``(entity, time)``
+            MultiIndex is a panel, anything else one cross-section.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : CrossSectionalRankScaler
+        """
+        self._validate_params()
+        panel_index(X)
+        check_panel_frame(X, allow_nan=True)
+        values = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan"
+        )
+        if self.missing == "median":
+            per_feature = np.isnan(values).sum(axis=0).astype(np.int64)
+        else:
+            per_feature = np.zeros(values.shape[1], dtype=np.int64)
+        self.n_imputed_per_feature_ = per_feature
+        self.n_imputed_ = int(per_feature.sum())
+        return self
+
+    def transform(self, X):
+        """Rank-normalise each characteristic within each period.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_rows, n_features)
+            Characteristics; a DataFrame with an ``(entity, time)``
+            MultiIndex is a panel, anything else one cross-section.
+
+        Returns
+        -------
+        X_scaled : DataFrame or ndarray of shape (n_rows, n_features)
+            Values in ``[-0.5, 0.5]`` (NaN where missing with
+            ``missing="keep"``). A DataFrame on ``X``'s index and columns
+            for a panel, else an ndarray. float32 input stays float32, other
+            input gives float64.
+
+        Raises
+        ------
+        TypeError
+            If a column is not numeric.
+        ValueError
+            If ``X`` holds infinite values, has a malformed panel index, or
+            a number of features different from :meth:`fit`'s.
+        """
+        index, values = self._check_input(X)
+        out = _rank_scale(values, PanelLayout(index).time_pos, self.missing == "keep")
+        if is_panel(X):
+            return pd.DataFrame(out, index=X.index, columns=X.columns, copy=False)
+        return out
+
+    def imputation_report(self, X) -> ImputationReport:
+        """Count the missing cells :meth:`transform` sets to the median.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_rows, n_features)
+            Characteristics, as for :meth:`transform`.
+
+        Returns
+        -------
+        ImputationReport
+            Counts in total, per characteristic and per period (all zero with
+            ``missing="keep"``).
+        """
+        index, values = self._check_input(X)
+        layout = PanelLayout(index)
+        if self.missing == "median":
+            missing = np.isnan(values)
+        else:
+            missing = np.zeros(values.shape, dtype=bool)
+        counts = pd.DataFrame(missing).groupby(layout.time_pos).sum()
+        counts = counts.reindex(np.arange(layout.n_periods), fill_value=0)
+        counts.index = layout.periods
+        counts.columns = self._output_names(X, values.shape[1])
+        return ImputationReport(counts.astype(np.int64), values.shape[0])
+
+    def _check_input(self, X):
+        """Validate ``X`` before any work; return its panel index and values."""
+        self._validate_params()
+        index = panel_index(X)
+        check_panel_frame(X, allow_nan=True)
+        params = dict(dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
+        if hasattr(self, "n_features_in_"):
+            values = validate_data(self, X, reset=False, **params)
+        else:
+            # Unfitted (allowed: stateless); nothing to check names against.
+            values = check_array(X, **params)
+        return index, values
+
+    def _output_names(self, X, n_features: int):
+        if isinstance(X, pd.DataFrame):
+            return X.columns
+        if hasattr(self, "n_features_in_"):
+            return pd.Index(self.get_feature_names_out())
+        return pd.Index([f"x{j}" for j in range(n_features)])
+
+
+def _rank_scale(values: np.ndarray, time_pos: np.ndarray, keep_nan: bool) -> np.ndarray:
+    """Per-period average ranks mapped to [-0.5, 0.5], a few columns at a time.
+
+    The ranking itself is one pandas ``groupby(period).rank`` per chunk of
+    columns (no Python loop over periods); chunking only bounds the memory
+    of the temporaries on large panels.
+    """
+    n_rows, n_features = values.shape
+    out = np.empty((n_rows, n_features), dtype=values.dtype)
+    if n_rows == 0:
+        return out
+    step = max(1, _CELLS_PER_CHUNK // n_rows)
+    for start in range(0, n_features, step):
+        cols = slice(start, min(start + step, n_features))
+        out[:, cols] = _rank_scale_block(values[:, cols], time_pos, keep_nan)
+    return out
+
+
+def _rank_scale_block(block: np.ndarray, time_pos: np.ndarray, keep_nan: bool):
+    frame = pd.DataFrame(block, copy=False)
+    ranks = frame.groupby(time_pos, sort=False).rank(method="average").to_numpy()
+    valid = ~np.isnan(block)
+    n_valid = pd.DataFrame(valid).groupby(time_pos).sum().to_numpy()
+    # time_pos holds every code 0..T-1, so the sums' row t is period t.
+    n_valid = n_valid[time_pos]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = (ranks - 1.0) / (n_valid - 1.0) - 0.5
+    # A lone value is its own median; a missing value gets the median (0).
+    scaled[(n_valid == 1) & valid] = 0.0
+    if not keep_nan:
+        scaled[~valid] = 0.0
+    return scaled
