@@ -1,0 +1,15 @@
+"""README and CI stay in step: CI runs exactly the README's test command."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    test_commands = [b.strip() for b in blocks if "pytest" in b]
+    assert test_commands, "README.md gives no test command"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert test_commands[0] in ci.splitlines()
