@@ -1,0 +1,436 @@
+"""Instrumented PCA (Kelly, Pruitt and Su 2019) by ALS on managed portfolios."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_is_fitted,
+    validate_data,
+)
+
+from .base import FactorModelMixin, FactorOutputs
+from .panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
+
+__all__ = ["IPCARegressor"]
+
+
+class IPCARegressor(FactorModelMixin, RegressorMixin, TransformerMixin, BaseEstimator):
+    r"""Instrumented principal components analysis (IPCA) of a returns panel.
+
+    IPCA (Kelly, Pruitt and Su 2019) models the excess return of asset ``i``
+    over period ``t+1`` with loadings that are linear in the asset's
+    characteristics at ``t``:
+
+    .. math::
+
+        r_{i,t+1} = \alpha_{i,t} + \beta_{i,t}' f_{t+1} + e_{i,t+1}, \qquad
+        \beta_{i,t} = \Gamma_\beta' z_{i,t}, \qquad
+        \alpha_{i,t} = \Gamma_\alpha' z_{i,t}
+
+    ``Gamma_beta`` (``L x K``) and the latent factors ``f`` minimise the
+    pooled sum of squared errors over every ``(i, t)`` with a return. The
+    estimator solves it by alternating least squares on the managed
+    portfolios ``x_t = Z_t' r_{t+1}`` and the second moments
+    ``W_t = Z_t' Z_t`` (computed once), so that an iteration costs
+    ``O(T L^2 K^2)`` whatever the number of assets. The results coincide
+    with ``ipca.InstrumentedPCA`` (version 0.6.7) fitted to the same panel.
+
+    Parameters
+    ----------
+    n_factors : int, default=1
+        Number of latent factors ``K`` (the default of
+        ``ipca.InstrumentedPCA``). Must not exceed the number of
+        characteristics (minus one with ``intercept=True``).
+    intercept : bool, default=False
+        If True, fit the unrestricted model with an alpha
+        :math:`\alpha_{i,t} = \Gamma_\alpha' z_{i,t}`, orthogonal to the
+        loadings (:math:`\Gamma_\beta'\Gamma_\alpha = 0`).
+    max_iter : int, default=10000
+        Maximum number of ALS iterations.
+    iter_tol : float, default=1e-6
+        Convergence tolerance: ALS stops when the largest absolute change of
+        an element of ``Gamma`` (and, without intercept, of the factors)
+        between two normalised iterations is at most ``iter_tol``; the
+        criterion of ``ipca.InstrumentedPCA`` (whose default is ``10e-6``,
+        i.e. ``1e-5``).
+    verbose : bool or int, default=False
+        Print the change of each iteration.
+
+    Attributes
+    ----------
+    gamma_ : DataFrame of shape (n_features_in_, n_factors)
+        :math:`\Gamma_\beta`, indexed by feature name (``x0, x1, ...`` for
+        arrays), columns ``factor_1..K``.
+    gamma_alpha_ : Series of shape (n_features_in_,) or None
+        :math:`\Gamma_\alpha` with ``intercept=True``, else None.
+    factors_ : DataFrame of shape (n_periods, n_factors)
+        Realised factors of the training periods, labelled by the as-of
+        period ``t`` (the factor is realised over ``t+1``). A training
+        period without any return has NaN.
+    factor_premia_ : Series of shape (n_factors,)
+        :math:`\lambda`, the time-series mean of ``factors_``: the factor
+        premia used by :meth:`predict`.
+    n_iter_ : int
+        Number of ALS iterations run.
+    n_features_in_ : int
+        Number of characteristics seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the characteristics, when ``X`` has string column names.
+
+    See Also
+    --------
+    sklearn_neurif.NeurIFRegressor : nonlinear, attention-based loadings.
+
+    Notes
+    -----
+    **Algorithm.** With ``W_t`` and ``x_t`` computed once (rows whose return
+    is missing left out of both), ALS alternates
+
+    .. math::
+
+        f_{t+1} &= (\Gamma_\beta' W_t \Gamma_\beta)^{-1}
+                   \Gamma_\beta' (x_t - W_t \Gamma_\alpha)
+                   \quad \text{for every } t, \\
+        \operatorname{vec}(\Gamma') &= \Big(\sum_t W_t \otimes \tilde f_{t+1}
+            \tilde f_{t+1}'\Big)^{-1} \sum_t x_t \otimes \tilde f_{t+1},
+            \qquad \tilde f = (f, 1) \text{ with intercept,}
+
+    the first as one batched solve of ``T`` systems ``K x K``, the second as
+    one ``LK x LK`` system. ``W_t`` and ``x_t`` are *not* divided by the
+    number of assets: the objective pools all asset-months (KPS); per-period
+    averages would weight months equally and change ``Gamma`` on unbalanced
+    panels. ALS starts from the SVD of the per-period average managed
+    portfolios ``x_t / N_t``, as ``ipca`` does.
+
+    **Normalisation** (KPS, applied after every iteration exactly as
+    ``ipca`` does, so iterates and ``iter_tol`` mean the same): rotate so that
+    :math:`\Gamma_\beta'\Gamma_\beta = I` and :math:`\sum_t f_t f_t'` is
+    diagonal with decreasing entries, flip signs so that every factor has a
+    positive mean, and with an intercept project :math:`\Gamma_\alpha` off
+    the span of :math:`\Gamma_\beta`, moving the projected part into the
+    factors (``ipca`` adds it after the projection, which is a no-op; the
+    fixed points coincide). Fitted values are invariant to all of these.
+
+    **Timing (as-of).** Row ``(i, t)`` of ``X`` holds :math:`z_{i,t}`, known
+    at the end of ``t``; row ``(i, t)`` of ``y`` holds :math:`r_{i,t+1}`.
+    :meth:`predict` returns :math:`\hat r_{i,t+1} = \alpha_{i,t} +
+    \beta_{i,t}'\lambda`, which uses only ``X`` at ``t`` and the premia
+    estimated on the training sample, so it works for unseen assets and
+    periods. Realised factors of any period come from :meth:`get_factors`
+    (a cross-sectional regression of its returns on the loadings: the ALS
+    factor step).
+
+    A plain array (no MultiIndex) is one cross-section, i.e. one period.
+
+    Elastic-net regularisation of ``Gamma`` (``alpha``/``l1_ratio`` of
+    ``ipca``) is not offered: ``ipca`` fits it with scikit-learn's
+    ``ElasticNet`` (with an intercept) on the full ``N T x L K`` panel,
+    which cannot be cross-checked to tight tolerance.
+
+    References
+    ----------
+    Kelly, B., Pruitt, S., Su, Y. (2019). Characteristics are covariances:
+    A unified model of risk and return. Journal of Financial Economics
+    134(3), 501-524.
+
+    Examples
+    --------
+    >>> from sklearn_neurif import IPCARegressor
+    >>> from sklearn_neurif.datasets import make_conditional_factor_panel
+    >>> data = make_conditional_factor_panel(100, 60, 6, 2, random_state=0)
+    >>> est = IPCARegressor(n_factors=2).fit(data.X, data.y)
+    >>> est.gamma_.shape, est.factors_.shape
+    ((6, 2), (60, 2))
+    >>> est.predict(data.X).shape
+    (6000,)
+    """
+
+    _parameter_constraints: dict = {
+        "n_factors": [Interval(Integral, 1, None, closed="left")],
+        "intercept": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "iter_tol": [Interval(Real, 0, None, closed="neither")],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_factors=1,
+        *,
+        intercept=False,
+        max_iter=10000,
+        iter_tol=1e-6,
+        verbose=False,
+    ):
+        self.n_factors = n_factors
+        self.intercept = intercept
+        self.max_iter = max_iter
+        self.iter_tol = iter_tol
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit ``Gamma`` and the factors by alternating least squares.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_rows, n_characteristics)
+            Characteristics at ``t`` with an ``(entity, time)`` MultiIndex
+            (or one cross-section as an array). No missing values: impute
+            and scale first (e.g. ``CrossSectionalRankScaler``).
+        y : Series of shape (n_rows,)
+            Excess returns over ``t+1`` on ``X``'s index. Missing returns
+            (NaN) are left out of the fit.
+
+        Returns
+        -------
+        self : IPCARegressor
+
+        Raises
+        ------
+        ValueError
+            For a malformed panel, missing or infinite characteristics,
+            more factors than characteristics, fewer periods than factors,
+            a period with fewer assets than factors, or collinear
+            characteristics.
+        TypeError
+            For non-numeric characteristics or returns.
+        """
+        Z, r, layout = self._check_training_data(X, y)
+        W, x, n_obs = _managed_portfolios(Z, r, layout)
+        active = n_obs > 0
+        self._check_identified(W[active], n_obs, layout)
+        gamma, F, self.n_iter_ = self._alternating_least_squares(
+            W[active], x[active], n_obs[active]
+        )
+        self._store(gamma, F, active, layout)
+        return self
+
+    def _check_training_data(self, X, y):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
+            )
+        index = panel_index(X)
+        check_panel_frame(X)
+        Z = validate_data(self, X, reset=True, dtype=np.float64)
+        r = check_panel_target(y, index)
+        n_features = Z.shape[1]
+        k_eff = self.n_factors + int(self.intercept)
+        if k_eff > n_features:
+            extra = " plus the intercept" if self.intercept else ""
+            raise ValueError(
+                f"n_factors={self.n_factors}{extra} needs at least {k_eff} "
+                f"characteristics, but X has {n_features} feature(s). Reduce "
+                "n_factors or add characteristics."
+            )
+        valid = ~np.isnan(r)
+        if not np.any(r[valid]):
+            raise ValueError("Every return in y is zero; there is nothing to fit.")
+        return Z, r, PanelLayout(index)
+
+    def _check_identified(self, W, n_obs, layout):
+        """Raise before ALS if the factors or Gamma are not identified."""
+        k_eff = self.n_factors + int(self.intercept)
+        n_periods = int(np.count_nonzero(n_obs))
+        if n_periods < k_eff:
+            what = f"n_factors={self.n_factors}" + (
+                " plus the intercept" if self.intercept else ""
+            )
+            raise ValueError(
+                f"{what} needs at least {k_eff} periods with returns; got "
+                f"{n_periods} (a plain array is a single period)."
+            )
+        few = np.flatnonzero((n_obs > 0) & (n_obs < self.n_factors))
+        if len(few):
+            t = few[0]
+            raise ValueError(
+                f"{len(few)} period(s) have fewer assets with returns than "
+                f"n_factors={self.n_factors} (e.g. period {layout.periods[t]!r} "
+                f"with {int(n_obs[t])}); their factors are not identified. Drop "
+                "those periods or reduce n_factors."
+            )
+        pooled = W.sum(axis=0)
+        rank = np.linalg.matrix_rank(pooled, hermitian=True)
+        if rank < pooled.shape[0]:
+            raise ValueError(
+                f"The characteristics are linearly dependent over the "
+                f"{int(n_obs.sum())} sample(s) with returns: Z'Z has rank {rank} "
+                f"< {pooled.shape[0]}, so Gamma is not identified. Drop constant "
+                "or redundant characteristics."
+            )
+
+    def _alternating_least_squares(self, W, x, n_obs):
+        K, intercept = self.n_factors, self.intercept
+        k_eff = K + int(intercept)
+        # Warm start: SVD of the average managed portfolios, as ipca does.
+        U, s, Vt = np.linalg.svd((x / n_obs[:, None]).T, full_matrices=False)
+        gamma = U[:, :k_eff]
+        F = (s[:k_eff, None] * Vt[:k_eff]).T[:, :K]
+        converged = False
+        for n_iter in range(1, self.max_iter + 1):
+            F_new = _factor_step(W, x, gamma, K)
+            gamma_new = _gamma_step(W, x, F_new, intercept)
+            gamma_new, F_new = _normalise(gamma_new, F_new, K)
+            change = np.max(np.abs(gamma_new - gamma))
+            if not intercept:  # with an intercept ipca checks Gamma only
+                change = max(change, np.max(np.abs(F_new - F)))
+            gamma, F = gamma_new, F_new
+            if self.verbose:
+                print(f"IPCA iteration {n_iter}: max change {change:.3e}")
+            if change <= self.iter_tol:
+                converged = True
+                break
+        if not converged:
+            warnings.warn(
+                f"IPCA did not converge in max_iter={self.max_iter} iterations "
+                f"(last change {change:.2e} > iter_tol={self.iter_tol}). Increase "
+                "max_iter or iter_tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return gamma, F, n_iter
+
+    def _store(self, gamma, F, active, layout):
+        K = self.n_factors
+        columns = [f"factor_{k + 1}" for k in range(K)]
+        features = _feature_names(self)
+        self.gamma_ = pd.DataFrame(gamma[:, :K], index=features, columns=columns)
+        self.gamma_alpha_ = (
+            pd.Series(gamma[:, K], index=features, name="alpha")
+            if self.intercept
+            else None
+        )
+        factors = np.full((layout.n_periods, K), np.nan)
+        factors[active] = F
+        self.factors_ = pd.DataFrame(
+            factors, index=pd.Index(layout.periods, name="time"), columns=columns
+        )
+        self.factor_premia_ = pd.Series(F.mean(axis=0), index=columns, name="premium")
+
+    def _panel_outputs(self, X) -> FactorOutputs:
+        check_is_fitted(self)
+        index = panel_index(X)
+        check_panel_frame(X)
+        Z = validate_data(self, X, reset=False, dtype=np.float64)
+        loadings = Z @ self.gamma_.to_numpy()
+        premia = np.broadcast_to(self.factor_premia_.to_numpy(), loadings.shape)
+        alpha = None if self.gamma_alpha_ is None else Z @ self.gamma_alpha_.to_numpy()
+        return FactorOutputs(PanelLayout(index), loadings, premia, alpha)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the ``transform`` columns.
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Checked against ``feature_names_in_``; not used otherwise.
+
+        Returns
+        -------
+        ndarray of str
+            ``loading_1..K`` followed by ``factor_1..K``.
+        """
+        check_is_fitted(self)
+        _check_feature_names_in(self, input_features)
+        return super().get_feature_names_out()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _feature_names(estimator) -> pd.Index:
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        names = [f"x{j}" for j in range(estimator.n_features_in_)]
+    return pd.Index(names, dtype=object)
+
+
+def _managed_portfolios(Z, r, layout):
+    """Per period ``W_t = Z_t'Z_t`` and ``x_t = Z_t'r_t`` over rows with returns.
+
+    Unscaled sums (the pooled objective). One BLAS product per period: the
+    loop runs over periods, never over assets.
+    """
+    n_features = Z.shape[1]
+    W = np.zeros((layout.n_periods, n_features, n_features))
+    x = np.zeros((layout.n_periods, n_features))
+    n_obs = np.zeros(layout.n_periods)
+    valid = ~np.isnan(r)
+    for t, rows in enumerate(layout.period_rows()):
+        rows = rows[valid[rows]]
+        Zt = Z[rows]
+        W[t] = Zt.T @ Zt
+        x[t] = Zt.T @ r[rows]
+        n_obs[t] = len(rows)
+    return W, x, n_obs
+
+
+def _factor_step(W, x, gamma, K):
+    """Factors of every period given Gamma: ``T`` batched ``K x K`` solves."""
+    WG = W @ gamma  # (T, L, K[+1])
+    Gb = gamma[:, :K]
+    A = np.einsum("lk,tlj->tkj", Gb, WG[:, :, :K])
+    b = x @ Gb
+    if gamma.shape[1] > K:  # intercept: returns net of alpha
+        b = b - WG[:, :, K] @ Gb
+    try:
+        return np.linalg.solve(A, b[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        return np.einsum("tkj,tj->tk", np.linalg.pinv(A, hermitian=True), b)
+
+
+def _gamma_step(W, x, F, intercept):
+    """Gamma given the factors: one ``LK x LK`` system ``sum_t W_t (x) f f'``."""
+    T, L = x.shape
+    Fa = np.hstack([F, np.ones((T, 1))]) if intercept else F
+    k = Fa.shape[1]
+    FF = np.einsum("tk,tj->tkj", Fa, Fa).reshape(T, k * k)
+    D = (W.reshape(T, L * L).T @ FF).reshape(L, L, k, k)
+    D = D.transpose(0, 2, 1, 3).reshape(L * k, L * k)
+    rhs = (x.T @ Fa).reshape(L * k)
+    try:
+        sol = scipy.linalg.solve(D, rhs, assume_a="pos")
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+        sol = np.linalg.lstsq(D, rhs, rcond=None)[0]
+    return sol.reshape(L, k)
+
+
+def _normalise(gamma, F, K):
+    """KPS normalisation, the same rotation and signs as ``ipca`` 0.6.7.
+
+    ``Gamma_b'Gamma_b = I``; ``F'F`` diagonal, decreasing; positive factor
+    means; with an intercept column, ``Gamma_a`` orthogonal to ``Gamma_b``.
+    """
+    gamma = gamma.copy()
+    Gb = gamma[:, :K]
+    R1 = np.linalg.cholesky(Gb.T @ Gb).T  # upper triangular, R1'R1 = Gb'Gb
+    R2 = np.linalg.svd(R1 @ (F.T @ F) @ R1.T)[0]
+    Gb = scipy.linalg.solve_triangular(R1, Gb.T, trans="T").T @ R2
+    F = F @ R1.T @ R2
+    Gb, F = _positive_means(Gb, F)
+    if gamma.shape[1] > K:
+        shift = Gb.T @ gamma[:, K]
+        gamma[:, K] -= Gb @ shift
+        F = F + shift  # keeps alpha + beta'f unchanged
+        Gb, F = _positive_means(Gb, F)
+    gamma[:, :K] = Gb
+    return gamma, F
+
+
+def _positive_means(Gb, F):
+    sign = np.sign(F.mean(axis=0))
+    sign[sign == 0] = 1.0
+    return Gb * sign, F * sign
