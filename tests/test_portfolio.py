@@ -292,3 +292,42 @@ def test_scorer_in_grid_search_stand_in():
     ).fit(X, y)
     assert grid.best_params_ == {"scale": 1.0}
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+
+
+def _ipca():
+    try:
+        from sklearn_neurif import IPCARegressor
+    except ImportError:  # not yet re-exported at the top level
+        from sklearn_neurif._ipca import IPCARegressor
+    return IPCARegressor
+
+
+def test_scorers_in_grid_search_with_panel_split_on_ipca_pipeline():
+    from sklearn_neurif.datasets import make_conditional_factor_panel
+    from sklearn_neurif.model_selection import PanelTimeSeriesSplit
+    from sklearn_neurif.preprocessing import CrossSectionalRankScaler
+
+    data = make_conditional_factor_panel(
+        n_entities=60, n_periods=48, n_characteristics=5, n_factors=2, random_state=0
+    )
+    X, y = data.X, data.y
+    cv = PanelTimeSeriesSplit(n_splits=2, test_size=12)
+    pipe = make_pipeline(CrossSectionalRankScaler(), _ipca()(iter_tol=1e-5))
+    grid = GridSearchCV(
+        pipe,
+        {"ipcaregressor__n_factors": [1, 2]},
+        cv=cv,
+        scoring={"sharpe": long_short_sharpe_scorer, "mean": long_short_mean_scorer},
+        refit="sharpe",
+    ).fit(X, y)
+    # Recompute one fold by hand: fit on the training periods, sort the test periods.
+    train, test = next(cv.split(X))
+    fitted = pipe.set_params(ipcaregressor__n_factors=2).fit(
+        X.iloc[train], y.iloc[train]
+    )
+    signal = pd.DataFrame({"p": fitted.predict(X.iloc[test])}, index=X.index[test])
+    ref = PortfolioSorter(10).fit(signal, y.iloc[test]).result_
+    assert grid.cv_results_["split0_test_sharpe"][1] == pytest.approx(ref.sharpe["LS"])
+    assert grid.cv_results_["split0_test_mean"][1] == pytest.approx(ref.mean["LS"])
+    assert len(ref.returns) == 12
+    assert np.isfinite(grid.cv_results_["mean_test_sharpe"]).all()
