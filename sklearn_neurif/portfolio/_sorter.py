@@ -522,9 +522,8 @@ class FactorSortResult:
 
     def summary(self, portfolio: str = LS) -> pd.DataFrame:
         """Statistics of one portfolio (default the long-short) by signal."""
-        return pd.DataFrame(
-            {k: r.summary().loc[portfolio] for k, r in self.results.items()}
-        ).T
+        rows = {k: r.summary().loc[portfolio] for k, r in self.results.items()}
+        return pd.DataFrame(rows).T.astype({"n_periods": int, "nw_lags": int})
 
     def long_short_returns(self) -> pd.DataFrame:
         """Long-short returns by signal (columns), as-of period index."""
