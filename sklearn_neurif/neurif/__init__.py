@@ -1,0 +1,6 @@
+"""NeurIF: Neural Instrumented Factorization wrapped with skorch."""
+
+from ._estimator import NeurIFRegressor
+from ._module import NeurIFModule
+
+__all__ = ["NeurIFModule", "NeurIFRegressor"]

@@ -1,0 +1,119 @@
+"""skorch ``NeuralNet`` for NeurIF: month batches and the penalised loss."""
+
+from __future__ import annotations
+
+import torch
+from skorch import NeuralNet
+from skorch.dataset import get_len
+
+__all__ = ["NeurIFNet", "neurif_loss"]
+
+#: Components recorded per batch in the skorch history (prefixed train_/valid_).
+LOSS_COMPONENTS = ("fit", "pred", "orth", "dev")
+
+
+def _masked_sse(ret, fitted, mask):
+    w = mask.to(ret.dtype)
+    return (((ret - fitted) * w) ** 2).sum()
+
+
+def orthogonality(beta, present):
+    """Mean over months of the sum of squared off-diagonal loading correlations."""
+    w = present.to(beta.dtype)[..., None]
+    n = w.sum(dim=1).clamp(min=1.0)  # (M, 1)
+    mean = (beta * w).sum(dim=1) / n
+    centred = (beta - mean[:, None, :]) * w
+    cov = centred.transpose(1, 2) @ centred / n[..., None]
+    sd = torch.sqrt(torch.diagonal(cov, dim1=1, dim2=2).clamp(min=1e-12))
+    corr = cov / (sd[:, :, None] * sd[:, None, :])
+    off = corr - torch.diag_embed(torch.diagonal(corr, dim1=1, dim2=2))
+    return (off**2).sum(dim=(1, 2)).mean()
+
+
+def neurif_loss(out, prediction_weight, orthogonality_penalty, deviation_penalty):
+    """Penalised NeurIF loss of one batch and its components.
+
+    The two fit terms are sums of squared errors divided by the batch's sum
+    of squared returns (1 - uncentred R^2), so the penalty weights do not
+    depend on the units of returns. The deviation penalty is the share of the
+    loadings' second moment due to g(v), which does not change when the
+    loadings and the factors are rescaled against each other.
+    """
+    ret, mask, beta = out["ret"], out["ret_mask"], out["beta"]
+    denom = ((ret * mask.to(ret.dtype)) ** 2).sum().clamp(min=1e-12)
+    alpha = out["alpha"] if out["alpha"] is not None else 0.0
+    total_fit = alpha + torch.einsum("mnk,mk->mn", beta, out["factors"])
+    pred_fit = alpha + torch.einsum("mnk,mk->mn", beta, out["premia"])
+    fit = _masked_sse(ret, total_fit, mask) / denom
+    pred = _masked_sse(ret, pred_fit, mask) / denom
+    present = out["present"]
+    orth = orthogonality(beta, present) if beta.shape[-1] > 1 else beta.new_zeros(())
+    w = present.to(beta.dtype)[..., None]
+    dev = (out["deviation"] ** 2 * w).sum() / (beta**2 * w).sum().clamp(min=1e-12)
+    loss = (
+        fit
+        + prediction_weight * pred
+        + orthogonality_penalty * orth
+        + deviation_penalty * dev
+    )
+    return loss, {"fit": fit, "pred": pred, "orth": orth, "dev": dev}
+
+
+class NeurIFNet(NeuralNet):
+    """NeuralNet over month batches with the NeurIF loss.
+
+    Parameters
+    ----------
+    prediction_weight, orthogonality_penalty, deviation_penalty : float
+        Loss weights (see :func:`neurif_loss`).
+    **kwargs
+        Passed to :class:`skorch.NeuralNet`.
+    """
+
+    def __init__(
+        self,
+        *args,
+        prediction_weight=1.0,
+        orthogonality_penalty=0.1,
+        deviation_penalty=1.0,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self.prediction_weight = prediction_weight
+        self.orthogonality_penalty = orthogonality_penalty
+        self.deviation_penalty = deviation_penalty
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss, parts = neurif_loss(
+            y_pred,
+            self.prediction_weight,
+            self.orthogonality_penalty,
+            self.deviation_penalty,
+        )
+        prefix = "train" if training else "valid"
+        for name, value in parts.items():
+            self.history.record_batch(f"{prefix}_{name}", float(value.detach()))
+        return loss
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        # As skorch's, except that the batch size is the number of months: the
+        # batch dict holds tensors of different leading sizes (distinct
+        # asset-months vs months), which skorch's get_len rejects.
+        if iterator is None:
+            return
+        batch_count = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            self.history.record_batch(prefix + "_loss", step["loss"].item())
+            self.history.record_batch(prefix + "_batch_size", get_len(batch[1]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            batch_count += 1
+        self.history.record(prefix + "_batch_count", batch_count)
+
+    @torch.no_grad()
+    def forward_months(self, batch):
+        """Module outputs of one batch dict in eval mode (no gradient)."""
+        self.module_.eval()
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        return self.module_(**batch)
