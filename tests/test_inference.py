@@ -229,3 +229,26 @@ def test_cross_sectional_r2_formula():
     assert res.r2_ols == pytest.approx(1.0)
     with pytest.raises(ValueError, match="same periods and columns"):
         cross_sectional_r2(R, pred.iloc[1:])
+
+
+def test_align_factor_frames_relabels_and_converts_units():
+    from sklearn_neurif.inference import align_factor_frames
+
+    as_of = pd.period_range("2000-01", periods=3, freq="M")
+    learned = pd.DataFrame({"factor_1": [0.01, 0.02, 0.03]}, index=as_of)
+    file = pd.DataFrame(
+        {"Mkt-RF": [1.0, 2.0, 3.0, 4.0, 5.0]},
+        index=[199912, 200001, 200002, 200003, 200004],
+    )
+    model, obs = align_factor_frames(learned, file, units="percent")
+    assert list(model.index.astype(str)) == ["2000-02", "2000-03", "2000-04"]
+    assert obs.index.equals(model.index)
+    np.testing.assert_allclose(obs["Mkt-RF"], [0.03, 0.04, 0.05])
+    np.testing.assert_allclose(model["factor_1"], learned["factor_1"])
+    slashes = file.set_axis(["12/1999", "01/2000", "02/2000", "03/2000", "04/2000"])
+    _, obs2 = align_factor_frames(learned, slashes / 100, units="decimal")
+    pd.testing.assert_frame_equal(obs2, obs)
+    with pytest.raises(ValueError, match=r"missing for 1 of the 3.*2000-04"):
+        align_factor_frames(learned, file.iloc[:4], units="percent")
+    with pytest.raises(ValueError, match="units"):
+        align_factor_frames(learned, file, units="pct")

@@ -331,3 +331,16 @@ def test_scorers_in_grid_search_with_panel_split_on_ipca_pipeline():
     assert grid.cv_results_["split0_test_mean"][1] == pytest.approx(ref.mean["LS"])
     assert len(ref.returns) == 12
     assert np.isfinite(grid.cv_results_["mean_test_sharpe"]).all()
+
+
+def test_as_of_labels_and_missing_weights_counted():
+    X, y = _panel(n_assets=20, n_periods=4)
+    X.iloc[[0, 5]] = X.iloc[[0, 5]].assign(size=[np.nan, -1.0])
+    res = PortfolioSorter(4, signal="signal", weights="size").fit(X, y).result_
+    # Rows are labelled by the as-of period t of the signal.
+    assert res.returns.index.equals(
+        X.index.get_level_values("time").unique().sort_values()
+    )
+    assert res.n_missing_weight == 2
+    assert res.n_assets.to_numpy().sum() == 80 - 2
+    np.testing.assert_allclose(res.returns["LS"], res.returns["P4"] - res.returns["P1"])

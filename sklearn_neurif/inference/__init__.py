@@ -15,6 +15,7 @@ from ._results import (
 )
 from ._spanning import (
     FACTOR_SETS,
+    align_factor_frames,
     align_periods,
     newey_west_lags,
     newey_west_mean,
@@ -29,6 +30,7 @@ __all__ = [
     "CrossSectionalR2Result",
     "GRSResult",
     "SpanningResult",
+    "align_factor_frames",
     "align_periods",
     "anomaly_test",
     "cross_sectional_r2",

@@ -15,10 +15,12 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from .._periods import as_of_to_return_period, to_decimal_returns, to_monthly_periods
 from ._results import SpanningResult
 
 __all__ = [
     "FACTOR_SETS",
+    "align_factor_frames",
     "align_periods",
     "newey_west_lags",
     "newey_west_mean",
@@ -193,6 +195,63 @@ def align_periods(returns, factors, *, join: str = "strict"):
         )
     keep = r_index[r_index.isin(f_index)]
     return returns.loc[keep].copy(), factors.loc[keep].copy(), len(missing)
+
+
+def align_factor_frames(
+    model_factors,
+    observed,
+    *,
+    units: str,
+    model_labels: str = "as_of",
+    join: str = "strict",
+):
+    """Put a model's factors and an observable factor file on the same months.
+
+    Parameters
+    ----------
+    model_factors : DataFrame or Series
+        Learned factors (``factors_``, ``get_factors(X, y)``) or portfolio
+        returns of the package, indexed by monthly period.
+    observed : DataFrame
+        Observable factors as read from a file: index of ``YYYYMM``
+        integers, ``MM/YYYY`` strings, dates or monthly periods.
+    units : {"percent", "decimal"}
+        Units of ``observed``; required, never guessed. ``model_factors``
+        are decimals.
+    model_labels : {"as_of", "earned"}, default="as_of"
+        How ``model_factors`` are labelled: ``"as_of"`` (the package
+        convention: the row of period ``t`` holds the return over ``t+1``)
+        relabels them one month forward to the month earned; ``"earned"``
+        leaves them as they are.
+    join : {"strict", "inner"}, default="strict"
+        As in :func:`align_periods`, with ``model_factors`` as the sample.
+
+    Returns
+    -------
+    model, observed : DataFrame
+        Copies on the same monthly ``PeriodIndex``, labelled by the month
+        the returns are earned, in decimals.
+
+    Raises
+    ------
+    ValueError
+        Unreadable month labels, bad ``units``/``model_labels``, or
+        (strict) months of the model without observed factors (listed).
+    """
+    if model_labels not in ("as_of", "earned"):
+        raise ValueError(
+            f"model_labels must be 'as_of' or 'earned'; got {model_labels!r}."
+        )
+    model = _as_frame(model_factors)
+    if model_labels == "as_of":
+        model = as_of_to_return_period(model)
+    else:
+        model = model.copy()
+        model.index = to_monthly_periods(model.index)
+    obs = to_decimal_returns(observed, units)
+    obs.index = to_monthly_periods(observed.index)
+    model, obs, _ = align_periods(model, obs, join=join)
+    return model, obs
 
 
 def _check_factors(factors: pd.DataFrame) -> np.ndarray:
