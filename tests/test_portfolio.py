@@ -344,3 +344,21 @@ def test_as_of_labels_and_missing_weights_counted():
     assert res.n_missing_weight == 2
     assert res.n_assets.to_numpy().sum() == 80 - 2
     np.testing.assert_allclose(res.returns["LS"], res.returns["P4"] - res.returns["P1"])
+
+
+def test_sort_on_fitted_ipca_loadings():
+    from sklearn_neurif.datasets import make_conditional_factor_panel
+
+    data = make_conditional_factor_panel(
+        n_entities=50, n_periods=30, n_characteristics=4, n_factors=2, random_state=1
+    )
+    est = _ipca()(n_factors=2).fit(data.X, data.y)
+    sorts = sort_on_factor_model(est, data.X, data.y, n_portfolios=5)
+    Z = est.transform(data.X)
+    for j in (1, 2):
+        ref = PortfolioSorter(5, signal=f"loading_{j}").fit(Z, data.y).result_
+        pd.testing.assert_frame_equal(sorts[f"loading_{j}"].returns, ref.returns)
+    pred = PortfolioSorter(5).fit(
+        pd.DataFrame({"p": est.predict(data.X)}, index=data.X.index), data.y
+    )
+    pd.testing.assert_frame_equal(sorts["predicted"].returns, pred.returns_)
