@@ -186,7 +186,7 @@ def _section(title: str, header: list[str], rows) -> FrenchSection:
     if monthly:
         index = to_monthly_periods(keys)
     else:
-        index = pd.PeriodIndex.from_fields(year=[int(k) for k in keys], freq="Y")
+        index = pd.PeriodIndex([str(int(k)) for k in keys], freq="Y")
     index.name = "time"
     frame = pd.DataFrame(data, index=index, columns=header)
     return FrenchSection(title, "monthly" if monthly else "annual", frame)
