@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from numbers import Integral
+
 import numpy as np
 import pandas as pd
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import StrOptions
@@ -12,10 +16,6 @@ from sklearn.utils.validation import validate_data
 from ..panel import PanelLayout, check_panel_frame, is_panel, panel_index
 
 __all__ = ["CrossSectionalRankScaler", "ImputationReport"]
-
-#: Cells ranked per pandas call; bounds the temporary memory of a transform
-#: (about 8 bytes x this many cells per temporary array) on CRSP-sized panels.
-_CELLS_PER_CHUNK = 1 << 23
 
 
 class ImputationReport:
@@ -87,6 +87,10 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         median of its period, i.e. to 0 (also when the whole column is
         missing in that period). ``"keep"`` leaves it NaN, for models that
         handle missing values themselves.
+    n_jobs : int, default=None
+        Number of threads ranking columns in parallel. ``None`` means 1,
+        ``-1`` all processors (joblib's convention). Leave it at 1 inside a
+        grid search that already runs jobs in parallel.
 
     Attributes
     ----------
@@ -156,10 +160,14 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
     [0.5, -0.5, -0.5, 0.0, 0.0, 0.5]
     """
 
-    _parameter_constraints: dict = {"missing": [StrOptions({"median", "keep"})]}
+    _parameter_constraints: dict = {
+        "missing": [StrOptions({"median", "keep"})],
+        "n_jobs": [Integral, None],
+    }
 
-    def __init__(self, missing: str = "median"):
+    def __init__(self, missing: str = "median", *, n_jobs=None):
         self.missing = missing
+        self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -182,13 +190,15 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         Returns
         -------
         self : CrossSectionalRankScaler
+
+        Raises
+        ------
+        TypeError
+            If a column is not numeric.
+        ValueError
+            If ``X`` holds infinite values or has a malformed panel index.
         """
-        self._validate_params()
-        panel_index(X)
-        check_panel_frame(X, allow_nan=True)
-        values = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan"
-        )
+        _, values = self._check_input(X, reset=True)
         if self.missing == "median":
             per_feature = np.isnan(values).sum(axis=0).astype(np.int64)
         else:
@@ -223,7 +233,9 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
             a number of features different from :meth:`fit`'s.
         """
         index, values = self._check_input(X)
-        out = _rank_scale(values, PanelLayout(index).time_pos, self.missing == "keep")
+        time_pos = PanelLayout(index).time_pos
+        n_jobs = effective_n_jobs(self.n_jobs)
+        out = _rank_scale(values, time_pos, self.missing == "keep", n_jobs)
         if is_panel(X):
             return pd.DataFrame(out, index=X.index, columns=X.columns, copy=False)
         return out
@@ -254,17 +266,21 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         counts.columns = self._output_names(X, values.shape[1])
         return ImputationReport(counts.astype(np.int64), values.shape[0])
 
-    def _check_input(self, X):
+    def _check_input(self, X, reset: bool = False):
         """Validate ``X`` before any work; return its panel index and values."""
         self._validate_params()
         index = panel_index(X)
-        check_panel_frame(X, allow_nan=True)
-        params = dict(dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
-        if hasattr(self, "n_features_in_"):
-            values = validate_data(self, X, reset=False, **params)
+        if isinstance(X, pd.DataFrame):
+            # Column dtypes only: check_panel_frame on the full frame would
+            # materialise a float copy of a panel that may take gigabytes.
+            check_panel_frame(X.iloc[:0], allow_nan=True)
+        params = dict(dtype=[np.float64, np.float32], ensure_all_finite=False)
+        if reset or hasattr(self, "n_features_in_"):
+            values = validate_data(self, X, reset=reset, **params)
         else:
             # Unfitted (allowed: stateless); nothing to check names against.
             values = check_array(X, **params)
+        _check_no_inf(values, self._output_names(X, values.shape[1]))
         return index, values
 
     def _output_names(self, X, n_features: int):
@@ -275,35 +291,78 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         return pd.Index([f"x{j}" for j in range(n_features)])
 
 
-def _rank_scale(values: np.ndarray, time_pos: np.ndarray, keep_nan: bool) -> np.ndarray:
-    """Per-period average ranks mapped to [-0.5, 0.5], a few columns at a time.
+def _check_no_inf(values: np.ndarray, names) -> None:
+    bad = np.isinf(values).any(axis=0)
+    if bad.any():
+        raise ValueError(
+            "Characteristics contain infinite values in column(s) "
+            f"{[str(c) for c in np.asarray(names)[bad]]}."
+        )
 
-    The ranking itself is one pandas ``groupby(period).rank`` per chunk of
-    columns (no Python loop over periods); chunking only bounds the memory
-    of the temporaries on large panels.
+
+def _rank_scale(values, time_pos, keep_nan: bool, n_jobs: int = 1) -> np.ndarray:
+    """Per-period average ranks mapped to [-0.5, 0.5], column by column.
+
+    Each column is ranked within all periods at once by one sort (no Python
+    loop over periods); the result matches
+    ``DataFrame.groupby(time).rank(method="average")`` (tested) at about half
+    its cost, with temporaries of one column per thread. numpy's sorts
+    release the GIL, so ``n_jobs`` threads rank columns in parallel.
     """
     n_rows, n_features = values.shape
-    out = np.empty((n_rows, n_features), dtype=values.dtype)
-    if n_rows == 0:
-        return out
-    step = max(1, _CELLS_PER_CHUNK // n_rows)
-    for start in range(0, n_features, step):
-        cols = slice(start, min(start + step, n_features))
-        out[:, cols] = _rank_scale_block(values[:, cols], time_pos, keep_nan)
+    # Fortran order: columns are contiguous, and pandas stores a float frame
+    # column-major, so the DataFrame built on it needs no copy.
+    out = np.empty((n_rows, n_features), dtype=values.dtype, order="F")
+    n_periods = int(time_pos.max()) + 1 if n_rows else 0
+    # Small integer codes let numpy's stable sort use radix sort.
+    codes = time_pos.astype(np.int16 if n_periods < 2**15 else np.int64)
+    starts = np.concatenate(
+        [[0], np.cumsum(np.bincount(time_pos, minlength=n_periods))]
+    )
+
+    def scale(j: int) -> None:
+        out[:, j] = _scale_column(values[:, j], codes, starts, keep_nan)
+
+    if n_jobs == 1 or n_features == 1:
+        for j in range(n_features):
+            scale(j)
+    else:
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            list(pool.map(scale, range(n_features)))
     return out
 
 
-def _rank_scale_block(block: np.ndarray, time_pos: np.ndarray, keep_nan: bool):
-    frame = pd.DataFrame(block, copy=False)
-    ranks = frame.groupby(time_pos, sort=False).rank(method="average").to_numpy()
-    valid = ~np.isnan(block)
-    n_valid = pd.DataFrame(valid).groupby(time_pos).sum().to_numpy()
-    # time_pos holds every code 0..T-1, so the sums' row t is period t.
-    n_valid = n_valid[time_pos]
+def _scale_column(x, codes, starts, keep_nan: bool) -> np.ndarray:
+    """One characteristic: average rank within each period, then the map."""
+    n = len(x)
+    missing = np.isnan(x)
+    # Sort by value, then stably by period: rows grouped by period, ascending
+    # values within each period. Missing values sort last as +inf (inf itself
+    # is rejected at input), which numpy sorts ~4x faster than NaN.
+    order = np.argsort(np.where(missing, np.inf, x))
+    order = order[np.argsort(codes[order], kind="stable")]
+    xs = x[order]
+    gs = codes[order]
+    valid = ~missing[order]
+    # Runs of equal values inside a period share the mean of their ordinal
+    # positions; NaN != NaN, so every missing cell is a run of its own.
+    new_run = np.empty(n, dtype=bool)
+    new_run[0] = True
+    np.not_equal(xs[1:], xs[:-1], out=new_run[1:])
+    new_run[1:] |= gs[1:] != gs[:-1]
+    position = np.arange(n)
+    first = np.where(new_run, position, 0)
+    np.maximum.accumulate(first, out=first)
+    last = np.where(np.append(new_run[1:], True), position, n)
+    last = np.minimum.accumulate(last[::-1])[::-1]
+    # Average rank, 1-based within the period.
+    ranks = (first + last) / 2.0 - (starts[:-1][gs] - 1)
+    n_valid = np.bincount(gs[valid], minlength=len(starts) - 1)[gs].astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         scaled = (ranks - 1.0) / (n_valid - 1.0) - 0.5
     # A lone value is its own median; a missing value gets the median (0).
-    scaled[(n_valid == 1) & valid] = 0.0
-    if not keep_nan:
-        scaled[~valid] = 0.0
-    return scaled
+    scaled[n_valid == 1] = 0.0
+    scaled[~valid] = np.nan if keep_nan else 0.0
+    out = np.empty(n, dtype=np.float64)
+    out[order] = scaled
+    return out
