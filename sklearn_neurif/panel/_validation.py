@@ -88,7 +88,7 @@ def panel_index(X) -> pd.MultiIndex:
             dup = index[index.duplicated()]
             raise ValueError(
                 f"The panel index has {len(dup)} duplicated (entity, time) "
-                f"pair(s), e.g. {tuple(dup[0])}; each entity may appear once "
+                f"pair(s), e.g. {_plain_key(dup[0])}; each entity may appear once "
                 "per period."
             )
         return index
@@ -97,6 +97,11 @@ def panel_index(X) -> pd.MultiIndex:
         [np.arange(n_rows), np.full(n_rows, SINGLE_PERIOD)],
         names=["entity", "time"],
     )
+
+
+def _plain_key(key) -> tuple:
+    """Index key with Python scalars, so messages read ('a', 1), not np.int64(1)."""
+    return tuple(k.item() if isinstance(k, np.generic) else k for k in key)
 
 
 def _num_rows(X) -> int:
