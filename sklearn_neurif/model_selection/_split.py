@@ -120,11 +120,9 @@ class PanelTimeSeriesSplit(BaseCrossValidator):
     ...           sorted(set(idx[test].get_level_values("time"))))
     [0] [2, 3]
     [0, 1, 2] [4, 5]
-    >>> cv.split_periods(X)[["train_start", "train_end", "test_start", "test_end"]]
-           train_start  train_end  test_start  test_end
-    split
-    0                0          0           2         3
-    1                0          2           4         5
+    >>> table = cv.split_periods(X)
+    >>> table["train_end"].tolist(), table["test_start"].tolist()
+    ([0, 2], [2, 4])
     """
 
     # Request ``groups`` by default under metadata routing (as group splitters do).
