@@ -16,6 +16,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
+from threadpoolctl import threadpool_limits
 
 from .base import FactorModelMixin, FactorOutputs
 from .panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
@@ -206,12 +207,15 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, TransformerMixin, BaseEsti
             For non-numeric characteristics or returns.
         """
         Z, r, layout = self._check_training_data(X, y)
-        W, x, n_obs = _managed_portfolios(Z, r, layout)
-        active = n_obs > 0
-        self._check_identified(W[active], n_obs, layout)
-        gamma, F, self.n_iter_ = self._alternating_least_squares(
-            W[active], x[active], n_obs[active]
-        )
+        # The products are small (L x L, LK x LK): one BLAS thread avoids the
+        # synchronisation cost that dominates multithreaded BLAS at this size.
+        with threadpool_limits(limits=1, user_api="blas"):
+            W, x, n_obs = _managed_portfolios(Z, r, layout)
+            active = n_obs > 0
+            self._check_identified(W[active], n_obs, layout)
+            gamma, F, self.n_iter_ = self._alternating_least_squares(
+                W[active], x[active], n_obs[active]
+            )
         self._store(gamma, F, active, layout)
         return self
 
@@ -222,8 +226,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, TransformerMixin, BaseEsti
                 "is None."
             )
         index = panel_index(X)
-        check_panel_frame(X)
-        Z = validate_data(self, X, reset=True, dtype=np.float64)
+        Z = _check_characteristics(self, X, reset=True)
         r = check_panel_target(y, index)
         n_features = Z.shape[1]
         k_eff = self.n_factors + int(self.intercept)
@@ -321,8 +324,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, TransformerMixin, BaseEsti
     def _panel_outputs(self, X) -> FactorOutputs:
         check_is_fitted(self)
         index = panel_index(X)
-        check_panel_frame(X)
-        Z = validate_data(self, X, reset=False, dtype=np.float64)
+        Z = _check_characteristics(self, X, reset=False)
         loadings = Z @ self.gamma_.to_numpy()
         premia = np.broadcast_to(self.factor_premia_.to_numpy(), loadings.shape)
         alpha = None if self.gamma_alpha_ is None else Z @ self.gamma_alpha_.to_numpy()
@@ -351,6 +353,20 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, TransformerMixin, BaseEsti
         return tags
 
 
+def _check_characteristics(estimator, X, reset):
+    """``validate_data`` with the panel layer's column-naming messages.
+
+    A DataFrame that fails validation (NaN, inf, non-numeric columns) gets
+    ``check_panel_frame``'s message naming the columns; valid data pays for
+    one pass only.
+    """
+    try:
+        return validate_data(estimator, X, reset=reset, dtype=np.float64)
+    except (TypeError, ValueError):
+        check_panel_frame(X)
+        raise
+
+
 def _feature_names(estimator) -> pd.Index:
     names = getattr(estimator, "feature_names_in_", None)
     if names is None:
@@ -358,24 +374,41 @@ def _feature_names(estimator) -> pd.Index:
     return pd.Index(names, dtype=object)
 
 
-def _managed_portfolios(Z, r, layout):
+def _managed_portfolios(Z, r, layout, chunk_bytes=2**26):
     """Per period ``W_t = Z_t'Z_t`` and ``x_t = Z_t'r_t`` over rows with returns.
 
-    Unscaled sums (the pooled objective). One BLAS product per period: the
-    loop runs over periods, never over assets.
+    Unscaled sums (the pooled objective). Rows are gathered period-major in
+    chunks of about ``chunk_bytes`` (never a second copy of the whole panel),
+    then each period is one BLAS product on a contiguous slice: the loop runs
+    over periods, never over assets.
     """
-    n_features = Z.shape[1]
-    W = np.zeros((layout.n_periods, n_features, n_features))
-    x = np.zeros((layout.n_periods, n_features))
-    n_obs = np.zeros(layout.n_periods)
+    T, L = layout.n_periods, Z.shape[1]
     valid = ~np.isnan(r)
-    for t, rows in enumerate(layout.period_rows()):
-        rows = rows[valid[rows]]
-        Zt = Z[rows]
-        W[t] = Zt.T @ Zt
-        x[t] = Zt.T @ r[rows]
-        n_obs[t] = len(rows)
-    return W, x, n_obs
+    rows = np.concatenate(layout.period_rows()) if T else np.zeros(0, dtype=np.int64)
+    rows = rows[valid[rows]]
+    n_obs = np.bincount(layout.time_pos[rows], minlength=T)
+    bounds = np.concatenate([[0], np.cumsum(n_obs)])
+    W = np.zeros((T, L, L))
+    x = np.zeros((T, L))
+    # Gather along the contiguous axis: a DataFrame's values are F-ordered,
+    # so each characteristic is read as one contiguous column.
+    if Z.flags.f_contiguous:
+        gather = lambda idx: Z.T.take(idx, axis=1)  # noqa: E731
+    else:
+        gather = lambda idx: Z.take(idx, axis=0).T  # noqa: E731
+    step = max(1, chunk_bytes // (8 * L))
+    t = 0
+    while t < T:
+        end = int(np.searchsorted(bounds, bounds[t] + step, side="right")) - 1
+        end = min(max(end, t + 1), T)
+        chunk = rows[bounds[t] : bounds[end]]
+        Zc, rc = gather(chunk), r[chunk]  # Zc: (L, n_chunk)
+        for s in range(t, end):
+            lo, hi = bounds[s] - bounds[t], bounds[s + 1] - bounds[t]
+            W[s] = Zc[:, lo:hi] @ Zc[:, lo:hi].T
+            x[s] = Zc[:, lo:hi] @ rc[lo:hi]
+        t = end
+    return W, x, n_obs.astype(np.float64)
 
 
 def _factor_step(W, x, gamma, K):
