@@ -278,6 +278,8 @@ class NeurIFRegressor(
             net.initialize()
             if warm:
                 self._copy_state(self.net_, net)
+            else:
+                _init_gamma(net.module_, batcher, train)
             net.partial_fit(MonthDataset(batcher, train))
         self._store_fit(net, batcher, valid, warm, X, y)
         return self
@@ -517,3 +519,26 @@ def _follows(train_periods: pd.Index, periods: pd.Index) -> bool:
     except (TypeError, ValueError):
         return False
     return False
+
+
+def _init_gamma(module, batcher, months):
+    """Start Gamma at IPCA's warm start: top singular vectors of managed portfolios.
+
+    x_t = Z_t' r_{t+1} / N_t (L characteristic-managed portfolio returns per
+    month); the leading K left singular vectors of the L x T matrix
+    [x_1 .. x_T] span the best linear instrumented factor space to first
+    order. Costs one pass over the panel; training then refines it.
+    """
+    layout = batcher.layout
+    in_train = np.isin(layout.time_pos, months) & batcher.valid
+    rows = np.flatnonzero(in_train)
+    t = layout.time_pos[rows]
+    weighted = batcher.Z[rows].astype(np.float64) * batcher.returns[rows, None]
+    portfolios = np.zeros((layout.n_periods, batcher.Z.shape[1]))
+    np.add.at(portfolios, t, weighted)
+    counts = np.bincount(t, minlength=layout.n_periods)
+    portfolios = portfolios[counts > 0] / counts[counts > 0, None]
+    left, _, _ = np.linalg.svd(portfolios.T, full_matrices=False)
+    K = module.gamma.weight.shape[0]
+    with torch.no_grad():
+        module.gamma.weight.copy_(torch.as_tensor(left[:, :K].T, dtype=torch.float32))
