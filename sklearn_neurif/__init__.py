@@ -3,10 +3,14 @@
 The package provides scikit-learn compatible estimators of conditional factor
 models on long ``(entity, time)`` panels: :class:`IPCARegressor` (Instrumented
 PCA, Kelly, Pruitt and Su 2019) and :class:`NeurIFRegressor` (Neural
-Instrumented Factorization), plus the data layer, preprocessing, time-series
-cross-validation, metrics and economic tests they share.
+Instrumented Factorization), plus the data layer (:mod:`sklearn_neurif.panel`),
+preprocessing, time-series cross-validation over periods, metrics, portfolio
+sorts and asset-pricing tests they share.
 """
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["__version__"]
+from ._ipca import IPCARegressor
+from .neurif import NeurIFRegressor
+
+__all__ = ["IPCARegressor", "NeurIFRegressor", "__version__"]
