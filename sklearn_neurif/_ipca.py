@@ -259,7 +259,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, TransformerMixin, BaseEsti
             t = few[0]
             raise ValueError(
                 f"{len(few)} period(s) have fewer assets with returns than "
-                f"n_factors={self.n_factors} (e.g. period {layout.periods[t]!r} "
+                f"n_factors={self.n_factors} (e.g. period {layout.periods[t]} "
                 f"with {int(n_obs[t])}); their factors are not identified. Drop "
                 "those periods or reduce n_factors."
             )
@@ -329,6 +329,25 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, TransformerMixin, BaseEsti
         premia = np.broadcast_to(self.factor_premia_.to_numpy(), loadings.shape)
         alpha = None if self.gamma_alpha_ is None else Z @ self.gamma_alpha_.to_numpy()
         return FactorOutputs(PanelLayout(index), loadings, premia, alpha)
+
+    def transform(self, X):
+        """Loadings and factor premia per row (see ``FactorModelMixin``).
+
+        Defined here, not only in the mixin, so that scikit-learn's
+        ``set_output`` wraps it (it wraps methods of the class body only).
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_rows, n_characteristics)
+            Characteristics panel, or one cross-section as an array.
+
+        Returns
+        -------
+        ndarray or DataFrame of shape (n_rows, 2 * n_factors)
+            Columns ``loading_1..K`` then ``factor_1..K``; a DataFrame on
+            ``X``'s MultiIndex when ``X`` is a panel.
+        """
+        return super().transform(X)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the ``transform`` columns.

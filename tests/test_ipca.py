@@ -1,0 +1,435 @@
+"""IPCARegressor: cross-check against ipca.InstrumentedPCA 0.6.7, closed forms,
+KPS normalisation, bad input, sklearn API."""
+
+import contextlib
+import io
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, PredefinedSplit
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_neurif._ipca import IPCARegressor
+from sklearn_neurif.datasets import make_conditional_factor_panel
+from sklearn_neurif.metrics import r2_predictive, r2_total, total_r2_scorer
+
+TIGHT = 1e-10
+
+
+def _panel(missing=0.0, intercept=False, seed=0, n=150, t=40, L=6, K=2):
+    return make_conditional_factor_panel(
+        n, t, L, K, missing_fraction=missing, intercept=intercept, random_state=seed
+    )
+
+
+def _peer_fit(X, y, K, intercept):
+    """Fit ipca.InstrumentedPCA silently; return it and its iteration count."""
+    ipca = pytest.importorskip("ipca")
+    out = io.StringIO()
+    # ipca prints progress (stdout) and a progress bar (stderr) unconditionally.
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        peer = ipca.InstrumentedPCA(K, intercept=intercept, iter_tol=TIGHT)
+        peer.fit(X, y)
+        fitted = peer.predict(X, mean_factor=False)
+        predicted = peer.predict(X, mean_factor=True)
+    n_iter = len(re.findall(r"^Step", out.getvalue(), flags=re.M))
+    return peer, fitted, predicted, n_iter
+
+
+CASES = {
+    "balanced": dict(missing=0.0, intercept=False),
+    "unbalanced_30pct": dict(missing=0.3, intercept=False),
+    "intercept": dict(missing=0.0, intercept=True),
+    "intercept_unbalanced": dict(missing=0.3, intercept=True),
+}
+
+
+@pytest.fixture(scope="module")
+def peer_cases():
+    """One fit of ours and of the peer per case (numba compiles once)."""
+    results = {}
+    for name, case in CASES.items():
+        data = _panel(**case, seed=len(results))
+        K = 2
+        ours = IPCARegressor(K, intercept=case["intercept"], iter_tol=TIGHT)
+        ours.fit(data.X, data.y)
+        peer = _peer_fit(data.X, data.y, K, case["intercept"])
+        results[name] = (data, ours, *peer)
+    return results
+
+
+def _rel(a, b):
+    return np.max(np.abs(np.asarray(a) - np.asarray(b))) / np.max(np.abs(b))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_fitted_values_and_predictions_match_peer(peer_cases, case):
+    data, ours, peer, fitted, predicted, _ = peer_cases[case]
+    assert _rel(ours.predict_total(data.X, data.y), fitted) < 1e-8
+    assert _rel(ours.predict(data.X), predicted) < 1e-8
+    r2_ours = r2_total(data.y, ours.predict_total(data.X, data.y))
+    assert r2_ours == pytest.approx(r2_total(data.y, fitted), rel=1e-8, abs=1e-10)
+    assert r2_predictive(data.y, ours.predict(data.X)) == pytest.approx(
+        r2_predictive(data.y, predicted), rel=1e-8, abs=1e-10
+    )
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_gamma_and_factors_identical_to_peer_after_normalisation(peer_cases, case):
+    data, ours, peer, _, _, n_iter_peer = peer_cases[case]
+    K = ours.n_factors
+    np.testing.assert_allclose(ours.gamma_.to_numpy(), peer.Gamma[:, :K], atol=1e-9)
+    np.testing.assert_allclose(ours.factors_.to_numpy(), peer.Factors[:K].T, atol=1e-9)
+    if ours.intercept:
+        np.testing.assert_allclose(
+            ours.gamma_alpha_.to_numpy(), peer.Gamma[:, K], atol=1e-9
+        )
+    else:
+        assert ours.gamma_alpha_ is None
+    # Same warm start, same iterates: iter_tol means the same in both.
+    assert ours.n_iter_ == n_iter_peer
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_kps_normalisation(peer_cases, case):
+    _, ours, *_ = peer_cases[case]
+    G = ours.gamma_.to_numpy()
+    F = ours.factors_.to_numpy()
+    np.testing.assert_allclose(G.T @ G, np.eye(G.shape[1]), atol=1e-10)
+    second = F.T @ F
+    assert abs(second[0, 1]) < 1e-8 * second[0, 0]
+    assert np.all(np.diff(np.diag(second)) < 0)
+    assert np.all(F.mean(axis=0) > 0)
+    np.testing.assert_allclose(ours.factor_premia_.to_numpy(), F.mean(axis=0))
+    if ours.intercept:
+        np.testing.assert_allclose(G.T @ ours.gamma_alpha_.to_numpy(), 0, atol=1e-10)
+
+
+def test_grunfeld_readme_example_matches_peer():
+    grunfeld = pytest.importorskip("statsmodels.datasets.grunfeld")
+    # As in the ipca README: numeric firm ids, (firm, year) index,
+    # y = invest, X = the other columns (value, capital).
+    data = grunfeld.load_pandas().data
+    data.year = data.year.astype(np.int64)
+    N = len(np.unique(data.firm))
+    ids = dict(zip(np.unique(data.firm).tolist(), np.arange(1, N + 1), strict=True))
+    data.firm = data.firm.apply(lambda x: ids[x])
+    data = data.set_index(["firm", "year"])
+    y = data["invest"]
+    X = data.drop("invest", axis=1)
+    ours = IPCARegressor(n_factors=1, intercept=False, iter_tol=TIGHT).fit(X, y)
+    peer, fitted, predicted, n_iter = _peer_fit(X, y, 1, False)
+    assert _rel(ours.predict_total(X, y), fitted) < 1e-8
+    assert _rel(ours.predict(X), predicted) < 1e-8
+    np.testing.assert_allclose(ours.gamma_.to_numpy(), peer.Gamma, atol=1e-9)
+    np.testing.assert_allclose(
+        ours.factors_.to_numpy().ravel(), peer.Factors.ravel(), rtol=1e-8
+    )
+    assert list(ours.gamma_.index) == ["value", "capital"]
+    assert list(ours.factors_.index) == sorted(set(data.index.get_level_values(1)))
+
+
+# --- closed forms, independent of the peer -----------------------------------
+
+
+def test_one_cross_section_is_ols_without_intercept():
+    rng = np.random.default_rng(0)
+    Z = rng.standard_normal((200, 4))
+    r = Z @ np.array([0.5, -1.0, 0.2, 0.0]) + 0.1 * rng.standard_normal(200)
+    est = IPCARegressor().fit(Z, r)
+    ols = Z @ np.linalg.lstsq(Z, r, rcond=None)[0]
+    # One period: lambda is that period's factor, so predict = fitted = OLS.
+    np.testing.assert_allclose(est.predict(Z), ols, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(est.predict_total(Z, r), ols, rtol=1e-10, atol=1e-12)
+
+
+def test_full_rank_model_is_period_by_period_ols():
+    # With K = L, beta spans all characteristics: the fit of each period is
+    # the cross-sectional OLS fit of its returns on Z_t.
+    data = _panel(missing=0.2, n=60, t=12, L=3, K=3)
+    est = IPCARegressor(3, iter_tol=TIGHT).fit(data.X, data.y)
+    fitted = est.predict_total(data.X, data.y)
+    t = data.X.index.get_level_values("time")
+    for period in np.unique(t):
+        rows = t == period
+        Z, r = data.X.to_numpy()[rows], data.y.to_numpy()[rows]
+        ols = Z @ np.linalg.lstsq(Z, r, rcond=None)[0]
+        np.testing.assert_allclose(fitted[rows], ols, rtol=1e-7, atol=1e-12)
+
+
+def test_recovers_true_loadings_space():
+    data = make_conditional_factor_panel(300, 120, 8, 2, noise_vol=0.02, random_state=3)
+    est = IPCARegressor(2).fit(data.X, data.y)
+    true_gamma = data.gamma.to_numpy()
+    G = est.gamma_.to_numpy()
+    # Projection of the true Gamma on the span of the fitted one.
+    resid = true_gamma - G @ (G.T @ true_gamma)
+    assert np.linalg.norm(resid) / np.linalg.norm(true_gamma) < 0.02
+
+
+def test_missing_returns_equal_dropped_rows():
+    data = _panel(n=80, t=20)
+    y = data.y.copy()
+    y.iloc[::7] = np.nan
+    with_nan = IPCARegressor(2, iter_tol=TIGHT).fit(data.X, y)
+    keep = y.notna().to_numpy()
+    dropped = IPCARegressor(2, iter_tol=TIGHT).fit(data.X[keep], y[keep])
+    np.testing.assert_allclose(with_nan.gamma_, dropped.gamma_, atol=1e-10)
+    np.testing.assert_allclose(with_nan.factors_, dropped.factors_, atol=1e-10)
+    assert len(with_nan.predict(data.X)) == len(data.X)
+
+
+def test_period_without_returns_gets_nan_factors():
+    data = _panel(n=80, t=20)
+    y = data.y.copy()
+    last = data.X.index.get_level_values("time") == 19
+    y[last] = np.nan  # as align_next_period_returns leaves the last period
+    est = IPCARegressor(2).fit(data.X, y)
+    assert est.factors_.shape == (20, 2)
+    assert est.factors_.iloc[-1].isna().all()
+    assert est.factors_.iloc[:-1].notna().all().all()
+    np.testing.assert_allclose(est.factor_premia_, est.factors_.iloc[:-1].mean())
+
+
+def test_get_factors_on_training_data_equals_factors():
+    data = _panel(missing=0.3, intercept=True, n=80, t=20)
+    est = IPCARegressor(2, intercept=True, iter_tol=TIGHT).fit(data.X, data.y)
+    realised = est.get_factors(data.X, data.y)
+    np.testing.assert_allclose(realised, est.factors_, rtol=1e-8, atol=1e-10)
+
+
+# --- prediction API ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    data = _panel(intercept=True, n=100, t=30)
+    return data, IPCARegressor(2, intercept=True).fit(data.X, data.y)
+
+
+def test_predict_unseen_entities_and_periods(fitted):
+    data, est = fitted
+    new = make_conditional_factor_panel(30, 5, 6, 2, random_state=9)
+    X_new = new.X.copy()
+    X_new.index = pd.MultiIndex.from_arrays(
+        [
+            "firm" + X_new.index.get_level_values(0).astype(str),
+            pd.period_range("2030-01", periods=5, freq="M")[
+                X_new.index.get_level_values(1)
+            ],
+        ],
+        names=["entity", "time"],
+    )
+    Z = X_new.to_numpy()
+    expected = Z @ est.gamma_.to_numpy() @ est.factor_premia_.to_numpy()
+    expected += Z @ est.gamma_alpha_.to_numpy()
+    np.testing.assert_allclose(est.predict(X_new), expected, rtol=1e-12)
+
+
+def test_transform_columns_and_values(fitted):
+    data, est = fitted
+    out = est.transform(data.X)
+    names = ["loading_1", "loading_2", "factor_1", "factor_2"]
+    assert list(est.get_feature_names_out()) == names
+    assert isinstance(out, pd.DataFrame) and out.index.equals(data.X.index)
+    assert list(out.columns) == names
+    np.testing.assert_allclose(
+        out[["loading_1", "loading_2"]], data.X.to_numpy() @ est.gamma_.to_numpy()
+    )
+    np.testing.assert_allclose(
+        out[["factor_1", "factor_2"]].to_numpy(),
+        np.tile(est.factor_premia_.to_numpy(), (len(data.X), 1)),
+    )
+
+
+def test_set_output_pandas_on_array(fitted):
+    data, _ = fitted
+    # A plain array is one cross-section: one factor, no intercept.
+    est = IPCARegressor().set_output(transform="pandas")
+    X = data.X.to_numpy()
+    out = est.fit(X, data.y.to_numpy()).transform(X)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == ["loading_1", "factor_1"]
+    np.testing.assert_allclose(out["loading_1"], X @ est.gamma_.to_numpy()[:, 0])
+
+
+def test_inputs_not_mutated():
+    data = _panel(missing=0.3, n=60, t=15)
+    y = data.y.copy()
+    y.iloc[:5] = np.nan
+    X_copy, y_copy = data.X.copy(deep=True), y.copy(deep=True)
+    est = IPCARegressor(2).fit(data.X, y)
+    est.predict(data.X)
+    est.transform(data.X)
+    est.get_factors(data.X, y)
+    pd.testing.assert_frame_equal(data.X, X_copy)
+    pd.testing.assert_series_equal(y, y_copy)
+
+
+def test_convergence_warning_and_n_iter():
+    data = _panel(n=60, t=15)
+    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=2"):
+        est = IPCARegressor(2, max_iter=2).fit(data.X, data.y)
+    assert est.n_iter_ == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert IPCARegressor(2).fit(data.X, data.y).n_iter_ < 10000
+
+
+def test_silent_unless_verbose(capsys):
+    data = _panel(n=40, t=10)
+    IPCARegressor(2).fit(data.X, data.y)
+    assert capsys.readouterr().out == ""
+    est = IPCARegressor(2, verbose=True).fit(data.X, data.y)
+    assert capsys.readouterr().out.count("IPCA iteration") == est.n_iter_
+
+
+def test_grid_search_over_n_factors_with_period_split():
+    data = _panel(n=60, t=24, L=5, K=2)
+    time = data.X.index.get_level_values("time")
+    try:
+        from sklearn_neurif.model_selection import PanelTimeSeriesSplit
+
+        cv = PanelTimeSeriesSplit(n_splits=2, test_size=6)
+    except ImportError:
+        cv = PredefinedSplit(np.where(time < 12, -1, np.where(time < 18, 0, 1)))
+    grid = GridSearchCV(
+        IPCARegressor(), {"n_factors": [1, 2, 3]}, scoring=total_r2_scorer, cv=cv
+    ).fit(data.X, data.y)
+    scores = grid.cv_results_["split0_test_score"]
+    assert np.all(np.isfinite(scores))
+    # Recompute one cell by hand: fit on the first split's training rows.
+    train, test = next(iter(cv.split(data.X, data.y)))
+    est = IPCARegressor(2).fit(data.X.iloc[train], data.y.iloc[train])
+    assert scores[1] == pytest.approx(
+        total_r2_scorer(est, data.X.iloc[test], data.y.iloc[test]), rel=1e-10
+    )
+    assert grid.best_params_["n_factors"] in (2, 3)
+
+
+# --- bad input ------------------------------------------------------------------
+
+
+def _small():
+    data = _panel(n=20, t=6, L=3, K=2)
+    return data.X, data.y
+
+
+def test_error_duplicated_keys():
+    X, y = _small()
+    X2 = pd.concat([X, X.iloc[:1]])
+    with pytest.raises(ValueError, match="duplicated"):
+        IPCARegressor().fit(X2, pd.concat([y, y.iloc[:1]]))
+
+
+def test_error_three_level_index():
+    X, y = _small()
+    idx = pd.MultiIndex.from_arrays(
+        [X.index.get_level_values(0), X.index.get_level_values(1), np.zeros(len(X))]
+    )
+    with pytest.raises(ValueError, match="two-level"):
+        IPCARegressor().fit(X.set_axis(idx), y.set_axis(idx))
+
+
+def test_error_misaligned_y():
+    X, y = _small()
+    with pytest.raises(ValueError, match="not aligned"):
+        IPCARegressor().fit(X, y.iloc[::-1])
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        IPCARegressor().fit(X, y.to_numpy()[:-1])
+
+
+def test_error_nan_and_inf_in_X_names_column():
+    X, y = _small()
+    Xn = X.copy()
+    Xn.iloc[3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"NaN .*'c2': 1.*Impute"):
+        IPCARegressor().fit(Xn, y)
+    Xi = X.copy()
+    Xi.iloc[0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"infinite values in column\(s\) \['c1'\]"):
+        IPCARegressor().fit(Xi, y)
+    est = IPCARegressor().fit(X, y)
+    with pytest.raises(ValueError, match="NaN"):
+        est.predict(Xn)
+
+
+def test_error_non_numeric_column():
+    X, y = _small()
+    X2 = X.assign(industry="tech")
+    with pytest.raises(TypeError, match=r"non-numeric column\(s\): \['industry'\]"):
+        IPCARegressor().fit(X2, y)
+
+
+def test_error_bad_y():
+    X, y = _small()
+    with pytest.raises(ValueError, match="requires y"):
+        IPCARegressor().fit(X, None)
+    with pytest.raises(ValueError, match="infinite"):
+        IPCARegressor().fit(X, y.replace(y.iloc[0], np.inf))
+    with pytest.raises(ValueError, match="missing"):
+        IPCARegressor().fit(X, y * np.nan)
+    with pytest.raises(ValueError, match="zero"):
+        IPCARegressor().fit(X, y * 0.0)
+
+
+def test_error_more_factors_than_characteristics():
+    X, y = _small()
+    with pytest.raises(ValueError, match=r"n_factors=4 .* X has 3 feature\(s\)"):
+        IPCARegressor(4).fit(X, y)
+    with pytest.raises(ValueError, match="plus the intercept"):
+        IPCARegressor(3, intercept=True).fit(X, y)
+    with pytest.raises(ValueError, match=r"1 feature\(s\)"):
+        IPCARegressor(2).fit(X[["c1"]], y)
+
+
+def test_error_fewer_periods_than_factors():
+    X, y = _small()
+    first = X.index.get_level_values("time") == 0
+    with pytest.raises(ValueError, match="at least 2 periods with returns; got 1"):
+        IPCARegressor(2).fit(X[first], y[first])
+
+
+def test_error_period_with_fewer_assets_than_factors():
+    X, y = _small()
+    y = y.copy()
+    t = X.index.get_level_values("time")
+    y[(t == 2)] = np.nan
+    y[(t == 2) & (X.index.get_level_values("entity") == 0)] = 0.01
+    with pytest.raises(ValueError, match=r"fewer assets with returns.*period 2"):
+        IPCARegressor(2).fit(X, y)
+
+
+def test_error_collinear_characteristics():
+    X, y = _small()
+    with pytest.raises(ValueError, match="linearly dependent"):
+        IPCARegressor(2).fit(X.assign(c4=X["c1"] + X["c2"]), y)
+
+
+def test_error_invalid_parameters():
+    X, y = _small()
+    for params in ({"n_factors": 0}, {"iter_tol": -1.0}, {"max_iter": 0}):
+        with pytest.raises(InvalidParameterError):
+            IPCARegressor(**params).fit(X, y)
+
+
+def test_error_predict_wrong_features():
+    X, y = _small()
+    est = IPCARegressor().fit(X, y)
+    with pytest.raises(ValueError, match="missing:\n- c3"):
+        est.predict(X[["c1", "c2"]])
+    with pytest.raises(ValueError, match="expecting 3 features"):
+        IPCARegressor().fit(X.to_numpy(), y.to_numpy()).predict(X.to_numpy()[:, :2])
+
+
+# --- scikit-learn common checks (the coordinator also runs them in test_common)
+
+
+@parametrize_with_checks([IPCARegressor()])
+def test_sklearn_common_checks(estimator, check):
+    check(estimator)
