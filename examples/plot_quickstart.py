@@ -29,7 +29,8 @@ data = make_conditional_factor_panel(
     n_periods=60 if quick else 240,
     n_characteristics=20,
     n_factors=3,
-    factor_means=(0.01, 0.005, 0.005),
+    factor_means=(0.02, 0.01, 0.01),
+    noise_vol=0.08,
     missing_fraction=0.2,
     random_state=0,
 )
