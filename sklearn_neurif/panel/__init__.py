@@ -5,6 +5,7 @@ module, so data conventions (DESIGN section 2, docs page "Data conventions")
 hold everywhere.
 """
 
+from .._periods import as_of_to_return_period, to_decimal_returns, to_monthly_periods
 from ._layout import PanelLayout
 from ._timing import align_next_period_returns
 from ._validation import (
@@ -17,8 +18,11 @@ from ._validation import (
 __all__ = [
     "PanelLayout",
     "align_next_period_returns",
+    "as_of_to_return_period",
     "check_panel_frame",
     "check_panel_target",
     "is_panel",
     "panel_index",
+    "to_decimal_returns",
+    "to_monthly_periods",
 ]
