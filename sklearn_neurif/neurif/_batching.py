@@ -33,9 +33,12 @@ class PanelBatcher:
     """
 
     def __init__(self, Z, layout: PanelLayout, window: int, returns=None):
-        # A private float32 copy: float64 breaks the float32 module and pandas 3
-        # can hand out read-only views that torch refuses to wrap.
-        self.Z = np.array(Z, dtype=np.float32, copy=True)
+        # float32 (float64 breaks the float32 module). An array that is already
+        # float32 is kept as is, even a read-only pandas 3 view: it is never
+        # written to nor wrapped by torch; batches take fancy-indexed (fresh,
+        # writable) copies. This saves a full copy of the panel at CRSP scale.
+        Z = np.asarray(Z)
+        self.Z = Z if Z.dtype == np.float32 else Z.astype(np.float32)
         self.layout = layout
         self.window = int(window)
         self.dense_rows = layout.dense_rows

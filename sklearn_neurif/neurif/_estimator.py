@@ -9,6 +9,7 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
+from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
@@ -450,6 +451,23 @@ class NeurIFRegressor(
         }
 
     # --------------------------------------------------------------- outputs
+    def transform(self, X):
+        """Loadings and conditional factor premia per row.
+
+        Defined here (not only in the mixin) so that ``set_output`` wraps it.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_rows, n_characteristics)
+            Characteristics panel (or one cross-section as an array).
+
+        Returns
+        -------
+        ndarray or DataFrame of shape (n_rows, 2 * n_factors)
+            ``loading_1..K`` then ``factor_1..K`` (premia known at ``t``).
+        """
+        return super().transform(X)
+
     def _panel_outputs(self, X) -> FactorOutputs:
         check_is_fitted(self)
         check_panel_frame(X)
@@ -533,9 +551,13 @@ def _init_gamma(module, batcher, months):
     in_train = np.isin(layout.time_pos, months) & batcher.valid
     rows = np.flatnonzero(in_train)
     t = layout.time_pos[rows]
-    weighted = batcher.Z[rows].astype(np.float64) * batcher.returns[rows, None]
-    portfolios = np.zeros((layout.n_periods, batcher.Z.shape[1]))
-    np.add.at(portfolios, t, weighted)
+    # Sum of r * z per month as one sparse (T x rows) product: no (rows x L)
+    # float64 temporary and no slow np.add.at.
+    summer = sparse.csr_array(
+        (batcher.returns[rows].astype(np.float64), (t, np.arange(len(rows)))),
+        shape=(layout.n_periods, len(rows)),
+    )
+    portfolios = np.asarray(summer @ batcher.Z[rows], dtype=np.float64)
     counts = np.bincount(t, minlength=layout.n_periods)
     portfolios = portfolios[counts > 0] / counts[counts > 0, None]
     left, _, _ = np.linalg.svd(portfolios.T, full_matrices=False)

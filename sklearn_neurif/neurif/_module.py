@@ -11,7 +11,6 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 __all__ = ["NeurIFModule"]
 
@@ -31,8 +30,9 @@ class LastPositionAttention(nn.Module):
     Only the output at the current month is used downstream, so causal
     self-attention reduces exactly to one query (the current month)
     attending over the W months of the window. Keys and values are linear in
-    ``h + p_lag``: ``W h`` is computed once per asset-month and the projected
-    position embeddings ``W p_lag`` are added per lag. Cost O(N W d).
+    ``x = h + p_lag``, so scores are ``(W_k' q) . x`` and the output is
+    ``W_v (sum_w a_w x_w) + b_v``: only the d-dimensional encodings are
+    gathered per lag (each asset-month is encoded once). Cost O(N W d).
     """
 
     def __init__(self, d: int, n_heads: int, window: int, dropout: float):
@@ -53,16 +53,23 @@ class LastPositionAttention(nn.Module):
         H, dh = self.n_heads, d // self.n_heads
         lag_mask = lags >= 0
         idx = lags.clamp(min=0)
-        h_cur = h[idx[..., -1]] + self.position[-1]  # (M, n, d)
+        h_cur = h.index_select(0, idx[..., -1].reshape(-1)).view(M, n, d)
+        h_cur = h_cur + self.position[-1]
         q = self.query(h_cur).view(M, n, H, dh)
-        kv_h = self.key_value(h)  # (U, 2d): once per asset-month
-        kv_p = F.linear(self.position, self.key_value.weight)  # (W, 2d)
-        kv = kv_h[idx] + kv_p  # (M, n, W, 2d)
-        k, v = kv.view(M, n, W, 2, H, dh).unbind(dim=3)
-        scores = torch.einsum("mnhd,mnwhd->mnhw", q, k) / math.sqrt(dh)
-        scores = scores.masked_fill(~lag_mask[:, :, None, :], float("-inf"))
-        attn = self.dropout(torch.softmax(scores, dim=-1))
-        ctx = torch.einsum("mnhw,mnwhd->mnhd", attn, v).reshape(M, n, d)
+        w_k, w_v = self.key_value.weight.view(2, H, dh, d).unbind(0)
+        b_v = self.key_value.bias[d:]
+        # q . W_k (h + p) = (W_k' q) . (h + p): project the single query into
+        # the input space and gather the d-dimensional inputs only (not K and
+        # V). The key bias adds the same score to every lag and cancels in the
+        # softmax; the value bias passes through since the weights sum to 1.
+        q_in = torch.einsum("mnhe,hed->mnhd", q, w_k)  # (M, n, H, d)
+        # index_select (not advanced indexing): its backward is index_add_.
+        x = h.index_select(0, idx.reshape(-1)).view(M, n, W, d) + self.position
+        scores = torch.einsum("mnwd,mnhd->mnwh", x, q_in) / math.sqrt(dh)
+        scores = scores.masked_fill(~lag_mask[..., None], float("-inf"))
+        attn = self.dropout(torch.softmax(scores, dim=2))
+        pooled = torch.einsum("mnwh,mnwd->mnhd", attn, x)  # (M, n, H, d)
+        ctx = torch.einsum("mnhd,hed->mnhe", pooled, w_v).reshape(M, n, d) + b_v
         return h_cur, self.out(ctx)
 
 

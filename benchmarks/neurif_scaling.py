@@ -1,0 +1,119 @@
+"""Seconds per epoch and peak memory of NeurIFRegressor against the cross-section size.
+
+Each configuration runs in a fresh subprocess (so peak RSS is its own):
+a balanced panel of N assets x T months x L characteristics (float32,
+uniform in [-0.5, 0.5], returns N(0, 0.1^2)), ``window=12``, default
+architecture, ``validation_fraction=0`` and ``max_epochs=2``. Reported:
+the mean duration of the two epochs (skorch's ``dur``), the setup time
+(validation, layout, lag table), and the peak resident memory of the
+process (data included). torch's thread count is left at its default.
+
+Usage::
+
+    python benchmarks/neurif_scaling.py              # N = 1000, 2000, 4000, 6000; T=120
+    python benchmarks/neurif_scaling.py --crsp       # also N=6000, T=480 (CRSP scale)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+
+def run_one(n_assets: int, n_periods: int, n_chars: int, window: int, epochs: int):
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from sklearn_neurif.neurif import NeurIFRegressor
+
+    rng = np.random.default_rng(0)
+    n_rows = n_assets * n_periods
+    Z = np.empty((n_rows, n_chars), dtype=np.float32)
+    for start in range(0, n_rows, 200_000):  # chunks: no float64 temporaries
+        stop = min(start + 200_000, n_rows)
+        Z[start:stop] = rng.random((stop - start, n_chars), dtype=np.float32) - 0.5
+    index = pd.MultiIndex.from_product(
+        [np.arange(n_assets), np.arange(n_periods)], names=["entity", "time"]
+    )
+    X = pd.DataFrame(Z, index=index, columns=[f"c{j}" for j in range(n_chars)])
+    del Z
+    y = pd.Series((0.1 * rng.standard_normal(n_rows)).astype(np.float64), index=index)
+    rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    est = NeurIFRegressor(
+        n_factors=5,
+        window=window,
+        max_epochs=epochs,
+        validation_fraction=0.0,
+        random_state=0,
+    )
+    t0 = time.perf_counter()
+    est.fit(X, y)
+    total = time.perf_counter() - t0
+    epoch = float(est.history_["dur"].mean())
+    return {
+        "N": n_assets,
+        "T": n_periods,
+        "L": n_chars,
+        "W": window,
+        "rows": n_rows,
+        "threads": torch.get_num_threads(),
+        "sec_per_epoch": epoch,
+        "fit_total_sec": total,
+        "setup_and_factors_sec": total - epoch * epochs,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+        "rss_after_data_gb": rss_data / 1024,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--one", nargs=2, type=int, metavar=("N", "T"))
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[1000, 2000, 4000, 6000]
+    )
+    parser.add_argument("--periods", type=int, default=120)
+    parser.add_argument("--chars", type=int, default=94)
+    parser.add_argument("--window", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--crsp", action="store_true", help="add N=6000, T=480")
+    args = parser.parse_args()
+    if args.one:
+        res = run_one(*args.one, args.chars, args.window, args.epochs)
+        print(json.dumps(res))
+        return
+    configs = [(n, args.periods) for n in args.sizes]
+    if args.crsp:
+        configs.append((6000, 480))
+    print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
+    rows = []
+    for n, t in configs:
+        cmd = [sys.executable, __file__, "--one", str(n), str(t)]
+        cmd += ["--chars", str(args.chars), "--window", str(args.window)]
+        cmd += ["--epochs", str(args.epochs)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(res)
+        print(
+            f"N={res['N']:>5} T={res['T']:>4} rows={res['rows']:>8}: "
+            f"{res['sec_per_epoch']:7.2f} s/epoch, setup+factors "
+            f"{res['setup_and_factors_sec']:6.2f} s, peak RSS {res['peak_rss_gb']:.2f} GB "
+            f"(data alone {res['rss_after_data_gb']:.2f} GB), threads={res['threads']}",
+            flush=True,
+        )
+    by_n = {r["N"]: r["sec_per_epoch"] for r in rows if r["T"] == args.periods}
+    for a, b in [(1000, 2000), (2000, 4000)]:
+        if a in by_n and b in by_n:
+            print(f"time({b})/time({a}) = {by_n[b] / by_n[a]:.2f} (target <= 2.2)")
+    if 4000 in by_n and 6000 in by_n:
+        print(f"time(6000)/time(4000) = {by_n[6000] / by_n[4000]:.2f} (linear: 1.5)")
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,393 @@
+"""NeurIFRegressor: module maths, panel handling, sklearn API, persistence."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+from sklearn_neurif.datasets import make_conditional_factor_panel
+from sklearn_neurif.neurif import NeurIFRegressor
+from sklearn_neurif.neurif._module import LastPositionAttention, NeurIFModule
+from sklearn_neurif.neurif._net import NeurIFNet, orthogonality
+
+FAST = dict(n_factors=2, window=3, hidden_size=8, max_epochs=3, random_state=0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # The CI machine has 2 cores shared with other jobs; one torch thread
+    # avoids oversubscription and keeps this file fast.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def panel():
+    data = make_conditional_factor_panel(
+        40, 30, 5, 2, missing_fraction=0.1, factor_means=0.02, random_state=0
+    )
+    return data.X, data.y
+
+
+@pytest.fixture(scope="module")
+def fitted(panel):
+    X, y = panel
+    return NeurIFRegressor(**FAST).fit(X, y)
+
+
+def _split(X, y, last_train):
+    t = X.index.get_level_values("time")
+    return X[t <= last_train], y[t <= last_train], X[t > last_train], y[t > last_train]
+
+
+# ----------------------------------------------------------------- module maths
+def test_last_position_attention_equals_full_causal_attention():
+    """One query at the last position == causal self-attention over explicit windows."""
+    torch.manual_seed(0)
+    d, H, W, U = 8, 2, 4, 30
+    att = LastPositionAttention(d, H, W, dropout=0.0)
+    h = torch.randn(U, d)
+    lags = torch.randint(0, U, (3, 5, W))
+    lags[torch.rand(3, 5, W) < 0.3] = -1
+    lags[..., -1] = torch.randint(0, U, (3, 5))
+    h_cur, ctx = att(h, lags)
+    # Independent computation: materialise each window (W copies), run full
+    # causal multi-head attention, keep the last position.
+    x = h[lags.clamp(min=0)] + att.position  # (M, n, W, d)
+    q = att.query(x)
+    kv = att.key_value(x)
+    k, v = kv[..., :d], kv[..., d:]
+    dh = d // H
+    q, k, v = (t.reshape(15, W, H, dh).transpose(1, 2) for t in (q, k, v))
+    scores = q @ k.transpose(-1, -2) / math.sqrt(dh)
+    causal = torch.ones(W, W, dtype=torch.bool).tril()
+    keep = causal & (lags.reshape(15, 1, 1, W) >= 0)
+    scores = scores.masked_fill(~keep, float("-inf"))
+    out = torch.softmax(scores, -1) @ v  # (15, H, W, dh)
+    last = out[:, :, -1, :].reshape(3, 5, d)
+    torch.testing.assert_close(ctx, att.out(last), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(h_cur, x[..., -1, :])
+
+
+def test_realised_factors_are_masked_ridge_regression():
+    rng = np.random.default_rng(0)
+    module = NeurIFModule(4, 3, 2, hidden_size=8, ridge=0.05)
+    beta = torch.tensor(rng.standard_normal((2, 10, 3)), dtype=torch.float64)
+    ret = torch.tensor(rng.standard_normal((2, 10)), dtype=torch.float64)
+    mask = torch.tensor(rng.uniform(size=(2, 10)) > 0.3)
+    f = module.realised_factors(beta, ret, mask).numpy()
+    for m in range(2):
+        keep = mask[m].numpy()
+        B, r = beta[m].numpy()[keep], ret[m].numpy()[keep]
+        expected = np.linalg.solve(B.T @ B + 0.05 * np.eye(3), B.T @ r)
+        np.testing.assert_allclose(f[m], expected, rtol=1e-10)
+
+
+def test_orthogonality_penalty_is_squared_off_diagonal_correlation():
+    rng = np.random.default_rng(1)
+    beta = rng.standard_normal((1, 50, 3))
+    present = np.ones((1, 50), dtype=bool)
+    present[0, 40:] = False
+    corr = np.corrcoef(beta[0, :40].T)
+    expected = (corr**2).sum() - 3
+    got = orthogonality(torch.tensor(beta), torch.tensor(present))
+    assert float(got) == pytest.approx(expected, rel=1e-8)
+
+
+# ------------------------------------------------------------------ fit/predict
+def test_outputs_shapes_and_names(panel, fitted):
+    X, y = panel
+    est = fitted
+    pred = est.predict(X)
+    assert pred.shape == (len(X),) and np.isfinite(pred).all()
+    Xt = est.transform(X)
+    assert list(Xt.columns) == ["loading_1", "loading_2", "factor_1", "factor_2"]
+    assert Xt.index.equals(X.index)
+    # Premia are common to a period.
+    assert Xt.groupby(level="time")["factor_1"].nunique().max() == 1
+    np.testing.assert_allclose(
+        pred, (Xt.iloc[:, :2].to_numpy() * Xt.iloc[:, 2:].to_numpy()).sum(1)
+    )
+    assert est.factors_.shape == (30, 2)
+    assert list(est.gamma_.index) == list(X.columns)
+    assert est.gamma_.shape == (5, 2)
+    assert {"train_loss", "valid_loss", "train_fit", "valid_dev"} <= set(
+        est.history_.columns
+    )
+    assert est.n_iter_ == len(est.history_) <= 3
+    assert isinstance(est.net_, NeurIFNet)
+
+
+def test_factors_match_numpy_ridge_regression_of_returns_on_loadings(panel, fitted):
+    X, y = panel
+    loadings = fitted.transform(X).iloc[:, :2]
+    for t in [0, 17, 29]:
+        rows = (X.index.get_level_values("time") == t) & y.notna().to_numpy()
+        B, r = loadings[rows].to_numpy(), y[rows].to_numpy()
+        f = np.linalg.solve(B.T @ B + fitted.ridge * np.eye(2), B.T @ r)
+        np.testing.assert_allclose(fitted.factors_.loc[t].to_numpy(), f, rtol=1e-6)
+
+
+def test_row_order_does_not_matter(panel, fitted):
+    X, _ = panel
+    perm = np.random.default_rng(0).permutation(len(X))
+    np.testing.assert_allclose(
+        fitted.predict(X.iloc[perm]), fitted.predict(X)[perm], rtol=1e-5, atol=1e-8
+    )
+
+
+def test_deterministic_and_global_rng_untouched(panel):
+    X, y = panel
+    torch_state = torch.get_rng_state()
+    np_state = np.random.get_state()[1].copy()  # noqa: NPY002
+    a = NeurIFRegressor(**FAST).fit(X, y).predict(X)
+    b = NeurIFRegressor(**FAST).fit(X, y).predict(X)
+    c = NeurIFRegressor(**{**FAST, "random_state": 1}).fit(X, y).predict(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    np.testing.assert_array_equal(np.random.get_state()[1], np_state)  # noqa: NPY002
+
+
+def test_predict_after_training_uses_the_training_window(panel):
+    X, y = panel
+    X_tr, y_tr, X_te, _ = _split(X, y, 21)
+    est = NeurIFRegressor(**FAST).fit(X_tr, y_tr)
+    alone = est.predict(X_te)
+    both = est.predict(pd.concat([X_tr, X_te]))[len(X_tr) :]
+    np.testing.assert_allclose(alone, both, rtol=1e-5, atol=1e-7)
+    # With a gap the training months are not the test months' history.
+    gap = X_te[X_te.index.get_level_values("time") > 23]
+    no_context = est.predict(gap)
+    with_history = est.predict(pd.concat([X_tr, X_te]))[
+        len(X_tr) + np.flatnonzero(X_te.index.get_level_values("time") > 23)
+    ]
+    assert not np.allclose(no_context, with_history)
+
+
+def test_new_assets_and_period_index():
+    data = make_conditional_factor_panel(30, 20, 4, 2, entry_exit=True, random_state=3)
+    X, y = data.X.copy(), data.y.copy()
+    periods = pd.period_range("2000-01", periods=20, freq="M")
+    idx = pd.MultiIndex.from_arrays(
+        [X.index.get_level_values(0), periods[X.index.get_level_values(1)]],
+        names=["permno", "month"],
+    )
+    X.index, y.index = idx, idx
+    t = idx.get_level_values(1)
+    est = NeurIFRegressor(**FAST).fit(X[t < "2001-04"], y[t < "2001-04"])
+    X_new = X[t >= "2001-04"].rename(index={0: 999}, level=0)
+    pred = est.predict(X_new)
+    assert pred.shape == (len(X_new),) and np.isfinite(pred).all()
+    assert est.factors_.index[0] == periods[0]
+
+
+def test_all_nan_return_months_are_excluded_not_dropped(panel):
+    X, y = panel
+    y = y.copy()
+    y[y.index.get_level_values("time") == 29] = np.nan
+    est = NeurIFRegressor(**FAST).fit(X, y)
+    assert list(est.excluded_periods_) == [29]
+    assert est.predict(X).shape == (len(X),)
+    assert est.factors_.loc[29].isna().all()
+
+
+def test_integer_characteristics_are_accepted(panel):
+    X, y = panel
+    Xi = (X * 10).round().astype(np.int64)
+    est = NeurIFRegressor(**FAST).fit(Xi, y)
+    assert est.predict(Xi).dtype == np.float64
+
+
+# -------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(window=31), "window=31 is longer than the 30"),
+        (dict(n_factors=6), r"n_factors=6 exceeds .* 5 feature\(s\)"),
+        (dict(hidden_size=9, n_heads=2), "divisible"),
+        (dict(lr=0.0), "lr"),
+        (dict(validation_fraction=1.0), "validation_fraction"),
+    ],
+)
+def test_bad_parameters(panel, params, match):
+    X, y = panel
+    est = NeurIFRegressor(**{**FAST, **params})
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+    assert not hasattr(est, "net_")
+
+
+def test_bad_inputs_raise_before_training(panel):
+    X, y = panel
+    X_nan = X.copy()
+    X_nan.iloc[3, 1] = np.nan
+    with pytest.raises(ValueError, match="c2"):
+        NeurIFRegressor(**FAST).fit(X_nan, y)
+    X_obj = X.assign(c1=X["c1"].astype(str))
+    with pytest.raises(TypeError, match="c1"):
+        NeurIFRegressor(**FAST).fit(X_obj, y)
+    with pytest.raises(ValueError, match="not aligned"):
+        NeurIFRegressor(**FAST).fit(X, y.iloc[::-1])
+    dup = pd.concat([X, X.iloc[:1]])
+    with pytest.raises(ValueError, match="duplicated"):
+        NeurIFRegressor(**FAST).fit(dup, pd.concat([y, y.iloc[:1]]))
+    few = y.copy()
+    few[(few.index.get_level_values("time") == 4)] = np.nan
+    few[
+        (few.index.get_level_values("time") == 4) & (few.index.get_level_values(0) == 0)
+    ] = 0.01
+    with pytest.raises(ValueError, match="exceeds the 1 asset"):
+        NeurIFRegressor(**FAST).fit(X, few)
+    with pytest.raises(ValueError, match="missing"):
+        NeurIFRegressor(**FAST).fit(X, y * np.nan)
+
+
+def test_inputs_not_mutated(panel):
+    X, y = panel
+    X0, y0 = X.copy(), y.copy()
+    est = NeurIFRegressor(**FAST).fit(X, y)
+    est.predict(X)
+    est.transform(X)
+    pd.testing.assert_frame_equal(X, X0)
+    pd.testing.assert_series_equal(y, y0)
+
+
+# ------------------------------------------------------------------ training
+def test_validation_on_last_periods_and_best_weights(panel):
+    X, y = panel
+    est = NeurIFRegressor(**{**FAST, "max_epochs": 6, "patience": 2}).fit(X, y)
+    assert list(est.validation_periods_) == list(range(24, 30))
+    best = int(est.history_["valid_loss"].idxmin())
+    assert est.best_epoch_ == best
+
+
+def test_no_validation_runs_all_epochs(panel):
+    X, y = panel
+    est = NeurIFRegressor(**{**FAST, "validation_fraction": 0.0}).fit(X, y)
+    assert est.n_iter_ == 3 and est.best_epoch_ is None
+    assert "valid_loss" not in est.history_.columns
+
+
+def test_warm_start_continues(panel):
+    X, y = panel
+    est = NeurIFRegressor(**{**FAST, "validation_fraction": 0.0}).fit(X, y)
+    before = est.predict(X)
+    est.set_params(warm_start=True, lr=1e-9)
+    est.fit(X, y)
+    assert est.n_iter_ == 6 and list(est.history_["epoch"]) == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose(est.predict(X), before, rtol=1e-4, atol=1e-6)
+    cold = clone(est).set_params(warm_start=False).fit(X, y)
+    assert not np.allclose(cold.predict(X), before, rtol=1e-4, atol=1e-6)
+
+
+def test_keyboard_interrupt_leaves_a_usable_model(panel, monkeypatch):
+    X, y = panel
+
+    def interrupt(self, net, **kwargs):
+        if len(net.history) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(NeurIFNet, "on_epoch_end", interrupt)
+    est = NeurIFRegressor(**{**FAST, "max_epochs": 10}).fit(X, y)
+    assert est.n_iter_ == 2
+    assert np.isfinite(est.predict(X)).all()
+
+
+def test_checkpoints_do_not_collide(panel, tmp_path):
+    X, y = panel
+    a = NeurIFRegressor(**FAST, checkpoint_dir=tmp_path).fit(X, y)
+    b = NeurIFRegressor(**FAST, checkpoint_dir=tmp_path).fit(X, y)
+    assert a.checkpoint_path_ != b.checkpoint_path_
+    for est in (a, b):
+        files = {p.name for p in (tmp_path / est.checkpoint_path_).iterdir()}
+        assert "params.pt" in files
+
+
+def test_verbose_prints_epochs_and_silent_by_default(panel, capsys):
+    X, y = panel
+    NeurIFRegressor(**FAST).fit(X, y)
+    assert capsys.readouterr().out == ""
+    NeurIFRegressor(**FAST, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "epoch" in out and "valid_loss" in out and len(out.splitlines()) >= 5
+
+
+# ------------------------------------------------------------------ sklearn API
+def test_pickle_and_joblib_round_trip(panel, fitted, tmp_path):
+    X, _ = panel
+    expected = fitted.predict(X)
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(fitted)).predict(X), expected
+    )
+    joblib.dump(fitted, tmp_path / "m.joblib")
+    np.testing.assert_array_equal(
+        joblib.load(tmp_path / "m.joblib").predict(X), expected
+    )
+
+
+def test_clone_and_set_params_reach_the_net(panel):
+    X, y = panel
+    est = NeurIFRegressor(**FAST)
+    c = clone(est).set_params(
+        max_epochs=2, lr=5e-3, batch_months=4, deviation_penalty=3.0
+    )
+    assert c.get_params()["max_epochs"] == 2 and est.max_epochs == 3
+    c.fit(X, y)
+    assert c.net_.max_epochs == 2 and c.net_.lr == 5e-3 and c.net_.batch_size == 4
+    assert c.net_.deviation_penalty == 3.0
+    assert c.n_iter_ == 2
+
+
+def test_set_output_pandas(panel, fitted):
+    X, y = panel
+    arr = X[X.index.get_level_values("time") == 0].to_numpy()
+    est = (
+        clone(fitted).set_params(window=1).fit(arr, y[: len(arr)].fillna(0).to_numpy())
+    )
+    est.set_output(transform="pandas")
+    out = est.transform(arr)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == ["loading_1", "loading_2", "factor_1", "factor_2"]
+    fitted_pd = clone(fitted).set_output(transform="pandas").fit(X, y)
+    assert fitted_pd.transform(X).index.equals(X.index)
+
+
+def test_pipeline_and_grid_search(panel):
+    pytest.importorskip("sklearn_neurif.preprocessing")
+    from sklearn_neurif.metrics import total_r2_scorer
+    from sklearn_neurif.model_selection import PanelTimeSeriesSplit
+    from sklearn_neurif.preprocessing import CrossSectionalRankScaler
+
+    X, y = panel
+    pipe = make_pipeline(CrossSectionalRankScaler(), NeurIFRegressor(**FAST))
+    pred = pipe.fit(X, y).predict(X)
+    assert pred.shape == (len(X),)
+    grid = GridSearchCV(
+        pipe,
+        {
+            "neurifregressor__n_factors": [1, 2],
+            "neurifregressor__deviation_penalty": [0.1, 1.0],
+        },
+        cv=PanelTimeSeriesSplit(n_splits=2, test_size=5),
+        scoring=total_r2_scorer,
+    ).fit(X, y)
+    assert len(grid.cv_results_["mean_test_score"]) == 4
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+
+
+def test_sklearn_tags():
+    tags = NeurIFRegressor().__sklearn_tags__()
+    assert tags.regressor_tags.poor_score and not tags.non_deterministic
+    assert tags.estimator_type == "regressor" and tags.transformer_tags is not None
