@@ -6,7 +6,9 @@ uniform in [-0.5, 0.5], returns N(0, 0.1^2)), ``window=12``, default
 architecture, ``validation_fraction=0`` and ``max_epochs=2``. Reported:
 the mean duration of the two epochs (skorch's ``dur``), the setup time
 (validation, layout, lag table), and the peak resident memory of the
-process (data included). torch's thread count is left at its default.
+process (data included). torch's thread count is left at its default
+unless ``--threads`` is given (on a machine shared with other jobs, two
+spinning OpenMP threads on two busy cores are many times slower than one).
 
 Usage::
 
@@ -25,10 +27,13 @@ import sys
 import time
 
 
-def run_one(n_assets: int, n_periods: int, n_chars: int, window: int, epochs: int):
+def run_one(n_assets, n_periods, n_chars, window, epochs, threads, batch_months):
     import numpy as np
     import pandas as pd
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
 
     from sklearn_neurif.neurif import NeurIFRegressor
 
@@ -50,6 +55,7 @@ def run_one(n_assets: int, n_periods: int, n_chars: int, window: int, epochs: in
         window=window,
         max_epochs=epochs,
         validation_fraction=0.0,
+        batch_months=batch_months,
         random_state=0,
     )
     t0 = time.perf_counter()
@@ -82,9 +88,20 @@ def main():
     parser.add_argument("--window", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--crsp", action="store_true", help="add N=6000, T=480")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads (0: torch's default)"
+    )
+    parser.add_argument("--batch-months", type=int, default=8)
     args = parser.parse_args()
     if args.one:
-        res = run_one(*args.one, args.chars, args.window, args.epochs)
+        res = run_one(
+            *args.one,
+            args.chars,
+            args.window,
+            args.epochs,
+            args.threads,
+            args.batch_months,
+        )
         print(json.dumps(res))
         return
     configs = [(n, args.periods) for n in args.sizes]
@@ -95,7 +112,8 @@ def main():
     for n, t in configs:
         cmd = [sys.executable, __file__, "--one", str(n), str(t)]
         cmd += ["--chars", str(args.chars), "--window", str(args.window)]
-        cmd += ["--epochs", str(args.epochs)]
+        cmd += ["--epochs", str(args.epochs), "--threads", str(args.threads)]
+        cmd += ["--batch-months", str(args.batch_months)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         res = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(res)

@@ -391,3 +391,45 @@ def test_sklearn_tags():
     tags = NeurIFRegressor().__sklearn_tags__()
     assert tags.regressor_tags.poor_score and not tags.non_deterministic
     assert tags.estimator_type == "regressor" and tags.transformer_tags is not None
+
+
+def test_attribution_of_a_linear_model_is_gamma(panel):
+    X, y = panel
+    # With g(v) = 0 (its last layer starts at zero and a huge deviation
+    # penalty keeps it there), loadings are Gamma'z: both attributions are Gamma.
+    est = NeurIFRegressor(**{**FAST, "deviation_penalty": 1e6, "lr": 1e-12}).fit(X, y)
+    est.net_.module_.deviation[-1].weight.data.zero_()
+    est.net_.module_.deviation[-1].bias.data.zero_()
+    grad = est.characteristic_attribution(X, method="gradient")
+    reg = est.characteristic_attribution(X, method="regression")
+    assert grad.shape == (5, 2) and list(grad.index) == list(X.columns)
+    np.testing.assert_allclose(
+        grad.to_numpy(),
+        est.net_.module_.gamma.weight.detach().numpy().T,
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(reg.to_numpy(), grad.to_numpy(), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="method"):
+        est.characteristic_attribution(X, method="shap")
+
+
+def test_gradient_attribution_matches_finite_differences(panel, fitted):
+    X, _ = panel
+    rows = X.index.get_level_values("time") == 5
+    grad = fitted.characteristic_attribution(X[rows], method="gradient")
+    # Own derivative with F_t fixed is not directly observable; the full
+    # derivative of one asset's loading differs from it only through F_t,
+    # which one asset moves by O(1/N): compare the average to finite differences.
+    eps = 1e-2
+    base = fitted.transform(X[rows]).iloc[:, :2].to_numpy()
+    fd = np.zeros((5, 2))
+    Xr = X[rows]
+    for col in range(5):
+        diffs = []
+        for i in range(len(Xr)):
+            Xi = Xr.copy()
+            Xi.iloc[i, col] += eps
+            diffs.append((fitted.transform(Xi).iloc[i, :2].to_numpy() - base[i]) / eps)
+        fd[col] = np.mean(diffs, axis=0)
+    np.testing.assert_allclose(grad.to_numpy(), fd, atol=0.05 * np.abs(fd).max())

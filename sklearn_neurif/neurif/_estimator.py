@@ -19,6 +19,7 @@ from skorch.helper import predefined_split
 
 from ..base import FactorModelMixin, FactorOutputs
 from ..panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
+from ._attribution import as_frame, gradient_attribution, regression_attribution
 from ._batching import MonthDataset, PanelBatcher, collate_months
 from ._module import NeurIFModule
 from ._net import LOSS_COMPONENTS, NeurIFNet
@@ -484,6 +485,55 @@ class NeurIFRegressor(
             premia=premia[keep],
             alpha=None if alpha is None else alpha[keep],
         )
+
+    def characteristic_attribution(self, X, method="gradient"):
+        r"""How each factor's loadings depend on each characteristic.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Characteristics panel (e.g. the training panel).
+        method : {"gradient", "regression"}, default="gradient"
+            ``"gradient"``: the average over asset-months of the derivative
+            of the loading on the asset's own current characteristics,
+            :math:`E[\partial\beta_{i,t,k}/\partial z_{i,t,l}]` (the factor
+            tokens held fixed; for a purely linear model this is
+            :math:`\Gamma`). ``"regression"``: slopes of a pooled OLS of the
+            loadings on the characteristics (with a constant), the best
+            linear summary of the full loadings.
+
+        Returns
+        -------
+        DataFrame of shape (n_characteristics, n_factors)
+            Rows are characteristics, columns ``factor_1..K``.
+
+        Notes
+        -----
+        Compare with ``gamma_`` (the linear instrument map alone): the
+        difference is the part of the attribution carried by the nonlinear
+        deviation g(v). The gradient method costs about K backward passes
+        over the panel, one month at a time.
+        """
+        if method not in ("gradient", "regression"):
+            raise ValueError(
+                f"method must be 'gradient' or 'regression'; got {method!r}."
+            )
+        check_is_fitted(self)
+        if method == "regression":
+            Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+            values = regression_attribution(self._panel_outputs(X).loadings, Z)
+        else:
+            check_panel_frame(X)
+            index = panel_index(X)
+            Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+            layout = PanelLayout(index)
+            full_index, full_Z, n_ctx = self._with_context(index, Z, layout)
+            full = PanelLayout(full_index) if n_ctx else layout
+            batcher = PanelBatcher(full_Z, full, self.window)
+            # The prepended context periods come first; attribute X's only.
+            months = np.arange(full.n_periods - layout.n_periods, full.n_periods)
+            values = gradient_attribution(self.net_, batcher, months)
+        return as_frame(values, self._feature_names(), self.n_factors)
 
     def _with_context(self, index, Z, layout):
         ctx = self._context

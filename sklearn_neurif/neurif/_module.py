@@ -137,7 +137,7 @@ class NeurIFModule(nn.Module):
         if intercept:
             nn.init.zeros_(self.gamma_alpha.weight)
 
-    def forward(self, z, lags, ret=None, ret_mask=None):
+    def forward(self, z, lags, ret=None, ret_mask=None, detach_spatial=False):
         """Loadings, premia, alpha and (with returns) realised factors.
 
         Returns
@@ -162,6 +162,8 @@ class NeurIFModule(nn.Module):
             tokens, u, u, key_padding_mask=~present, need_weights=False
         )
         factor_state = tokens + f_ctx  # F_t, (M, K, d)
+        if detach_spatial:  # for own-characteristic attributions
+            factor_state = factor_state.detach()
         a_ctx, _ = self.asset_attn(u, factor_state, factor_state, need_weights=False)
         v = u + a_ctx
         z_cur = z[lags[..., -1]]  # (M, n, L)
