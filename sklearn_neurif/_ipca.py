@@ -280,10 +280,11 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, TransformerMixin, BaseEsti
         U, s, Vt = np.linalg.svd((x / n_obs[:, None]).T, full_matrices=False)
         gamma = U[:, :k_eff]
         F = (s[:k_eff, None] * Vt[:k_eff]).T[:, :K]
+        W_upper, upper = _pack_upper(W)
         converged = False
         for n_iter in range(1, self.max_iter + 1):
             F_new = _factor_step(W, x, gamma, K)
-            gamma_new = _gamma_step(W, x, F_new, intercept)
+            gamma_new = _gamma_step(W_upper, upper, x, F_new, intercept)
             gamma_new, F_new = _normalise(gamma_new, F_new, K)
             change = np.max(np.abs(gamma_new - gamma))
             if not intercept:  # with an intercept ipca checks Gamma only
@@ -434,7 +435,7 @@ def _factor_step(W, x, gamma, K):
     """Factors of every period given Gamma: ``T`` batched ``K x K`` solves."""
     WG = W @ gamma  # (T, L, K[+1])
     Gb = gamma[:, :K]
-    A = np.einsum("lk,tlj->tkj", Gb, WG[:, :, :K])
+    A = np.matmul(Gb.T, WG[:, :, :K])  # Gb' W_t Gb, (T, K, K)
     b = x @ Gb
     if gamma.shape[1] > K:  # intercept: returns net of alpha
         b = b - WG[:, :, K] @ Gb
@@ -444,17 +445,31 @@ def _factor_step(W, x, gamma, K):
         return np.einsum("tkj,tj->tk", np.linalg.pinv(A, hermitian=True), b)
 
 
-def _gamma_step(W, x, F, intercept):
-    """Gamma given the factors: one ``LK x LK`` system ``sum_t W_t (x) f f'``."""
+def _pack_upper(W):
+    """Upper triangles of the symmetric ``W_t``, as ``(T, L(L+1)/2)``."""
+    upper = np.triu_indices(W.shape[1])
+    return np.ascontiguousarray(W[:, upper[0], upper[1]]), upper
+
+
+def _gamma_step(W_upper, upper, x, F, intercept):
+    """Gamma given the factors: one ``LK x LK`` system ``sum_t W_t (x) f f'``.
+
+    The blocks ``sum_t W_t[l, m] f f'`` are formed for ``l <= m`` only (one
+    matrix product) and mirrored: ``W_t`` is symmetric.
+    """
     T, L = x.shape
     Fa = np.hstack([F, np.ones((T, 1))]) if intercept else F
     k = Fa.shape[1]
-    FF = np.einsum("tk,tj->tkj", Fa, Fa).reshape(T, k * k)
-    D = (W.reshape(T, L * L).T @ FF).reshape(L, L, k, k)
+    FF = (Fa[:, :, None] * Fa[:, None, :]).reshape(T, k * k)
+    blocks = (W_upper.T @ FF).reshape(-1, k, k)
+    D = np.empty((L, L, k, k))
+    D[upper[0], upper[1]] = blocks
+    D[upper[1], upper[0]] = blocks
     D = D.transpose(0, 2, 1, 3).reshape(L * k, L * k)
     rhs = (x.T @ Fa).reshape(L * k)
     try:
-        sol = scipy.linalg.solve(D, rhs, assume_a="pos")
+        factor = scipy.linalg.cho_factor(D, check_finite=False)
+        sol = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
     except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
         sol = np.linalg.lstsq(D, rhs, rcond=None)[0]
     return sol.reshape(L, k)
