@@ -8,14 +8,10 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import scipy.linalg
-from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, _fit_context
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import (
-    _check_feature_names_in,
-    check_is_fitted,
-    validate_data,
-)
+from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from .base import FactorModelMixin, FactorOutputs
@@ -24,7 +20,7 @@ from .panel import PanelLayout, check_panel_frame, check_panel_target, panel_ind
 __all__ = ["IPCARegressor"]
 
 
-class IPCARegressor(FactorModelMixin, RegressorMixin, TransformerMixin, BaseEstimator):
+class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
     r"""Instrumented principal components analysis (IPCA) of a returns panel.
 
     IPCA (Kelly, Pruitt and Su 2019) models the excess return of asset ``i``
@@ -330,42 +326,6 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, TransformerMixin, BaseEsti
         premia = np.broadcast_to(self.factor_premia_.to_numpy(), loadings.shape)
         alpha = None if self.gamma_alpha_ is None else Z @ self.gamma_alpha_.to_numpy()
         return FactorOutputs(PanelLayout(index), loadings, premia, alpha)
-
-    def transform(self, X):
-        """Loadings and factor premia per row (see ``FactorModelMixin``).
-
-        Defined here, not only in the mixin, so that scikit-learn's
-        ``set_output`` wraps it (it wraps methods of the class body only).
-
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel, or one cross-section as an array.
-
-        Returns
-        -------
-        ndarray or DataFrame of shape (n_rows, 2 * n_factors)
-            Columns ``loading_1..K`` then ``factor_1..K``; a DataFrame on
-            ``X``'s MultiIndex when ``X`` is a panel.
-        """
-        return super().transform(X)
-
-    def get_feature_names_out(self, input_features=None):
-        """Names of the ``transform`` columns.
-
-        Parameters
-        ----------
-        input_features : array-like of str, optional
-            Checked against ``feature_names_in_``; not used otherwise.
-
-        Returns
-        -------
-        ndarray of str
-            ``loading_1..K`` followed by ``factor_1..K``.
-        """
-        check_is_fitted(self)
-        _check_feature_names_in(self, input_features)
-        return super().get_feature_names_out()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

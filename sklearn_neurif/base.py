@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import TransformerMixin
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from .metrics import r2_predictive
 from .panel import PanelLayout, check_panel_target, is_panel
@@ -44,13 +45,17 @@ class FactorOutputs:
     alpha: np.ndarray | None = None
 
 
-class FactorModelMixin:
+class FactorModelMixin(TransformerMixin):
     """Mixin giving factor models the package's common interface.
 
     Subclasses implement ``_panel_outputs(X) -> FactorOutputs`` (validating
     ``X`` and checking that the model is fitted) and set ``n_factors``.
     Optionally ``_factor_ridge`` (a float >= 0) stabilises the
     cross-sectional regression of :meth:`get_factors`.
+
+    The mixin is a ``TransformerMixin``, so scikit-learn's ``set_output``
+    wraps the ``transform`` defined here (it only wraps methods defined in a
+    class body): subclasses do not redefine ``transform``.
 
     Output rule: a panel in (a DataFrame with an ``(entity, time)``
     MultiIndex) gives a DataFrame out on the same index, even under the
@@ -115,8 +120,9 @@ class FactorModelMixin:
 
         Parameters
         ----------
-        input_features : ignored
-            Present for API consistency.
+        input_features : array-like of str, optional
+            Checked against ``feature_names_in_`` (scikit-learn's rule); the
+            output names do not depend on it.
 
         Returns
         -------
@@ -124,6 +130,7 @@ class FactorModelMixin:
             ``loading_1..K`` followed by ``factor_1..K``.
         """
         k = self._n_factors_out()
+        _check_feature_names_in(self, input_features)
         names = [f"loading_{j + 1}" for j in range(k)] + [
             f"factor_{j + 1}" for j in range(k)
         ]
