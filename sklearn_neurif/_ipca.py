@@ -47,6 +47,14 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         Number of latent factors ``K`` (the default of
         ``ipca.InstrumentedPCA``). Must not exceed the number of
         characteristics (minus one with ``intercept=True``).
+    add_constant : bool, default=False
+        If True, a constant instrument (a column of ones, named ``const`` in
+        ``gamma_``) is added to the characteristics, as in Kelly, Pruitt and
+        Su (2019). Rank-scaled characteristics have a cross-sectional mean of
+        zero, so without it the average loading is zero in every period and
+        no factor can act as a market factor. The constant is handled inside
+        the managed-portfolio sums (no copy of ``X``). Off by default to
+        match ``ipca.InstrumentedPCA``, which uses the columns it is given.
     intercept : bool, default=False
         If True, fit the unrestricted model with an alpha
         :math:`\alpha_{i,t} = \Gamma_\alpha' z_{i,t}`, orthogonal to the
@@ -153,6 +161,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "n_factors": [Interval(Integral, 1, None, closed="left")],
+        "add_constant": ["boolean"],
         "intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "iter_tol": [Interval(Real, 0, None, closed="neither")],
@@ -163,12 +172,14 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         self,
         n_factors=1,
         *,
+        add_constant=False,
         intercept=False,
         max_iter=10000,
         iter_tol=1e-6,
         verbose=False,
     ):
         self.n_factors = n_factors
+        self.add_constant = add_constant
         self.intercept = intercept
         self.max_iter = max_iter
         self.iter_tol = iter_tol
@@ -206,7 +217,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         # The products are small (L x L, LK x LK): one BLAS thread avoids the
         # synchronisation cost that dominates multithreaded BLAS at this size.
         with threadpool_limits(limits=1, user_api="blas"):
-            W, x, n_obs = _managed_portfolios(Z, r, layout)
+            W, x, n_obs = _managed_portfolios(Z, r, layout, self.add_constant)
             active = n_obs > 0
             self._check_identified(W[active], n_obs, layout)
             gamma, F, self.n_iter_ = self._alternating_least_squares(
@@ -224,7 +235,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         index = panel_index(X)
         Z = _check_characteristics(self, X, reset=True)
         r = check_panel_target(y, index)
-        n_features = Z.shape[1]
+        n_features = Z.shape[1] + int(self.add_constant)
         k_eff = self.n_factors + int(self.intercept)
         if k_eff > n_features:
             extra = " plus the intercept" if self.intercept else ""
@@ -322,9 +333,13 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         index = panel_index(X)
         Z = _check_characteristics(self, X, reset=False)
-        loadings = Z @ self.gamma_.to_numpy()
+        loadings = _instrumented(Z, self.gamma_.to_numpy(), self.add_constant)
         premia = np.broadcast_to(self.factor_premia_.to_numpy(), loadings.shape)
-        alpha = None if self.gamma_alpha_ is None else Z @ self.gamma_alpha_.to_numpy()
+        alpha = (
+            None
+            if self.gamma_alpha_ is None
+            else _instrumented(Z, self.gamma_alpha_.to_numpy(), self.add_constant)
+        )
         return FactorOutputs(PanelLayout(index), loadings, premia, alpha)
 
     def __sklearn_tags__(self):
@@ -351,25 +366,36 @@ def _feature_names(estimator) -> pd.Index:
     names = getattr(estimator, "feature_names_in_", None)
     if names is None:
         names = [f"x{j}" for j in range(estimator.n_features_in_)]
+    names = list(names) + (["const"] if estimator.add_constant else [])
     return pd.Index(names, dtype=object)
 
 
-def _managed_portfolios(Z, r, layout, chunk_bytes=2**26):
+def _instrumented(Z, gamma, add_constant):
+    """``Z @ gamma``, the last row of ``gamma`` weighting the constant if added."""
+    if add_constant:
+        return Z @ gamma[:-1] + gamma[-1]
+    return Z @ gamma
+
+
+def _managed_portfolios(Z, r, layout, add_constant=False, chunk_bytes=2**26):
     """Per period ``W_t = Z_t'Z_t`` and ``x_t = Z_t'r_t`` over rows with returns.
 
-    Unscaled sums (the pooled objective). Rows are gathered period-major in
+    Unscaled sums (the pooled objective). With ``add_constant`` the moments
+    are those of ``[Z_t, 1]``: the extra row and column hold the column sums
+    of ``Z_t``, the count of rows and the sum of returns. Rows are gathered period-major in
     chunks of about ``chunk_bytes`` (never a second copy of the whole panel),
     then each period is one BLAS product on a contiguous slice: the loop runs
     over periods, never over assets.
     """
     T, L = layout.n_periods, Z.shape[1]
+    L_out = L + int(add_constant)
     valid = ~np.isnan(r)
     rows = np.concatenate(layout.period_rows()) if T else np.zeros(0, dtype=np.int64)
     rows = rows[valid[rows]]
     n_obs = np.bincount(layout.time_pos[rows], minlength=T)
     bounds = np.concatenate([[0], np.cumsum(n_obs)])
-    W = np.zeros((T, L, L))
-    x = np.zeros((T, L))
+    W = np.zeros((T, L_out, L_out))
+    x = np.zeros((T, L_out))
     # Gather along the contiguous axis: a DataFrame's values are F-ordered,
     # so each characteristic is read as one contiguous column.
     if Z.flags.f_contiguous:
@@ -385,8 +411,12 @@ def _managed_portfolios(Z, r, layout, chunk_bytes=2**26):
         Zc, rc = gather(chunk), r[chunk]  # Zc: (L, n_chunk)
         for s in range(t, end):
             lo, hi = bounds[s] - bounds[t], bounds[s + 1] - bounds[t]
-            W[s] = Zc[:, lo:hi] @ Zc[:, lo:hi].T
-            x[s] = Zc[:, lo:hi] @ rc[lo:hi]
+            W[s, :L, :L] = Zc[:, lo:hi] @ Zc[:, lo:hi].T
+            x[s, :L] = Zc[:, lo:hi] @ rc[lo:hi]
+            if add_constant:
+                W[s, L, :L] = W[s, :L, L] = Zc[:, lo:hi].sum(axis=1)
+                W[s, L, L] = hi - lo
+                x[s, L] = rc[lo:hi].sum()
         t = end
     return W, x, n_obs.astype(np.float64)
 

@@ -6,10 +6,13 @@ and any check expected to fail is listed with its reason.
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from sklearn_neurif import IPCARegressor
 from sklearn_neurif.preprocessing import CrossSectionalRankScaler
 
 ESTIMATORS = [
     CrossSectionalRankScaler(),
+    IPCARegressor(),
+    IPCARegressor(add_constant=True),
 ]
 
 # Checks expected to fail, per estimator class, with the reason.

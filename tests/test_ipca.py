@@ -110,6 +110,44 @@ def test_kps_normalisation(peer_cases, case):
         np.testing.assert_allclose(G.T @ ours.gamma_alpha_.to_numpy(), 0, atol=1e-10)
 
 
+@pytest.mark.parametrize("missing", [0.0, 0.3])
+def test_add_constant_equals_explicit_ones_column_and_peer(missing):
+    data = _panel(missing=missing, seed=11)
+    # A market-like component: the constant instrument must pick it up.
+    y = (
+        data.y
+        + 0.05
+        * np.random.default_rng(0).standard_normal(data.factors.shape[0])[
+            data.X.index.get_level_values("time")
+        ]
+    )
+    X1 = data.X.assign(const=1.0)
+    ours = IPCARegressor(3, add_constant=True, iter_tol=TIGHT).fit(data.X, y)
+    explicit = IPCARegressor(3, iter_tol=TIGHT).fit(X1, y)
+    np.testing.assert_allclose(
+        ours.gamma_.to_numpy(), explicit.gamma_.to_numpy(), atol=1e-10
+    )
+    assert list(ours.gamma_.index)[-1] == "const"
+    np.testing.assert_allclose(
+        ours.predict(data.X), explicit.predict(X1), rtol=1e-9, atol=1e-14
+    )
+    np.testing.assert_allclose(
+        ours.predict_total(data.X, y),
+        explicit.predict_total(X1, y),
+        rtol=1e-9,
+        atol=1e-14,
+    )
+    _, fitted, predicted, _ = _peer_fit(X1, y, 3, False)
+    assert _rel(ours.predict_total(data.X, y), fitted) < 1e-8
+    assert _rel(ours.predict(data.X), predicted) < 1e-8
+    # Without the constant the market-like component is left unexplained.
+    plain = IPCARegressor(3, iter_tol=TIGHT).fit(data.X, y)
+    assert (
+        r2_total(y, ours.predict_total(data.X, y))
+        > r2_total(y, plain.predict_total(data.X, y)) + 0.05
+    )
+
+
 def test_grunfeld_readme_example_matches_peer():
     grunfeld = pytest.importorskip("statsmodels.datasets.grunfeld")
     # As in the ipca README: numeric firm ids, (firm, year) index,
