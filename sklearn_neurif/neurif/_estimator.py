@@ -623,16 +623,15 @@ def _init_gamma(module, batcher, months):
     """
     layout = batcher.layout
     in_train = np.isin(layout.time_pos, months) & batcher.valid
-    rows = np.flatnonzero(in_train)
-    t = layout.time_pos[rows]
-    # Sum of r * z per month as one sparse (T x rows) product: no (rows x L)
-    # float64 temporary and no slow np.add.at.
+    # Sum of r * z per month as one sparse (T x rows) float32 product over the
+    # whole panel: no copy of the characteristics, no float64 upcast.
+    weights = np.where(in_train, batcher.returns, 0.0).astype(np.float32)
     summer = sparse.csr_array(
-        (batcher.returns[rows].astype(np.float64), (t, np.arange(len(rows)))),
-        shape=(layout.n_periods, len(rows)),
+        (weights, (layout.time_pos, np.arange(layout.n_rows))),
+        shape=(layout.n_periods, layout.n_rows),
     )
-    portfolios = np.asarray(summer @ batcher.Z[rows], dtype=np.float64)
-    counts = np.bincount(t, minlength=layout.n_periods)
+    portfolios = np.asarray(summer @ batcher.Z, dtype=np.float64)
+    counts = np.bincount(layout.time_pos[in_train], minlength=layout.n_periods)
     portfolios = portfolios[counts > 0] / counts[counts > 0, None]
     left, _, _ = np.linalg.svd(portfolios.T, full_matrices=False)
     K = module.gamma.weight.shape[0]
