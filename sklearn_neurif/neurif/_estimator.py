@@ -274,7 +274,9 @@ class NeurIFRegressor(
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
-        with torch.random.fork_rng(devices=[]):
+        # Fork (and restore) the CPU RNG, and the CUDA RNGs when training there.
+        cuda_devices = [] if str(self.device).startswith("cpu") else None
+        with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(seed)
             net = self._build_net(train, valid, batcher)
             net.initialize()
