@@ -23,10 +23,26 @@ FIGURES = (
 )
 
 
+def _write_kns(path, months):
+    """A small anomaly file in the Kozak-Nagel-Santosh layout (MM/YYYY)."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        rng.normal(0, 0.03, (len(months), 5)),
+        columns=["rme", "re_ew", "r_a", "r_b", "r_c"],
+    )
+    frame.insert(0, "date", months.strftime("%m/%Y"))
+    frame.to_csv(path, index=False)
+    return path
+
+
 @pytest.fixture(scope="module")
 def simulated_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sim") / "run"
-    code = main(["run", "--data", "simulated", "--quick", "--out", str(out), "--quiet"])
+    folder = tmp_path_factory.mktemp("sim")
+    out = folder / "run"
+    months = pd.period_range("2000-01", "2012-12", freq="M")
+    kns = _write_kns(folder / "anom.csv", months)
+    args = ["run", "--data", "simulated", "--quick", "--anomalies", str(kns)]
+    code = main([*args, "--out", str(out), "--quiet"])
     assert code == 0
     return out, json.loads((out / "metrics.json").read_text())
 
@@ -40,6 +56,10 @@ def test_simulated_quick_writes_report(simulated_run):
         assert f"figures/{name}" in report
     assert "## Headline" in report and "| total R2 |" in report
     assert "## Anomaly tests" in report and "GRS_F" in report
+    # The external file's 3 anomalies over the 120 simulated return months.
+    external = metrics["anomaly"]["external anomalies (all common months)"]
+    assert external["n_assets"]["true factors"] == 3
+    assert external["n_periods"]["true factors"] == 120
     assert set(metrics["chosen_k"]) == {"IPCA", "NeurIF"}
     assert metrics["split"]["test"]["n_periods"] == 24
     assert len(metrics["r2_by_k"]) == 7  # IPCA K=1..6 and NeurIF K=2
