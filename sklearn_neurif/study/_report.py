@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._periods import as_of_to_return_period
+
 __all__ = ["write_report"]
 
 
@@ -173,7 +175,13 @@ def _markdown(r, figures) -> str:
             "Test assets regressed on each factor set over the same months: "
             "mean |alpha|, count of |t| > 1.96 and > 3, GRS F-test, average R². "
             "Learned factors: realised factors of the refitted models (out of "
-            "sample on the test months, in sample before).",
+            "sample on the test months, in sample before)."
+            + (
+                " The external file's months that the panel covers are "
+                "(mostly) in the models' estimation months: an in-sample test."
+                if name.startswith("external")
+                else ""
+            ),
             "",
             _table(summ),
             "",
@@ -257,10 +265,13 @@ def _figures(r, folder: Path) -> list:
     for ax, w in zip(axes, sorted({w for _, w in r.ls_returns}), strict=False):
         for (model, ww), frame in r.ls_returns.items():
             if ww == w:
-                cum = (1 + frame["predicted"].fillna(0)).cumprod()
+                # Plotted by the month the return is earned (as-of + 1).
+                earned = as_of_to_return_period(frame["predicted"].dropna())
+                cum = (1 + earned).cumprod()
                 ax.plot(cum.index.to_timestamp() if hasattr(cum.index, "to_timestamp")
                         else cum.index, cum.to_numpy(), label=model)  # fmt: skip
         ax.set_title(f"long-short on predicted returns, {w}")
+        ax.set_xlabel("month earned")
         ax.set_ylabel("growth of 1")
         ax.legend(fontsize=8)
         ax.tick_params(axis="x", labelrotation=30)

@@ -735,7 +735,9 @@ def _anomaly_tests(X, y, sizes, q, factors, test_months, observed, external, cho
     except ValueError as exc:
         notes.append(f"Anomaly test on the characteristic portfolios skipped: {exc}")
     if external is not None:
-        full = dict(learned)
+        # Months without realised factors (masked warm-up months, the last
+        # as-of month) are left out: the test runs on the common months.
+        full = {k: v.dropna(how="any") for k, v in learned.items()}
         if ff is not None:
             full[ff] = observed[ff]
         try:
