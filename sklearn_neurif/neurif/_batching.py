@@ -99,7 +99,7 @@ class PanelBatcher:
         mask = np.zeros(rows.shape, dtype=bool)
         mask[present] = self.valid[cur]
         return {
-            "z": torch.from_numpy(self.Z[unique]),
+            "z": torch.from_numpy(np.ascontiguousarray(self.Z[unique])),
             "lags": torch.from_numpy(lags),
             "ret": torch.from_numpy(ret),
             "ret_mask": torch.from_numpy(mask),
