@@ -155,6 +155,8 @@ FILE_ARGS = ["--entity-col", "permno", "--time-col", "date", "--return-col", "re
         ("missing-columns", "missing column(s) ['ret']"),
         ("one-period", "at least 6"),
         ("bad-factors", "--factors: no such file"),
+        ("bad-time", "time column 'date': Cannot read 'garbage' as a month"),
+        ("non-numeric", "non-numeric column(s): ['sector']"),
     ],
 )
 def test_cli_bad_input_exit_2(case, expected, tmp_path, capsys):
@@ -174,6 +176,15 @@ def test_cli_bad_input_exit_2(case, expected, tmp_path, capsys):
         ]
     elif case == "one-period":
         args = ["--data", str(_write_panel(tmp_path / "p.csv", n_months=1)), *FILE_ARGS]
+    elif case in ("bad-time", "non-numeric"):
+        path = _write_panel(tmp_path / "p.csv")
+        frame = pd.read_csv(path)
+        if case == "bad-time":
+            frame["date"] = "garbage"
+        else:
+            frame["sector"] = "tech"
+        frame.to_csv(path, index=False)
+        args = ["--data", str(path), *FILE_ARGS]
     else:
         args = ["--data", "simulated", "--factors", str(tmp_path / "nothing")]
     code, err = _run_bad([*args, "--out", str(tmp_path / "out")], capsys)

@@ -281,7 +281,10 @@ def read_panel_file(path, entity_col, time_col, return_col, size_col=None):
             f"{path}: missing column(s) {missing}; the file has {list(frame.columns)}. "
             "Name them with --entity-col, --time-col, --return-col (--size-col)."
         )
-    months = to_monthly_periods(frame[time_col])
+    try:
+        months = to_monthly_periods(frame[time_col])
+    except ValueError as exc:
+        raise ValueError(f"{path}: time column {time_col!r}: {exc}") from exc
     index = pd.MultiIndex.from_arrays(
         [frame[entity_col].to_numpy(), months], names=["entity", "time"]
     )
