@@ -15,6 +15,7 @@ Usage::
 
     python benchmarks/neurif_scaling.py              # N = 1000, 2000, 4000, 6000; T=120
     python benchmarks/neurif_scaling.py --crsp       # also N=6000, T=480 (CRSP scale)
+    python benchmarks/neurif_scaling.py --step --threads 1   # module step per asset-month
 """
 
 from __future__ import annotations
@@ -98,6 +99,51 @@ def run_one(n_assets, n_periods, n_chars, window, epochs, threads, batch_months)
     }
 
 
+def module_step(sizes, n_chars, window, batch_months, rounds=4):
+    """Interleaved timing of one training step of the module (no skorch, no I/O).
+
+    Each size's step (batch assembly, forward, backward, optimizer) is timed
+    in turn, ``rounds`` times, so that drifts of the machine's load hit all
+    sizes alike; medians of the rounds after the first are printed.
+    """
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from sklearn_neurif.neurif._batching import PanelBatcher
+    from sklearn_neurif.neurif._module import NeurIFModule
+    from sklearn_neurif.neurif._net import neurif_loss
+    from sklearn_neurif.panel import PanelLayout
+
+    rng = np.random.default_rng(0)
+    n_periods = window + batch_months + 4
+    setups = {}
+    for n in sizes:
+        index = pd.MultiIndex.from_product([np.arange(n), np.arange(n_periods)])
+        Z = rng.random((n * n_periods, n_chars), dtype=np.float32) - 0.5
+        r = 0.1 * rng.standard_normal(n * n_periods)
+        batcher = PanelBatcher(Z, PanelLayout(index), window, r)
+        module = NeurIFModule(n_chars, 5, window)
+        setups[n] = (batcher, module, torch.optim.AdamW(module.parameters()))
+    months = np.arange(window, window + batch_months)
+    times = {n: [] for n in sizes}
+    for _ in range(rounds):
+        for n, (batcher, module, opt) in setups.items():
+            start = time.perf_counter()
+            out = module(**batcher.batch(months))
+            loss, _ = neurif_loss(out, 1.0, 0.1, 1.0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            times[n].append(time.perf_counter() - start)
+    for n in sizes:
+        step = float(np.median(times[n][1:]))
+        per = step / (batch_months * n) * 1e6
+        print(
+            f"N={n:>5}: {step:.3f} s a step of {batch_months} months, {per:.1f} us per asset-month"
+        )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one", nargs=2, type=int, metavar=("N", "T"))
@@ -113,6 +159,9 @@ def main():
         "--threads", type=int, default=0, help="torch threads (0: torch's default)"
     )
     parser.add_argument("--batch-months", type=int, default=8)
+    parser.add_argument(
+        "--step", action="store_true", help="interleaved module-step timing only"
+    )
     args = parser.parse_args()
     if args.one:
         res = run_one(
@@ -124,6 +173,13 @@ def main():
             args.batch_months,
         )
         print(json.dumps(res))
+        return
+    if args.step:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        module_step(args.sizes, args.chars, args.window, args.batch_months)
         return
     configs = [(n, args.periods) for n in args.sizes]
     if args.crsp:
