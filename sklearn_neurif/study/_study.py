@@ -400,7 +400,7 @@ def _run(
             f"Every K of the grids exceeds the {n_chars} characteristic(s) of the panel."
         )
     # One step per model fit: the NeurIF fits are the long ones.
-    steps.bar.total = 7 + len(grids["IPCA"]) + len(grids["NeurIF"])
+    steps.bar.total = 8 + len(grids["IPCA"]) + len(grids["NeurIF"])
     steps.bar.refresh()
     steps.start("rank scaling")
     scaler = CrossSectionalRankScaler()
