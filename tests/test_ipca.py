@@ -12,9 +12,8 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, PredefinedSplit
 from sklearn.utils._param_validation import InvalidParameterError
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_neurif._ipca import IPCARegressor
+from sklearn_neurif import IPCARegressor
 from sklearn_neurif.datasets import make_conditional_factor_panel
 from sklearn_neurif.metrics import r2_predictive, r2_total, total_r2_scorer
 
@@ -466,8 +465,3 @@ def test_error_predict_wrong_features():
 
 
 # --- scikit-learn common checks (the coordinator also runs them in test_common)
-
-
-@parametrize_with_checks([IPCARegressor()])
-def test_sklearn_common_checks(estimator, check):
-    check(estimator)

@@ -289,7 +289,7 @@ class NeurIFRegressor(
         return self
 
     def _prepare_fit(self, X, y, reset):
-        _check_frame(X)
+        check_panel_frame(X)
         index = panel_index(X)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         r = check_panel_target(y, index)
@@ -482,7 +482,7 @@ class NeurIFRegressor(
         if getattr(self, "_fit_outputs", None) is not None:
             return self._fit_outputs  # only set while fit computes factors_
         check_is_fitted(self)
-        _check_frame(X)
+        check_panel_frame(X)
         index = panel_index(X)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         layout = PanelLayout(index)
@@ -534,7 +534,7 @@ class NeurIFRegressor(
             Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
             values = regression_attribution(self._panel_outputs(X).loadings, Z)
         else:
-            _check_frame(X)
+            check_panel_frame(X)
             index = panel_index(X)
             Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
             layout = PanelLayout(index)
@@ -574,21 +574,6 @@ class NeurIFRegressor(
             if alpha is not None:
                 alpha[rows[present]] = out["alpha"].cpu().numpy()[present]
         return beta, premia, alpha
-
-
-def _check_frame(X, max_cells: int = 20_000_000) -> None:
-    """``check_panel_frame`` a few columns at a time on large frames.
-
-    It converts the frame to float64 at once; at CRSP scale (3M rows x 94)
-    that is a 2.2 GB temporary. Column blocks give the same messages (the
-    offending columns are named) with a bounded temporary.
-    """
-    if not isinstance(X, pd.DataFrame) or X.size <= max_cells:
-        check_panel_frame(X)
-        return
-    step = max(1, max_cells // max(len(X), 1))
-    for start in range(0, X.shape[1], step):
-        check_panel_frame(X.iloc[:, start : start + step])
 
 
 def _follows(train_periods: pd.Index, periods: pd.Index) -> bool:

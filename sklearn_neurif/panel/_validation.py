@@ -149,24 +149,38 @@ def check_panel_frame(X, *, allow_nan: bool = False) -> None:
             f"Characteristics must be numeric; non-numeric column(s): {non_numeric}. "
             "Encode categories (e.g. industry dummies) before fitting."
         )
-    values = X.to_numpy(dtype=np.float64, na_value=np.nan)
-    inf_cols = X.columns[np.isinf(values).any(axis=0)]
-    if len(inf_cols):
+    inf_count, nan_count = _count_inf_nan(X)
+    if inf_count.any():
+        cols = [str(c) for c, n in zip(X.columns, inf_count, strict=True) if n]
         raise ValueError(
-            f"Characteristics contain infinite values in column(s) {list(map(str, inf_cols))}."
+            f"Characteristics contain infinite values in column(s) {cols}."
         )
-    if not allow_nan:
-        nan_count = np.isnan(values).sum(axis=0)
-        if nan_count.any():
-            cols = {
-                str(c): int(n) for c, n in zip(X.columns, nan_count, strict=True) if n
-            }
-            raise ValueError(
-                f"Characteristics contain NaN (missing values per column: {cols}). "
-                "Impute them first, e.g. with "
-                "sklearn_neurif.preprocessing.CrossSectionalRankScaler, which sets a "
-                "missing characteristic to the cross-sectional median."
-            )
+    if not allow_nan and nan_count.any():
+        cols = {str(c): int(n) for c, n in zip(X.columns, nan_count, strict=True) if n}
+        raise ValueError(
+            f"Characteristics contain NaN (missing values per column: {cols}). "
+            "Impute them first, e.g. with "
+            "sklearn_neurif.preprocessing.CrossSectionalRankScaler, which sets a "
+            "missing characteristic to the cross-sectional median."
+        )
+
+
+def _count_inf_nan(X: pd.DataFrame, max_cells: int = 20_000_000):
+    """Infinite and missing cells per column, a block of columns at a time.
+
+    Converting a CRSP-sized frame (3M rows x 94) to float64 at once would be a
+    2.2 GB temporary; blocks of ``max_cells`` keep it bounded.
+    """
+    step = max(1, max_cells // max(len(X), 1))
+    inf_count = np.zeros(X.shape[1], dtype=np.int64)
+    nan_count = np.zeros(X.shape[1], dtype=np.int64)
+    for start in range(0, X.shape[1], step):
+        block = X.iloc[:, start : start + step].to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        inf_count[start : start + step] = np.isinf(block).sum(axis=0)
+        nan_count[start : start + step] = np.isnan(block).sum(axis=0)
+    return inf_count, nan_count
 
 
 def check_panel_target(
