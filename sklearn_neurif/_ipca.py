@@ -72,10 +72,10 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
-    gamma_ : DataFrame of shape (n_features_in_, n_factors)
+    gamma_ : DataFrame of shape (n_characteristics + add_constant, n_factors)
         :math:`\Gamma_\beta`, indexed by feature name (``x0, x1, ...`` for
         arrays), columns ``factor_1..K``.
-    gamma_alpha_ : Series of shape (n_features_in_,) or None
+    gamma_alpha_ : Series of shape (n_characteristics + add_constant,) or None
         :math:`\Gamma_\alpha` with ``intercept=True``, else None.
     factors_ : DataFrame of shape (n_periods, n_factors)
         Realised factors of the training periods, labelled by the as-of
@@ -88,7 +88,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         Number of ALS iterations run.
     n_features_in_ : int
         Number of characteristics seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_characteristics,)
         Names of the characteristics, when ``X`` has string column names.
 
     See Also

@@ -102,7 +102,7 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
     n_imputed_ : int
         Number of cells of the *training* data set to the median (0 with
         ``missing="keep"``).
-    n_imputed_per_feature_ : ndarray of shape (n_features_in_,)
+    n_imputed_per_feature_ : ndarray of shape (n_characteristics,)
         The same count per characteristic.
 
     See Also
