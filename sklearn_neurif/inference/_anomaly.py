@@ -22,6 +22,7 @@ from ._spanning import (
     _as_frame,
     _check_factors,
     align_periods,
+    missing_return_rows,
     resolve_factor_set,
     spanning_regression,
 )
@@ -286,16 +287,7 @@ def anomaly_test(
         n_unmatched += dropped
         R = R_kept
     values = R.to_numpy(dtype=np.float64, na_value=np.nan)
-    nan_rows = np.isnan(values).any(axis=1)
-    if nan_rows.any() and missing == "raise":
-        cols = {
-            str(c): int(n)
-            for c, n in zip(R.columns, np.isnan(values).sum(0), strict=True)
-            if n
-        }
-        raise ValueError(
-            f"Test-asset returns contain missing values (count per column: {cols})."
-        )
+    nan_rows = missing_return_rows(R.columns, values, missing)
     dropped_periods = R.index[nan_rows]
     R = R.loc[~nan_rows]
     T, M = R.shape

@@ -309,16 +309,7 @@ def _prepare(returns, factors, factor_set, join, missing):
     values = r.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
         raise ValueError("Test-asset returns contain infinite values.")
-    nan_rows = np.isnan(values).any(axis=1)
-    if nan_rows.any() and missing == "raise":
-        cols = {
-            str(c): int(n)
-            for c, n in zip(r.columns, np.isnan(values).sum(0), strict=True)
-            if n
-        }
-        raise ValueError(
-            f"Test-asset returns contain missing values (count per column: {cols})."
-        )
+    nan_rows = missing_return_rows(r.columns, values, missing)
     if missing == "drop":
         r, f = r.loc[~nan_rows], f.loc[~nan_rows]
     return r, f, n_dropped, int(nan_rows.sum()) if missing == "drop" else 0
@@ -441,3 +432,32 @@ def spanning_regression(
         n_periods_unmatched=n_dropped,
         n_periods_missing_returns=n_nan_periods,
     )
+
+
+def missing_return_rows(columns, values, missing: str) -> np.ndarray:
+    """Periods (rows) with a missing test-asset return; raise if ``missing="raise"``.
+
+    Parameters
+    ----------
+    columns : Index
+        Test-asset names, for the message.
+    values : ndarray of shape (T, M)
+        Test-asset returns.
+    missing : str
+        ``"raise"`` refuses any missing value (naming the counts per asset).
+
+    Returns
+    -------
+    ndarray of bool, shape (T,)
+    """
+    nan_rows = np.isnan(values).any(axis=1)
+    if nan_rows.any() and missing == "raise":
+        cols = {
+            str(c): int(n)
+            for c, n in zip(columns, np.isnan(values).sum(0), strict=True)
+            if n
+        }
+        raise ValueError(
+            f"Test-asset returns contain missing values (count per column: {cols})."
+        )
+    return nan_rows
