@@ -13,3 +13,11 @@ def test_ci_runs_the_readme_test_command():
     assert test_commands, "README.md gives no test command"
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_commands[0] in ci.splitlines()
+
+
+def test_readme_python_quick_start_runs(capsys):
+    readme = (ROOT / "README.md").read_text()
+    snippets = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert snippets, "README.md has no Python quick start"
+    exec(compile(snippets[0], "README.md", "exec"), {})
+    assert "total R2" in capsys.readouterr().out
