@@ -68,10 +68,6 @@ class FactorModelMixin(TransformerMixin):
     def _panel_outputs(self, X) -> FactorOutputs:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _n_factors_out(self) -> int:
-        check_is_fitted(self)
-        return int(self.n_factors)
-
     def predict(self, X):
         r"""Expected returns :math:`\hat r_{i,t+1} = \alpha_{i,t} + \beta_{i,t}'\lambda_{t+1}`.
 
@@ -129,7 +125,8 @@ class FactorModelMixin(TransformerMixin):
         ndarray of str
             ``loading_1..K`` followed by ``factor_1..K``.
         """
-        k = self._n_factors_out()
+        check_is_fitted(self)
+        k = int(self.n_factors)
         _check_feature_names_in(self, input_features)
         names = [f"loading_{j + 1}" for j in range(k)] + [
             f"factor_{j + 1}" for j in range(k)

@@ -4,8 +4,6 @@ Compatibility is a CI property: each estimator and transformer is listed here,
 and any check expected to fail is listed with its reason.
 """
 
-import pytest
-import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_neurif import IPCARegressor, NeurIFRegressor
@@ -33,16 +31,6 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
 
 def _expected_failed(estimator):
     return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Two spinning OpenMP threads on a busy 2-core machine are many times
-    # slower than one for these tiny fits.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed)

@@ -22,16 +22,6 @@ from sklearn_neurif.neurif._net import NeurIFNet, orthogonality
 FAST = dict(n_factors=2, window=3, hidden_size=8, max_epochs=3, random_state=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # The CI machine has 2 cores shared with other jobs; one torch thread
-    # avoids oversubscription and keeps this file fast.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def panel():
     data = make_conditional_factor_panel(

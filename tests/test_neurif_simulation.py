@@ -12,21 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
+from sklearn_neurif import IPCARegressor
 from sklearn_neurif.datasets import make_conditional_factor_panel
 from sklearn_neurif.metrics import r2_predictive, r2_total
 from sklearn_neurif.neurif import NeurIFRegressor
-
-IPCARegressor = pytest.importorskip("sklearn_neurif._ipca").IPCARegressor
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def canonical_correlations(A, B):

@@ -7,8 +7,6 @@ mutates its input.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_consistent_length, column_or_1d
@@ -243,10 +241,3 @@ def check_panel_target(
     if n_nan == len(y_arr):
         raise ValueError("Every return in y is missing; there is nothing to fit.")
     return np.array(y_arr, dtype=np.float64, copy=True)
-
-
-def check_positive_int(value, name: str) -> int:
-    """Return ``value`` as int if it is a positive integer, else raise."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-    return int(value)
