@@ -117,6 +117,13 @@ class NeurIFModule(nn.Module):
         eps of the realised-factor regression (B'B + eps I)^{-1} B'r.
     intercept : bool
         Whether to add alpha = Gamma_alpha' z.
+    temporal_attention : bool
+        False drops the temporal attention (ablation): each asset sees its
+        current month only.
+    spatial_attention : bool
+        False drops the spatial attention (ablation): the factor tokens and
+        the premia no longer depend on the month's assets, and the assets'
+        states do not attend to the tokens.
     """
 
     def __init__(
@@ -129,8 +136,12 @@ class NeurIFModule(nn.Module):
         dropout: float = 0.0,
         ridge: float = 1e-4,
         intercept: bool = False,
+        temporal_attention: bool = True,
+        spatial_attention: bool = True,
     ):
         super().__init__()
+        self.temporal_attention = temporal_attention
+        self.spatial_attention = spatial_attention
         L, K, d = n_characteristics, n_factors, hidden_size
         self.n_factors = K
         self.ridge = ridge
@@ -175,20 +186,22 @@ class NeurIFModule(nn.Module):
         # Padding cells point at row 0 so softmax never sees an empty window.
         lags = lags.clone()
         lags[..., -1] = lags[..., -1].clamp(min=0)
-        h = self.encoder(z)
-        h_cur, ctx = self.temporal(h, lags)
-        u = self.norm1(h_cur + ctx)
-        u = self.norm2(u + self.feed_forward(u))
+        u = self._asset_states(z, lags)
         M = u.shape[0]
         tokens = self.factor_tokens.expand(M, -1, -1)
-        f_ctx, _ = self.factor_attn(
-            tokens, u, u, key_padding_mask=~present, need_weights=False
-        )
-        factor_state = tokens + f_ctx  # F_t, (M, K, d)
-        if detach_spatial:  # for own-characteristic attributions
-            factor_state = factor_state.detach()
-        a_ctx, _ = self.asset_attn(u, factor_state, factor_state, need_weights=False)
-        v = u + a_ctx
+        if self.spatial_attention:
+            f_ctx, _ = self.factor_attn(
+                tokens, u, u, key_padding_mask=~present, need_weights=False
+            )
+            factor_state = tokens + f_ctx  # F_t, (M, K, d)
+            if detach_spatial:  # for own-characteristic attributions
+                factor_state = factor_state.detach()
+            a_ctx, _ = self.asset_attn(
+                u, factor_state, factor_state, need_weights=False
+            )
+            v = u + a_ctx
+        else:
+            factor_state, v = tokens, u
         z_cur = z[lags[..., -1]]  # (M, n, L)
         keep = present[..., None].to(z.dtype)
         linear = self.gamma(z_cur) * keep
@@ -211,6 +224,17 @@ class NeurIFModule(nn.Module):
             out["ret"] = ret
             out["ret_mask"] = ret_mask
         return out
+
+    def _asset_states(self, z, lags):
+        """u_{i,t}: the encoded current month with its temporal context."""
+        h = self.encoder(z)
+        if self.temporal_attention:
+            h_cur, ctx = self.temporal(h, lags)
+            u = self.norm1(h_cur + ctx)
+        else:
+            u = self.norm1(h.index_select(0, lags[..., -1].reshape(-1)))
+            u = u.view(*lags.shape[:2], -1)
+        return self.norm2(u + self.feed_forward(u))
 
     def realised_factors(self, beta, ret, ret_mask, alpha=None):
         """f = (B'B + eps I)^{-1} B'(r - alpha) per month, masked, differentiable."""
