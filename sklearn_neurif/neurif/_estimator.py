@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy import sparse
-from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch.callbacks import Checkpoint, EarlyStopping, PassthroughScoring
-from skorch.helper import predefined_split
 
+from .._panel_net import TRAINING_CONSTRAINTS, PanelNetRegressor
 from ..base import FactorModelMixin, FactorOutputs
-from ..panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
 from ._attribution import as_frame, gradient_attribution, regression_attribution
-from ._batching import MonthDataset, PanelBatcher, collate_months
 from ._module import NeurIFModule
-from ._net import LOSS_COMPONENTS, NeurIFNet
+from ._net import NeurIFNet
 
 __all__ = ["NeurIFRegressor"]
 
 
-class NeurIFRegressor(
-    FactorModelMixin, RegressorMixin, TransformerMixin, BaseEstimator
-):
+class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
     r"""Neural Instrumented Factorization: conditional latent factors with attention.
 
     Loadings are instrumented by the characteristics and corrected by a
@@ -157,6 +149,7 @@ class NeurIFRegressor(
     """
 
     _parameter_constraints: dict = {
+        **TRAINING_CONSTRAINTS,
         "n_factors": [Interval(Integral, 1, None, closed="left")],
         "window": [Interval(Integral, 1, None, closed="left")],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
@@ -165,20 +158,14 @@ class NeurIFRegressor(
         "prediction_weight": [Interval(Real, 0, None, closed="left")],
         "orthogonality_penalty": [Interval(Real, 0, None, closed="left")],
         "deviation_penalty": [Interval(Real, 0, None, closed="left")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "intercept": ["boolean"],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "batch_months": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "temporal_attention": ["boolean"],
+        "spatial_attention": ["boolean"],
         "ridge": [Interval(Real, 0, None, closed="left")],
-        "device": [str],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "warm_start": ["boolean"],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
+    _net_class = NeurIFNet
+    _module_class = NeurIFModule
+    _checkpoint_prefix = "neurif-"
 
     def __init__(
         self,
@@ -192,6 +179,8 @@ class NeurIFRegressor(
         deviation_penalty=1.0,
         weight_decay=1e-4,
         intercept=False,
+        temporal_attention=True,
+        spatial_attention=True,
         lr=1e-3,
         batch_months=8,
         max_epochs=100,
@@ -214,6 +203,8 @@ class NeurIFRegressor(
         self.deviation_penalty = deviation_penalty
         self.weight_decay = weight_decay
         self.intercept = intercept
+        self.temporal_attention = temporal_attention
+        self.spatial_attention = spatial_attention
         self.lr = lr
         self.batch_months = batch_months
         self.max_epochs = max_epochs
@@ -226,239 +217,70 @@ class NeurIFRegressor(
         self.random_state = random_state
         self.verbose = verbose
 
-    # ------------------------------------------------------------------ tags
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        tags.target_tags.required = True
-        # A latent factor model of returns, not a curve fitter: a few epochs
-        # on sklearn's toy data do not reach the R^2 the checks ask for.
-        tags.regressor_tags.poor_score = True
-        tags.non_deterministic = False
-        return tags
-
     @property
     def _factor_ridge(self):
         return float(self.ridge)
 
-    # ------------------------------------------------------------------- fit
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Train on a panel of characteristics and next-period returns.
+    # ----------------------------------------------------------------- hooks
+    def _history_window(self) -> int:
+        # Without temporal attention only the current month is used.
+        return int(self.window) if self.temporal_attention else 1
 
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics with an ``(entity, time)`` MultiIndex (a plain
-            array is one period). No NaN: impute first (e.g. with
-            ``CrossSectionalRankScaler``).
-        y : Series of shape (n_rows,)
-            Excess return over ``t+1`` on ``X``'s index; NaN is masked.
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError
-            Malformed panel, NaN/inf characteristics, y misaligned, ``window``
-            longer than the number of periods, ``n_factors`` larger than the
-            number of characteristics or than the assets with returns in a
-            month, ``hidden_size`` not divisible by ``n_heads``.
-        TypeError
-            Non-numeric characteristics or returns.
-        """
-        warm = self.warm_start and hasattr(self, "net_")
-        batcher, train, valid = self._prepare_fit(X, y, reset=not warm)
-        seed = int(
-            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        )
-        # Fork (and restore) the CPU RNG, and the CUDA RNGs when training there.
-        cuda_devices = [] if str(self.device).startswith("cpu") else None
-        with torch.random.fork_rng(devices=cuda_devices):
-            torch.manual_seed(seed)
-            net = self._build_net(train, valid, batcher)
-            net.initialize()
-            if warm:
-                self._copy_state(self.net_, net)
-            else:
-                _init_gamma(net.module_, batcher, train)
-            net.partial_fit(MonthDataset(batcher, train))
-        self._store_fit(net, batcher, valid, warm, X, y)
-        return self
-
-    def _prepare_fit(self, X, y, reset):
-        check_panel_frame(X)
-        index = panel_index(X)
-        Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
-        r = check_panel_target(y, index)
+    def _check_fit_params(self, n_characteristics, min_assets):
         if self.hidden_size % self.n_heads:
             raise ValueError(
                 f"hidden_size={self.hidden_size} must be divisible by n_heads={self.n_heads}."
             )
-        n_chars = Z.shape[1]
-        if self.n_factors > n_chars:
+        if self.n_factors > n_characteristics:
             raise ValueError(
                 f"n_factors={self.n_factors} exceeds the number of characteristics: "
-                f"X has {n_chars} feature(s); the instrument map Gamma (L x K) needs "
-                "n_factors <= n_characteristics."
+                f"X has {n_characteristics} feature(s); the instrument map Gamma "
+                "(L x K) needs n_factors <= n_characteristics."
             )
-        layout = PanelLayout(index)
-        if self.window > layout.n_periods:
+        n_assets, period = min_assets
+        if n_assets < self.n_factors:
             raise ValueError(
-                f"window={self.window} is longer than the {layout.n_periods} training "
-                "period(s); reduce window or pass more periods."
-            )
-        batcher = PanelBatcher(Z, layout, self.window, returns=r)
-        months = batcher.periods_with_returns()
-        valid_counts = np.bincount(
-            layout.time_pos[batcher.valid], minlength=layout.n_periods
-        )[months]
-        if valid_counts.min() < self.n_factors:
-            worst = months[np.argmin(valid_counts)]
-            raise ValueError(
-                f"n_factors={self.n_factors} exceeds the {valid_counts.min()} asset(s) "
-                f"with returns in period {layout.periods[worst]!r}; the cross-sectional "
+                f"n_factors={self.n_factors} exceeds the {n_assets} asset(s) "
+                f"with returns in period {period!r}; the cross-sectional "
                 "factor regression needs at least n_factors assets per month."
             )
-        self.excluded_periods_ = layout.periods[
-            np.setdiff1d(np.arange(layout.n_periods), months)
-        ]
-        n_valid = int(np.floor(self.validation_fraction * len(months)))
-        if n_valid >= len(months):
-            n_valid = 0
-        train, valid = months[: len(months) - n_valid], months[len(months) - n_valid :]
-        return batcher, train, valid
 
-    def _build_net(self, train, valid, batcher):
-        has_valid = len(valid) > 0
-        callbacks = [
-            (f"train_{c}", PassthroughScoring(name=f"train_{c}", on_train=True))
-            for c in LOSS_COMPONENTS
-        ]
-        if has_valid:
-            callbacks += [
-                (f"valid_{c}", PassthroughScoring(name=f"valid_{c}"))
-                for c in LOSS_COMPONENTS
-            ]
-            # Guarded: skorch's EarlyStopping raises KeyError('valid_loss')
-            # when there is no validation data.
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss", patience=self.patience, load_best=True
-                    ),
-                )
-            )
-        self.checkpoint_path_ = None
-        if self.checkpoint_dir is not None:
-            os.makedirs(self.checkpoint_dir, exist_ok=True)
-            # A fresh directory per fit: parallel grid-search jobs never collide.
-            self.checkpoint_path_ = tempfile.mkdtemp(
-                prefix="neurif-", dir=os.fspath(self.checkpoint_dir)
-            )
-            callbacks.append(
-                (
-                    "checkpoint",
-                    Checkpoint(
-                        dirname=self.checkpoint_path_,
-                        monitor="valid_loss_best" if has_valid else None,
-                        load_best=False,
-                    ),
-                )
-            )
-        return NeurIFNet(
-            NeurIFModule,
-            criterion=torch.nn.MSELoss,
-            prediction_weight=self.prediction_weight,
-            orthogonality_penalty=self.orthogonality_penalty,
-            deviation_penalty=self.deviation_penalty,
-            module__n_characteristics=self.n_features_in_,
-            module__n_factors=self.n_factors,
-            module__window=self.window,
-            module__hidden_size=self.hidden_size,
-            module__n_heads=self.n_heads,
-            module__dropout=self.dropout,
-            module__ridge=self.ridge,
-            module__intercept=self.intercept,
-            optimizer=torch.optim.AdamW,
-            optimizer__weight_decay=self.weight_decay,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_months,
-            iterator_train__shuffle=True,
-            iterator_train__collate_fn=collate_months,
-            iterator_valid__collate_fn=collate_months,
-            train_split=predefined_split(MonthDataset(batcher, valid))
-            if has_valid
-            else None,
-            callbacks=callbacks,
-            device=self.device,
-            verbose=self.verbose,
-        )
+    def _module_kwargs(self) -> dict:
+        return {
+            "n_factors": self.n_factors,
+            "window": self._history_window(),
+            "hidden_size": self.hidden_size,
+            "n_heads": self.n_heads,
+            "dropout": self.dropout,
+            "ridge": self.ridge,
+            "intercept": self.intercept,
+            "temporal_attention": self.temporal_attention,
+            "spatial_attention": self.spatial_attention,
+        }
 
-    def _copy_state(self, old, new):
-        try:
-            new.module_.load_state_dict(old.module_.state_dict())
-        except RuntimeError as exc:
-            raise ValueError(
-                "warm_start=True needs the architecture of the fitted model "
-                "(n_factors, window, hidden_size, n_heads, intercept, characteristics)."
-            ) from exc
-        new.optimizer_.load_state_dict(old.optimizer_.state_dict())
-        for group in new.optimizer_.param_groups:
-            group["lr"] = self.lr
-            group["weight_decay"] = self.weight_decay
+    def _net_kwargs(self) -> dict:
+        return {
+            "prediction_weight": self.prediction_weight,
+            "orthogonality_penalty": self.orthogonality_penalty,
+            "deviation_penalty": self.deviation_penalty,
+        }
 
-    def _store_fit(self, net, batcher, valid, warm, X, y):
-        layout = batcher.layout
-        self.net_ = net
-        self.validation_periods_ = layout.periods[valid]
-        rows = [
-            {k: v for k, v in epoch.items() if k != "batches"} for epoch in net.history
-        ]
-        history = pd.DataFrame(rows)
-        if warm and hasattr(self, "history_") and len(self.history_):
-            history["epoch"] += int(self.history_["epoch"].max())
-            history = pd.concat([self.history_, history], ignore_index=True)
-        self.history_ = history.set_index("epoch", drop=False)
-        self.n_iter_ = len(self.history_)
-        self.n_epochs_ = self.n_iter_
-        es = dict(net.callbacks_).get("early_stopping")
-        self.best_epoch_ = None if es is None else int(es.best_epoch_)
-        self._context = self._keep_context(batcher)
+    def _initialize_module(self, module, batcher, months):
+        _init_gamma(module, batcher, months)
+
+    def _after_fit(self, batcher, X, y):
         self.gamma_ = pd.DataFrame(
-            net.module_.gamma.weight.detach().cpu().numpy().T.astype(np.float64),
+            self.net_.module_.gamma.weight.detach().cpu().numpy().T.astype(np.float64),
             index=self._feature_names(),
             columns=[f"factor_{k + 1}" for k in range(self.n_factors)],
         )
         # Realised factors of the training months from the training batcher
         # (no second validation, layout and lag table of the panel).
-        beta, premia, alpha = self._run_module(batcher)
-        self._fit_outputs = FactorOutputs(layout, beta, premia, alpha)
+        self._fit_outputs = self._outputs(batcher, batcher.layout, 0)
         try:
             self.factors_ = self.get_factors(X, y)
         finally:
             del self._fit_outputs
-
-    def _feature_names(self):
-        if hasattr(self, "feature_names_in_"):
-            return list(map(str, self.feature_names_in_))
-        return [f"x{j}" for j in range(self.n_features_in_)]
-
-    def _keep_context(self, batcher):
-        """Characteristics of the last window-1 training periods (for predict)."""
-        layout = batcher.layout
-        n_keep = self.window - 1
-        first = layout.n_periods - n_keep
-        rows = np.flatnonzero(layout.time_pos >= first) if n_keep else np.array([], int)
-        return {
-            "index": layout.index[rows],
-            "Z": batcher.Z[rows].copy(),
-            "periods": layout.periods,
-        }
 
     # --------------------------------------------------------------- outputs
     def transform(self, X):
@@ -481,19 +303,18 @@ class NeurIFRegressor(
     def _panel_outputs(self, X) -> FactorOutputs:
         if getattr(self, "_fit_outputs", None) is not None:
             return self._fit_outputs  # only set while fit computes factors_
-        check_is_fitted(self)
-        check_panel_frame(X)
-        index = panel_index(X)
-        Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        layout = PanelLayout(index)
-        full_index, full_Z, n_ctx = self._with_context(index, Z, layout)
-        full = PanelLayout(full_index) if n_ctx else layout
-        beta, premia, alpha = self._run_module(PanelBatcher(full_Z, full, self.window))
-        keep = slice(n_ctx, None)
+        return self._outputs(*self._predict_batcher(X))
+
+    def _outputs(self, batcher, layout, n_context) -> FactorOutputs:
+        out = self._per_row_outputs(
+            batcher, per_cell=("beta", "alpha"), per_month=("premia",)
+        )
+        keep = slice(n_context, None)
+        alpha = out.get("alpha")
         return FactorOutputs(
             layout=layout,
-            loadings=beta[keep],
-            premia=premia[keep],
+            loadings=out["beta"][keep],
+            premia=out["premia"][keep],
             alpha=None if alpha is None else alpha[keep],
         )
 
@@ -534,70 +355,12 @@ class NeurIFRegressor(
             Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
             values = regression_attribution(self._panel_outputs(X).loadings, Z)
         else:
-            check_panel_frame(X)
-            index = panel_index(X)
-            Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-            layout = PanelLayout(index)
-            full_index, full_Z, n_ctx = self._with_context(index, Z, layout)
-            full = PanelLayout(full_index) if n_ctx else layout
-            batcher = PanelBatcher(full_Z, full, self.window)
+            batcher, layout, _ = self._predict_batcher(X)
+            full = batcher.layout
             # The prepended context periods come first; attribute X's only.
             months = np.arange(full.n_periods - layout.n_periods, full.n_periods)
             values = gradient_attribution(self.net_, batcher, months)
         return as_frame(values, self._feature_names(), self.n_factors)
-
-    def _with_context(self, index, Z, layout):
-        ctx = self._context
-        if len(ctx["index"]) == 0 or not _follows(ctx["periods"], layout.periods):
-            return index, Z, 0
-        try:
-            full_index = ctx["index"].append(index)
-        except (TypeError, ValueError):
-            return index, Z, 0
-        full_Z = np.vstack([ctx["Z"], np.asarray(Z, dtype=np.float32)])
-        return full_index, full_Z, len(ctx["index"])
-
-    def _run_module(self, batcher):
-        n_rows, K = batcher.layout.n_rows, self.n_factors
-        beta = np.zeros((n_rows, K))
-        premia = np.zeros((n_rows, K))
-        alpha = np.zeros(n_rows) if self.intercept else None
-        months = np.arange(batcher.layout.n_periods)
-        for start in range(0, len(months), self.batch_months):
-            chunk = months[start : start + self.batch_months]
-            out = self.net_.forward_months(batcher.batch(chunk))
-            rows = batcher.rows_of(chunk)
-            present = rows >= 0
-            beta[rows[present]] = out["beta"].cpu().numpy()[present]
-            p = out["premia"].cpu().numpy()  # (M, K)
-            premia[rows[present]] = np.repeat(p[:, None, :], rows.shape[1], 1)[present]
-            if alpha is not None:
-                alpha[rows[present]] = out["alpha"].cpu().numpy()[present]
-        return beta, premia, alpha
-
-
-def _follows(train_periods: pd.Index, periods: pd.Index) -> bool:
-    """Whether ``periods`` start right after the training periods."""
-    last, first = train_periods[-1], periods[0]
-    try:
-        if isinstance(train_periods, pd.PeriodIndex):
-            return first == last + 1
-        if pd.api.types.is_integer_dtype(train_periods.dtype):
-            step = (
-                np.diff(np.asarray(train_periods)).min()
-                if len(train_periods) > 1
-                else 1
-            )
-            return first - last == step
-        if pd.api.types.is_datetime64_any_dtype(train_periods.dtype):
-            if len(train_periods) < 2:
-                return False
-            step = np.median(np.diff(train_periods.asi8))
-            gap = pd.Timestamp(first).value - pd.Timestamp(last).value
-            return 0 < gap <= 1.5 * step
-    except (TypeError, ValueError):
-        return False
-    return False
 
 
 def _init_gamma(module, batcher, months):

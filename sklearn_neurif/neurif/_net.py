@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import torch
-from skorch import NeuralNet
-from skorch.dataset import get_len
+
+from .._panel_net import PanelNet, masked_sse, return_scale
 
 __all__ = ["NeurIFNet", "neurif_loss"]
 
 #: Components recorded per batch in the skorch history (prefixed train_/valid_).
 LOSS_COMPONENTS = ("fit", "pred", "orth", "dev")
-
-
-def _masked_sse(ret, fitted, mask):
-    w = mask.to(ret.dtype)
-    return (((ret - fitted) * w) ** 2).sum()
 
 
 def orthogonality(beta, present):
@@ -40,12 +35,12 @@ def neurif_loss(out, prediction_weight, orthogonality_penalty, deviation_penalty
     loadings and the factors are rescaled against each other.
     """
     ret, mask, beta = out["ret"], out["ret_mask"], out["beta"]
-    denom = ((ret * mask.to(ret.dtype)) ** 2).sum().clamp(min=1e-12)
+    denom = return_scale(ret, mask)
     alpha = out["alpha"] if out["alpha"] is not None else 0.0
     total_fit = alpha + torch.einsum("mnk,mk->mn", beta, out["factors"])
     pred_fit = alpha + torch.einsum("mnk,mk->mn", beta, out["premia"])
-    fit = _masked_sse(ret, total_fit, mask) / denom
-    pred = _masked_sse(ret, pred_fit, mask) / denom
+    fit = masked_sse(ret, total_fit, mask) / denom
+    pred = masked_sse(ret, pred_fit, mask) / denom
     present = out["present"]
     orth = orthogonality(beta, present) if beta.shape[-1] > 1 else beta.new_zeros(())
     w = present.to(beta.dtype)[..., None]
@@ -59,8 +54,8 @@ def neurif_loss(out, prediction_weight, orthogonality_penalty, deviation_penalty
     return loss, {"fit": fit, "pred": pred, "orth": orth, "dev": dev}
 
 
-class NeurIFNet(NeuralNet):
-    """NeuralNet over month batches with the NeurIF loss.
+class NeurIFNet(PanelNet):
+    """Month-batch ``NeuralNet`` with the NeurIF loss.
 
     Parameters
     ----------
@@ -69,6 +64,8 @@ class NeurIFNet(NeuralNet):
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
     """
+
+    loss_components = LOSS_COMPONENTS
 
     def __init__(
         self,
@@ -83,37 +80,10 @@ class NeurIFNet(NeuralNet):
         self.orthogonality_penalty = orthogonality_penalty
         self.deviation_penalty = deviation_penalty
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss, parts = neurif_loss(
-            y_pred,
+    def compute_loss(self, out):
+        return neurif_loss(
+            out,
             self.prediction_weight,
             self.orthogonality_penalty,
             self.deviation_penalty,
         )
-        prefix = "train" if training else "valid"
-        for name, value in parts.items():
-            self.history.record_batch(f"{prefix}_{name}", float(value.detach()))
-        return loss
-
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        # As skorch's, except that the batch size is the number of months: the
-        # batch dict holds tensors of different leading sizes (distinct
-        # asset-months vs months), which skorch's get_len rejects.
-        if iterator is None:
-            return
-        batch_count = 0
-        for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch, **fit_params)
-            self.history.record_batch(prefix + "_loss", step["loss"].item())
-            self.history.record_batch(prefix + "_batch_size", get_len(batch[1]))
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-            batch_count += 1
-        self.history.record(prefix + "_batch_count", batch_count)
-
-    @torch.no_grad()
-    def forward_months(self, batch):
-        """Module outputs of one batch dict in eval mode (no gradient)."""
-        self.module_.eval()
-        batch = {k: v.to(self.device) for k, v in batch.items()}
-        return self.module_(**batch)

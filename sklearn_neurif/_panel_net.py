@@ -1,0 +1,480 @@
+"""Shared plumbing of the package's skorch-based panel models.
+
+NeurIF, the conditional autoencoder and the transformer baselines train the
+same way: month batches of a long panel (:class:`PanelBatcher`), a validation
+split taken from the last training months, early stopping with the best
+weights restored, per-fit checkpoint directories, ``warm_start``, seeding
+that leaves torch's global RNG untouched, and a prediction path that
+prepends the last ``window - 1`` training months. That is written once here;
+a model supplies its torch module, its loss and what it stores after fit
+through the ``_*`` hooks of :class:`PanelNetRegressor` and the
+``compute_loss`` hook of :class:`PanelNet` (skorch's ``get_*`` extension
+style: the fit loop itself is never overridden).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch import NeuralNet
+from skorch.callbacks import Checkpoint, EarlyStopping, PassthroughScoring
+from skorch.dataset import get_len
+from skorch.helper import predefined_split
+
+from .metrics import r2_predictive
+from .neurif._batching import MonthDataset, PanelBatcher, collate_months
+from .panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
+
+__all__ = ["PanelNet", "PanelNetRegressor", "masked_sse"]
+
+
+def masked_sse(ret, fitted, mask):
+    """Sum of squared errors over the cells where ``mask`` is True."""
+    w = mask.to(ret.dtype)
+    return (((ret - fitted) * w) ** 2).sum()
+
+
+def return_scale(ret, mask):
+    """Sum of squared returns of a batch: the denominator of 1 - R^2 losses."""
+    return ((ret * mask.to(ret.dtype)) ** 2).sum().clamp(min=1e-12)
+
+
+class PanelNet(NeuralNet):
+    """skorch ``NeuralNet`` over month batches whose loss has named parts.
+
+    Subclasses set ``loss_components`` and implement
+    ``compute_loss(y_pred) -> (loss, {name: tensor})``; each part is
+    recorded per batch in the history as ``train_<name>``/``valid_<name>``.
+    The module receives the batch dict as keyword arguments (returns
+    included) and returns a dict.
+    """
+
+    loss_components: tuple[str, ...] = ()
+
+    def compute_loss(self, out):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss, parts = self.compute_loss(y_pred)
+        prefix = "train" if training else "valid"
+        for name, value in parts.items():
+            self.history.record_batch(f"{prefix}_{name}", float(value.detach()))
+        return loss
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        # As skorch's, except that the batch size is the number of months: the
+        # batch dict holds tensors of different leading sizes (distinct
+        # asset-months vs months), which skorch's get_len rejects.
+        if iterator is None:
+            return
+        batch_count = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            self.history.record_batch(prefix + "_loss", step["loss"].item())
+            self.history.record_batch(prefix + "_batch_size", get_len(batch[1]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            batch_count += 1
+        self.history.record(prefix + "_batch_count", batch_count)
+
+    @torch.no_grad()
+    def forward_months(self, batch):
+        """Module outputs of one batch dict in eval mode (no gradient)."""
+        self.module_.eval()
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        return self.module_(**batch)
+
+
+#: Parameter constraints shared by every PanelNetRegressor.
+TRAINING_CONSTRAINTS: dict = {
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "batch_months": [Interval(Integral, 1, None, closed="left")],
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "patience": [Interval(Integral, 1, None, closed="left")],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "device": [str],
+    "checkpoint_dir": [str, os.PathLike, None],
+    "warm_start": ["boolean"],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+class PanelNetRegressor(RegressorMixin, BaseEstimator):
+    """Base class of the skorch-based panel regressors (not public).
+
+    Subclasses define ``__init__`` with the parameters of
+    ``TRAINING_CONSTRAINTS`` (weight_decay, lr, batch_months, max_epochs,
+    patience, validation_fraction, device, checkpoint_dir, warm_start,
+    random_state, verbose) plus their own, and implement:
+
+    - ``_net_class``: a :class:`PanelNet` subclass;
+    - ``_module_class`` and ``_module_kwargs()``: the torch module and its
+      keyword arguments (``n_characteristics`` is added here);
+    - ``_net_kwargs()`` (optional): extra net-level keyword arguments;
+    - ``_check_fit_params(n_characteristics, min_assets)`` (optional):
+      parameter checks against the data, before training;
+    - ``_initialize_module(module, batcher, months)`` (optional): a data
+      dependent start (called on a fresh fit, not on a warm start);
+    - ``_after_fit(batcher, X, y)`` (optional): fitted attributes.
+
+    ``_history_window()`` (default: the ``window`` parameter, or 1 for a
+    model without one) is the number of months of history each batch
+    carries, the current one included.
+    """
+
+    _net_class = PanelNet
+    _module_class = None
+    #: Prefix of the per-fit checkpoint directories.
+    _checkpoint_prefix = "panelnet-"
+
+    # ---------------------------------------------------------------- hooks
+    def _module_kwargs(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _net_kwargs(self) -> dict:
+        return {}
+
+    def _check_fit_params(self, n_characteristics, min_assets):
+        return None
+
+    def _initialize_module(self, module, batcher, months):
+        return None
+
+    def _after_fit(self, batcher, X, y):
+        return None
+
+    def _history_window(self) -> int:
+        return int(getattr(self, "window", 1))
+
+    # ------------------------------------------------------------------ tags
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.target_tags.required = True
+        # Return models, not curve fitters: a few epochs on sklearn's toy
+        # data do not reach the R^2 the checks ask for.
+        tags.regressor_tags.poor_score = True
+        tags.non_deterministic = False
+        return tags
+
+    # ------------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Train on a panel of characteristics and next-period returns.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_rows, n_characteristics)
+            Characteristics with an ``(entity, time)`` MultiIndex (a plain
+            array is one period). No NaN: impute first (e.g. with
+            ``CrossSectionalRankScaler``).
+        y : Series of shape (n_rows,)
+            Excess return over ``t+1`` on ``X``'s index; NaN is masked.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            Malformed panel, NaN/inf characteristics, y misaligned, ``window``
+            longer than the number of periods, or a model-specific size
+            check (see the class docstring).
+        TypeError
+            Non-numeric characteristics or returns.
+        """
+        warm = self.warm_start and hasattr(self, "net_")
+        batcher, train, valid = self._prepare_fit(X, y, reset=not warm)
+        seed = int(
+            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        )
+        # Fork (and restore) the CPU RNG, and the CUDA RNGs when training there.
+        cuda_devices = [] if str(self.device).startswith("cpu") else None
+        with torch.random.fork_rng(devices=cuda_devices):
+            torch.manual_seed(seed)
+            net = self._build_net(train, valid, batcher)
+            net.initialize()
+            if warm:
+                self._copy_state(self.net_, net)
+            else:
+                self._initialize_module(net.module_, batcher, train)
+            net.partial_fit(MonthDataset(batcher, train))
+        self._store_fit(net, batcher, valid, warm)
+        self._after_fit(batcher, X, y)
+        return self
+
+    def _prepare_fit(self, X, y, reset):
+        check_panel_frame(X)
+        index = panel_index(X)
+        Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        r = check_panel_target(y, index)
+        layout = PanelLayout(index)
+        if self._history_window() > layout.n_periods:
+            raise ValueError(
+                f"window={self._history_window()} is longer than the {layout.n_periods} training "
+                "period(s); reduce window or pass more periods."
+            )
+        batcher = PanelBatcher(Z, layout, self._history_window(), returns=r)
+        months = batcher.periods_with_returns()
+        if len(months) == 0:
+            raise ValueError("y has no observed return: nothing to train on.")
+        valid_counts = np.bincount(
+            layout.time_pos[batcher.valid], minlength=layout.n_periods
+        )[months]
+        worst = months[np.argmin(valid_counts)]
+        self._check_fit_params(
+            Z.shape[1], (int(valid_counts.min()), layout.periods[worst])
+        )
+        self.excluded_periods_ = layout.periods[
+            np.setdiff1d(np.arange(layout.n_periods), months)
+        ]
+        n_valid = int(np.floor(self.validation_fraction * len(months)))
+        if n_valid >= len(months):
+            n_valid = 0
+        train, valid = months[: len(months) - n_valid], months[len(months) - n_valid :]
+        return batcher, train, valid
+
+    def _callbacks(self, has_valid):
+        names = self._net_class.loss_components
+        callbacks = [
+            (f"train_{c}", PassthroughScoring(name=f"train_{c}", on_train=True))
+            for c in names
+        ]
+        if has_valid:
+            callbacks += [
+                (f"valid_{c}", PassthroughScoring(name=f"valid_{c}")) for c in names
+            ]
+            # Guarded: skorch's EarlyStopping raises KeyError('valid_loss')
+            # when there is no validation data.
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss", patience=self.patience, load_best=True
+                    ),
+                )
+            )
+        self.checkpoint_path_ = None
+        if self.checkpoint_dir is not None:
+            os.makedirs(self.checkpoint_dir, exist_ok=True)
+            # A fresh directory per fit: parallel grid-search jobs never collide.
+            self.checkpoint_path_ = tempfile.mkdtemp(
+                prefix=self._checkpoint_prefix, dir=os.fspath(self.checkpoint_dir)
+            )
+            callbacks.append(
+                (
+                    "checkpoint",
+                    Checkpoint(
+                        dirname=self.checkpoint_path_,
+                        monitor="valid_loss_best" if has_valid else None,
+                        load_best=False,
+                    ),
+                )
+            )
+        return callbacks
+
+    def _build_net(self, train, valid, batcher):
+        has_valid = len(valid) > 0
+        module_kwargs = {
+            f"module__{k}": v
+            for k, v in {
+                "n_characteristics": self.n_features_in_,
+                **self._module_kwargs(),
+            }.items()
+        }
+        return self._net_class(
+            self._module_class,
+            criterion=torch.nn.MSELoss,  # unused: the loss is compute_loss
+            optimizer=torch.optim.AdamW,
+            optimizer__weight_decay=self.weight_decay,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_months,
+            iterator_train__shuffle=True,
+            iterator_train__collate_fn=collate_months,
+            iterator_valid__collate_fn=collate_months,
+            train_split=predefined_split(MonthDataset(batcher, valid))
+            if has_valid
+            else None,
+            callbacks=self._callbacks(has_valid),
+            device=self.device,
+            verbose=self.verbose,
+            **module_kwargs,
+            **self._net_kwargs(),
+        )
+
+    def _copy_state(self, old, new):
+        try:
+            new.module_.load_state_dict(old.module_.state_dict())
+        except RuntimeError as exc:
+            raise ValueError(
+                "warm_start=True needs the architecture of the fitted model "
+                "(the same size parameters and characteristics)."
+            ) from exc
+        new.optimizer_.load_state_dict(old.optimizer_.state_dict())
+        for group in new.optimizer_.param_groups:
+            group["lr"] = self.lr
+            group["weight_decay"] = self.weight_decay
+
+    def _store_fit(self, net, batcher, valid, warm):
+        layout = batcher.layout
+        self.net_ = net
+        self.validation_periods_ = layout.periods[valid]
+        rows = [
+            {k: v for k, v in epoch.items() if k != "batches"} for epoch in net.history
+        ]
+        history = pd.DataFrame(rows)
+        if warm and hasattr(self, "history_") and len(self.history_):
+            history["epoch"] += int(self.history_["epoch"].max())
+            history = pd.concat([self.history_, history], ignore_index=True)
+        self.history_ = history.set_index("epoch", drop=False)
+        self.n_iter_ = len(self.history_)
+        self.n_epochs_ = self.n_iter_
+        es = dict(net.callbacks_).get("early_stopping")
+        self.best_epoch_ = None if es is None else int(es.best_epoch_)
+        self._context = self._keep_context(batcher)
+
+    def _feature_names(self):
+        if hasattr(self, "feature_names_in_"):
+            return list(map(str, self.feature_names_in_))
+        return [f"x{j}" for j in range(self.n_features_in_)]
+
+    # ------------------------------------------------------------ prediction
+    def _keep_context(self, batcher):
+        """Characteristics of the last window-1 training periods (for predict)."""
+        layout = batcher.layout
+        n_keep = batcher.window - 1
+        first = layout.n_periods - n_keep
+        rows = np.flatnonzero(layout.time_pos >= first) if n_keep else np.array([], int)
+        return {
+            "index": layout.index[rows],
+            "Z": batcher.Z[rows].copy(),
+            "periods": layout.periods,
+        }
+
+    def _predict_batcher(self, X):
+        """Validated batcher of ``X`` with the training context prepended.
+
+        Returns
+        -------
+        batcher : PanelBatcher
+        layout : PanelLayout
+            Layout of ``X`` alone.
+        n_context : int
+            Number of prepended context rows (the first rows of the batcher).
+        """
+        check_is_fitted(self)
+        check_panel_frame(X)
+        index = panel_index(X)
+        Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        layout = PanelLayout(index)
+        full_index, full_Z, n_ctx = self._with_context(index, Z, layout)
+        full = PanelLayout(full_index) if n_ctx else layout
+        return PanelBatcher(full_Z, full, self._history_window()), layout, n_ctx
+
+    def _with_context(self, index, Z, layout):
+        ctx = self._context
+        if len(ctx["index"]) == 0 or not _follows(ctx["periods"], layout.periods):
+            return index, Z, 0
+        try:
+            full_index = ctx["index"].append(index)
+        except (TypeError, ValueError):
+            return index, Z, 0
+        full_Z = np.vstack([ctx["Z"], np.asarray(Z, dtype=np.float32)])
+        return full_index, full_Z, len(ctx["index"])
+
+    def _per_row_outputs(self, batcher, per_cell=(), per_month=()):
+        """Module outputs mapped back to the batcher's rows.
+
+        Parameters
+        ----------
+        batcher : PanelBatcher
+        per_cell : tuple of str
+            Output keys of shape (M, n, ...) (one value per asset-month).
+        per_month : tuple of str
+            Output keys of shape (M, ...) (one value per month, repeated
+            over the month's rows).
+
+        Returns
+        -------
+        dict of str to ndarray of shape (n_rows, ...)
+            Keys whose output is None are left out.
+        """
+        n_rows = batcher.layout.n_rows
+        results = {}
+        months = np.arange(batcher.layout.n_periods)
+        for start in range(0, len(months), self.batch_months):
+            chunk = months[start : start + self.batch_months]
+            out = self.net_.forward_months(batcher.batch(chunk))
+            rows = batcher.rows_of(chunk)
+            present = rows >= 0
+            month_of_cell = np.broadcast_to(np.arange(len(chunk))[:, None], rows.shape)[
+                present
+            ]
+            for key in (*per_cell, *per_month):
+                if out.get(key) is None:
+                    continue
+                value = out[key].detach().cpu().numpy().astype(np.float64)
+                value = value[present] if key in per_cell else value[month_of_cell]
+                if key not in results:
+                    results[key] = np.zeros((n_rows, *value.shape[1:]))
+                results[key][rows[present]] = value
+        return results
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Predictive R-squared (uncentred) of :meth:`predict` on ``X``.
+
+        This replaces scikit-learn's centred R-squared: for returns the
+        benchmark is a zero forecast (Gu, Kelly and Xiu 2020). Missing
+        returns are left out.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Characteristics panel.
+        y : Series
+            Next-period returns.
+        sample_weight : array-like of shape (n_rows,), optional
+            Row weights.
+
+        Returns
+        -------
+        float
+        """
+        return r2_predictive(y, self.predict(X), sample_weight=sample_weight)
+
+
+def _follows(train_periods: pd.Index, periods: pd.Index) -> bool:
+    """Whether ``periods`` start right after the training periods."""
+    last, first = train_periods[-1], periods[0]
+    try:
+        if isinstance(train_periods, pd.PeriodIndex):
+            return first == last + 1
+        if pd.api.types.is_integer_dtype(train_periods.dtype):
+            step = (
+                np.diff(np.asarray(train_periods)).min()
+                if len(train_periods) > 1
+                else 1
+            )
+            return first - last == step
+        if pd.api.types.is_datetime64_any_dtype(train_periods.dtype):
+            if len(train_periods) < 2:
+                return False
+            step = np.median(np.diff(train_periods.asi8))
+            gap = pd.Timestamp(first).value - pd.Timestamp(last).value
+            return 0 < gap <= 1.5 * step
+    except (TypeError, ValueError):
+        return False
+    return False
