@@ -423,3 +423,44 @@ def test_gradient_attribution_matches_finite_differences(panel, fitted):
             diffs.append((fitted.transform(Xi).iloc[i, :2].to_numpy() - base[i]) / eps)
         fd[col] = np.mean(diffs, axis=0)
     np.testing.assert_allclose(grad.to_numpy(), fd, atol=0.05 * np.abs(fd).max())
+
+
+# -------------------------------------------------------------------- ablations
+def _perturb(X, rows):
+    X2 = X.copy()
+    X2.iloc[rows] = X2.iloc[rows].to_numpy() + 1.0
+    return X2
+
+
+@pytest.mark.parametrize("temporal", [True, False])
+def test_temporal_attention_switch(panel, temporal):
+    """Without temporal attention a month's outputs ignore earlier months."""
+    X, y = panel
+    est = NeurIFRegressor(**FAST, temporal_attention=temporal).fit(X, y)
+    t = X.index.get_level_values("time")
+    last, before = t.max(), np.sort(t.unique())[-2]
+    X2 = _perturb(X, np.flatnonzero(t == before))
+    changed = np.abs(est.transform(X2) - est.transform(X))[t == last].to_numpy().max()
+    if temporal:
+        assert changed > 1e-4
+    else:
+        assert changed < 1e-6
+        assert est.net_.module_.temporal_attention is False
+
+
+@pytest.mark.parametrize("spatial", [True, False])
+def test_spatial_attention_switch(panel, spatial):
+    """Without spatial attention premia are constant and assets do not interact."""
+    X, y = panel
+    est = NeurIFRegressor(**FAST, spatial_attention=spatial).fit(X, y)
+    out = est.transform(X)
+    premia = out[[c for c in out.columns if c.startswith("factor_")]].to_numpy()
+    spread = premia.max(axis=0) - premia.min(axis=0)
+    t = X.index.get_level_values("time")
+    month = t == t.max()
+    other, own = np.flatnonzero(month)[1:], np.flatnonzero(month)[0]
+    moved = np.abs(est.transform(_perturb(X, other)).iloc[own] - out.iloc[own]).max()
+    if spatial:
+        assert spread.max() > 1e-6 and moved > 1e-6
+    else:
+        assert spread.max() < 1e-6 and moved < 1e-6

@@ -70,6 +70,14 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         AdamW weight decay.
     intercept : bool, default=False
         Add :math:`\alpha_{i,t} = \Gamma_\alpha' z_{i,t}`.
+    temporal_attention : bool, default=True
+        False removes the temporal attention (an ablation): each asset-month
+        is encoded from its current characteristics only and ``window`` is
+        not used.
+    spatial_attention : bool, default=True
+        False removes the factor-token attention (an ablation): the premia
+        are constant over months and an asset's loadings do not depend on
+        the other assets of its month.
     lr : float, default=1e-3
         Learning rate (AdamW).
     batch_months : int, default=8
