@@ -30,6 +30,7 @@ from skorch.callbacks import Checkpoint, EarlyStopping, PassthroughScoring
 from skorch.dataset import get_len
 from skorch.helper import predefined_split
 
+from ._device import check_device
 from .metrics import r2_predictive
 from .neurif._batching import MonthDataset, PanelBatcher, collate_months
 from .panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
@@ -190,18 +191,20 @@ class PanelNetRegressor(RegressorMixin, BaseEstimator):
         ------
         ValueError
             Malformed panel, NaN/inf characteristics, y misaligned, ``window``
-            longer than the number of periods, or a model-specific size
+            longer than the number of periods, a ``device`` that is not a
+            torch device or not available here, or a model-specific size
             check (see the class docstring).
         TypeError
             Non-numeric characteristics or returns.
         """
+        device = check_device(self.device)  # before any data work
         warm = self.warm_start and hasattr(self, "net_")
         batcher, train, valid = self._prepare_fit(X, y, reset=not warm)
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
         # Fork (and restore) the CPU RNG, and the CUDA RNGs when training there.
-        cuda_devices = [] if str(self.device).startswith("cpu") else None
+        cuda_devices = None if device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(seed)
             net = self._build_net(train, valid, batcher)
