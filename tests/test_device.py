@@ -6,7 +6,6 @@ runs on the CPU-only CI machine.
 """
 
 import pickle
-import warnings
 
 import numpy as np
 import pytest
@@ -116,6 +115,18 @@ def test_cuda_pickle_loads_on_cpu(data, monkeypatch):
     )
 
 
+@needs_cuda
+def test_cuda_model_moved_to_cpu_in_place(data):
+    est = NeurIFRegressor(device="cuda", **PARAMS).fit(data.X, data.y)
+    on_gpu = est.predict(data.X)
+    # The recipe of docs/distributed.md for CPU inference on a GPU machine.
+    est.net_.module_.to("cpu")
+    est.net_.set_params(device="cpu")
+    est.set_params(device="cpu")
+    assert _parameter_devices(est) == {torch.device("cpu")}
+    np.testing.assert_allclose(est.predict(data.X), on_gpu, rtol=1e-4, atol=1e-6)
+
+
 # ------------------------------------------------------------- check_device
 @pytest.mark.parametrize(
     "device, expected",
@@ -174,22 +185,23 @@ def test_check_device_mps_unavailable(monkeypatch):
         check_device("mps")
 
 
-# The estimator does not call check_device yet (its fit is being refactored):
-# today a bad device surfaces as torch's RuntimeError / AssertionError from
-# inside skorch. Strict xfail, so that the marker must go once fit calls
-# check_device(self.device) first.
-@pytest.mark.xfail(
-    raises=(RuntimeError, AssertionError),
-    strict=True,
-    reason="NeurIFRegressor.fit does not call check_device yet",
+@pytest.mark.parametrize(
+    "device, match",
+    [
+        ("gpu0", "not a valid torch device"),
+        ("cuda:abc", "not a valid torch device"),
+        ("cuda", "CUDA is not available"),
+    ],
 )
-@pytest.mark.parametrize("device", ["gpu0", "cuda:abc"])
-def test_estimator_rejects_bad_device_before_training(data, device, monkeypatch):
+def test_estimator_rejects_bad_device_before_training(data, device, match, monkeypatch):
+    # The device is checked first: even with a NaN in X (which fit would
+    # reject next) the error is about the device, and no batch reaches the
+    # module.
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     started = _record_input_devices(monkeypatch)
-    est = NeurIFRegressor(device=device, **PARAMS)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with pytest.raises(ValueError, match="not a valid torch device"):
-            est.fit(data.X, data.y)
+    X = data.X.copy()
+    X.iloc[0, 0] = np.nan
+    with pytest.raises(ValueError, match=match) as info:
+        NeurIFRegressor(device=device, **PARAMS).fit(X, data.y)
+    assert repr(device) in str(info.value)
     assert not started

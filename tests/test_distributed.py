@@ -108,15 +108,21 @@ def test_grid_search_on_dask_matches_serial(client, data, serial_search):
 
 def test_checkpoint_dir_on_dask_gives_one_directory_per_fit(client, data, tmp_path):
     est = _estimator(n_factors=2, checkpoint_dir=tmp_path)
-    with joblib.parallel_backend("dask"):
-        result = cross_validate(
-            est,
-            data.X,
-            data.y,
-            cv=_cv(),
-            scoring=total_r2_scorer,
-            return_estimator=True,
-        )
+    # Connect by address, as to an existing cluster; the newest client is
+    # the one joblib's dask backend uses. The fitted estimators come back
+    # pickled from the workers.
+    with distributed.Client(client.scheduler.address) as remote:
+        with distributed.get_task_stream(remote) as tasks:
+            with joblib.parallel_backend("dask"):
+                result = cross_validate(
+                    est,
+                    data.X,
+                    data.y,
+                    cv=_cv(),
+                    scoring=total_r2_scorer,
+                    return_estimator=True,
+                )
+    assert tasks.data
     paths = [fitted.checkpoint_path_ for fitted in result["estimator"]]
     assert len(set(paths)) == N_SPLITS
     assert sorted(os.path.join(tmp_path, name) for name in os.listdir(tmp_path)) == (
