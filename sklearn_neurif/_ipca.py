@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,7 +13,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .base import FactorModelMixin, FactorOutputs
 from .panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
@@ -216,7 +217,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         Z, r, layout = self._check_training_data(X, y)
         # The products are small (L x L, LK x LK): one BLAS thread avoids the
         # synchronisation cost that dominates multithreaded BLAS at this size.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _one_blas_thread():
             W, x, n_obs = _managed_portfolios(Z, r, layout, self.add_constant)
             active = n_obs > 0
             self._check_identified(W[active], n_obs, layout)
@@ -348,6 +349,22 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         return tags
 
 
+_CONTROLLER = None
+
+
+def _one_blas_thread():
+    """Context manager limiting BLAS to one thread.
+
+    One controller is created on first use and reused: creating one scans the
+    loaded shared libraries, which costs milliseconds on every fit (the
+    pattern of scikit-learn's own ``_get_threadpool_controller``).
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
 def _check_characteristics(estimator, X, reset):
     """``validate_data`` with the panel layer's column-naming messages.
 
@@ -377,48 +394,88 @@ def _instrumented(Z, gamma, add_constant):
     return Z @ gamma
 
 
-def _managed_portfolios(Z, r, layout, add_constant=False, chunk_bytes=2**26):
+def _managed_portfolios(Z, r, layout, add_constant=False, n_jobs=1, chunk_bytes=2**22):
     """Per period ``W_t = Z_t'Z_t`` and ``x_t = Z_t'r_t`` over rows with returns.
 
     Unscaled sums (the pooled objective). With ``add_constant`` the moments
     are those of ``[Z_t, 1]``: the extra row and column hold the column sums
-    of ``Z_t``, the count of rows and the sum of returns. Rows are gathered period-major in
-    chunks of about ``chunk_bytes`` (never a second copy of the whole panel),
-    then each period is one BLAS product on a contiguous slice: the loop runs
-    over periods, never over assets.
+    of ``Z_t``, the count of rows and the sum of returns. Rows are gathered
+    period-major, a few periods at a time, into one reused buffer of about
+    ``chunk_bytes`` (it stays in cache for the products that read it, and no
+    second copy of the panel is made); each period is then one BLAS product
+    on a contiguous slice: the loop runs over periods, never over assets.
+    With ``n_jobs > 1`` the chunks are shared out among threads (NumPy's
+    gather and BLAS release the GIL), each with its own buffer; every
+    ``W_t`` is computed by the same operations either way.
     """
     T, L = layout.n_periods, Z.shape[1]
-    L_out = L + int(add_constant)
     valid = ~np.isnan(r)
-    rows = np.concatenate(layout.period_rows()) if T else np.zeros(0, dtype=np.int64)
+    rows = layout._row_order if T else np.zeros(0, dtype=np.int64)
     rows = rows[valid[rows]]
     n_obs = np.bincount(layout.time_pos[rows], minlength=T)
     bounds = np.concatenate([[0], np.cumsum(n_obs)])
-    W = np.zeros((T, L_out, L_out))
-    x = np.zeros((T, L_out))
-    # Gather along the contiguous axis: a DataFrame's values are F-ordered,
-    # so each characteristic is read as one contiguous column.
-    if Z.flags.f_contiguous:
-        gather = lambda idx: Z.T.take(idx, axis=1)  # noqa: E731
+    W = np.zeros((T, L + int(add_constant), L + int(add_constant)))
+    x = np.zeros((T, L + int(add_constant)))
+    cuts = _chunk_cuts(bounds, max(1, chunk_bytes // (8 * L)))
+    spans = list(zip(cuts[:-1], cuts[1:], strict=True))
+    width = int(np.max(np.diff(bounds[cuts]), initial=0))
+
+    def work(part):
+        gather = _gatherer(Z, width)
+        for t, end in part:
+            chunk = rows[bounds[t] : bounds[end]]
+            Zc, rc = gather(chunk), r[chunk]  # Zc: (L, n_chunk)
+            for s in range(t, end):
+                lo, hi = bounds[s] - bounds[t], bounds[s + 1] - bounds[t]
+                _period_moments(Zc[:, lo:hi], rc[lo:hi], W[s], x[s], add_constant)
+
+    n_jobs = min(n_jobs, len(spans))
+    if n_jobs <= 1:
+        work(spans)
     else:
-        gather = lambda idx: Z.take(idx, axis=0).T  # noqa: E731
-    step = max(1, chunk_bytes // (8 * L))
-    t = 0
-    while t < T:
-        end = int(np.searchsorted(bounds, bounds[t] + step, side="right")) - 1
-        end = min(max(end, t + 1), T)
-        chunk = rows[bounds[t] : bounds[end]]
-        Zc, rc = gather(chunk), r[chunk]  # Zc: (L, n_chunk)
-        for s in range(t, end):
-            lo, hi = bounds[s] - bounds[t], bounds[s + 1] - bounds[t]
-            W[s, :L, :L] = Zc[:, lo:hi] @ Zc[:, lo:hi].T
-            x[s, :L] = Zc[:, lo:hi] @ rc[lo:hi]
-            if add_constant:
-                W[s, L, :L] = W[s, :L, L] = Zc[:, lo:hi].sum(axis=1)
-                W[s, L, L] = hi - lo
-                x[s, L] = rc[lo:hi].sum()
-        t = end
+        # Interleaved shares: on an unbalanced panel later periods are larger.
+        with ThreadPoolExecutor(n_jobs) as pool:
+            list(pool.map(work, [spans[j::n_jobs] for j in range(n_jobs)]))
     return W, x, n_obs.astype(np.float64)
+
+
+def _gatherer(Z, width):
+    """Function gathering rows of ``Z`` as ``(L, n)`` into one reused buffer.
+
+    Gathers along the contiguous axis: a DataFrame's values are F-ordered, so
+    each characteristic is read as one contiguous column. ``mode="clip"``
+    writes straight into ``out`` (the default mode buffers a copy).
+    """
+    L = Z.shape[1]
+    if Z.flags.f_contiguous:
+        buffer = np.empty((L, width))
+        return lambda idx: np.take(
+            Z.T, idx, axis=1, out=buffer[:, : len(idx)], mode="clip"
+        )
+    buffer = np.empty((width, L))
+    return lambda idx: np.take(Z, idx, axis=0, out=buffer[: len(idx)], mode="clip").T
+
+
+def _period_moments(Zs, rs, W, x, add_constant):
+    """Write ``Zs Zs'`` and ``Zs r`` (``Zs``: ``L x n_t``) into ``W``, ``x``."""
+    L = Zs.shape[0]
+    W[:L, :L] = Zs @ Zs.T  # NumPy calls syrk for A @ A.T
+    x[:L] = Zs @ rs
+    if add_constant:
+        W[L, :L] = W[:L, L] = Zs.sum(axis=1)
+        W[L, L] = Zs.shape[1]
+        x[L] = rs.sum()
+
+
+def _chunk_cuts(bounds, step):
+    """Period boundaries of chunks of about ``step`` rows (at least one period)."""
+    T = len(bounds) - 1
+    cuts = [0]
+    while cuts[-1] < T:
+        t = cuts[-1]
+        end = int(np.searchsorted(bounds, bounds[t] + step, side="right")) - 1
+        cuts.append(min(max(end, t + 1), T))
+    return cuts
 
 
 def _factor_step(W, x, gamma, K):

@@ -465,3 +465,121 @@ def test_error_predict_wrong_features():
 
 
 # --- scikit-learn common checks (the coordinator also runs them in test_common)
+
+
+# --- fast paths of the fit: layout from MultiIndex codes, chunked moments -----
+
+
+def _layout_reference(index):
+    """The layout by hashing every row (pd.factorize) and a lexsort."""
+    e, entities = pd.factorize(index.get_level_values(0), sort=True)
+    t, periods = pd.factorize(index.get_level_values(-1), sort=True)
+    return e, entities, t, periods, np.lexsort((e, t))
+
+
+def _layout_cases():
+    rng = np.random.default_rng(0)
+    grid = pd.MultiIndex.from_product(
+        [[f"e{i:02d}" for i in range(12)], pd.period_range("2000-01", periods=9)],
+        names=["entity", "time"],
+    )
+    dates = pd.MultiIndex.from_product(
+        [np.arange(5) * 7, pd.date_range("2001-01-31", periods=6, freq="ME")]
+    )
+    keep = rng.random(len(grid)) > 0.4
+    # A whole entity and a whole period absent: unused values in the levels.
+    keep &= grid.get_level_values(0) != "e03"
+    keep &= grid.get_level_values(1) != grid.levels[1][2]
+    return {
+        "sorted_balanced": grid,
+        "shuffled": grid[rng.permutation(len(grid))],
+        "unused_levels": grid[keep],  # slicing keeps unused level values
+        "unused_shuffled": grid[keep][rng.permutation(int(keep.sum()))],
+        "time_major": grid.swaplevel().sort_values().swaplevel(),
+        "datetime_levels": dates,
+        "datetime_unused": dates[[0, 2, 3, 5, 7, 13, 20]],
+        "tz_timedelta": pd.MultiIndex.from_product(
+            [
+                pd.timedelta_range("1D", periods=3, freq="D"),
+                pd.date_range("2001-01-01", periods=4, freq="D", tz="UTC"),
+            ]
+        ),
+        "categorical": pd.MultiIndex.from_arrays(
+            [
+                pd.Categorical(["x", "y", "x", "z"], categories=["z", "y", "x"]),
+                [2, 2, 1, 1],
+            ]
+        ),
+        "unsorted_levels": pd.MultiIndex(
+            levels=[["b", "a", "c"], [30, 10, 20]],
+            codes=[[0, 1, 2, 0, 1], [0, 0, 1, 2, 2]],
+            names=["entity", "time"],
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", list(_layout_cases()))
+def test_layout_from_codes_equals_factorize(case):
+    from sklearn_neurif.panel import PanelLayout
+
+    index = _layout_cases()[case]
+    layout = PanelLayout(index)
+    e, entities, t, periods, order = _layout_reference(index)
+    pd.testing.assert_index_equal(layout.entities, entities, exact=True)
+    pd.testing.assert_index_equal(layout.periods, periods, exact=True)
+    for ours, reference in ((layout.entities, entities), (layout.periods, periods)):
+        assert getattr(ours, "freq", None) == getattr(reference, "freq", None)
+    np.testing.assert_array_equal(layout.entity_pos, e)
+    np.testing.assert_array_equal(layout.time_pos, t)
+    np.testing.assert_array_equal(np.concatenate(layout.period_rows()), order)
+    assert layout.entity_pos.dtype == layout.time_pos.dtype == np.int64
+
+
+def _moments_brute_force(Z, r, time, add_constant):
+    """Per-period Z'Z and Z'r by pandas groupby over the rows with returns."""
+    if add_constant:
+        Z = np.column_stack([Z, np.ones(len(Z))])
+    ok = ~np.isnan(r)
+    periods = np.unique(time)
+    W = np.zeros((len(periods), Z.shape[1], Z.shape[1]))
+    x = np.zeros((len(periods), Z.shape[1]))
+    for k, p in enumerate(periods):
+        rows = ok & (time == p)
+        W[k] = Z[rows].T @ Z[rows]
+        x[k] = Z[rows].T @ r[rows]
+    return W, x
+
+
+@pytest.mark.parametrize("add_constant", [False, True])
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_managed_portfolios_chunks_threads_and_memory_order(add_constant, order):
+    from sklearn_neurif._ipca import _managed_portfolios
+    from sklearn_neurif.panel import PanelLayout
+
+    data = _panel(missing=0.3, n=60, t=15, L=4)
+    shuffle = np.random.default_rng(1).permutation(len(data.X))
+    X, y = data.X.iloc[shuffle], data.y.iloc[shuffle].copy()
+    y.iloc[::5] = np.nan
+    Z = np.asarray(X.to_numpy(), order=order)
+    r = y.to_numpy()
+    layout = PanelLayout(X.index)
+    W_ref, x_ref = _moments_brute_force(
+        Z, r, X.index.get_level_values(-1).to_numpy(), add_constant
+    )
+    first = None
+    # One period per chunk, a few periods per chunk, all periods in one chunk.
+    for chunk_bytes in (8, 8 * 4 * 100, 2**22):
+        for n_jobs in (1, 2, 3):
+            W, x, n_obs = _managed_portfolios(
+                Z, r, layout, add_constant, n_jobs=n_jobs, chunk_bytes=chunk_bytes
+            )
+            np.testing.assert_allclose(W, W_ref, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(x, x_ref, rtol=1e-12, atol=1e-12)
+            if first is None:
+                first = W, x
+            # Same operations per period whatever the chunking or threads.
+            np.testing.assert_array_equal(W, first[0])
+            np.testing.assert_array_equal(x, first[1])
+    np.testing.assert_array_equal(
+        n_obs, pd.Series(~np.isnan(r)).groupby(layout.time_pos).sum()
+    )

@@ -75,14 +75,14 @@ class PanelLayout:
 
     def __init__(self, index: pd.MultiIndex):
         self.index = index
-        entity_pos, self.entities = pd.factorize(index.get_level_values(0), sort=True)
-        time_pos, self.periods = pd.factorize(index.get_level_values(-1), sort=True)
-        self.entity_pos = entity_pos.astype(np.int64)
-        self.time_pos = time_pos.astype(np.int64)
+        entity_pos, self.entities = _sorted_codes(index, 0)
+        time_pos, self.periods = _sorted_codes(index, index.nlevels - 1)
+        self.entity_pos = entity_pos.astype(np.int64, copy=False)
+        self.time_pos = time_pos.astype(np.int64, copy=False)
         n_periods = len(self.periods)
         self.counts = np.bincount(self.time_pos, minlength=n_periods)
         # Sort rows by (period, entity); a row's slot is its rank inside its period.
-        order = np.lexsort((self.entity_pos, self.time_pos))
+        order = _period_entity_order(entity_pos, time_pos)
         starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
         slot = np.empty(len(order), dtype=np.int64)
         slot[order] = np.arange(len(order)) - np.repeat(starts, self.counts)
@@ -267,3 +267,40 @@ class PanelLayout:
             f"PanelLayout(n_rows={self.n_rows}, n_periods={self.n_periods}, "
             f"n_entities={len(self.entities)}, n_max={self.n_max})"
         )
+
+
+def _sorted_codes(index: pd.MultiIndex, level: int):
+    """Positions of each row's key among the sorted unique keys of ``level``.
+
+    The result of ``pd.factorize(index.get_level_values(level), sort=True)``.
+    A MultiIndex already holds integer codes into its levels; when the level
+    is sorted and has no missing code, the codes are remapped onto the keys
+    actually used (a bincount), which avoids hashing every row again.
+    """
+    levels = index.levels[level]
+    codes = np.asarray(index.codes[level])
+    if not levels.is_monotonic_increasing or (len(codes) and codes.min() < 0):
+        return pd.factorize(index.get_level_values(level), sort=True)
+    used = np.bincount(codes, minlength=len(levels)) > 0
+    if not used.all():  # slicing a MultiIndex keeps unused level values
+        codes = (np.cumsum(used) - 1)[codes]
+        levels = levels[used]
+    # As get_level_values: no name, and a DatetimeIndex without a freq.
+    if isinstance(levels, pd.DatetimeIndex | pd.TimedeltaIndex):
+        levels = type(levels)(levels, freq=None)
+    return codes, levels.rename(None)
+
+
+def _period_entity_order(entity_pos, time_pos):
+    """Row order sorted by (period, entity): ``np.lexsort((entity, time))``.
+
+    When the rows are already in entity order (the usual layout of a panel
+    sorted by its index), one stable sort by period suffices; small integer
+    codes are sorted by radix sort.
+    """
+    if len(entity_pos) > 1 and np.all(entity_pos[1:] >= entity_pos[:-1]):
+        keys = time_pos
+        if len(keys) and keys.max() < np.iinfo(np.int16).max:
+            keys = keys.astype(np.int16, copy=False)
+        return np.argsort(keys, kind="stable")
+    return np.lexsort((entity_pos, time_pos))
