@@ -219,6 +219,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         # synchronisation cost that dominates multithreaded BLAS at this size.
         with _one_blas_thread():
             W, x, n_obs = _managed_portfolios(Z, r, layout, self.add_constant)
+            self._check_finite(X, Z, r, W)
             active = n_obs > 0
             self._check_identified(W[active], n_obs, layout)
             gamma, F, self.n_iter_ = self._alternating_least_squares(
@@ -234,7 +235,9 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 "is None."
             )
         index = panel_index(X)
-        Z = _check_characteristics(self, X, reset=True)
+        # Finiteness is checked on the moments (see _check_finite), which
+        # saves a full pass over X.
+        Z = _check_characteristics(self, X, reset=True, ensure_all_finite=False)
         r = check_panel_target(y, index)
         n_features = Z.shape[1] + int(self.add_constant)
         k_eff = self.n_factors + int(self.intercept)
@@ -249,6 +252,22 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         if not np.any(r[valid]):
             raise ValueError("Every return in y is zero; there is nothing to fit.")
         return Z, r, PanelLayout(index)
+
+    def _check_finite(self, X, Z, r, W):
+        """Raise the usual message if ``X`` holds NaN or infinite values.
+
+        The trace of ``W_t`` sums the squares of every characteristic of the
+        rows with returns, so it is finite exactly when those are (barring
+        overflow beyond 1e154, for which the full check below passes); the
+        rows without returns are checked directly. Only if a check fails is
+        ``X`` validated in full, which names the offending columns.
+        """
+        missing = np.isnan(r)
+        finite = np.isfinite(np.trace(W, axis1=1, axis2=2).sum())
+        if finite and missing.any():
+            finite = np.isfinite(Z[missing].sum())
+        if not finite:
+            _check_characteristics(self, X, reset=True)
 
     def _check_identified(self, W, n_obs, layout):
         """Raise before ALS if the factors or Gamma are not identified."""
@@ -365,15 +384,21 @@ def _one_blas_thread():
     return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
-def _check_characteristics(estimator, X, reset):
+def _check_characteristics(estimator, X, reset, ensure_all_finite=True):
     """``validate_data`` with the panel layer's column-naming messages.
 
     A DataFrame that fails validation (NaN, inf, non-numeric columns) gets
     ``check_panel_frame``'s message naming the columns; valid data pays for
-    one pass only.
+    one pass only (none with ``ensure_all_finite=False``).
     """
     try:
-        return validate_data(estimator, X, reset=reset, dtype=np.float64)
+        return validate_data(
+            estimator,
+            X,
+            reset=reset,
+            dtype=np.float64,
+            ensure_all_finite=ensure_all_finite,
+        )
     except (TypeError, ValueError):
         check_panel_frame(X)
         raise
@@ -423,11 +448,9 @@ def _managed_portfolios(Z, r, layout, add_constant=False, n_jobs=1, chunk_bytes=
     def work(part):
         gather = _gatherer(Z, width)
         for t, end in part:
-            chunk = rows[bounds[t] : bounds[end]]
-            Zc, rc = gather(chunk), r[chunk]  # Zc: (L, n_chunk)
-            for s in range(t, end):
-                lo, hi = bounds[s] - bounds[t], bounds[s + 1] - bounds[t]
-                _period_moments(Zc[:, lo:hi], rc[lo:hi], W[s], x[s], add_constant)
+            # NaN or inf in Z reach W silently; _check_finite then raises.
+            with np.errstate(invalid="ignore", over="ignore"):
+                _chunk_moments(gather, rows, bounds, t, end, r, W, x, add_constant)
 
     n_jobs = min(n_jobs, len(spans))
     if n_jobs <= 1:
@@ -454,6 +477,15 @@ def _gatherer(Z, width):
         )
     buffer = np.empty((width, L))
     return lambda idx: np.take(Z, idx, axis=0, out=buffer[: len(idx)], mode="clip").T
+
+
+def _chunk_moments(gather, rows, bounds, t, end, r, W, x, add_constant):
+    """Moments of periods ``t .. end - 1``, gathered as one chunk."""
+    chunk = rows[bounds[t] : bounds[end]]
+    Zc, rc = gather(chunk), r[chunk]  # Zc: (L, n_chunk)
+    for s in range(t, end):
+        lo, hi = bounds[s] - bounds[t], bounds[s + 1] - bounds[t]
+        _period_moments(Zc[:, lo:hi], rc[lo:hi], W[s], x[s], add_constant)
 
 
 def _period_moments(Zs, rs, W, x, add_constant):

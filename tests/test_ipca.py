@@ -583,3 +583,27 @@ def test_managed_portfolios_chunks_threads_and_memory_order(add_constant, order)
     np.testing.assert_array_equal(
         n_obs, pd.Series(~np.isnan(r)).groupby(layout.time_pos).sum()
     )
+
+
+@pytest.mark.parametrize("missing_return", [False, True])
+def test_error_nan_in_X_found_without_full_scan(missing_return):
+    # Finiteness is read off the moments (rows with returns) and checked
+    # directly on the rows without returns; both give the usual message.
+    X, y = _small()
+    Xn = X.copy()
+    Xn.iloc[3, 1] = np.nan
+    Xn.iloc[5, 2] = -np.inf
+    y = y.copy()
+    if missing_return:
+        y.iloc[[3, 5]] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from the products
+        with pytest.raises(
+            ValueError, match=r"infinite values in column\(s\) \['c3'\]"
+        ):
+            IPCARegressor().fit(Xn, y)
+        Xn.iloc[5, 2] = 0.0
+        with pytest.raises(ValueError, match=r"NaN .*'c2': 1"):
+            IPCARegressor().fit(Xn, y)
+        with pytest.raises(ValueError, match="Input X contains NaN"):
+            IPCARegressor().fit(Xn.to_numpy(), y.to_numpy())
