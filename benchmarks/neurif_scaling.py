@@ -110,10 +110,10 @@ def module_step(sizes, n_chars, window, batch_months, rounds=4):
     import pandas as pd
     import torch
 
-    from sklearn_neurif.neurif._batching import PanelBatcher
     from sklearn_neurif.neurif._module import NeurIFModule
     from sklearn_neurif.neurif._net import neurif_loss
     from sklearn_neurif.panel import PanelLayout
+    from sklearn_neurif.panel._batching import PanelBatcher
 
     rng = np.random.default_rng(0)
     n_periods = window + batch_months + 4

@@ -32,8 +32,8 @@ from skorch.helper import predefined_split
 
 from ._device import check_device
 from .metrics import r2_predictive
-from .neurif._batching import MonthDataset, PanelBatcher, collate_months
 from .panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
+from .panel._batching import MonthDataset, PanelBatcher, collate_months
 
 __all__ = ["PanelNet", "PanelNetRegressor", "masked_sse"]
 

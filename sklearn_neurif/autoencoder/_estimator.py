@@ -14,8 +14,8 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from .._panel_net import TRAINING_CONSTRAINTS, PanelNetRegressor
 from ..base import FactorModelMixin, FactorOutputs
-from ..neurif._batching import PanelBatcher
 from ..panel import check_panel_target
+from ..panel._batching import PanelBatcher
 from ._module import ConditionalAutoencoderModule
 from ._net import AutoencoderNet
 

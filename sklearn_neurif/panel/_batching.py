@@ -1,4 +1,4 @@
-"""Month batches of a long panel for the NeurIF module.
+"""Month batches of a long panel for the torch panel models (NeurIF, CA, transformer).
 
 skorch iterates over a dataset whose items are month positions; the collate
 function turns a list of months into one batch holding, for those months,
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..panel import PanelLayout
+from ._layout import PanelLayout
 
 __all__ = ["PanelBatcher", "MonthDataset", "collate_months"]
 
