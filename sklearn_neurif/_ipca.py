@@ -540,16 +540,18 @@ def _gamma_step(W_upper, upper, x, F, intercept):
     Fa = np.hstack([F, np.ones((T, 1))]) if intercept else F
     k = Fa.shape[1]
     FF = (Fa[:, :, None] * Fa[:, None, :]).reshape(T, k * k)
-    blocks = (W_upper.T @ FF).reshape(-1, k, k)
+    blocks = (FF.T @ W_upper).T.reshape(-1, k, k)
     D = np.empty((L, L, k, k))
     D[upper[0], upper[1]] = blocks
     D[upper[1], upper[0]] = blocks
     D = D.transpose(0, 2, 1, 3).reshape(L * k, L * k)
     rhs = (x.T @ Fa).reshape(L * k)
-    try:
-        factor = scipy.linalg.cho_factor(D, check_finite=False)
-        sol = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+    # LAPACK directly: the scipy.linalg wrappers cost as much as the solve.
+    potrf, potrs = scipy.linalg.get_lapack_funcs(("potrf", "potrs"), (D,))
+    chol, info = potrf(D, lower=False, overwrite_a=False, clean=False)
+    if info == 0:
+        sol, info = potrs(chol, rhs, lower=False)
+    if info != 0:  # not positive definite: least squares
         sol = np.linalg.lstsq(D, rhs, rcond=None)[0]
     return sol.reshape(L, k)
 
