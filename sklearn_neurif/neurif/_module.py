@@ -24,6 +24,124 @@ def _mlp(n_in: int, n_hidden: int, n_out: int, dropout: float) -> nn.Sequential:
     )
 
 
+def _query_input(h_cur, q_weight, q_bias, kv_weight, n_heads):
+    """The current month's query of each head projected into the input space.
+
+    ``q . W_k (h + p) = (W_k' q) . (h + p)``: scoring the gathered inputs
+    against ``W_k' q`` (B, H, d) avoids computing keys for every lag.
+    """
+    B, d = h_cur.shape
+    dh = d // n_heads
+    q = nn.functional.linear(h_cur, q_weight, q_bias).view(B, n_heads, dh)
+    w_k = kv_weight[:d].view(n_heads, dh, d)
+    return torch.einsum("bhe,hed->bhd", q, w_k)
+
+
+class _WindowAttention(torch.autograd.Function):
+    """Last-position attention over gathered windows, with a hand-written backward.
+
+    Inputs: encodings ``h`` (U, d), ``position`` (W, d), the query and key
+    weights, window rows ``idx`` (B, W) into ``h`` (clamped), ``keep``
+    (B, W) the lags that exist, and optional dropout multipliers ``noise``
+    (B, W, H). For each cell b: ``x_w = h[idx_w] + p_w``, ``h_cur = x_W``,
+    ``a = softmax_w(scale * q_in . x_w)`` over the kept lags, and the output
+    ``pooled[b] = sum_w a_w x_w`` (H, d).
+
+    Why by hand: the windows (B, W, d) are the largest tensors of the model.
+    Here they are gathered chunk by chunk into one reused buffer and gathered
+    again in the backward pass, never stored, and the gradient with respect
+    to ``h`` is accumulated into a single (U, d) tensor; autograd through
+    per-chunk ``index_select`` would allocate, zero and sum one (U, d)
+    gradient per chunk (O(U) per chunk: quadratic in N per batch).
+    """
+
+    @staticmethod
+    def forward(
+        ctx, h, position, q_weight, q_bias, kv_weight, idx, keep, noise, n_heads, step
+    ):
+        B, W = idx.shape
+        d = h.shape[1]
+        scale = 1.0 / math.sqrt(d // n_heads)
+        h_cur = h.index_select(0, idx[:, -1]) + position[-1]
+        q_in = _query_input(h_cur, q_weight, q_bias, kv_weight, n_heads)
+        pooled = h.new_empty(B, n_heads, d)
+        weights = h.new_empty(B, n_heads, W)
+        x_buf = h.new_empty(min(step, B) * W, d)
+        for s in range(0, B, step):
+            e = min(s + step, B)
+            x = _gather_window(h, idx[s:e], position, x_buf)
+            scores = torch.bmm(q_in[s:e], x.transpose(1, 2)).mul_(scale)
+            scores.masked_fill_(~keep[s:e, None, :], float("-inf"))
+            a = torch.softmax(scores, dim=-1)
+            weights[s:e] = a
+            if noise is not None:
+                a = a * noise[s:e].transpose(1, 2)
+            # Plain bmm then a copy: with out= torch loops over the batch.
+            pooled[s:e] = torch.bmm(a, x)
+        ctx.save_for_backward(
+            h, position, q_weight, q_bias, kv_weight, idx, h_cur, q_in, weights, noise
+        )
+        ctx.n_heads, ctx.scale, ctx.step = n_heads, scale, step
+        return h_cur, pooled
+
+    @staticmethod
+    def backward(ctx, g_cur, g_pooled):
+        (h, position, q_weight, q_bias, kv_weight, idx, h_cur, q_in, weights, noise) = (
+            ctx.saved_tensors
+        )
+        step, scale = ctx.step, ctx.scale
+        B, W = idx.shape
+        d = h.shape[1]
+        g_pooled = g_pooled.contiguous()
+        used = weights if noise is None else weights * noise.transpose(1, 2)
+        # Pass 1 (gathers x): score gradients and the query's gradient.
+        g_scores = torch.empty_like(weights)
+        g_q_in = torch.empty_like(q_in)
+        x_buf = h.new_empty(min(step, B) * W, d)
+        for s in range(0, B, step):
+            e = min(s + step, B)
+            x = _gather_window(h, idx[s:e], position, x_buf)
+            g_a = torch.bmm(g_pooled[s:e], x.transpose(1, 2))  # (n, H, W)
+            if noise is not None:
+                g_a.mul_(noise[s:e].transpose(1, 2))
+            a = weights[s:e]
+            # Softmax backward; masked lags have a = 0 and get no gradient.
+            g_s = g_a.sub_((a * g_a).sum(-1, keepdim=True)).mul_(a).mul_(scale)
+            g_scores[s:e] = g_s
+            g_q_in[s:e] = torch.bmm(g_s, x)
+        with torch.enable_grad():
+            leaves = [t.detach().requires_grad_() for t in (h_cur, q_weight, q_bias)]
+            leaves.append(kv_weight.detach().requires_grad_())
+            q_in_again = _query_input(*leaves, ctx.n_heads)
+            g_cur_q, g_q_weight, g_q_bias, g_kv_weight = torch.autograd.grad(
+                q_in_again, leaves, g_q_in
+            )
+        g_cur = g_cur + g_cur_q
+        # Pass 2 (no gather): dL/dx_w = sum_h g_s[h, w] q_in[h] + a[h, w] g_p[h]
+        # as one product, plus h_cur's gradient at the last position.
+        g_h = torch.zeros_like(h)
+        g_pos = torch.zeros_like(position)
+        for s in range(0, B, step):
+            e = min(s + step, B)
+            left = torch.cat([g_scores[s:e], used[s:e]], dim=1).transpose(1, 2)
+            right = torch.cat([q_in[s:e], g_pooled[s:e]], dim=1)
+            g_x = torch.bmm(left, right)
+            g_x[:, -1] += g_cur[s:e]
+            g_pos += g_x.sum(0)
+            g_h.index_add_(0, idx[s:e].reshape(-1), g_x.view(-1, d))
+        return g_h, g_pos, g_q_weight, g_q_bias, g_kv_weight, *(None,) * 5
+
+
+def _gather_window(h, idx, position, buf):
+    """``h[idx] + position`` as (n, W, d), written into ``buf``."""
+    n, W = idx.shape
+    out = buf[: n * W]
+    torch.index_select(h, 0, idx.reshape(-1), out=out)
+    out = out.view(n, W, -1)
+    out += position
+    return out
+
+
 class LastPositionAttention(nn.Module):
     """Causal self-attention over a window, evaluated at the last position only.
 
@@ -32,7 +150,10 @@ class LastPositionAttention(nn.Module):
     attending over the W months of the window. Keys and values are linear in
     ``x = h + p_lag``, so scores are ``(W_k' q) . x`` and the output is
     ``W_v (sum_w a_w x_w) + b_v``: only the d-dimensional encodings are
-    gathered per lag (each asset-month is encoded once). Cost O(N W d).
+    gathered per lag (each asset-month is encoded once). The key bias adds
+    the same score to every lag and cancels in the softmax; the value bias
+    passes through since the weights sum to 1. Cost O(N W d); the pooling
+    is :class:`_WindowAttention`.
     """
 
     def __init__(self, d: int, n_heads: int, window: int, dropout: float):
@@ -46,54 +167,50 @@ class LastPositionAttention(nn.Module):
         self.out = nn.Linear(d, d)
         self.dropout = nn.Dropout(dropout)
 
-    #: Upper bound on the elements of a (rows, W, d) intermediate: 4M floats
-    #: (16 MB) stay under glibc's mmap threshold, so their memory is reused
-    #: instead of being page-faulted in afresh for every op (measured: a
-    #: 74 MB temporary costs ~2.5x its arithmetic in page faults).
+    #: Upper bound on the elements of a (rows, W, d) chunk of gathered
+    #: windows, the unit of work of :class:`_WindowAttention` (its buffers
+    #: are reused from chunk to chunk).
     chunk_elements = 1 << 22
 
     def forward(self, h, lags):
         # h: (U, d); lags: (M, n, W) with the last column valid for every cell.
         M, n, W = lags.shape
         d = h.shape[-1]
-        flat = lags.reshape(M * n, W)
-        step = max(1, self.chunk_elements // (W * d))
-        pieces = [
-            self._attend(h, flat[start : start + step])
-            for start in range(0, M * n, step)
-        ]
-        h_cur = torch.cat([p[0] for p in pieces]).view(M, n, d)
-        ctx = torch.cat([p[1] for p in pieces]).view(M, n, d)
-        return h_cur, ctx
-
-    def _attend(self, h, lags):
-        B, W = lags.shape
-        d = h.shape[-1]
         H, dh = self.n_heads, d // self.n_heads
-        lag_mask = lags >= 0
-        idx = lags.clamp(min=0)
-        h_cur = h.index_select(0, idx[:, -1]) + self.position[-1]  # (B, d)
-        q = self.query(h_cur).view(B, H, dh)
-        w_k, w_v = self.key_value.weight.view(2, H, dh, d).unbind(0)
-        b_v = self.key_value.bias[d:]
-        # q . W_k (h + p) = (W_k' q) . (h + p): project the single query into
-        # the input space and gather the d-dimensional inputs only (not K and
-        # V). The key bias adds the same score to every lag and cancels in the
-        # softmax; the value bias passes through since the weights sum to 1.
-        q_in = torch.einsum("bhe,hed->bhd", q, w_k)  # (B, H, d)
-        # index_select (not advanced indexing): its backward is index_add_.
-        # Inputs are x_w = h_w + p_w; the position parts are done as small
-        # dense products instead of adding p to every gathered row.
-        x = h.index_select(0, idx.reshape(-1)).view(B, W, d)
-        scores = torch.einsum("bwd,bhd->bwh", x, q_in)
-        scores = scores + torch.einsum("wd,bhd->bwh", self.position, q_in)
-        scores = scores / math.sqrt(dh)
-        scores = scores.masked_fill(~lag_mask[..., None], float("-inf"))
-        attn = self.dropout(torch.softmax(scores, dim=1))
-        pooled = torch.einsum("bwh,bwd->bhd", attn, x)  # (B, H, d)
-        pooled = pooled + torch.einsum("bwh,wd->bhd", attn, self.position)
-        ctx = torch.einsum("bhd,hed->bhe", pooled, w_v).reshape(B, d) + b_v
-        return h_cur, self.out(ctx)
+        B = M * n
+        lags = lags.reshape(B, W)
+        step = max(1, self.chunk_elements // (W * d))
+        h_cur, pooled = _WindowAttention.apply(
+            h,
+            self.position,
+            self.query.weight,
+            self.query.bias,
+            self.key_value.weight,
+            lags.clamp(min=0),
+            lags >= 0,
+            self._noise(h, B, W, H, step),
+            H,
+            step,
+        )
+        w_v = self.key_value.weight[d:].view(H, dh, d)
+        ctx = torch.einsum("bhd,hed->bhe", pooled, w_v).reshape(B, d)
+        ctx = ctx + self.key_value.bias[d:]
+        return h_cur.view(M, n, d), self.out(ctx).view(M, n, d)
+
+    def _noise(self, like, B, W, H, step):
+        """Dropout multipliers of the attention weights, (B, W, H), or None.
+
+        Drawn chunk by chunk as ``nn.Dropout`` on each chunk's (rows, W, H)
+        weights would draw them, so a seed gives the same masks.
+        """
+        p = self.dropout.p
+        if not self.training or p == 0:
+            return None
+        chunks = [
+            like.new_empty(min(step, B - s), W, H).bernoulli_(1 - p).div_(1 - p)
+            for s in range(0, B, step)
+        ]
+        return torch.cat(chunks)
 
 
 class NeurIFModule(nn.Module):
