@@ -48,6 +48,13 @@ from sklearn_neurif.datasets import make_conditional_factor_panel
 from sklearn_neurif.metrics import r2_predictive, r2_total
 
 FACTOR_VOLS = (0.05, 0.03, 0.02, 0.01, 0.005)
+STAGES = (
+    "validation + layout",
+    "moments W_t, x_t",
+    "checks (finite, identified)",
+    "ALS",
+    "store",
+)
 
 
 def simulate(n, t, L, K, seed=0):
@@ -153,6 +160,40 @@ def compare(n, t, L, K, tol, runs):
             np.max(np.abs(ours.gamma_.to_numpy() - peer.Gamma[:, :K]))
         ),
     }
+
+
+def breakdown(n, t, L, K, tol, runs):
+    """Median wall ms of each stage of our fit (the steps of ``fit``, in order)."""
+    from sklearn_neurif import _ipca
+
+    data = simulate(n, t, L, K)
+    X, y = data.X, data.y
+    est = IPCARegressor(K, iter_tol=tol)
+    times = {name: [] for name in STAGES}
+
+    @contextlib.contextmanager
+    def stage(name):
+        start = time.perf_counter()
+        yield
+        times[name].append(time.perf_counter() - start)
+
+    for _ in range(runs + 1):  # the first run warms up
+        with stage(STAGES[0]):
+            Z, r, layout = est._check_training_data(X, y)
+        with _ipca._one_blas_thread():
+            with stage(STAGES[1]):
+                W, x, n_obs = _ipca._managed_portfolios(Z, r, layout)
+            with stage(STAGES[2]):
+                est._check_finite(X, Z, r, W)
+                active = n_obs > 0
+                est._check_identified(W[active], n_obs, layout)
+            with stage(STAGES[3]):
+                gamma, F, _ = est._alternating_least_squares(
+                    W[active], x[active], n_obs[active]
+                )
+        with stage(STAGES[4]):
+            est._store(gamma, F, active, layout)
+    return {k: 1e3 * float(np.median(v[1:])) for k, v in times.items()}
 
 
 # --- CRSP scale, in a fresh process so that memory figures are its own -------
@@ -264,6 +305,14 @@ def main():
             f"| {r['r2_pred'][0]:.6f} / {r['r2_pred'][1]:.6f} |",
             flush=True,
         )
+    print(f"\nload average after the comparison: {os.getloadavg()[0]:.1f}")
+    print("\n## Stages of our fit (median wall ms)\n")
+    print("| iter_tol | " + " | ".join(STAGES) + " | total |")
+    print("|---" * (len(STAGES) + 2) + "|")
+    for tol in args.tol:
+        b = breakdown(*size, tol, runs)
+        cells = " | ".join(f"{b[k]:.1f}" for k in STAGES)
+        print(f"| {tol:g} | {cells} | {sum(b.values()):.1f} |", flush=True)
     if args.no_scale:
         return
     scale = (1000, 120, 30, 5) if args.quick else (6000, 480, 94, 5)
