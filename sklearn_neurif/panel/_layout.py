@@ -9,6 +9,8 @@ out on demand, one at a time, never ``W`` copies of the panel.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -82,13 +84,19 @@ class PanelLayout:
         n_periods = len(self.periods)
         self.counts = np.bincount(self.time_pos, minlength=n_periods)
         # Sort rows by (period, entity); a row's slot is its rank inside its period.
-        order = _period_entity_order(entity_pos, time_pos)
+        self._row_order = _period_entity_order(entity_pos, time_pos)
+        self.n_max = int(self.counts.max()) if n_periods else 0
+
+    @functools.cached_property
+    def slot(self) -> np.ndarray:
+        """Position of each row among the assets of its period."""
+        # Computed on first use: per-period sums (IPCARegressor.fit) need
+        # only the row order.
+        order = self._row_order
         starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
         slot = np.empty(len(order), dtype=np.int64)
         slot[order] = np.arange(len(order)) - np.repeat(starts, self.counts)
-        self.slot = slot
-        self.n_max = int(self.counts.max()) if n_periods else 0
-        self._row_order = order
+        return slot
 
     @classmethod
     def from_data(cls, X) -> PanelLayout:
