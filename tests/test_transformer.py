@@ -136,6 +136,7 @@ def test_chunked_masked_encoder_equals_per_asset_reference():
     lags[torch.rand(B, W) < 0.35] = -1
     lags[:, -1] = torch.randint(0, U, (B,))
     lags[0, :-1] = -1  # a window with the current month only
+    lags[1:5] = torch.randint(0, U, (4, W))  # complete windows: the causal-only path
     enc.chunk_elements = 3 * W * d  # 3 windows a chunk, complete and not mixed
     with torch.no_grad():
         chunked = enc(h, lags)
