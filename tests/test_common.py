@@ -6,7 +6,12 @@ and any check expected to fail is listed with its reason.
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_neurif import IPCARegressor, NeurIFRegressor
+from sklearn_neurif import (
+    ConditionalAutoencoderRegressor,
+    IPCARegressor,
+    NeurIFRegressor,
+    TransformerRegressor,
+)
 from sklearn_neurif.preprocessing import CrossSectionalRankScaler
 
 ESTIMATORS = [
@@ -14,12 +19,23 @@ ESTIMATORS = [
     IPCARegressor(),
     IPCARegressor(add_constant=True),
     NeurIFRegressor(n_factors=1, window=1, max_epochs=2, random_state=0),
+    ConditionalAutoencoderRegressor(n_factors=1, max_epochs=2, random_state=0),
+    ConditionalAutoencoderRegressor(
+        n_factors=1, n_ensemble=2, max_epochs=2, random_state=0
+    ),
+    TransformerRegressor(window=1, max_epochs=2, random_state=0),
+    TransformerRegressor(window=1, cross_sectional=True, max_epochs=2, random_state=0),
 ]
 
 # Checks expected to fail, per estimator class, with the reason.
 _CROSS_SECTIONAL = (
     "output for a row depends on the other assets of its period (cross-sectional "
     "by design), so scoring a subset of rows gives different values"
+)
+_FLOAT32_ORDER = (
+    "a plain array's rows are the assets of one month: reordering them reorders "
+    "the float32 sums of the attention over the cross-section, which moves the "
+    "last bits (about 2e-7 relative, above the check's rtol of 1e-7)"
 )
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "CrossSectionalRankScaler": {"check_methods_subset_invariance": _CROSS_SECTIONAL},
@@ -30,7 +46,14 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
 
 
 def _expected_failed(estimator):
-    return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+    name = type(estimator).__name__
+    if name == "TransformerRegressor" and estimator.cross_sectional:
+        # Assets attend to inducing tokens that attend to the whole month.
+        return {
+            "check_methods_subset_invariance": _CROSS_SECTIONAL,
+            "check_methods_sample_order_invariance": _FLOAT32_ORDER,
+        }
+    return EXPECTED_FAILED_CHECKS.get(name, {})
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed)
