@@ -2,20 +2,34 @@
 
 Each configuration runs in a fresh subprocess (so peak RSS is its own):
 a balanced panel of N assets x T months x L characteristics (float32,
-uniform in [-0.5, 0.5], returns N(0, 0.1^2)), ``window=12``, default
-architecture, ``validation_fraction=0`` and ``max_epochs=2``. Reported:
-the mean duration of the two epochs (skorch's ``dur``), the setup time
-(validation, layout, lag table), and the peak resident memory of the
-process during ``fit`` (the data, resident throughout, included; the peak
-of building the data is reset away through ``/proc/self/clear_refs``). torch's thread count is left at its default
-unless ``--threads`` is given (on a machine shared with other jobs, two
-spinning OpenMP threads on two busy cores are many times slower than one).
+uniform in [-0.5, 0.5], returns N(0, 0.1^2)) in a default, column-major
+DataFrame, ``window=12``, default architecture, ``validation_fraction=0``
+and ``max_epochs=2``. Reported: the mean duration of the two epochs
+(skorch's ``dur``), the setup time (validation, layout, lag table), the
+peak resident memory of the process during ``fit`` (the data, resident
+throughout, included; the peak of building the data is reset away through
+``/proc/self/clear_refs``), the training loader and the load average.
+torch's thread count is left at its default unless ``--threads`` is given
+(on a machine shared with other jobs, two spinning OpenMP threads on two
+busy cores are many times slower than one).
+
+``--loader prefetch`` trains with
+:class:`~sklearn_neurif.panel._batching.PrefetchingLoader` (the next batch
+assembled in a background thread) through a subclass of the estimator;
+the default ``--loader estimator`` uses whatever the estimator is wired
+with.
+
+``--step`` times one training step of the module alone, split into batch
+assembly, forward (with the loss), backward and optimizer, for shuffled
+months as in training (a batch of 8 random months references about
+8 x 12 x N distinct asset-months), interleaving the sizes.
 
 Usage::
 
     python benchmarks/neurif_scaling.py              # N = 1000, 2000, 4000, 6000; T=120
     python benchmarks/neurif_scaling.py --crsp       # also N=6000, T=480 (CRSP scale)
-    python benchmarks/neurif_scaling.py --step --threads 1   # module step per asset-month
+    python benchmarks/neurif_scaling.py --crsp --sizes --loader prefetch   # CRSP only
+    python benchmarks/neurif_scaling.py --step --threads 2   # per-part step timing
 """
 
 from __future__ import annotations
@@ -47,7 +61,9 @@ def _reset_peak() -> None:
         pass
 
 
-def run_one(n_assets, n_periods, n_chars, window, epochs, threads, batch_months):
+def run_one(
+    n_assets, n_periods, n_chars, window, epochs, threads, batch_months, loader
+):
     import numpy as np
     import pandas as pd
     import torch
@@ -72,7 +88,8 @@ def run_one(n_assets, n_periods, n_chars, window, epochs, threads, batch_months)
     y = pd.Series((0.1 * rng.standard_normal(n_rows)).astype(np.float64), index=index)
     rss_data = _rss_gb("VmRSS")
     _reset_peak()
-    est = NeurIFRegressor(
+    cls = _prefetching(NeurIFRegressor) if loader == "prefetch" else NeurIFRegressor
+    est = cls(
         n_factors=5,
         window=window,
         max_epochs=epochs,
@@ -96,15 +113,33 @@ def run_one(n_assets, n_periods, n_chars, window, epochs, threads, batch_months)
         "setup_and_factors_sec": total - epoch * epochs,
         "peak_rss_gb": _rss_gb("VmHWM"),
         "rss_after_data_gb": rss_data,
+        "loader": est.net_.iterator_train.__name__,
     }
 
 
-def module_step(sizes, n_chars, window, batch_months, rounds=4):
-    """Interleaved timing of one training step of the module (no skorch, no I/O).
+def _prefetching(estimator_class):
+    """The estimator trained (and validated) with the prefetching loader."""
+    from sklearn_neurif.panel._batching import PrefetchingLoader
 
-    Each size's step (batch assembly, forward, backward, optimizer) is timed
-    in turn, ``rounds`` times, so that drifts of the machine's load hit all
-    sizes alike; medians of the rounds after the first are printed.
+    class Prefetching(estimator_class):
+        def _net_kwargs(self):
+            return {
+                **super()._net_kwargs(),
+                "iterator_train": PrefetchingLoader,
+                "iterator_valid": PrefetchingLoader,
+            }
+
+    Prefetching.__name__ = estimator_class.__name__
+    return Prefetching
+
+
+def module_step(sizes, n_periods, n_chars, window, batch_months, rounds=4):
+    """Interleaved timing of one training step of the module (no skorch).
+
+    Each size's step (batch assembly, forward with the loss, backward,
+    optimizer) is timed in turn on a batch of shuffled months, ``rounds``
+    times, so that drifts of the machine's load hit all sizes alike;
+    medians of the rounds after the first are printed.
     """
     import numpy as np
     import pandas as pd
@@ -116,31 +151,42 @@ def module_step(sizes, n_chars, window, batch_months, rounds=4):
     from sklearn_neurif.panel._batching import PanelBatcher
 
     rng = np.random.default_rng(0)
-    n_periods = window + batch_months + 4
     setups = {}
     for n in sizes:
         index = pd.MultiIndex.from_product([np.arange(n), np.arange(n_periods)])
-        Z = rng.random((n * n_periods, n_chars), dtype=np.float32) - 0.5
+        # Column-major, as a DataFrame's block.
+        Z = (rng.random((n_chars, n * n_periods), dtype=np.float32) - 0.5).T
         r = 0.1 * rng.standard_normal(n * n_periods)
         batcher = PanelBatcher(Z, PanelLayout(index), window, r)
         module = NeurIFModule(n_chars, 5, window)
         setups[n] = (batcher, module, torch.optim.AdamW(module.parameters()))
-    months = np.arange(window, window + batch_months)
-    times = {n: [] for n in sizes}
+    parts = ("batch", "forward", "backward", "optimizer")
+    times = {n: {p: [] for p in parts} for n in sizes}
     for _ in range(rounds):
+        months = rng.permutation(n_periods)[:batch_months]
         for n, (batcher, module, opt) in setups.items():
-            start = time.perf_counter()
-            out = module(**batcher.batch(months))
-            loss, _ = neurif_loss(out, 1.0, 0.1, 1.0)
+            t = [time.perf_counter()]
+            batch = batcher.batch(months)
+            t.append(time.perf_counter())
+            loss, _ = neurif_loss(module(**batch), 1.0, 0.1, 1.0)
+            t.append(time.perf_counter())
             opt.zero_grad()
             loss.backward()
+            t.append(time.perf_counter())
             opt.step()
-            times[n].append(time.perf_counter() - start)
+            t.append(time.perf_counter())
+            for p, a, b in zip(parts, t[:-1], t[1:], strict=True):
+                times[n][p].append(b - a)
+            del batch, loss
     for n in sizes:
-        step = float(np.median(times[n][1:]))
+        med = {p: float(np.median(v[1:])) for p, v in times[n].items()}
+        step = sum(med.values())
         per = step / (batch_months * n) * 1e6
+        detail = ", ".join(f"{p} {v * 1e3:.0f}" for p, v in med.items())
         print(
-            f"N={n:>5}: {step:.3f} s a step of {batch_months} months, {per:.1f} us per asset-month"
+            f"N={n:>5}: {step:.3f} s a step of {batch_months} months ({detail} ms), "
+            f"{per:.1f} us per asset-month",
+            flush=True,
         )
 
 
@@ -148,7 +194,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one", nargs=2, type=int, metavar=("N", "T"))
     parser.add_argument(
-        "--sizes", type=int, nargs="+", default=[1000, 2000, 4000, 6000]
+        "--sizes", type=int, nargs="*", default=[1000, 2000, 4000, 6000]
     )
     parser.add_argument("--periods", type=int, default=120)
     parser.add_argument("--chars", type=int, default=94)
@@ -162,6 +208,12 @@ def main():
     parser.add_argument(
         "--step", action="store_true", help="interleaved module-step timing only"
     )
+    parser.add_argument(
+        "--loader",
+        choices=["estimator", "prefetch"],
+        default="estimator",
+        help="training loader: the estimator's own, or the prefetching one",
+    )
     args = parser.parse_args()
     if args.one:
         res = run_one(
@@ -171,6 +223,7 @@ def main():
             args.epochs,
             args.threads,
             args.batch_months,
+            args.loader,
         )
         print(json.dumps(res))
         return
@@ -179,7 +232,11 @@ def main():
             import torch
 
             torch.set_num_threads(args.threads)
-        module_step(args.sizes, args.chars, args.window, args.batch_months)
+        print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
+        module_step(
+            args.sizes, args.periods, args.chars, args.window, args.batch_months
+        )
+        print(f"load average after: {os.getloadavg()}")
         return
     configs = [(n, args.periods) for n in args.sizes]
     if args.crsp:
@@ -190,7 +247,7 @@ def main():
         cmd = [sys.executable, __file__, "--one", str(n), str(t)]
         cmd += ["--chars", str(args.chars), "--window", str(args.window)]
         cmd += ["--epochs", str(args.epochs), "--threads", str(args.threads)]
-        cmd += ["--batch-months", str(args.batch_months)]
+        cmd += ["--batch-months", str(args.batch_months), "--loader", args.loader]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         res = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(res)
@@ -198,7 +255,8 @@ def main():
             f"N={res['N']:>5} T={res['T']:>4} rows={res['rows']:>8}: "
             f"{res['sec_per_epoch']:7.2f} s/epoch, setup+factors "
             f"{res['setup_and_factors_sec']:6.2f} s, peak RSS {res['peak_rss_gb']:.2f} GB "
-            f"(data {res['rss_after_data_gb']:.2f} GB), threads={res['threads']}",
+            f"(data {res['rss_after_data_gb']:.2f} GB), threads={res['threads']}, "
+            f"{res['loader']}, load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
     by_n = {r["N"]: r["sec_per_epoch"] for r in rows if r["T"] == args.periods}

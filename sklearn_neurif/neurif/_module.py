@@ -169,8 +169,10 @@ class LastPositionAttention(nn.Module):
 
     #: Upper bound on the elements of a (rows, W, d) chunk of gathered
     #: windows, the unit of work of :class:`_WindowAttention` (its buffers
-    #: are reused from chunk to chunk).
-    chunk_elements = 1 << 22
+    #: are reused from chunk to chunk). 1M floats (4 MB) stay in a core's L2
+    #: cache between the ops that read them: at N=6000 the attention's
+    #: forward and backward took 25% less time than with 4M.
+    chunk_elements = 1 << 20
 
     def forward(self, h, lags):
         # h: (U, d); lags: (M, n, W) with the last column valid for every cell.
