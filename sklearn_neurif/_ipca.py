@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -419,19 +418,20 @@ def _instrumented(Z, gamma, add_constant):
     return Z @ gamma
 
 
-def _managed_portfolios(Z, r, layout, add_constant=False, n_jobs=1, chunk_bytes=2**22):
+def _managed_portfolios(
+    Z, r, layout, add_constant=False, chunk_bytes=2**22, min_periods=16
+):
     """Per period ``W_t = Z_t'Z_t`` and ``x_t = Z_t'r_t`` over rows with returns.
 
     Unscaled sums (the pooled objective). With ``add_constant`` the moments
     are those of ``[Z_t, 1]``: the extra row and column hold the column sums
     of ``Z_t``, the count of rows and the sum of returns. Rows are gathered
-    period-major, a few periods at a time, into one reused buffer of about
-    ``chunk_bytes`` (it stays in cache for the products that read it, and no
-    second copy of the panel is made); each period is then one BLAS product
-    on a contiguous slice: the loop runs over periods, never over assets.
-    With ``n_jobs > 1`` the chunks are shared out among threads (NumPy's
-    gather and BLAS release the GIL), each with its own buffer; every
-    ``W_t`` is computed by the same operations either way.
+    period-major, a chunk of periods at a time, into one reused buffer (no
+    second copy of the panel); each period is then one BLAS product on a
+    contiguous slice: the loop runs over periods, never over assets. A chunk
+    holds at least ``chunk_bytes`` and ``min_periods`` periods: in a panel
+    sorted by entity, consecutive periods of an asset share a cache line, so
+    gathering 16 periods at once reads each line once instead of 8 times.
     """
     T, L = layout.n_periods, Z.shape[1]
     valid = ~np.isnan(r)
@@ -441,24 +441,17 @@ def _managed_portfolios(Z, r, layout, add_constant=False, n_jobs=1, chunk_bytes=
     bounds = np.concatenate([[0], np.cumsum(n_obs)])
     W = np.zeros((T, L + int(add_constant), L + int(add_constant)))
     x = np.zeros((T, L + int(add_constant)))
-    cuts = _chunk_cuts(bounds, max(1, chunk_bytes // (8 * L)))
-    spans = list(zip(cuts[:-1], cuts[1:], strict=True))
-    width = int(np.max(np.diff(bounds[cuts]), initial=0))
-
-    def work(part):
-        gather = _gatherer(Z, width)
-        for t, end in part:
-            # NaN or inf in Z reach W silently; _check_finite then raises.
-            with np.errstate(invalid="ignore", over="ignore"):
-                _chunk_moments(gather, rows, bounds, t, end, r, W, x, add_constant)
-
-    n_jobs = min(n_jobs, len(spans))
-    if n_jobs <= 1:
-        work(spans)
-    else:
-        # Interleaved shares: on an unbalanced panel later periods are larger.
-        with ThreadPoolExecutor(n_jobs) as pool:
-            list(pool.map(work, [spans[j::n_jobs] for j in range(n_jobs)]))
+    step = max(1, chunk_bytes // (8 * L), -(-min_periods * len(rows) // max(T, 1)))
+    cuts = _chunk_cuts(bounds, step)
+    gather = _gatherer(Z, int(np.max(np.diff(bounds[cuts]), initial=0)))
+    # NaN or inf in Z reach W silently; _check_finite then raises.
+    with np.errstate(invalid="ignore", over="ignore"):
+        for t, end in zip(cuts[:-1], cuts[1:], strict=True):
+            chunk = rows[bounds[t] : bounds[end]]
+            Zc, rc = gather(chunk), r[chunk]  # Zc: (L, n_chunk)
+            for s in range(t, end):
+                lo, hi = bounds[s] - bounds[t], bounds[s + 1] - bounds[t]
+                _period_moments(Zc[:, lo:hi], rc[lo:hi], W[s], x[s], add_constant)
     return W, x, n_obs.astype(np.float64)
 
 
@@ -477,15 +470,6 @@ def _gatherer(Z, width):
         )
     buffer = np.empty((width, L))
     return lambda idx: np.take(Z, idx, axis=0, out=buffer[: len(idx)], mode="clip").T
-
-
-def _chunk_moments(gather, rows, bounds, t, end, r, W, x, add_constant):
-    """Moments of periods ``t .. end - 1``, gathered as one chunk."""
-    chunk = rows[bounds[t] : bounds[end]]
-    Zc, rc = gather(chunk), r[chunk]  # Zc: (L, n_chunk)
-    for s in range(t, end):
-        lo, hi = bounds[s] - bounds[t], bounds[s + 1] - bounds[t]
-        _period_moments(Zc[:, lo:hi], rc[lo:hi], W[s], x[s], add_constant)
 
 
 def _period_moments(Zs, rs, W, x, add_constant):

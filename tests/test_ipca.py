@@ -552,7 +552,7 @@ def _moments_brute_force(Z, r, time, add_constant):
 
 @pytest.mark.parametrize("add_constant", [False, True])
 @pytest.mark.parametrize("order", ["F", "C"])
-def test_managed_portfolios_chunks_threads_and_memory_order(add_constant, order):
+def test_managed_portfolios_chunks_and_memory_order(add_constant, order):
     from sklearn_neurif._ipca import _managed_portfolios
     from sklearn_neurif.panel import PanelLayout
 
@@ -568,18 +568,17 @@ def test_managed_portfolios_chunks_threads_and_memory_order(add_constant, order)
     )
     first = None
     # One period per chunk, a few periods per chunk, all periods in one chunk.
-    for chunk_bytes in (8, 8 * 4 * 100, 2**22):
-        for n_jobs in (1, 2, 3):
-            W, x, n_obs = _managed_portfolios(
-                Z, r, layout, add_constant, n_jobs=n_jobs, chunk_bytes=chunk_bytes
-            )
-            np.testing.assert_allclose(W, W_ref, rtol=1e-12, atol=1e-12)
-            np.testing.assert_allclose(x, x_ref, rtol=1e-12, atol=1e-12)
-            if first is None:
-                first = W, x
-            # Same operations per period whatever the chunking or threads.
-            np.testing.assert_array_equal(W, first[0])
-            np.testing.assert_array_equal(x, first[1])
+    for chunk_bytes, min_periods in ((8, 1), (8 * 4 * 100, 1), (8, 4), (2**22, 16)):
+        W, x, n_obs = _managed_portfolios(
+            Z, r, layout, add_constant, chunk_bytes, min_periods
+        )
+        np.testing.assert_allclose(W, W_ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(x, x_ref, rtol=1e-12, atol=1e-12)
+        if first is None:
+            first = W, x
+        # Same operations per period whatever the chunking.
+        np.testing.assert_array_equal(W, first[0])
+        np.testing.assert_array_equal(x, first[1])
     np.testing.assert_array_equal(
         n_obs, pd.Series(~np.isnan(r)).groupby(layout.time_pos).sum()
     )
