@@ -186,11 +186,11 @@ def breakdown(n, t, L, K, tol, runs):
             with stage(STAGES[2]):
                 est._check_finite(X, Z, r, W)
                 active = n_obs > 0
-                est._check_identified(W[active], n_obs, layout)
+                if not active.all():
+                    W, x = W[active], x[active]
+                est._check_identified(W, n_obs, layout)
             with stage(STAGES[3]):
-                gamma, F, _ = est._alternating_least_squares(
-                    W[active], x[active], n_obs[active]
-                )
+                gamma, F, _ = est._alternating_least_squares(W, x, n_obs[active])
         with stage(STAGES[4]):
             est._store(gamma, F, active, layout)
     return {k: 1e3 * float(np.median(v[1:])) for k, v in times.items()}

@@ -220,9 +220,11 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             W, x, n_obs = _managed_portfolios(Z, r, layout, self.add_constant)
             self._check_finite(X, Z, r, W)
             active = n_obs > 0
-            self._check_identified(W[active], n_obs, layout)
+            if not active.all():  # periods without returns drop out of ALS
+                W, x = W[active], x[active]
+            self._check_identified(W, n_obs, layout)
             gamma, F, self.n_iter_ = self._alternating_least_squares(
-                W[active], x[active], n_obs[active]
+                W, x, n_obs[active]
             )
         self._store(gamma, F, active, layout)
         return self
