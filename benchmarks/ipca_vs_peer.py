@@ -6,7 +6,8 @@ T=240 months, L=30 characteristics, K=5 weak factors: means 0.005, vols
 after a warm-up fit of each (numba compiles ipca's kernels on first use),
 then times several interleaved runs and reports median wall and CPU time,
 the speed ratio peer / ours, and the agreement of fitted values, predictions
-and R-squared.
+and R-squared; then the median wall time of each stage of our fit
+(validation and layout, the moments W_t and x_t, checks, ALS, storing).
 
 Part 2 fits ours at CRSP scale (N=6000, T=480, L=94, K=5) in a fresh
 subprocess, reporting wall time (validation and the Z'Z precomputation
