@@ -31,7 +31,7 @@ from skorch.dataset import get_len
 from skorch.helper import predefined_split
 
 from ._device import check_device
-from .metrics import r2_predictive
+from .base import PredictiveScoreMixin
 from .panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
 from .panel._batching import MonthDataset, PanelBatcher, collate_months
 
@@ -111,7 +111,7 @@ TRAINING_CONSTRAINTS: dict = {
 }
 
 
-class PanelNetRegressor(RegressorMixin, BaseEstimator):
+class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
     """Base class of the skorch-based panel regressors (not public).
 
     Subclasses define ``__init__`` with the parameters of
@@ -435,28 +435,6 @@ class PanelNetRegressor(RegressorMixin, BaseEstimator):
                     results[key] = np.zeros((n_rows, *value.shape[1:]))
                 results[key][rows[present]] = value
         return results
-
-    def score(self, X, y, sample_weight=None) -> float:
-        """Predictive R-squared (uncentred) of :meth:`predict` on ``X``.
-
-        This replaces scikit-learn's centred R-squared: for returns the
-        benchmark is a zero forecast (Gu, Kelly and Xiu 2020). Missing
-        returns are left out.
-
-        Parameters
-        ----------
-        X : DataFrame
-            Characteristics panel.
-        y : Series
-            Next-period returns.
-        sample_weight : array-like of shape (n_rows,), optional
-            Row weights.
-
-        Returns
-        -------
-        float
-        """
-        return r2_predictive(y, self.predict(X), sample_weight=sample_weight)
 
 
 def _follows(train_periods: pd.Index, periods: pd.Index) -> bool:

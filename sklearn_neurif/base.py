@@ -19,7 +19,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 from .metrics import r2_predictive
 from .panel import PanelLayout, check_panel_target, is_panel
 
-__all__ = ["FactorModelMixin", "FactorOutputs"]
+__all__ = ["FactorModelMixin", "FactorOutputs", "PredictiveScoreMixin"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,33 @@ class FactorOutputs:
     alpha: np.ndarray | None = None
 
 
-class FactorModelMixin(TransformerMixin):
+class PredictiveScoreMixin:
+    """``score`` as the uncentred predictive R-squared, for return models."""
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Predictive R-squared (uncentred) of :meth:`predict` on ``X``.
+
+        This replaces scikit-learn's centred R-squared: for returns the
+        benchmark is a zero forecast (Gu, Kelly and Xiu 2020). Missing
+        returns are left out.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Characteristics panel.
+        y : Series
+            Next-period returns.
+        sample_weight : array-like of shape (n_rows,), optional
+            Row weights.
+
+        Returns
+        -------
+        float
+        """
+        return r2_predictive(y, self.predict(X), sample_weight=sample_weight)
+
+
+class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
     """Mixin giving factor models the package's common interface.
 
     Subclasses implement ``_panel_outputs(X) -> FactorOutputs`` (validating
@@ -174,28 +200,6 @@ class FactorModelMixin(TransformerMixin):
         if out.alpha is not None:
             fitted = fitted + out.alpha
         return np.nan_to_num(fitted, nan=0.0)
-
-    def score(self, X, y, sample_weight=None) -> float:
-        """Predictive R-squared (uncentred) of :meth:`predict` on ``X``.
-
-        This replaces scikit-learn's centred R-squared: for returns the
-        benchmark is a zero forecast (Gu, Kelly and Xiu 2020). Missing
-        returns are left out.
-
-        Parameters
-        ----------
-        X : DataFrame
-            Characteristics panel.
-        y : Series
-            Next-period returns.
-        sample_weight : array-like of shape (n_rows,), optional
-            Row weights.
-
-        Returns
-        -------
-        float
-        """
-        return r2_predictive(y, self.predict(X), sample_weight=sample_weight)
 
     def _realised_factors(self, X, y):
         out = self._panel_outputs(X)
