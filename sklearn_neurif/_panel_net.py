@@ -333,6 +333,10 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
 
     def _store_fit(self, net, batcher, valid, warm):
         layout = batcher.layout
+        # The validation split holds the training batcher, i.e. the whole
+        # panel (1.1 GB at CRSP scale): not kept in the fitted model, so a
+        # pickle holds the weights and the predict context only.
+        net.train_split = None
         self.net_ = net
         self.validation_periods_ = layout.periods[valid]
         rows = [

@@ -464,3 +464,11 @@ def test_spatial_attention_switch(panel, spatial):
         assert spread.max() > 1e-6 and moved > 1e-6
     else:
         assert spread.max() < 1e-6 and moved < 1e-6
+
+
+def test_pickle_does_not_hold_the_training_panel():
+    """The fitted model keeps weights and the last window-1 periods, not the panel."""
+    data = make_conditional_factor_panel(300, 40, 20, 2, random_state=0)
+    est = NeurIFRegressor(**FAST).fit(data.X, data.y)  # validation_fraction=0.2
+    panel_bytes = data.X.to_numpy(dtype=np.float32).nbytes
+    assert len(pickle.dumps(est)) < 0.25 * panel_bytes
