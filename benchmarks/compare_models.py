@@ -27,7 +27,8 @@ Columns (test months; "factor models" are IPCA, CA and NeurIF):
   the real panel only);
 * ``fit_s``: wall time of ``fit``; ``s_per_epoch``: mean epoch time from the
   skorch history; ``epochs``; ``peak_mb``: peak resident memory above the
-  level before ``fit`` (sampled every 5 ms).
+  level before ``fit`` (sampled every 5 ms; every fit runs in a fresh
+  process, so no model inherits memory freed by another).
 
 Neural models run with ``--seeds`` seeds (data fixed, ``random_state`` varied);
 the table gives the mean and, in parentheses, the standard deviation over
@@ -44,8 +45,10 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -264,13 +267,41 @@ def markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def run(data_name, split, seeds, train, window, out_dir):
+def load_split(data_name, quick, max_entities):
+    if data_name == "sim":
+        return simulated_split(quick)
+    return us_split(quick, max_entities)
+
+
+def fit_in_child(data_name, quick, max_entities, name, seed, train, window, threads):
+    """One fit and its evaluation in a fresh process (see ``run``)."""
+    torch.set_num_threads(threads)
+    split = load_split(data_name, quick, max_entities)
+    family, factory = model_factories(split["k"], window, train)[name]
+    row = evaluate(name, family, factory(seed), split)
+    row["seed"] = seed
+    return row
+
+
+def run(data_name, args, seeds, train, window):
+    """Every model and seed, each fit in a fresh process.
+
+    A fresh (spawned) process per fit makes ``peak_mb`` mean the same thing
+    for every row: memory freed by an earlier fit and reused by the
+    allocator would otherwise hide a model's footprint.
+    """
+    split = load_split(data_name, args.quick, args.max_entities)
     print(f"\n== {data_name}: {split['desc']}", flush=True)
+    names = list(model_factories(split["k"], window, train))
+    context = multiprocessing.get_context("spawn")
     runs = []
-    for name, (family, factory) in model_factories(split["k"], window, train).items():
+    for name in names:
         for seed in seeds if name != "IPCA" else seeds[:1]:
-            row = evaluate(name, family, factory(seed), split)
-            row["seed"] = seed
+            with ProcessPoolExecutor(1, mp_context=context) as pool:
+                row = pool.submit(
+                    fit_in_child, data_name, args.quick, args.max_entities,
+                    name, seed, train, window, args.threads,
+                ).result()  # fmt: skip
             runs.append(row)
             print(
                 f"  {name:<36} seed {seed}: pred R2 {100 * row['pred_r2']:7.3f}%  "
@@ -287,6 +318,7 @@ def run(data_name, split, seeds, train, window, out_dir):
         f"W={window}): {ratio:.2f}"
     )
     print(text, flush=True)
+    out_dir = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
     runs.to_csv(out_dir / f"compare_models_{data_name}_runs.csv", index=False)
     summary.to_csv(out_dir / f"compare_models_{data_name}.csv")
@@ -313,11 +345,9 @@ def main(argv=None):
     seeds, window = args.seeds, args.window
     if args.quick:
         train, seeds, window = dict(max_epochs=2, patience=2), args.seeds[:1], 3
-    if args.data in ("sim", "both"):
-        run("sim", simulated_split(args.quick), seeds, train, window, args.out)
-    if args.data in ("us", "both"):
-        split = us_split(args.quick, args.max_entities)
-        run("us", split, seeds, train, window, args.out)
+    for data_name in ("sim", "us"):
+        if args.data in (data_name, "both"):
+            run(data_name, args, seeds, train, window)
 
 
 if __name__ == "__main__":
