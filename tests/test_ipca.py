@@ -568,9 +568,17 @@ def test_managed_portfolios_chunks_and_memory_order(add_constant, order):
     )
     first = None
     # One period per chunk, a few periods per chunk, all periods in one chunk.
-    for chunk_bytes, min_periods in ((8, 1), (8 * 4 * 100, 1), (8, 4), (2**22, 16)):
+    # Threads (n_jobs) take chunks round-robin: the same products per period.
+    for chunk_bytes, min_periods, n_jobs in (
+        (8, 1, 1),
+        (8 * 4 * 100, 1, 1),
+        (8, 4, 1),
+        (2**22, 16, 1),
+        (8, 1, 3),
+        (8, 4, 2),
+    ):
         W, x, n_obs = _managed_portfolios(
-            Z, r, layout, add_constant, chunk_bytes, min_periods
+            Z, r, layout, add_constant, chunk_bytes, min_periods, n_jobs=n_jobs
         )
         np.testing.assert_allclose(W, W_ref, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(x, x_ref, rtol=1e-12, atol=1e-12)
@@ -606,3 +614,12 @@ def test_error_nan_in_X_found_without_full_scan(missing_return):
             IPCARegressor().fit(Xn, y)
         with pytest.raises(ValueError, match="Input X contains NaN"):
             IPCARegressor().fit(Xn.to_numpy(), y.to_numpy())
+
+
+def test_n_jobs_gives_identical_fits():
+    data = _panel(missing=0.3, n=200, t=40, L=6)
+    one = IPCARegressor(2, add_constant=True).fit(data.X, data.y)
+    two = IPCARegressor(2, add_constant=True, n_jobs=2).fit(data.X, data.y)
+    np.testing.assert_array_equal(one.gamma_, two.gamma_)
+    np.testing.assert_array_equal(one.factors_, two.factors_)
+    assert one.n_iter_ == two.n_iter_
