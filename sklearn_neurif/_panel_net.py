@@ -123,15 +123,17 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
     - ``_module_class`` and ``_module_kwargs()``: the torch module and its
       keyword arguments (``n_characteristics`` is added here);
     - ``_net_kwargs()`` (optional): extra net-level keyword arguments;
-    - ``_check_fit_params(n_characteristics, min_assets)`` (optional):
-      parameter checks against the data, before training;
+    - ``_check_fit_params(n_characteristics)`` (optional): parameter
+      checks against the data, before training;
     - ``_initialize_module(module, batcher, months)`` (optional): a data
       dependent start (called on a fresh fit, not on a warm start);
     - ``_after_fit(batcher, X, y)`` (optional): fitted attributes.
 
     ``_history_window()`` (default: the ``window`` parameter, or 1 for a
     model without one) is the number of months of history each batch
-    carries, the current one included.
+    carries, the current one included. A factor model (one with an
+    ``n_factors`` parameter) needs at least ``n_factors`` assets with returns
+    in every training month; that is checked here for all of them.
     """
 
     _net_class = PanelNet
@@ -146,7 +148,7 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
     def _net_kwargs(self) -> dict:
         return {}
 
-    def _check_fit_params(self, n_characteristics, min_assets):
+    def _check_fit_params(self, n_characteristics):
         return None
 
     def _initialize_module(self, module, batcher, months):
@@ -236,10 +238,15 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         valid_counts = np.bincount(
             layout.time_pos[batcher.valid], minlength=layout.n_periods
         )[months]
-        worst = months[np.argmin(valid_counts)]
-        self._check_fit_params(
-            Z.shape[1], (int(valid_counts.min()), layout.periods[worst])
-        )
+        self._check_fit_params(Z.shape[1])
+        n_factors = getattr(self, "n_factors", None)
+        if n_factors is not None and valid_counts.min() < n_factors:
+            worst = layout.periods[months[np.argmin(valid_counts)]]
+            raise ValueError(
+                f"n_factors={n_factors} exceeds the {valid_counts.min()} asset(s) "
+                f"with returns in period {worst!r}; the factors of a month need "
+                "at least n_factors assets with returns."
+            )
         self.excluded_periods_ = layout.periods[
             np.setdiff1d(np.arange(layout.n_periods), months)
         ]

@@ -347,7 +347,7 @@ class ConditionalAutoencoderRegressor(
     def _history_window(self) -> int:
         return 1  # the loadings use the current month's characteristics only
 
-    def _check_fit_params(self, n_characteristics, min_assets):
+    def _check_fit_params(self, n_characteristics):
         sizes = self._hidden_sizes()
         if not all(isinstance(h, Integral) and h >= 1 for h in sizes):
             raise ValueError(
@@ -361,13 +361,6 @@ class ConditionalAutoencoderRegressor(
                 f"{self.add_constant}); the factor network maps the "
                 f"{n_portfolios} managed portfolios to K factors, so n_factors "
                 "<= n_characteristics + add_constant."
-            )
-        n_assets, period = min_assets
-        if n_assets < self.n_factors:
-            raise ValueError(
-                f"n_factors={self.n_factors} exceeds the {n_assets} asset(s) "
-                f"with returns in period {period!r}; K factors need at least K "
-                "assets with returns in every training month."
             )
 
     def _module_kwargs(self) -> dict:

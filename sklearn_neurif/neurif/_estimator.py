@@ -234,7 +234,7 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         # Without temporal attention only the current month is used.
         return int(self.window) if self.temporal_attention else 1
 
-    def _check_fit_params(self, n_characteristics, min_assets):
+    def _check_fit_params(self, n_characteristics):
         if self.hidden_size % self.n_heads:
             raise ValueError(
                 f"hidden_size={self.hidden_size} must be divisible by n_heads={self.n_heads}."
@@ -244,13 +244,6 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
                 f"n_factors={self.n_factors} exceeds the number of characteristics: "
                 f"X has {n_characteristics} feature(s); the instrument map Gamma "
                 "(L x K) needs n_factors <= n_characteristics."
-            )
-        n_assets, period = min_assets
-        if n_assets < self.n_factors:
-            raise ValueError(
-                f"n_factors={self.n_factors} exceeds the {n_assets} asset(s) "
-                f"with returns in period {period!r}; the cross-sectional "
-                "factor regression needs at least n_factors assets per month."
             )
 
     def _module_kwargs(self) -> dict:

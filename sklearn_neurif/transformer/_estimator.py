@@ -192,7 +192,7 @@ class TransformerRegressor(PanelNetRegressor):
         self.verbose = verbose
 
     # ----------------------------------------------------------------- hooks
-    def _check_fit_params(self, n_characteristics, min_assets):
+    def _check_fit_params(self, n_characteristics):
         if self.hidden_size % self.n_heads:
             raise ValueError(
                 f"hidden_size={self.hidden_size} must be divisible by n_heads={self.n_heads}."
