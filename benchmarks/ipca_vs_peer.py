@@ -172,7 +172,7 @@ def compare(n, t, L, K, tol, runs):
 
 def breakdown(n, t, L, K, tol, runs):
     """Median wall ms of each stage of our fit (the steps of ``fit``, in order)."""
-    from sklearn_neurif import _ipca
+    from sklearn_neurif.ipca import _estimator as _ipca
 
     data = simulate(n, t, L, K)
     X, y = data.X, data.y

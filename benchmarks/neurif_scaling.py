@@ -14,7 +14,7 @@ torch's thread count is left at its default unless ``--threads`` is given
 busy cores are many times slower than one).
 
 ``--loader prefetch`` trains with
-:class:`~sklearn_neurif.panel._batching.PrefetchingLoader` (the next batch
+:class:`~sklearn_neurif.nn._batching.PrefetchingLoader` (the next batch
 assembled in a background thread) through a subclass of the estimator;
 the default ``--loader estimator`` uses whatever the estimator is wired
 with.
@@ -119,7 +119,7 @@ def run_one(
 
 def _prefetching(estimator_class):
     """The estimator trained (and validated) with the prefetching loader."""
-    from sklearn_neurif.panel._batching import PrefetchingLoader
+    from sklearn_neurif.nn._batching import PrefetchingLoader
 
     class Prefetching(estimator_class):
         def _net_kwargs(self):
@@ -147,8 +147,8 @@ def module_step(sizes, n_periods, n_chars, window, batch_months, rounds=4):
 
     from sklearn_neurif.neurif._module import NeurIFModule
     from sklearn_neurif.neurif._net import neurif_loss
+    from sklearn_neurif.nn._batching import PanelBatcher
     from sklearn_neurif.panel import PanelLayout
-    from sklearn_neurif.panel._batching import PanelBatcher
 
     rng = np.random.default_rng(0)
     setups = {}

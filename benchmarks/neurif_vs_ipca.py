@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from sklearn_neurif._ipca import IPCARegressor
 from sklearn_neurif.datasets import make_conditional_factor_panel
+from sklearn_neurif.ipca._estimator import IPCARegressor
 from sklearn_neurif.metrics import r2_predictive, r2_total
 from sklearn_neurif.neurif import NeurIFRegressor
 

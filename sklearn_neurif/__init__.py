@@ -5,17 +5,29 @@ models on long ``(entity, time)`` panels: :class:`IPCARegressor` (Instrumented
 PCA, Kelly, Pruitt and Su 2019) and :class:`NeurIFRegressor` (Neural
 Instrumented Factorization), the baselines
 :class:`ConditionalAutoencoderRegressor` (Gu, Kelly and Xiu 2021) and
-:class:`TransformerRegressor` (a return predictor without factors), plus the data layer (:mod:`sklearn_neurif.panel`),
-preprocessing, time-series cross-validation over periods, metrics, portfolio
-sorts and asset-pricing tests they share.
+:class:`TransformerRegressor` (a return predictor without factors), plus the
+data layer (:mod:`sklearn_neurif.panel`), preprocessing, time-series
+cross-validation over periods, metrics, portfolio sorts and asset-pricing
+tests they share.
+
+Subpackages and the neural estimators are imported on first use (PEP 562),
+so ``import sklearn_neurif`` and the torch-free parts (IPCA, metrics,
+inference, portfolio, panel, preprocessing, model selection) never import
+torch or skorch.
 """
+
+from ._lazy import lazy_attributes
 
 __version__ = "0.1.0.dev0"
 
-from ._ipca import IPCARegressor
-from .autoencoder import ConditionalAutoencoderRegressor
-from .neurif import NeurIFRegressor
-from .transformer import TransformerRegressor
+_LAZY = {
+    "IPCARegressor": ".ipca",
+    "ConditionalAutoencoderRegressor": ".autoencoder",
+    "NeurIFRegressor": ".neurif",
+    "TransformerRegressor": ".transformer",
+}
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "ConditionalAutoencoderRegressor",

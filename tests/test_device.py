@@ -13,9 +13,9 @@ import torch
 from skorch.exceptions import DeviceWarning
 
 from sklearn_neurif import NeurIFRegressor
-from sklearn_neurif._device import check_device
 from sklearn_neurif.datasets import make_conditional_factor_panel
 from sklearn_neurif.neurif._module import NeurIFModule
+from sklearn_neurif.nn._device import check_device
 
 needs_cuda = pytest.mark.skipif(
     not torch.cuda.is_available(),

@@ -7,7 +7,6 @@ import statsmodels.api as sm
 from linearmodels.asset_pricing import TradedFactorModel
 from scipy import stats
 
-from sklearn_neurif._periods import as_of_to_return_period
 from sklearn_neurif.inference import (
     FACTOR_SETS,
     anomaly_test,
@@ -17,6 +16,7 @@ from sklearn_neurif.inference import (
     resolve_factor_set,
     spanning_regression,
 )
+from sklearn_neurif.panel._periods import as_of_to_return_period
 
 FF5 = list(FACTOR_SETS["FF5"])
 

@@ -553,7 +553,7 @@ def _moments_brute_force(Z, r, time, add_constant):
 @pytest.mark.parametrize("add_constant", [False, True])
 @pytest.mark.parametrize("order", ["F", "C"])
 def test_managed_portfolios_chunks_and_memory_order(add_constant, order):
-    from sklearn_neurif._ipca import _managed_portfolios
+    from sklearn_neurif.ipca._estimator import _managed_portfolios
     from sklearn_neurif.panel import PanelLayout
 
     data = _panel(missing=0.3, n=60, t=15, L=4)

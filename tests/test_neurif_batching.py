@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from sklearn_neurif.neurif._module import LastPositionAttention, _WindowAttention
-from sklearn_neurif.panel import PanelLayout
-from sklearn_neurif.panel._batching import (
+from sklearn_neurif.nn._batching import (
     MonthDataset,
     PanelBatcher,
     PrefetchingLoader,
     collate_months,
 )
+from sklearn_neurif.panel import PanelLayout
 
 
 def _reference_attention(att, h, lags):

@@ -1,4 +1,4 @@
-"""Checks shared by every torch panel model (sklearn_neurif._panel_net)."""
+"""Checks shared by every torch panel model (sklearn_neurif.nn._base)."""
 
 from __future__ import annotations
 

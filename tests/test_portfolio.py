@@ -298,7 +298,7 @@ def _ipca():
     try:
         from sklearn_neurif import IPCARegressor
     except ImportError:  # not yet re-exported at the top level
-        from sklearn_neurif._ipca import IPCARegressor
+        from sklearn_neurif.ipca._estimator import IPCARegressor
     return IPCARegressor
 
 

@@ -12,10 +12,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from .._panel_net import TRAINING_CONSTRAINTS, PanelNetRegressor
 from ..base import FactorModelMixin, FactorOutputs
+from ..nn._base import TRAINING_CONSTRAINTS, PanelNetRegressor
+from ..nn._batching import PanelBatcher
 from ..panel import check_panel_target
-from ..panel._batching import PanelBatcher
 from ._module import ConditionalAutoencoderModule
 from ._net import AutoencoderNet
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._periods import to_decimal_returns, to_monthly_periods
+from ..panel import to_decimal_returns, to_monthly_periods
 from ._home import find_file, get_data_home
 
 __all__ = ["load_anomaly_portfolios", "load_q5_factors"]
@@ -82,7 +82,7 @@ def load_anomaly_portfolios(
     -----
     As-of timing: row ``t`` holds the portfolio returns earned over month
     ``t`` (the publishers' labelling). To join with the package's as-of
-    labelled outputs use :func:`sklearn_neurif._periods.as_of_to_return_period`.
+    labelled outputs use :func:`sklearn_neurif.panel.as_of_to_return_period`.
 
     Cite Kozak, S., Nagel, S. and Santosh, S. (2020), Shrinking the cross
     section, Journal of Financial Economics 135, 271-292; Chen, A. Y. and

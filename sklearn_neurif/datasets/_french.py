@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from .._periods import to_decimal_returns, to_monthly_periods
-from ..panel import align_next_period_returns
+from ..panel import align_next_period_returns, to_decimal_returns, to_monthly_periods
 from ._home import download, find_file, get_data_home
 
 __all__ = [
@@ -275,7 +274,7 @@ def fetch_french_factors(
     As-of timing: the row labelled ``t`` holds factor returns earned over
     month ``t`` (the publisher's labelling). Join them with the package's
     as-of-labelled outputs through
-    :func:`sklearn_neurif._periods.as_of_to_return_period`.
+    :func:`sklearn_neurif.panel.as_of_to_return_period`.
 
     Source: Kenneth R. French data library; cite Fama and French (1993, 2015)
     and Carhart (1997) for momentum.

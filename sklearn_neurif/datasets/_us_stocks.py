@@ -32,8 +32,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from .._periods import to_decimal_returns, to_monthly_periods
-from ..panel import align_next_period_returns
+from ..panel import align_next_period_returns, to_decimal_returns, to_monthly_periods
 
 __all__ = ["load_us_stock_panel", "US_STOCK_CHARACTERISTICS"]
 

@@ -274,7 +274,7 @@ def anomaly_test(
     Timing: test assets and factors must be labelled by the period the
     return is earned. A model's ``factors_`` and the package's portfolio
     returns are labelled by the as-of period ``t``; relabel them with
-    ``sklearn_neurif._periods.as_of_to_return_period`` before combining
+    ``sklearn_neurif.panel.as_of_to_return_period`` before combining
     them with factor files.
     """
     if missing not in ("drop", "raise"):

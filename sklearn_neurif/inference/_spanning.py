@@ -15,7 +15,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from .._periods import as_of_to_return_period, to_decimal_returns, to_monthly_periods
+from ..panel import as_of_to_return_period, to_decimal_returns, to_monthly_periods
 from ._results import SpanningResult
 
 __all__ = [
@@ -181,7 +181,7 @@ def align_periods(returns, factors, *, join: str = "strict"):
     if isinstance(r_index, pd.PeriodIndex) != isinstance(f_index, pd.PeriodIndex):
         raise ValueError(
             f"Period labels differ in type: test assets {r_index.dtype}, factors "
-            f"{f_index.dtype}. Convert both with sklearn_neurif._periods.to_monthly_periods."
+            f"{f_index.dtype}. Convert both with sklearn_neurif.panel.to_monthly_periods."
         )
     missing = r_index.difference(f_index)
     if len(missing) and join == "strict":
@@ -377,7 +377,7 @@ def spanning_regression(
     Timing: both frames are labelled by the period the return is earned in.
     Package outputs (portfolio sorts, ``factors_``) are labelled by the
     as-of period ``t`` of the characteristics; relabel them with
-    ``sklearn_neurif._periods.as_of_to_return_period`` before joining them
+    ``sklearn_neurif.panel.as_of_to_return_period`` before joining them
     with factor files.
 
     Examples

@@ -12,8 +12,8 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._panel_net import TRAINING_CONSTRAINTS, PanelNetRegressor
 from ..base import FactorModelMixin, FactorOutputs
+from ..nn._base import TRAINING_CONSTRAINTS, PanelNetRegressor
 from ._attribution import as_frame, gradient_attribution, regression_attribution
 from ._module import NeurIFModule
 from ._net import NeurIFNet

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .._panel_net import PanelNet, masked_sse, return_scale
+from ..nn._base import PanelNet, masked_sse, return_scale
 
 __all__ = ["NeurIFNet", "neurif_loss"]
 

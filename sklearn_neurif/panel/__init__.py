@@ -5,8 +5,8 @@ module, so data conventions (DESIGN section 2, docs page "Data conventions")
 hold everywhere.
 """
 
-from .._periods import as_of_to_return_period, to_decimal_returns, to_monthly_periods
 from ._layout import PanelLayout
+from ._periods import as_of_to_return_period, to_decimal_returns, to_monthly_periods
 from ._timing import align_next_period_returns
 from ._validation import (
     check_panel_frame,

@@ -342,7 +342,7 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
     Timing (as-of): the signal, weights and flags of row ``(i, t)`` are known
     at the end of ``t``; ``y(i, t)`` is the return over ``t+1``; portfolio
     rows are labelled ``t``. Relabel with
-    ``sklearn_neurif._periods.as_of_to_return_period`` before regressing on
+    ``sklearn_neurif.panel.as_of_to_return_period`` before regressing on
     factor files labelled by the month earned.
 
     Missing data: rows with a NaN signal are not sorted; sorted rows with a

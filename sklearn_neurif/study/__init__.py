@@ -2,19 +2,27 @@
 
 :func:`run_study` runs it from Python and returns a :class:`StudyResult`;
 :func:`write_report` writes ``report.md``, PNG figures and ``metrics.json``;
-the ``neurif run`` command (:func:`main`) does both.
+the ``neurif run`` command (:func:`main`) does both. Names are imported on
+first use, so ``neurif --help`` does not import torch.
 """
 
-from ._cli import main
-from ._data import DATA_NAMES, load_study_data, read_panel_file
-from ._report import write_report
-from ._study import (
-    StudyResult,
-    StudySettings,
-    characteristic_anomalies,
-    run_study,
-    study_settings,
-)
+from .._lazy import lazy_attributes
+
+_LAZY = {
+    "main": "._cli",
+    "build_parser": "._cli",
+    "DATA_NAMES": "._data",
+    "load_study_data": "._data",
+    "read_panel_file": "._data",
+    "write_report": "._report",
+    "StudyResult": "._study",
+    "StudySettings": "._study",
+    "characteristic_anomalies": "._study",
+    "run_study": "._study",
+    "study_settings": "._study",
+}
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "DATA_NAMES",

@@ -15,14 +15,13 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch
 
-from .._periods import to_monthly_periods
 from ..datasets import (
     fetch_french_factors,
     fetch_french_portfolios,
     load_us_stock_panel,
     make_conditional_factor_panel,
 )
-from ..panel import align_next_period_returns, check_panel_frame
+from ..panel import align_next_period_returns, check_panel_frame, to_monthly_periods
 
 __all__ = ["DATA_NAMES", "load_study_data"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .._periods import as_of_to_return_period
+from ..panel import as_of_to_return_period
 
 __all__ = ["write_report"]
 

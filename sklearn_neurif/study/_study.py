@@ -19,11 +19,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .. import IPCARegressor, NeurIFRegressor
-from .._periods import as_of_to_return_period
 from ..datasets import load_anomaly_portfolios
 from ..inference import anomaly_test, spanning_regression
+from ..ipca import IPCARegressor
 from ..metrics import r2_predictive, r2_total, rank_ic, rmse
+from ..neurif import NeurIFRegressor
+from ..panel import as_of_to_return_period
 from ..portfolio import PortfolioSorter
 from ..preprocessing import CrossSectionalRankScaler
 from ._data import load_study_data

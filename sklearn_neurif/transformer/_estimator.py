@@ -6,7 +6,7 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval
 
-from .._panel_net import TRAINING_CONSTRAINTS, PanelNetRegressor
+from ..nn._base import TRAINING_CONSTRAINTS, PanelNetRegressor
 from ._module import TransformerModule
 from ._net import TransformerNet
 

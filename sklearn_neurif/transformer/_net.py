@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._panel_net import PanelNet, masked_sse, return_scale
+from ..nn._base import PanelNet, masked_sse, return_scale
 
 __all__ = ["TransformerNet", "prediction_loss"]
 

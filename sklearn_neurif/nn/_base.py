@@ -30,10 +30,10 @@ from skorch.callbacks import Checkpoint, EarlyStopping, PassthroughScoring
 from skorch.dataset import get_len
 from skorch.helper import predefined_split
 
+from ..base import PredictiveScoreMixin
+from ..panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
+from ._batching import MonthDataset, PanelBatcher, collate_months
 from ._device import check_device
-from .base import PredictiveScoreMixin
-from .panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
-from .panel._batching import MonthDataset, PanelBatcher, collate_months
 
 __all__ = ["PanelNet", "PanelNetRegressor", "masked_sse"]
 

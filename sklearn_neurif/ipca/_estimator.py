@@ -16,8 +16,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
-from .base import FactorModelMixin, FactorOutputs
-from .panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
+from ..base import FactorModelMixin, FactorOutputs
+from ..panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
 
 __all__ = ["IPCARegressor"]
 

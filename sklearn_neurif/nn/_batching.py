@@ -17,7 +17,7 @@ import threading
 import numpy as np
 import torch
 
-from ._layout import PanelLayout
+from ..panel import PanelLayout
 
 __all__ = ["PanelBatcher", "MonthDataset", "collate_months", "PrefetchingLoader"]
 
