@@ -24,6 +24,7 @@ _LAZY = {
     "IPCARegressor": ".ipca",
     "ConditionalAutoencoderRegressor": ".autoencoder",
     "NeurIFRegressor": ".neurif",
+    "SeedEnsembleRegressor": ".ensemble",
     "TransformerRegressor": ".transformer",
 }
 
@@ -33,6 +34,7 @@ __all__ = [
     "ConditionalAutoencoderRegressor",
     "IPCARegressor",
     "NeurIFRegressor",
+    "SeedEnsembleRegressor",
     "TransformerRegressor",
     "__version__",
 ]

@@ -19,7 +19,25 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 from .metrics import r2_predictive
 from .panel import PanelLayout, check_panel_target, is_panel
 
-__all__ = ["FactorModelMixin", "FactorOutputs", "PredictiveScoreMixin"]
+__all__ = ["FactorModelMixin", "FactorOutputs", "PredictiveScoreMixin", "factor_names"]
+
+
+def factor_names(n_factors: int, prefix: str = "factor") -> list[str]:
+    """Column names ``<prefix>_1 .. <prefix>_K`` of a factor model's outputs.
+
+    Parameters
+    ----------
+    n_factors : int
+        Number of factors K.
+    prefix : str, default="factor"
+        ``"factor"`` for factors, premia and Gamma columns, ``"loading"`` for
+        loadings.
+
+    Returns
+    -------
+    list of str
+    """
+    return [f"{prefix}_{k + 1}" for k in range(int(n_factors))]
 
 
 @dataclass(frozen=True)
@@ -80,8 +98,9 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
     cross-sectional regression of :meth:`get_factors`.
 
     The mixin is a ``TransformerMixin``, so scikit-learn's ``set_output``
-    wraps the ``transform`` defined here (it only wraps methods defined in a
-    class body): subclasses do not redefine ``transform``.
+    wraps the ``transform`` defined here (it wraps each method defined in a
+    class body): subclasses must not redefine ``transform``, or its output
+    is wrapped twice.
 
     Output rule: a panel in (a DataFrame with an ``(entity, time)``
     MultiIndex) gives a DataFrame out on the same index, even under the
@@ -154,9 +173,7 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
         check_is_fitted(self)
         k = int(self.n_factors)
         _check_feature_names_in(self, input_features)
-        names = [f"loading_{j + 1}" for j in range(k)] + [
-            f"factor_{j + 1}" for j in range(k)
-        ]
+        names = factor_names(k, "loading") + factor_names(k)
         return np.asarray(names, dtype=object)
 
     def get_factors(self, X, y) -> pd.DataFrame:
@@ -201,8 +218,10 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
             fitted = fitted + out.alpha
         return np.nan_to_num(fitted, nan=0.0)
 
-    def _realised_factors(self, X, y):
-        out = self._panel_outputs(X)
+    def _realised_factors(self, X, y, out=None):
+        # ``out``: the panel outputs of X when already computed (during fit).
+        if out is None:
+            out = self._panel_outputs(X)
         layout = out.layout
         r = check_panel_target(y, layout.index)
         if out.alpha is not None:
@@ -221,6 +240,6 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
         frame = pd.DataFrame(
             factors,
             index=pd.Index(layout.periods, name="time"),
-            columns=[f"factor_{j + 1}" for j in range(k)],
+            columns=factor_names(k),
         )
         return frame, out

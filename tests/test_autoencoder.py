@@ -1,4 +1,4 @@
-"""ConditionalAutoencoderRegressor: module maths, GKX outputs, ensembles, sklearn API."""
+"""ConditionalAutoencoderRegressor: module maths, GKX outputs, sklearn API."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_gkx_architectures(panel):
 def test_predict_is_beta_times_training_factor_mean(panel, fitted):
     X, y = panel
     lam = fitted.factors_.mean().to_numpy()  # NaN periods skipped
-    np.testing.assert_allclose(fitted.premia_, lam)
+    np.testing.assert_allclose(fitted.factor_premia_, lam)
     out = fitted.transform(X)
     beta = out[["loading_1", "loading_2"]].to_numpy()
     np.testing.assert_allclose(
@@ -136,7 +136,7 @@ def test_period_without_returns_has_nan_factors(panel):
     assert (
         est.factors_.loc[29].isna().all() and est.factors_.loc[:28].notna().all().all()
     )
-    assert np.isfinite(est.premia_).all()
+    assert np.isfinite(est.factor_premia_).all()
     assert (est.predict_total(X, y)[X.index.get_level_values("time") == 29] == 0).all()
 
 
@@ -147,34 +147,6 @@ def test_predictions_are_per_row_at_predict_time(panel, fitted):
     np.testing.assert_allclose(
         fitted.predict(X.iloc[:7]), fitted.predict(X)[:7], rtol=1e-5, atol=1e-9
     )
-
-
-# ----------------------------------------------------------------- ensembles
-def test_ensemble_is_the_mean_of_members_with_the_drawn_seeds(panel):
-    X, y = panel
-    ens = ConditionalAutoencoderRegressor(**{**FAST, "n_ensemble": 2}).fit(X, y)
-    seeds = np.random.RandomState(0).randint(np.iinfo(np.int32).max, size=2)
-    np.testing.assert_array_equal(ens.ensemble_seeds_, seeds)
-    singles = [
-        ConditionalAutoencoderRegressor(**{**FAST, "random_state": int(s)}).fit(X, y)
-        for s in seeds
-    ]
-    mean_pred = np.mean([s.predict(X) for s in singles], axis=0)
-    np.testing.assert_allclose(ens.predict(X), mean_pred, rtol=1e-6, atol=1e-12)
-    assert not np.allclose(singles[0].predict(X), singles[1].predict(X))
-    mean_total = np.mean([s.predict_total(X, y) for s in singles], axis=0)
-    np.testing.assert_allclose(ens.predict_total(X, y), mean_total, rtol=1e-6)
-    out = ens.transform(X)
-    assert list(out.columns[:3]) == [
-        "loading_1_member_1",
-        "loading_2_member_1",
-        "loading_1_member_2",
-    ]
-    np.testing.assert_allclose(
-        out["loading_1_member_2"], singles[1].transform(X)["loading_1"] / 2
-    )
-    assert ens.factors_.shape == (30, 4)
-    assert ens.history_["member"].nunique() == 2 and len(ens.n_iter_) == 2
 
 
 # ------------------------------------------------------------- simulations
@@ -362,7 +334,6 @@ def test_set_output_and_feature_names(panel, fitted):
         (dict(n_hidden_layers=4), "n_hidden_layers"),
         (dict(hidden_sizes=(8, 0)), "hidden_sizes must be positive"),
         (dict(l1_penalty=-1.0), "l1_penalty"),
-        (dict(n_ensemble=0), "n_ensemble"),
         (dict(lr=0.0), "lr"),
         (dict(validation_fraction=1.0), "validation_fraction"),
     ],
@@ -372,13 +343,12 @@ def test_bad_parameters(panel, params, match):
     est = ConditionalAutoencoderRegressor(**{**FAST, **params})
     with pytest.raises(ValueError, match=match):
         est.fit(X, y)
-    assert not hasattr(est, "net_") and not hasattr(est, "estimators_")
+    assert not hasattr(est, "net_")
 
 
-@pytest.mark.parametrize("n_ensemble", [1, 2])
-def test_bad_inputs_raise_before_training(panel, n_ensemble):
+def test_bad_inputs_raise_before_training(panel):
     X, y = panel
-    est = ConditionalAutoencoderRegressor(**{**FAST, "n_ensemble": n_ensemble})
+    est = ConditionalAutoencoderRegressor(**FAST)
     X_nan = X.copy()
     X_nan.iloc[3, 1] = np.nan
     with pytest.raises(ValueError, match="c2"):
@@ -409,3 +379,10 @@ def test_sklearn_tags():
     tags = ConditionalAutoencoderRegressor().__sklearn_tags__()
     assert tags.regressor_tags.poor_score and not tags.non_deterministic
     assert tags.estimator_type == "regressor" and tags.transformer_tags is not None
+
+
+def test_premia_is_a_deprecated_alias_of_factor_premia(fitted):
+    assert list(fitted.factor_premia_.index) == ["factor_1", "factor_2"]
+    with pytest.warns(FutureWarning, match="factor_premia_"):
+        np.testing.assert_array_equal(fitted.premia_, fitted.factor_premia_)
+    assert not hasattr(ConditionalAutoencoderRegressor(), "premia_")

@@ -1,16 +1,25 @@
-"""Checks shared by every torch panel model (sklearn_neurif.nn._base)."""
+"""Behaviour shared by every torch panel model (sklearn_neurif.nn._base).
+
+Size checks, keyword-only parameters documented once, the ``callbacks``
+escape hatch, interrupts (re-raised) and atomic fits.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from skorch.callbacks import Callback
 
 from sklearn_neurif import (
     ConditionalAutoencoderRegressor,
     NeurIFRegressor,
     TransformerRegressor,
 )
+from sklearn_neurif.base import FactorModelMixin
 from sklearn_neurif.datasets import make_conditional_factor_panel
+from sklearn_neurif.nn._base import TRAINING_CONSTRAINTS, TRAINING_PARAMETERS_DOC
 
 
 @pytest.fixture(scope="module")
@@ -44,3 +53,146 @@ def test_factor_models_need_n_factors_assets_with_returns_each_month(
 def test_models_without_factors_are_not_limited(thin_month_panel):
     X, y = thin_month_panel
     TransformerRegressor(window=2, max_epochs=1, random_state=0).fit(X, y)
+
+
+# ---------------------------------------------------------------- hygiene
+MODELS = {
+    "NeurIF": NeurIFRegressor(n_factors=2, window=2, max_epochs=4, random_state=0),
+    "CA": ConditionalAutoencoderRegressor(n_factors=2, max_epochs=4, random_state=0),
+    "transformer": TransformerRegressor(window=2, max_epochs=4, random_state=0),
+}
+CLASSES = [NeurIFRegressor, ConditionalAutoencoderRegressor, TransformerRegressor]
+
+
+class EpochRecorder(Callback):
+    """Records the epochs it sees; raises ``exc`` at epoch ``at``, if given."""
+
+    def __init__(self, at=None, exc=None):
+        self.at = at
+        self.exc = exc
+
+    def initialize(self):
+        self.epochs_ = []
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        self.epochs_.append(net.history[-1, "epoch"])
+        if self.at is not None and len(self.epochs_) == self.at:
+            raise self.exc
+
+
+@pytest.fixture(scope="module")
+def panel():
+    data = make_conditional_factor_panel(30, 12, 5, 2, random_state=1)
+    return data.X, data.y
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_init_is_keyword_only(cls):
+    with pytest.raises(TypeError, match="positional"):
+        cls(3)
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_training_parameters_are_documented_once_for_all(cls):
+    doc = cls.__doc__
+    assert "{training_parameters}" not in doc
+    # The shared text, with the model's own weight_decay default.
+    default = cls().weight_decay
+    shared = TRAINING_PARAMETERS_DOC.replace("{weight_decay}", repr(default))
+    assert shared in doc
+    for name in TRAINING_CONSTRAINTS:
+        assert doc.count(f"\n    {name} : ") == 1, name
+
+
+def test_transform_is_wrapped_once():
+    # set_output wraps every transform defined in a class body; the models
+    # inherit the mixin's instead of redefining it.
+    for cls in (NeurIFRegressor, ConditionalAutoencoderRegressor):
+        assert "transform" not in vars(cls)
+        assert cls.transform is FactorModelMixin.transform
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_callbacks_are_handed_to_the_net(panel, name):
+    X, y = panel
+    recorder = EpochRecorder()
+    est = clone(MODELS[name]).set_params(callbacks=[recorder]).fit(X, y)
+    assert recorder.epochs_ == list(range(1, est.n_iter_ + 1))
+    assert est.n_iter_ == 4
+    # Named pairs work too; the package's own callbacks stay in place.
+    named = clone(MODELS[name]).set_params(callbacks=[("rec", EpochRecorder())])
+    named.fit(X, y)
+    callbacks = dict(named.net_.callbacks_)
+    assert callbacks["rec"].epochs_ == [1, 2, 3, 4]
+    assert "early_stopping" in callbacks
+
+
+def test_callbacks_must_be_a_list():
+    with pytest.raises(ValueError, match="callbacks"):
+        NeurIFRegressor(callbacks="print").fit(np.ones((3, 2)), np.ones(3))
+
+
+def test_n_epochs_is_a_deprecated_alias_of_n_iter(panel):
+    X, y = panel
+    est = clone(MODELS["transformer"]).set_params(max_epochs=2).fit(X, y)
+    with pytest.warns(FutureWarning, match="n_iter_"):
+        assert est.n_epochs_ == est.n_iter_ == 2
+    assert not hasattr(TransformerRegressor(), "n_epochs_")
+
+
+# ------------------------------------------------- interrupts, atomic fit
+def _after_epoch(n, exc):
+    return [EpochRecorder(at=n, exc=exc)]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_first_fit_interrupted_keeps_the_best_weights_and_says_so(panel, name):
+    X, y = panel
+    est = clone(MODELS[name]).set_params(callbacks=_after_epoch(2, KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt, match="interrupted_=True"):
+        est.fit(X, y)
+    assert est.interrupted_ and est.n_iter_ == 2
+    # The kept weights are the best epoch's: those of an uninterrupted fit
+    # stopped there (same seed, same batches).
+    reference = clone(MODELS[name]).set_params(max_epochs=est.best_epoch_).fit(X, y)
+    assert not reference.interrupted_
+    np.testing.assert_allclose(est.predict(X), reference.predict(X), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError("boom")])
+def test_a_failed_or_interrupted_refit_leaves_the_old_model(panel, name, exc, tmp_path):
+    X, y = panel
+    est = clone(MODELS[name]).fit(X, y)
+    before = est.predict(X)
+    state = {k: v for k, v in vars(est).items() if k.endswith("_")}
+    # A refit on 3 characteristics (and a checkpoint directory) failing at
+    # epoch 2: the old 5-characteristic model must survive intact.
+    X3 = X.iloc[:, :3]
+    est.set_params(callbacks=_after_epoch(2, exc), checkpoint_dir=tmp_path)
+    with pytest.raises(type(exc) if isinstance(exc, Exception) else exc):
+        est.fit(X3, y)
+    assert est.n_features_in_ == 5
+    assert {k: v for k, v in vars(est).items() if k.endswith("_")} == state
+    np.testing.assert_array_equal(est.predict(X), before)
+    assert list(tmp_path.iterdir()) == []  # the failed fit's directory is gone
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_failed_first_fit_leaves_the_estimator_unfitted(panel, name):
+    X, y = panel
+    est = clone(MODELS[name]).set_params(callbacks=_after_epoch(1, ValueError("x")))
+    with pytest.raises(ValueError, match="x"):
+        est.fit(X, y)
+    assert not [k for k in vars(est) if k.endswith("_")]
+    with pytest.raises(NotFittedError):
+        est.predict(X)
+
+
+def test_early_stopping_is_not_an_interrupt(panel):
+    X, y = panel
+    est = NeurIFRegressor(
+        n_factors=2, window=2, max_epochs=50, patience=1, lr=0.5, random_state=0
+    ).fit(X, y)
+    assert est.n_iter_ < 50 and not est.interrupted_

@@ -305,7 +305,6 @@ def test_clone_keeps_parameters():
 @pytest.mark.parametrize(
     "params, match",
     [
-        (dict(window=31), "window=31 is longer than the 30"),
         (
             dict(hidden_size=9, n_heads=2),
             "hidden_size=9 must be divisible by n_heads=2",

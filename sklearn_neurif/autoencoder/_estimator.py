@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import TransformerMixin, _fit_context, clone
-from sklearn.utils import check_random_state
+from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from ..base import FactorModelMixin, FactorOutputs
-from ..nn._base import TRAINING_CONSTRAINTS, PanelNetRegressor
+from ..base import FactorModelMixin, FactorOutputs, factor_names
+from ..nn._base import (
+    TRAINING_CONSTRAINTS,
+    PanelNetRegressor,
+    training_parameters_doc,
+)
 from ..nn._batching import PanelBatcher
 from ..panel import check_panel_target
 from ._module import ConditionalAutoencoderModule
@@ -25,11 +28,8 @@ __all__ = ["ConditionalAutoencoderRegressor", "GKX_HIDDEN_SIZES"]
 #: CA3 = (32, 16, 8); CA0 has none (linear loadings).
 GKX_HIDDEN_SIZES = (32, 16, 8)
 
-# Attributes of a single fit and of an ensemble fit; a new fit drops the other.
-_SINGLE_ATTRS = ("net_", "_context", "checkpoint_path_")
-_ENSEMBLE_ATTRS = ("estimators_", "ensemble_seeds_")
 
-
+@training_parameters_doc
 class ConditionalAutoencoderRegressor(
     FactorModelMixin, TransformerMixin, PanelNetRegressor
 ):
@@ -58,6 +58,8 @@ class ConditionalAutoencoderRegressor(
     (biases and batch-norm parameters excluded). Predictions use the factor
     premia :math:`\lambda`, the mean of the factors over the fitted periods:
     :math:`\hat r_{i,t+1} = \beta_{i,t}'\lambda`. See ``docs/autoencoder.md``.
+    GKX's ensemble of seeds is
+    ``SeedEnsembleRegressor(ConditionalAutoencoderRegressor(...))``.
 
     Parameters
     ----------
@@ -81,7 +83,8 @@ class ConditionalAutoencoderRegressor(
         value does not depend on the units of returns; GKX's :math:`\lambda`
         on a mean-squared-error loss corresponds to
         :math:`\lambda / \overline{r^2}` here (about :math:`50\lambda` for
-        monthly stock returns).
+        monthly stock returns). ``weight_decay`` defaults to 0 here: GKX
+        regularise with the l1 penalty only.
     ridge : float, default=1e-4
         :math:`\epsilon` of the managed-portfolio solve (absolute; the diagonal
         of :math:`Z_t'Z_t` is about :math:`N_t/12` for rank-scaled
@@ -94,59 +97,27 @@ class ConditionalAutoencoderRegressor(
         managed portfolio carries the market's average return and no factor
         can play the market: use it on real returns. Off by default, as in
         ``IPCARegressor``.
-    n_ensemble : int, default=1
-        Number of members fitted with different seeds (drawn from
-        ``random_state``); outputs are averaged over members as in GKX (see
-        Notes).
-    weight_decay : float, default=0.0
-        AdamW weight decay (GKX regularise with l1 only).
-    lr : float, default=1e-3
-        Learning rate (Adam).
-    batch_months : int, default=8
-        Months per optimisation step (the whole cross-section of each month).
-    max_epochs : int, default=100
-        Maximum passes over the training months.
-    patience : int, default=10
-        Early stopping: epochs without improvement of the validation fit.
-    validation_fraction : float, default=0.2
-        Share of the training periods (with returns), taken from the **end**
-        of the sample, used for early stopping (the best weights are
-        restored). 0 disables validation.
-    device : str, default="cpu"
-        torch device.
-    checkpoint_dir : str or path-like, default=None
-        If given, skorch ``Checkpoint`` files go to a fresh subdirectory per
-        fit (per member).
-    warm_start : bool, default=False
-        Continue training from the fitted weights (of each member).
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, batch order and dropout (torch's global RNG is
-        left untouched).
-    verbose : int, default=0
-        1 prints skorch's per-epoch table.
+    {training_parameters}
 
     Attributes
     ----------
     net_ : skorch.NeuralNet
-        The trained net (``n_ensemble=1``); ``net_.module_`` is the module.
-    estimators_ : list of ConditionalAutoencoderRegressor
-        The fitted members (``n_ensemble > 1`` only), each with
-        ``n_ensemble=1`` and ``random_state=ensemble_seeds_[m]``.
-    ensemble_seeds_ : ndarray of int
-        Seeds of the members (``n_ensemble > 1`` only).
-    factors_ : DataFrame of shape (n_periods, n_factors * n_ensemble)
+        The trained net; ``net_.module_`` is the module.
+    factors_ : DataFrame of shape (n_periods, n_factors)
         Factors of the factor network on the fitted periods, labelled by the
         as-of period ``t`` (NaN for a period without returns).
-    premia_ : ndarray of shape (n_factors * n_ensemble,)
-        :math:`\lambda`: mean of ``factors_`` over its non-missing periods.
+    factor_premia_ : Series of shape (n_factors,)
+        :math:`\lambda`: mean of ``factors_`` over its non-missing periods
+        (the name ``IPCARegressor`` uses; ``premia_`` is a deprecated alias).
     history_ : DataFrame
-        Per-epoch losses (``train_fit``, ``train_l1``, ``valid_fit``...);
-        with an ensemble, the members' histories stacked with a ``member``
-        column.
-    n_iter_ : int or ndarray of int
-        Epochs run (per member with an ensemble).
-    best_epoch_ : int, None or list
-        Epoch whose weights were kept (per member with an ensemble).
+        Per-epoch losses (``train_fit``, ``train_l1``, ``valid_fit``...).
+    n_iter_ : int
+        Epochs run (cumulative over warm starts).
+    best_epoch_ : int or None
+        Epoch whose weights were kept (None without validation).
+    interrupted_ : bool
+        True when the first ``fit`` was interrupted and kept the best
+        weights so far (see ``fit``).
     validation_periods_ : Index
     excluded_periods_ : Index
         Training periods without any return.
@@ -167,17 +138,6 @@ class ConditionalAutoencoderRegressor(
     :meth:`predict_total`) come from the model's own factor network applied
     to the managed portfolios of ``(X, y)``, not from a cross-sectional
     regression on the loadings (the package's default for IPCA and NeurIF).
-
-    Ensembles (``n_ensemble = M > 1``): member ``m`` is a full fit with
-    ``random_state=ensemble_seeds_[m]``. A member's factors are identified
-    only up to rotation, so loadings are not averaged; instead the ensemble is
-    reported as the factor model with the KM stacked factors whose
-    prediction is the members' average: ``transform`` gives the loadings of
-    every member divided by M (columns ``loading_k_member_m``) then their
-    premia (``factor_k_member_m``); ``factors_`` and :meth:`get_factors`
-    stack the members' factors (``factor_k_member_m``). Hence
-    ``predict = mean_m beta_m' lambda_m`` (GKX's ensemble forecast) and
-    ``predict_total = mean_m beta_m' f_m``.
 
     A plain array is one cross-section (a single period).
 
@@ -207,14 +167,18 @@ class ConditionalAutoencoderRegressor(
         "l1_penalty": [Interval(Real, 0, None, closed="left")],
         "ridge": [Interval(Real, 0, None, closed="left")],
         "add_constant": ["boolean"],
-        "n_ensemble": [Interval(Integral, 1, None, closed="left")],
     }
     _net_class = AutoencoderNet
     _module_class = ConditionalAutoencoderModule
     _checkpoint_prefix = "autoencoder-"
+    _max_factors_reason = (
+        "the factor network maps the L + add_constant managed portfolios to K "
+        "factors, so n_factors <= n_characteristics + add_constant"
+    )
 
     def __init__(
         self,
+        *,
         n_factors=5,
         n_hidden_layers=2,
         hidden_sizes=None,
@@ -223,7 +187,6 @@ class ConditionalAutoencoderRegressor(
         l1_penalty=1e-4,
         ridge=1e-4,
         add_constant=False,
-        n_ensemble=1,
         weight_decay=0.0,
         lr=1e-3,
         batch_months=8,
@@ -233,6 +196,7 @@ class ConditionalAutoencoderRegressor(
         device="cpu",
         checkpoint_dir=None,
         warm_start=False,
+        callbacks=None,
         random_state=None,
         verbose=0,
     ):
@@ -244,7 +208,6 @@ class ConditionalAutoencoderRegressor(
         self.l1_penalty = l1_penalty
         self.ridge = ridge
         self.add_constant = add_constant
-        self.n_ensemble = n_ensemble
         self.weight_decay = weight_decay
         self.lr = lr
         self.batch_months = batch_months
@@ -254,89 +217,20 @@ class ConditionalAutoencoderRegressor(
         self.device = device
         self.checkpoint_dir = checkpoint_dir
         self.warm_start = warm_start
+        self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
 
-    # ------------------------------------------------------------------- fit
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
-        """Train on a panel of characteristics and next-period returns.
-
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics with an ``(entity, time)`` MultiIndex (a plain
-            array is one period). No NaN: impute first (e.g. with
-            ``CrossSectionalRankScaler``).
-        y : Series of shape (n_rows,)
-            Excess return over ``t+1`` on ``X``'s index; NaN is masked.
-
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError
-            Malformed panel, NaN/inf characteristics, y misaligned or without
-            returns, ``n_factors`` above the number of characteristics or the
-            assets with returns in a month, bad ``hidden_sizes``.
-        TypeError
-            Non-numeric characteristics or returns.
-        """
-        if self.n_ensemble == 1:
-            _drop(self, _ENSEMBLE_ATTRS)
-            return super().fit(X, y)
-        return self._fit_ensemble(X, y)
-
-    def _fit_ensemble(self, X, y):
-        warm = (
-            self.warm_start
-            and hasattr(self, "estimators_")
-            and len(self.estimators_) == self.n_ensemble
+    @property
+    def premia_(self):
+        """Deprecated alias of ``factor_premia_`` (as an ndarray)."""
+        premia = self.factor_premia_  # AttributeError when not fitted
+        warnings.warn(
+            "premia_ is deprecated and will be removed; use factor_premia_.",
+            FutureWarning,
+            stacklevel=2,
         )
-        if warm:
-            seeds = self.ensemble_seeds_
-            shared = {
-                k: v
-                for k, v in self.get_params().items()
-                if k not in ("n_ensemble", "random_state")
-            }
-            members = [m.set_params(**shared) for m in self.estimators_]
-        else:
-            rng = check_random_state(self.random_state)
-            seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_ensemble)
-            members = [
-                clone(self).set_params(n_ensemble=1, random_state=int(s)) for s in seeds
-            ]
-        # Members are fitted one after the other: the first validates the
-        # data (bad input raises before any training).
-        for member in members:
-            member.fit(X, y)
-        _drop(self, _SINGLE_ATTRS)
-        self.estimators_ = members
-        self.ensemble_seeds_ = np.asarray(seeds)
-        self._summarise_members()
-        return self
-
-    def _summarise_members(self):
-        first = self.estimators_[0]
-        for attr in ("n_features_in_", "feature_names_in_"):
-            if hasattr(first, attr):
-                setattr(self, attr, getattr(first, attr))
-            elif hasattr(self, attr):
-                delattr(self, attr)
-        self.validation_periods_ = first.validation_periods_
-        self.excluded_periods_ = first.excluded_periods_
-        self.factors_ = self._stack_factors([m.factors_ for m in self.estimators_])
-        self.premia_ = np.concatenate([m.premia_ for m in self.estimators_])
-        self.history_ = pd.concat(
-            [m.history_.assign(member=j) for j, m in enumerate(self.estimators_)],
-            ignore_index=True,
-        )
-        self.n_iter_ = np.array([m.n_iter_ for m in self.estimators_])
-        self.n_epochs_ = self.n_iter_
-        self.best_epoch_ = [m.best_epoch_ for m in self.estimators_]
+        return premia.to_numpy()
 
     # ----------------------------------------------------------------- hooks
     def _hidden_sizes(self) -> tuple:
@@ -353,15 +247,9 @@ class ConditionalAutoencoderRegressor(
             raise ValueError(
                 f"hidden_sizes must be positive integers; got {self.hidden_sizes!r}."
             )
-        n_portfolios = n_characteristics + int(self.add_constant)
-        if self.n_factors > n_portfolios:
-            raise ValueError(
-                f"n_factors={self.n_factors} exceeds the number of characteristics: "
-                f"X has {n_characteristics} feature(s) (add_constant="
-                f"{self.add_constant}); the factor network maps the "
-                f"{n_portfolios} managed portfolios to K factors, so n_factors "
-                "<= n_characteristics + add_constant."
-            )
+
+    def _max_factors(self, n_characteristics) -> int:
+        return n_characteristics + int(self.add_constant)
 
     def _module_kwargs(self) -> dict:
         return {
@@ -384,59 +272,13 @@ class ConditionalAutoencoderRegressor(
         # validation of the panel).
         out = self._row_outputs(batcher)
         self.factors_ = _factor_frame(batcher, out["factors"], self.n_factors)
-        self.premia_ = np.nanmean(self.factors_.to_numpy(), axis=0)
+        self.factor_premia_ = self.factors_.mean().rename("factor_premia")
         with torch.no_grad():
             self.net_.module_.premia.copy_(
-                torch.as_tensor(self.premia_, dtype=torch.float32)
+                torch.tensor(self.factor_premia_.to_numpy(), dtype=torch.float32)
             )
 
     # --------------------------------------------------------------- outputs
-    def transform(self, X):
-        """Loadings and factor premia per row.
-
-        Defined here (not only in the mixin) so that ``set_output`` wraps it.
-
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel (or one cross-section as an array).
-
-        Returns
-        -------
-        ndarray or DataFrame of shape (n_rows, 2 * n_factors * n_ensemble)
-            ``loading_1..K`` then ``factor_1..K`` (the premia
-            :math:`\\lambda`, the same in every period); with an ensemble,
-            every member's loadings divided by ``n_ensemble`` then every
-            member's premia (see the class Notes).
-        """
-        return super().transform(X)
-
-    def get_feature_names_out(self, input_features=None):
-        """Names of the ``transform`` columns.
-
-        Parameters
-        ----------
-        input_features : array-like of str, optional
-            Checked against ``feature_names_in_``.
-
-        Returns
-        -------
-        ndarray of str
-            ``loading_1..K``, ``factor_1..K``; with an ensemble
-            ``loading_k_member_m`` then ``factor_k_member_m`` (member-major).
-        """
-        if not hasattr(self, "estimators_"):
-            return super().get_feature_names_out(input_features)
-        check_is_fitted(self)
-        _check_feature_names_in(self, input_features)
-        names = [
-            f"{kind}_{k + 1}_member_{m + 1}"
-            for kind in ("loading", "factor")
-            for m in range(len(self.estimators_))
-            for k in range(self.n_factors)
-        ]
-        return np.asarray(names, dtype=object)
-
     def get_factors(self, X, y) -> pd.DataFrame:
         r"""Factors of the factor network on the managed portfolios of ``(X, y)``.
 
@@ -453,20 +295,16 @@ class ConditionalAutoencoderRegressor(
 
         Returns
         -------
-        DataFrame of shape (n_periods, n_factors * n_ensemble)
+        DataFrame of shape (n_periods, n_factors)
             Labelled by the as-of period ``t`` (the factors are realised over
-            ``t+1``); NaN for a period without returns. With an ensemble,
-            the members' factors side by side (``factor_k_member_m``).
+            ``t+1``); NaN for a period without returns.
         """
-        if hasattr(self, "estimators_"):
-            return self._stack_factors([m.get_factors(X, y) for m in self.estimators_])
         return self._realised(X, y)[0]
 
     def predict_total(self, X, y):
         r"""Fitted returns :math:`\beta_{i,t}' f_{t+1}` with the factors of :meth:`get_factors`.
 
-        These enter the total R-squared. With an ensemble, the mean over
-        members of :math:`\beta_m' f_m`.
+        These enter the total R-squared.
 
         Parameters
         ----------
@@ -480,21 +318,11 @@ class ConditionalAutoencoderRegressor(
         ndarray of shape (n_rows,)
             0 in periods without any return.
         """
-        if hasattr(self, "estimators_"):
-            return np.mean([m.predict_total(X, y) for m in self.estimators_], axis=0)
         factors, out, layout = self._realised(X, y)
         f = layout.per_period(factors.to_numpy())
         return np.nan_to_num(np.einsum("nk,nk->n", out["beta"], f), nan=0.0)
 
     def _panel_outputs(self, X) -> FactorOutputs:
-        if hasattr(self, "estimators_"):
-            parts = [m._panel_outputs(X) for m in self.estimators_]
-            M = len(parts)
-            return FactorOutputs(
-                layout=parts[0].layout,
-                loadings=np.hstack([p.loadings for p in parts]) / M,
-                premia=np.hstack([p.premia for p in parts]),
-            )
         batcher, layout, _ = self._predict_batcher(X)  # window 1: no context
         out = self._row_outputs(batcher, with_factors=False)
         return FactorOutputs(layout=layout, loadings=out["beta"], premia=out["premia"])
@@ -510,15 +338,6 @@ class ConditionalAutoencoderRegressor(
         per_month = ("premia", "factors") if with_factors else ("premia",)
         return self._per_row_outputs(batcher, per_cell=("beta",), per_month=per_month)
 
-    def _stack_factors(self, frames):
-        out = pd.concat(frames, axis=1)
-        out.columns = [
-            f"factor_{k + 1}_member_{m + 1}"
-            for m in range(len(frames))
-            for k in range(self.n_factors)
-        ]
-        return out
-
 
 def _factor_frame(batcher, row_factors, n_factors) -> pd.DataFrame:
     """Per-period factors from their per-row copies; NaN without returns."""
@@ -531,11 +350,5 @@ def _factor_frame(batcher, row_factors, n_factors) -> pd.DataFrame:
     return pd.DataFrame(
         factors,
         index=pd.Index(layout.periods, name="time"),
-        columns=[f"factor_{k + 1}" for k in range(n_factors)],
+        columns=factor_names(n_factors),
     )
-
-
-def _drop(estimator, attrs):
-    for attr in attrs:
-        if hasattr(estimator, attr):
-            delattr(estimator, attr)

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..base import factor_names
+
 __all__ = ["gradient_attribution", "regression_attribution"]
 
 
@@ -50,5 +52,5 @@ def as_frame(values, feature_names, n_factors) -> pd.DataFrame:
     return pd.DataFrame(
         values,
         index=pd.Index(feature_names, name="characteristic"),
-        columns=[f"factor_{k + 1}" for k in range(n_factors)],
+        columns=factor_names(n_factors),
     )

@@ -12,8 +12,12 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..base import FactorModelMixin, FactorOutputs
-from ..nn._base import TRAINING_CONSTRAINTS, PanelNetRegressor
+from ..base import FactorModelMixin, FactorOutputs, factor_names
+from ..nn._base import (
+    TRAINING_CONSTRAINTS,
+    PanelNetRegressor,
+    training_parameters_doc,
+)
 from ._attribution import as_frame, gradient_attribution, regression_attribution
 from ._module import NeurIFModule
 from ._net import NeurIFNet
@@ -21,6 +25,7 @@ from ._net import NeurIFNet
 __all__ = ["NeurIFRegressor"]
 
 
+@training_parameters_doc
 class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
     r"""Neural Instrumented Factorization: conditional latent factors with attention.
 
@@ -52,6 +57,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         Number of latent factors K.
     window : int, default=12
         Months of characteristics seen per asset, the current one included.
+        Months before an asset's first one (or before the training sample)
+        are masked, so a window longer than the training history is allowed.
     hidden_size : int, default=32
         Width d of the encoder and attention layers.
     n_heads : int, default=2
@@ -66,8 +73,6 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
     deviation_penalty : float, default=1.0
         Weight of the share of the loadings' second moment due to the
         nonlinear deviation g. Large values give the restricted IPCA model.
-    weight_decay : float, default=1e-4
-        AdamW weight decay.
     intercept : bool, default=False
         Add :math:`\alpha_{i,t} = \Gamma_\alpha' z_{i,t}`.
     temporal_attention : bool, default=True
@@ -78,35 +83,10 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         False removes the factor-token attention (an ablation): the premia
         are constant over months and an asset's loadings do not depend on
         the other assets of its month.
-    lr : float, default=1e-3
-        Learning rate (AdamW).
-    batch_months : int, default=8
-        Months per optimisation step (the whole cross-section of each month).
-    max_epochs : int, default=100
-        Maximum passes over the training months.
-    patience : int, default=10
-        Early stopping: epochs without improvement of the validation loss.
-    validation_fraction : float, default=0.2
-        Share of the training periods (with returns), taken from the **end**
-        of the sample, used for early stopping; the best weights are restored.
-        0 disables validation and early stopping (``max_epochs`` epochs). With
-        too few periods to hold out one, training runs without validation.
     ridge : float, default=1e-4
         :math:`\epsilon` of the realised-factor regression (also used by
         :meth:`get_factors`).
-    device : str, default="cpu"
-        torch device (e.g. ``"cuda"``).
-    checkpoint_dir : str or path-like, default=None
-        If given, skorch ``Checkpoint`` files are written to a fresh
-        subdirectory of it per fit (``checkpoint_path_``), so parallel jobs
-        never overwrite each other.
-    warm_start : bool, default=False
-        Continue training from the fitted weights on the next ``fit``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, batch order and dropout (torch's global
-        RNG is left untouched).
-    verbose : int, default=0
-        1 prints skorch's per-epoch table.
+    {training_parameters}
 
     Attributes
     ----------
@@ -116,12 +96,18 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         Realised factors on the training periods, labelled by as-of period.
     gamma_ : DataFrame of shape (n_characteristics, n_factors)
         The linear instrument map :math:`\Gamma`.
+    gamma_alpha_ : Series of shape (n_characteristics,) or None
+        The intercept map :math:`\Gamma_\alpha` (``intercept=True``), None
+        otherwise (as ``IPCARegressor``).
     history_ : DataFrame
         Per-epoch train/valid losses and their components.
     n_iter_ : int
         Epochs run (cumulative over warm starts).
     best_epoch_ : int or None
         Epoch whose weights were kept (None without validation).
+    interrupted_ : bool
+        True when the first ``fit`` was interrupted and kept the best
+        weights so far (see ``fit``).
     validation_periods_ : Index
         Periods used for validation.
     excluded_periods_ : Index
@@ -177,6 +163,7 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
 
     def __init__(
         self,
+        *,
         n_factors=5,
         window=12,
         hidden_size=32,
@@ -185,19 +172,20 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         prediction_weight=1.0,
         orthogonality_penalty=0.1,
         deviation_penalty=1.0,
-        weight_decay=1e-4,
         intercept=False,
         temporal_attention=True,
         spatial_attention=True,
+        ridge=1e-4,
+        weight_decay=1e-4,
         lr=1e-3,
         batch_months=8,
         max_epochs=100,
         patience=10,
         validation_fraction=0.2,
-        ridge=1e-4,
         device="cpu",
         checkpoint_dir=None,
         warm_start=False,
+        callbacks=None,
         random_state=None,
         verbose=0,
     ):
@@ -209,19 +197,20 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         self.prediction_weight = prediction_weight
         self.orthogonality_penalty = orthogonality_penalty
         self.deviation_penalty = deviation_penalty
-        self.weight_decay = weight_decay
         self.intercept = intercept
         self.temporal_attention = temporal_attention
         self.spatial_attention = spatial_attention
+        self.ridge = ridge
+        self.weight_decay = weight_decay
         self.lr = lr
         self.batch_months = batch_months
         self.max_epochs = max_epochs
         self.patience = patience
         self.validation_fraction = validation_fraction
-        self.ridge = ridge
         self.device = device
         self.checkpoint_dir = checkpoint_dir
         self.warm_start = warm_start
+        self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
 
@@ -233,18 +222,6 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
     def _history_window(self) -> int:
         # Without temporal attention only the current month is used.
         return int(self.window) if self.temporal_attention else 1
-
-    def _check_fit_params(self, n_characteristics):
-        if self.hidden_size % self.n_heads:
-            raise ValueError(
-                f"hidden_size={self.hidden_size} must be divisible by n_heads={self.n_heads}."
-            )
-        if self.n_factors > n_characteristics:
-            raise ValueError(
-                f"n_factors={self.n_factors} exceeds the number of characteristics: "
-                f"X has {n_characteristics} feature(s); the instrument map Gamma "
-                "(L x K) needs n_factors <= n_characteristics."
-            )
 
     def _module_kwargs(self) -> dict:
         return {
@@ -270,40 +247,27 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         _init_gamma(module, batcher, months)
 
     def _after_fit(self, batcher, X, y):
+        module = self.net_.module_
+        names = self._feature_names()
         self.gamma_ = pd.DataFrame(
-            self.net_.module_.gamma.weight.detach().cpu().numpy().T.astype(np.float64),
-            index=self._feature_names(),
-            columns=[f"factor_{k + 1}" for k in range(self.n_factors)],
+            _as_float64(module.gamma.weight).T,
+            index=names,
+            columns=factor_names(self.n_factors),
         )
+        self.gamma_alpha_ = None
+        if module.gamma_alpha is not None:
+            self.gamma_alpha_ = pd.Series(
+                _as_float64(module.gamma_alpha.weight)[0],
+                index=names,
+                name="gamma_alpha",
+            )
         # Realised factors of the training months from the training batcher
         # (no second validation, layout and lag table of the panel).
-        self._fit_outputs = self._outputs(batcher, batcher.layout, 0)
-        try:
-            self.factors_ = self.get_factors(X, y)
-        finally:
-            del self._fit_outputs
+        out = self._outputs(batcher, batcher.layout, 0)
+        self.factors_ = self._realised_factors(X, y, out=out)[0]
 
     # --------------------------------------------------------------- outputs
-    def transform(self, X):
-        """Loadings and conditional factor premia per row.
-
-        Defined here (not only in the mixin) so that ``set_output`` wraps it.
-
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel (or one cross-section as an array).
-
-        Returns
-        -------
-        ndarray or DataFrame of shape (n_rows, 2 * n_factors)
-            ``loading_1..K`` then ``factor_1..K`` (premia known at ``t``).
-        """
-        return super().transform(X)
-
     def _panel_outputs(self, X) -> FactorOutputs:
-        if getattr(self, "_fit_outputs", None) is not None:
-            return self._fit_outputs  # only set while fit computes factors_
         return self._outputs(*self._predict_batcher(X))
 
     def _outputs(self, batcher, layout, n_context) -> FactorOutputs:
@@ -362,6 +326,10 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
             months = np.arange(full.n_periods - layout.n_periods, full.n_periods)
             values = gradient_attribution(self.net_, batcher, months)
         return as_frame(values, self._feature_names(), self.n_factors)
+
+
+def _as_float64(weight):
+    return weight.detach().cpu().numpy().astype(np.float64)
 
 
 def _init_gamma(module, batcher, months):

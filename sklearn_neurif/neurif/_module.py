@@ -12,6 +12,8 @@ import math
 import torch
 from torch import nn
 
+from ..nn._base import check_heads
+
 __all__ = ["NeurIFModule"]
 
 
@@ -158,8 +160,7 @@ class LastPositionAttention(nn.Module):
 
     def __init__(self, d: int, n_heads: int, window: int, dropout: float):
         super().__init__()
-        if d % n_heads:
-            raise ValueError(f"hidden_size={d} must be divisible by n_heads={n_heads}.")
+        check_heads(d, n_heads)
         self.n_heads = n_heads
         self.position = nn.Parameter(torch.randn(window, d) * 0.02)
         self.query = nn.Linear(d, d)

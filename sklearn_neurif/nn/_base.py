@@ -9,13 +9,24 @@ prepends the last ``window - 1`` training months. That is written once here;
 a model supplies its torch module, its loss and what it stores after fit
 through the ``_*`` hooks of :class:`PanelNetRegressor` and the
 ``compute_loss`` hook of :class:`PanelNet` (skorch's ``get_*`` extension
-style: the fit loop itself is never overridden).
+style). The one override of skorch's training is :meth:`PanelNet.partial_fit`,
+which tells a user's interrupt (Ctrl-C) from early stopping instead of
+swallowing both.
+
+``fit`` is atomic: the fitted attributes change only when it succeeds. A
+failed fit leaves the estimator as it was; an interrupted one re-raises
+``KeyboardInterrupt`` after leaving a refit's previous model in place, or a
+first fit's best weights so far with ``interrupted_ = True``.
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 import os
+import shutil
 import tempfile
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -35,7 +46,21 @@ from ..panel import PanelLayout, check_panel_frame, check_panel_target, panel_in
 from ._batching import MonthDataset, PanelBatcher, collate_months
 from ._device import check_device
 
-__all__ = ["PanelNet", "PanelNetRegressor", "masked_sse"]
+__all__ = [
+    "PanelNet",
+    "PanelNetRegressor",
+    "check_heads",
+    "masked_sse",
+    "training_parameters_doc",
+]
+
+
+def check_heads(hidden_size, n_heads):
+    """Raise ValueError unless ``hidden_size`` is divisible by ``n_heads``."""
+    if hidden_size % n_heads:
+        raise ValueError(
+            f"hidden_size={hidden_size} must be divisible by n_heads={n_heads}."
+        )
 
 
 def masked_sse(ret, fitted, mask):
@@ -87,12 +112,111 @@ class PanelNet(NeuralNet):
             batch_count += 1
         self.history.record(prefix + "_batch_count", batch_count)
 
+    def partial_fit(self, X, y=None, **fit_params):
+        """As skorch's, but an interrupt is remembered, not swallowed.
+
+        skorch catches every ``KeyboardInterrupt`` of its fit loop, the one
+        its ``EarlyStopping`` raises to stop and a user's Ctrl-C alike. Here
+        early stopping raises :class:`_StopTraining` instead, and any other
+        ``KeyboardInterrupt`` (Ctrl-C, or a callback raising it) ends the
+        loop with ``interrupted_ = True``; ``on_train_end`` runs either way,
+        so the best weights are restored. The estimator re-raises.
+        """
+        if not self.initialized_:
+            self.initialize()
+        self.interrupted_ = False
+        self.notify("on_train_begin", X=X, y=y)
+        try:
+            self.fit_loop(X, y, _routing_method="partial_fit", **fit_params)
+        except _StopTraining:
+            pass
+        except KeyboardInterrupt:
+            self.interrupted_ = True
+        self.notify("on_train_end", X=X, y=y)
+        return self
+
     @torch.no_grad()
     def forward_months(self, batch):
         """Module outputs of one batch dict in eval mode (no gradient)."""
         self.module_.eval()
         batch = {k: v.to(self.device) for k, v in batch.items()}
         return self.module_(**batch)
+
+
+class _StopTraining(Exception):
+    """Early stopping's end of training (skorch raises KeyboardInterrupt)."""
+
+
+class _EarlyStopping(EarlyStopping):
+    """skorch's ``EarlyStopping`` raising :class:`_StopTraining` to stop."""
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            # skorch's way to stop; an interrupt arriving elsewhere stays one.
+            if self.misses_ == self.patience:
+                raise _StopTraining from None
+            raise
+
+
+#: Docs of the training parameters shared by every PanelNetRegressor, inserted
+#: in each estimator's docstring by :func:`training_parameters_doc`.
+TRAINING_PARAMETERS_DOC = """\
+    weight_decay : float, default={weight_decay}
+        AdamW weight decay.
+    lr : float, default=1e-3
+        Learning rate (AdamW).
+    batch_months : int, default=8
+        Months per optimisation step (the whole cross-section of each month).
+    max_epochs : int, default=100
+        Maximum passes over the training months.
+    patience : int, default=10
+        Early stopping: epochs without improvement of the validation loss.
+    validation_fraction : float, default=0.2
+        Share of the training periods (with returns), taken from the **end**
+        of the sample, used for early stopping; the best weights are restored.
+        0 disables validation and early stopping (``max_epochs`` epochs). With
+        too few periods to hold out one, training runs without validation.
+    device : str, default="cpu"
+        torch device (e.g. ``"cuda"``).
+    checkpoint_dir : str or path-like, default=None
+        If given, skorch ``Checkpoint`` files are written to a fresh
+        subdirectory of it per fit (``checkpoint_path_``), so parallel jobs
+        never overwrite each other.
+    warm_start : bool, default=False
+        Continue training from the fitted weights on the next ``fit``.
+    callbacks : list of skorch callbacks, default=None
+        Extra skorch callbacks (instances or ``(name, callback)`` pairs)
+        handed to the ``NeuralNet`` after the package's own (loss parts,
+        early stopping, checkpoint): the supported way to observe or steer
+        training. A callback raising ``KeyboardInterrupt`` interrupts ``fit``
+        as Ctrl-C does (see Notes of ``fit``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, batch order and dropout (torch's global
+        RNG is left untouched).
+    verbose : int, default=0
+        1 prints skorch's per-epoch table.
+"""
+
+#: Line of an estimator docstring replaced by the training parameters.
+_DOC_MARKER = "    {training_parameters}\n"
+
+
+def training_parameters_doc(cls):
+    """Class decorator: insert :data:`TRAINING_PARAMETERS_DOC` in ``cls.__doc__``.
+
+    The estimator's docstring holds the line ``{training_parameters}`` where
+    the shared parameters go; ``weight_decay``'s default is read from the
+    estimator's signature, the one default that differs between models.
+    """
+    if cls.__doc__:  # None under python -OO
+        default = inspect.signature(cls.__init__).parameters["weight_decay"].default
+        doc = TRAINING_PARAMETERS_DOC.replace("{weight_decay}", repr(default))
+        if _DOC_MARKER not in cls.__doc__:
+            raise RuntimeError(f"{cls.__name__}'s docstring lacks the marker line.")
+        cls.__doc__ = cls.__doc__.replace(_DOC_MARKER, doc)
+    return cls
 
 
 #: Parameter constraints shared by every PanelNetRegressor.
@@ -106,6 +230,7 @@ TRAINING_CONSTRAINTS: dict = {
     "device": [str],
     "checkpoint_dir": [str, os.PathLike, None],
     "warm_start": ["boolean"],
+    "callbacks": [list, tuple, None],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
@@ -114,10 +239,10 @@ TRAINING_CONSTRAINTS: dict = {
 class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
     """Base class of the skorch-based panel regressors (not public).
 
-    Subclasses define ``__init__`` with the parameters of
-    ``TRAINING_CONSTRAINTS`` (weight_decay, lr, batch_months, max_epochs,
-    patience, validation_fraction, device, checkpoint_dir, warm_start,
-    random_state, verbose) plus their own, and implement:
+    Subclasses define a keyword-only ``__init__`` with the parameters of
+    ``TRAINING_CONSTRAINTS`` (documented once, in
+    :data:`TRAINING_PARAMETERS_DOC`, and inserted by
+    :func:`training_parameters_doc`) plus their own, and implement:
 
     - ``_net_class``: a :class:`PanelNet` subclass;
     - ``_module_class`` and ``_module_kwargs()``: the torch module and its
@@ -125,21 +250,28 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
     - ``_net_kwargs()`` (optional): extra net-level keyword arguments;
     - ``_check_fit_params(n_characteristics)`` (optional): parameter
       checks against the data, before training;
+    - ``_max_factors(n_characteristics)`` (factor models): the largest
+      ``n_factors`` the data allows;
     - ``_initialize_module(module, batcher, months)`` (optional): a data
       dependent start (called on a fresh fit, not on a warm start);
     - ``_after_fit(batcher, X, y)`` (optional): fitted attributes.
 
     ``_history_window()`` (default: the ``window`` parameter, or 1 for a
     model without one) is the number of months of history each batch
-    carries, the current one included. A factor model (one with an
-    ``n_factors`` parameter) needs at least ``n_factors`` assets with returns
-    in every training month; that is checked here for all of them.
+    carries, the current one included; a window longer than the training
+    history is masked like the short history of a new asset. A factor model
+    (one with an ``n_factors`` parameter) needs at least ``n_factors`` assets
+    with returns in every training month and at most ``_max_factors``
+    factors; a model with ``n_heads`` needs ``hidden_size`` divisible by it.
+    Both are checked here, for all of them.
     """
 
     _net_class = PanelNet
     _module_class = None
     #: Prefix of the per-fit checkpoint directories.
     _checkpoint_prefix = "panelnet-"
+    #: Why n_factors is bounded by _max_factors (ends the error message).
+    _max_factors_reason = "the instrument map Gamma (L x K) needs n_factors <= L"
 
     # ---------------------------------------------------------------- hooks
     def _module_kwargs(self) -> dict:  # pragma: no cover - abstract
@@ -150,6 +282,9 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
 
     def _check_fit_params(self, n_characteristics):
         return None
+
+    def _max_factors(self, n_characteristics) -> int:
+        return n_characteristics
 
     def _initialize_module(self, module, batcher, months):
         return None
@@ -192,33 +327,78 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            Malformed panel, NaN/inf characteristics, y misaligned, ``window``
-            longer than the number of periods, a ``device`` that is not a
-            torch device or not available here, or a model-specific size
-            check (see the class docstring).
+            Malformed panel, NaN/inf characteristics, y misaligned, a
+            ``device`` that is not a torch device or not available here, or
+            a model-specific size check (see the class docstring).
         TypeError
             Non-numeric characteristics or returns.
+        KeyboardInterrupt
+            Training was interrupted (see Notes).
+
+        Notes
+        -----
+        ``fit`` is atomic: the fitted attributes change only when it
+        succeeds; an error (bad input, a failure during training) leaves a
+        fitted estimator with its previous model, an unfitted one unfitted.
+
+        An interrupt (Ctrl-C, or a callback raising ``KeyboardInterrupt``)
+        stops training and is re-raised, never swallowed as skorch does. A
+        refit leaves the previous model in place. A first fit keeps the
+        best weights so far (the lowest validation loss, else the last
+        epoch's) as a usable model with ``interrupted_ = True``; a completed
+        fit has ``interrupted_ = False``.
         """
+        previous = _fitted_state(self)
+        try:
+            interrupted = self._fit(X, y)
+        except BaseException:
+            _restore_state(self, previous)
+            raise
+        if interrupted:
+            if previous:
+                # The interrupted model is not kept, nor its checkpoints.
+                if self.checkpoint_path_ is not None:
+                    shutil.rmtree(self.checkpoint_path_, ignore_errors=True)
+                _restore_state(self, previous)
+            raise KeyboardInterrupt(
+                f"{type(self).__name__}.fit was interrupted; "
+                + (
+                    "the previous model is kept."
+                    if previous
+                    else "the best weights so far are kept (interrupted_=True)."
+                )
+            )
+        return self
+
+    def _fit(self, X, y):
+        """Train and set the fitted attributes; True if interrupted."""
         device = check_device(self.device)  # before any data work
         warm = self.warm_start and hasattr(self, "net_")
         batcher, train, valid = self._prepare_fit(X, y, reset=not warm)
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
-        # Fork (and restore) the CPU RNG, and the CUDA RNGs when training there.
-        cuda_devices = None if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda_devices):
-            torch.manual_seed(seed)
-            net = self._build_net(train, valid, batcher)
-            net.initialize()
-            if warm:
-                self._copy_state(self.net_, net)
-            else:
-                self._initialize_module(net.module_, batcher, train)
-            net.partial_fit(MonthDataset(batcher, train))
-        self._store_fit(net, batcher, valid, warm)
-        self._after_fit(batcher, X, y)
-        return self
+        checkpoint_path = self._checkpoint_path()
+        try:
+            # Fork (and restore) the CPU RNG, and the CUDA RNGs when training there.
+            cuda_devices = None if device.type == "cuda" else []
+            with torch.random.fork_rng(devices=cuda_devices):
+                torch.manual_seed(seed)
+                net = self._build_net(train, valid, batcher, checkpoint_path)
+                net.initialize()
+                if warm:
+                    self._copy_state(self.net_, net)
+                else:
+                    self._initialize_module(net.module_, batcher, train)
+                net.partial_fit(MonthDataset(batcher, train))
+            self._store_fit(net, batcher, valid, warm)
+            self.checkpoint_path_ = checkpoint_path
+            self._after_fit(batcher, X, y)
+        except BaseException:
+            if checkpoint_path is not None:  # this fit's own directory
+                shutil.rmtree(checkpoint_path, ignore_errors=True)
+            raise
+        return net.interrupted_
 
     def _prepare_fit(self, X, y, reset):
         check_panel_frame(X)
@@ -226,37 +406,53 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         r = check_panel_target(y, index)
         layout = PanelLayout(index)
-        if self._history_window() > layout.n_periods:
-            raise ValueError(
-                f"window={self._history_window()} is longer than the {layout.n_periods} training "
-                "period(s); reduce window or pass more periods."
-            )
         batcher = PanelBatcher(Z, layout, self._history_window(), returns=r)
         months = batcher.periods_with_returns()
         if len(months) == 0:
             raise ValueError("y has no observed return: nothing to train on.")
-        valid_counts = np.bincount(
-            layout.time_pos[batcher.valid], minlength=layout.n_periods
-        )[months]
-        self._check_fit_params(Z.shape[1])
-        n_factors = getattr(self, "n_factors", None)
-        if n_factors is not None and valid_counts.min() < n_factors:
-            worst = layout.periods[months[np.argmin(valid_counts)]]
-            raise ValueError(
-                f"n_factors={n_factors} exceeds the {valid_counts.min()} asset(s) "
-                f"with returns in period {worst!r}; the factors of a month need "
-                "at least n_factors assets with returns."
-            )
-        self.excluded_periods_ = layout.periods[
-            np.setdiff1d(np.arange(layout.n_periods), months)
-        ]
+        self._check_sizes(Z.shape[1], batcher, months)
         n_valid = int(np.floor(self.validation_fraction * len(months)))
         if n_valid >= len(months):
             n_valid = 0
         train, valid = months[: len(months) - n_valid], months[len(months) - n_valid :]
         return batcher, train, valid
 
-    def _callbacks(self, has_valid):
+    def _check_sizes(self, n_characteristics, batcher, months):
+        """Size parameters against the data, before training."""
+        if hasattr(self, "n_heads"):
+            check_heads(self.hidden_size, self.n_heads)
+        self._check_fit_params(n_characteristics)
+        n_factors = getattr(self, "n_factors", None)
+        if n_factors is None:
+            return
+        limit = self._max_factors(n_characteristics)
+        if n_factors > limit:
+            raise ValueError(
+                f"n_factors={n_factors} exceeds the number of characteristics: "
+                f"X has {n_characteristics} feature(s); {self._max_factors_reason}."
+            )
+        layout = batcher.layout
+        valid_counts = np.bincount(
+            layout.time_pos[batcher.valid], minlength=layout.n_periods
+        )[months]
+        if valid_counts.min() < n_factors:
+            worst = layout.periods[months[np.argmin(valid_counts)]]
+            raise ValueError(
+                f"n_factors={n_factors} exceeds the {valid_counts.min()} asset(s) "
+                f"with returns in period {worst!r}; the factors of a month need "
+                "at least n_factors assets with returns."
+            )
+
+    def _checkpoint_path(self):
+        if self.checkpoint_dir is None:
+            return None
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        # A fresh directory per fit: parallel grid-search jobs never collide.
+        return tempfile.mkdtemp(
+            prefix=self._checkpoint_prefix, dir=os.fspath(self.checkpoint_dir)
+        )
+
+    def _callbacks(self, has_valid, checkpoint_path):
         names = self._net_class.loss_components
         callbacks = [
             (f"train_{c}", PassthroughScoring(name=f"train_{c}", on_train=True))
@@ -271,31 +467,25 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
             callbacks.append(
                 (
                     "early_stopping",
-                    EarlyStopping(
+                    _EarlyStopping(
                         monitor="valid_loss", patience=self.patience, load_best=True
                     ),
                 )
             )
-        self.checkpoint_path_ = None
-        if self.checkpoint_dir is not None:
-            os.makedirs(self.checkpoint_dir, exist_ok=True)
-            # A fresh directory per fit: parallel grid-search jobs never collide.
-            self.checkpoint_path_ = tempfile.mkdtemp(
-                prefix=self._checkpoint_prefix, dir=os.fspath(self.checkpoint_dir)
-            )
+        if checkpoint_path is not None:
             callbacks.append(
                 (
                     "checkpoint",
                     Checkpoint(
-                        dirname=self.checkpoint_path_,
+                        dirname=checkpoint_path,
                         monitor="valid_loss_best" if has_valid else None,
                         load_best=False,
                     ),
                 )
             )
-        return callbacks
+        return callbacks + list(self.callbacks or [])
 
-    def _build_net(self, train, valid, batcher):
+    def _build_net(self, train, valid, batcher, checkpoint_path):
         has_valid = len(valid) > 0
         module_kwargs = {
             f"module__{k}": v
@@ -318,7 +508,7 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
             train_split=predefined_split(MonthDataset(batcher, valid))
             if has_valid
             else None,
-            callbacks=self._callbacks(has_valid),
+            callbacks=self._callbacks(has_valid, checkpoint_path),
             device=self.device,
             verbose=self.verbose,
             **module_kwargs,
@@ -333,7 +523,9 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
                 "warm_start=True needs the architecture of the fitted model "
                 "(the same size parameters and characteristics)."
             ) from exc
-        new.optimizer_.load_state_dict(old.optimizer_.state_dict())
+        # A copy: torch may share the moment tensors, and the new optimizer
+        # updates them in place; a failed warm refit must leave the old intact.
+        new.optimizer_.load_state_dict(copy.deepcopy(old.optimizer_.state_dict()))
         for group in new.optimizer_.param_groups:
             group["lr"] = self.lr
             group["weight_decay"] = self.weight_decay
@@ -346,6 +538,9 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         net.train_split = None
         self.net_ = net
         self.validation_periods_ = layout.periods[valid]
+        self.excluded_periods_ = layout.periods[
+            np.setdiff1d(np.arange(layout.n_periods), batcher.periods_with_returns())
+        ]
         rows = [
             {k: v for k, v in epoch.items() if k != "batches"} for epoch in net.history
         ]
@@ -355,10 +550,21 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
             history = pd.concat([self.history_, history], ignore_index=True)
         self.history_ = history.set_index("epoch", drop=False)
         self.n_iter_ = len(self.history_)
-        self.n_epochs_ = self.n_iter_
         es = dict(net.callbacks_).get("early_stopping")
         self.best_epoch_ = None if es is None else int(es.best_epoch_)
+        self.interrupted_ = bool(net.interrupted_)
         self._context = self._keep_context(batcher)
+
+    @property
+    def n_epochs_(self):
+        """Deprecated alias of ``n_iter_``."""
+        n_iter = self.n_iter_  # AttributeError when not fitted
+        warnings.warn(
+            "n_epochs_ is deprecated and will be removed; use n_iter_.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return n_iter
 
     def _feature_names(self):
         if hasattr(self, "feature_names_in_"):
@@ -470,3 +676,20 @@ def _follows(train_periods: pd.Index, periods: pd.Index) -> bool:
     except (TypeError, ValueError):
         return False
     return False
+
+
+def _is_fitted_attr(name: str) -> bool:
+    # scikit-learn's rule (trailing underscore) plus the private predict context.
+    return (name.endswith("_") and not name.startswith("__")) or name == "_context"
+
+
+def _fitted_state(estimator) -> dict:
+    """The fitted attributes of ``estimator`` (empty when not fitted)."""
+    return {k: v for k, v in vars(estimator).items() if _is_fitted_attr(k)}
+
+
+def _restore_state(estimator, state):
+    """Put back the fitted attributes of ``state``, dropping any others."""
+    for name in [k for k in vars(estimator) if _is_fitted_attr(k)]:
+        delattr(estimator, name)
+    vars(estimator).update(state)

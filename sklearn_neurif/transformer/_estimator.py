@@ -6,13 +6,18 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval
 
-from ..nn._base import TRAINING_CONSTRAINTS, PanelNetRegressor
+from ..nn._base import (
+    TRAINING_CONSTRAINTS,
+    PanelNetRegressor,
+    training_parameters_doc,
+)
 from ._module import TransformerModule
 from ._net import TransformerNet
 
 __all__ = ["TransformerRegressor"]
 
 
+@training_parameters_doc
 class TransformerRegressor(PanelNetRegressor):
     r"""Transformer over each asset's window of characteristics, predicting its next return.
 
@@ -41,6 +46,8 @@ class TransformerRegressor(PanelNetRegressor):
     ----------
     window : int, default=12
         Months of characteristics seen per asset, the current one included.
+        Months before an asset's first one (or before the training sample)
+        are masked, so a window longer than the training history is allowed.
     hidden_size : int, default=32
         Width d of the embedding and the encoder layers (feed-forward
         width ``2 d``).
@@ -56,32 +63,7 @@ class TransformerRegressor(PanelNetRegressor):
         attend back). Cost O(N m d) per month.
     n_inducing : int, default=8
         m, the number of inducing tokens (used with ``cross_sectional``).
-    weight_decay : float, default=1e-4
-        AdamW weight decay.
-    lr : float, default=1e-3
-        Learning rate (AdamW).
-    batch_months : int, default=8
-        Months per optimisation step (the whole cross-section of each month).
-    max_epochs : int, default=100
-        Maximum passes over the training months.
-    patience : int, default=10
-        Early stopping: epochs without improvement of the validation loss.
-    validation_fraction : float, default=0.2
-        Share of the training periods (with returns), taken from the **end**
-        of the sample, used for early stopping; the best weights are restored.
-        0 disables validation and early stopping (``max_epochs`` epochs).
-    device : str, default="cpu"
-        torch device (e.g. ``"cuda"``).
-    checkpoint_dir : str or path-like, default=None
-        If given, skorch ``Checkpoint`` files are written to a fresh
-        subdirectory of it per fit (``checkpoint_path_``).
-    warm_start : bool, default=False
-        Continue training from the fitted weights on the next ``fit``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, batch order and dropout (torch's global
-        RNG is left untouched).
-    verbose : int, default=0
-        1 prints skorch's per-epoch table.
+    {training_parameters}
 
     Attributes
     ----------
@@ -94,6 +76,9 @@ class TransformerRegressor(PanelNetRegressor):
         Epochs run (cumulative over warm starts).
     best_epoch_ : int or None
         Epoch whose weights were kept (None without validation).
+    interrupted_ : bool
+        True when the first ``fit`` was interrupted and kept the best
+        weights so far (see ``fit``).
     validation_periods_ : Index
         Periods used for validation.
     excluded_periods_ : Index
@@ -106,8 +91,7 @@ class TransformerRegressor(PanelNetRegressor):
     ------
     ValueError
         From ``fit``, before training: ``hidden_size`` not divisible by
-        ``n_heads``, ``window`` longer than the number of periods, an
-        out-of-range parameter, or a malformed panel.
+        ``n_heads``, an out-of-range parameter, or a malformed panel.
 
     Notes
     -----
@@ -153,6 +137,7 @@ class TransformerRegressor(PanelNetRegressor):
 
     def __init__(
         self,
+        *,
         window=12,
         hidden_size=32,
         n_heads=2,
@@ -169,6 +154,7 @@ class TransformerRegressor(PanelNetRegressor):
         device="cpu",
         checkpoint_dir=None,
         warm_start=False,
+        callbacks=None,
         random_state=None,
         verbose=0,
     ):
@@ -188,16 +174,11 @@ class TransformerRegressor(PanelNetRegressor):
         self.device = device
         self.checkpoint_dir = checkpoint_dir
         self.warm_start = warm_start
+        self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
 
     # ----------------------------------------------------------------- hooks
-    def _check_fit_params(self, n_characteristics):
-        if self.hidden_size % self.n_heads:
-            raise ValueError(
-                f"hidden_size={self.hidden_size} must be divisible by n_heads={self.n_heads}."
-            )
-
     def _module_kwargs(self) -> dict:
         return {
             "window": self._history_window(),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..nn._base import check_heads
+
 __all__ = ["InducedSetAttention", "TemporalEncoder", "TransformerModule"]
 
 
@@ -50,8 +52,7 @@ class TemporalEncoder(nn.Module):
 
     def __init__(self, d: int, n_heads: int, n_layers: int, window: int, dropout):
         super().__init__()
-        if d % n_heads:
-            raise ValueError(f"hidden_size={d} must be divisible by n_heads={n_heads}.")
+        check_heads(d, n_heads)
         self.n_heads = n_heads
         self.position = nn.Parameter(torch.randn(window, d) * 0.02)
         layer = nn.TransformerEncoderLayer(
