@@ -474,3 +474,18 @@ def test_pickle_does_not_hold_the_training_panel():
     est = NeurIFRegressor(**FAST).fit(data.X, data.y)  # validation_fraction=0.2
     panel_bytes = data.X.to_numpy(dtype=np.float32).nbytes
     assert len(pickle.dumps(est)) < 0.25 * panel_bytes
+
+
+def test_gamma_alpha_is_the_intercept_map(panel):
+    X, y = panel
+    est = NeurIFRegressor(**{**FAST, "intercept": True}).fit(X, y)
+    weight = est.net_.module_.gamma_alpha.weight.detach().numpy()[0]
+    np.testing.assert_allclose(est.gamma_alpha_.to_numpy(), weight)
+    assert list(est.gamma_alpha_.index) == list(X.columns)
+    # predict = alpha + beta'lambda with alpha = z' Gamma_alpha.
+    out = est.transform(X)
+    k = est.n_factors
+    systematic = (out.iloc[:, :k].to_numpy() * out.iloc[:, k:].to_numpy()).sum(1)
+    alpha = X.to_numpy() @ est.gamma_alpha_.to_numpy()
+    np.testing.assert_allclose(est.predict(X), systematic + alpha, atol=1e-6)
+    assert NeurIFRegressor(**FAST).fit(X, y).gamma_alpha_ is None

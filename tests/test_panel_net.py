@@ -19,7 +19,11 @@ from sklearn_neurif import (
 )
 from sklearn_neurif.base import FactorModelMixin
 from sklearn_neurif.datasets import make_conditional_factor_panel
-from sklearn_neurif.nn._base import TRAINING_CONSTRAINTS, TRAINING_PARAMETERS_DOC
+from sklearn_neurif.nn._base import (
+    TRAINING_ATTRIBUTES_DOC,
+    TRAINING_CONSTRAINTS,
+    TRAINING_PARAMETERS_DOC,
+)
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +107,41 @@ def test_training_parameters_are_documented_once_for_all(cls):
     assert shared in doc
     for name in TRAINING_CONSTRAINTS:
         assert doc.count(f"\n    {name} : ") == 1, name
+    assert "{training_attributes}" not in doc and TRAINING_ATTRIBUTES_DOC in doc
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        NeurIFRegressor(n_factors=2, window=13, max_epochs=2, random_state=0),
+        NeurIFRegressor(
+            n_factors=2,
+            window=13,
+            temporal_attention=False,
+            max_epochs=2,
+            random_state=0,
+        ),
+        TransformerRegressor(window=13, max_epochs=2, random_state=0),
+    ],
+    ids=["NeurIF", "NeurIF-no-temporal", "transformer"],
+)
+def test_a_window_longer_than_the_history_is_masked(panel, model):
+    # 13 > the 12 training months: the months before the sample are masked as
+    # for a new asset, so a month predicts the same from the whole panel as
+    # from its own history alone.
+    X, y = panel
+    pred = clone(model).fit(X, y).predict(X)
+    est = clone(model).fit(X, y)
+    np.testing.assert_array_equal(est.predict(X), pred)
+    time = X.index.get_level_values("time")
+    for month in (time.min(), 6):
+        upto = np.asarray(time <= month)
+        np.testing.assert_allclose(
+            est.predict(X[upto])[np.asarray(time[upto] == month)],
+            pred[np.asarray(time == month)],
+            rtol=1e-5,
+            atol=1e-8,
+        )
 
 
 def test_transform_is_wrapped_once():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,7 +10,7 @@ import torch
 from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval
 
-from ..base import FactorModelMixin, FactorOutputs, factor_names
+from ..base import DeprecatedAlias, FactorModelMixin, FactorOutputs, factor_names
 from ..nn._base import (
     TRAINING_CONSTRAINTS,
     PanelNetRegressor,
@@ -111,19 +110,7 @@ class ConditionalAutoencoderRegressor(
         (the name ``IPCARegressor`` uses; ``premia_`` is a deprecated alias).
     history_ : DataFrame
         Per-epoch losses (``train_fit``, ``train_l1``, ``valid_fit``...).
-    n_iter_ : int
-        Epochs run (cumulative over warm starts).
-    best_epoch_ : int or None
-        Epoch whose weights were kept (None without validation).
-    interrupted_ : bool
-        True when the first ``fit`` was interrupted and kept the best
-        weights so far (see ``fit``).
-    validation_periods_ : Index
-    excluded_periods_ : Index
-        Training periods without any return.
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-    checkpoint_path_ : str or None
+    {training_attributes}
 
     Notes
     -----
@@ -221,16 +208,7 @@ class ConditionalAutoencoderRegressor(
         self.random_state = random_state
         self.verbose = verbose
 
-    @property
-    def premia_(self):
-        """Deprecated alias of ``factor_premia_`` (as an ndarray)."""
-        premia = self.factor_premia_  # AttributeError when not fitted
-        warnings.warn(
-            "premia_ is deprecated and will be removed; use factor_premia_.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return premia.to_numpy()
+    premia_ = DeprecatedAlias("factor_premia_", convert=np.asarray)
 
     # ----------------------------------------------------------------- hooks
     def _hidden_sizes(self) -> tuple:
@@ -272,7 +250,7 @@ class ConditionalAutoencoderRegressor(
         # validation of the panel).
         out = self._row_outputs(batcher)
         self.factors_ = _factor_frame(batcher, out["factors"], self.n_factors)
-        self.factor_premia_ = self.factors_.mean().rename("factor_premia")
+        self.factor_premia_ = self.factors_.mean().rename("premium")
         with torch.no_grad():
             self.net_.module_.premia.copy_(
                 torch.tensor(self.factor_premia_.to_numpy(), dtype=torch.float32)

@@ -101,20 +101,7 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         otherwise (as ``IPCARegressor``).
     history_ : DataFrame
         Per-epoch train/valid losses and their components.
-    n_iter_ : int
-        Epochs run (cumulative over warm starts).
-    best_epoch_ : int or None
-        Epoch whose weights were kept (None without validation).
-    interrupted_ : bool
-        True when the first ``fit`` was interrupted and kept the best
-        weights so far (see ``fit``).
-    validation_periods_ : Index
-        Periods used for validation.
-    excluded_periods_ : Index
-        Training periods without any return (kept as lagged history only).
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-    checkpoint_path_ : str or None
+    {training_attributes}
 
     Notes
     -----
@@ -259,7 +246,7 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
             self.gamma_alpha_ = pd.Series(
                 _as_float64(module.gamma_alpha.weight)[0],
                 index=names,
-                name="gamma_alpha",
+                name="alpha",
             )
         # Realised factors of the training months from the training batcher
         # (no second validation, layout and lag table of the panel).

@@ -26,7 +26,6 @@ import inspect
 import os
 import shutil
 import tempfile
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -41,7 +40,7 @@ from skorch.callbacks import Checkpoint, EarlyStopping, PassthroughScoring
 from skorch.dataset import get_len
 from skorch.helper import predefined_split
 
-from ..base import PredictiveScoreMixin
+from ..base import DeprecatedAlias, PredictiveScoreMixin
 from ..panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
 from ._batching import MonthDataset, PanelBatcher, collate_months
 from ._device import check_device
@@ -199,23 +198,52 @@ TRAINING_PARAMETERS_DOC = """\
         1 prints skorch's per-epoch table.
 """
 
-#: Line of an estimator docstring replaced by the training parameters.
-_DOC_MARKER = "    {training_parameters}\n"
+#: Docs of the fitted attributes every PanelNetRegressor sets.
+TRAINING_ATTRIBUTES_DOC = """\
+    n_iter_ : int
+        Epochs run (cumulative over warm starts).
+    best_epoch_ : int or None
+        Epoch whose weights were kept (None without validation).
+    interrupted_ : bool
+        True when the first ``fit`` was interrupted and kept the best
+        weights so far (see ``fit``); False after a completed fit.
+    validation_periods_ : Index
+        Periods used for validation.
+    excluded_periods_ : Index
+        Training periods without any return (kept as lagged history only).
+    n_features_in_ : int
+        Number of characteristics.
+    feature_names_in_ : ndarray of str
+        Characteristic names (when ``X`` is a DataFrame).
+    checkpoint_path_ : str or None
+        This fit's checkpoint directory (with ``checkpoint_dir``), else None.
+"""
+
+#: Lines of an estimator docstring replaced by the shared docs.
+_DOC_MARKERS = {
+    "    {training_parameters}\n": TRAINING_PARAMETERS_DOC,
+    "    {training_attributes}\n": TRAINING_ATTRIBUTES_DOC,
+}
 
 
 def training_parameters_doc(cls):
-    """Class decorator: insert :data:`TRAINING_PARAMETERS_DOC` in ``cls.__doc__``.
+    """Class decorator: insert the shared parameter and attribute docs in ``cls.__doc__``.
 
-    The estimator's docstring holds the line ``{training_parameters}`` where
-    the shared parameters go; ``weight_decay``'s default is read from the
+    The estimator's docstring holds the lines ``{training_parameters}`` (in
+    Parameters) and ``{training_attributes}`` (in Attributes) where the
+    shared entries go; ``weight_decay``'s default is read from the
     estimator's signature, the one default that differs between models.
     """
     if cls.__doc__:  # None under python -OO
         default = inspect.signature(cls.__init__).parameters["weight_decay"].default
-        doc = TRAINING_PARAMETERS_DOC.replace("{weight_decay}", repr(default))
-        if _DOC_MARKER not in cls.__doc__:
-            raise RuntimeError(f"{cls.__name__}'s docstring lacks the marker line.")
-        cls.__doc__ = cls.__doc__.replace(_DOC_MARKER, doc)
+        doc = cls.__doc__
+        for marker, text in _DOC_MARKERS.items():
+            if marker not in doc:
+                raise RuntimeError(
+                    f"{cls.__name__}'s docstring lacks {marker.strip()}."
+                )
+            doc = doc.replace(marker, text.replace("{weight_decay}", repr(default)))
+        cls.__doc__ = doc
     return cls
 
 
@@ -555,16 +583,7 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         self.interrupted_ = bool(net.interrupted_)
         self._context = self._keep_context(batcher)
 
-    @property
-    def n_epochs_(self):
-        """Deprecated alias of ``n_iter_``."""
-        n_iter = self.n_iter_  # AttributeError when not fitted
-        warnings.warn(
-            "n_epochs_ is deprecated and will be removed; use n_iter_.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return n_iter
+    n_epochs_ = DeprecatedAlias("n_iter_")
 
     def _feature_names(self):
         if hasattr(self, "feature_names_in_"):

@@ -72,20 +72,7 @@ class TransformerRegressor(PanelNetRegressor):
     history_ : DataFrame
         Per-epoch train/valid losses (``train_fit``/``valid_fit``: 1 minus the
         predictive R-squared of the epoch's batches, averaged).
-    n_iter_ : int
-        Epochs run (cumulative over warm starts).
-    best_epoch_ : int or None
-        Epoch whose weights were kept (None without validation).
-    interrupted_ : bool
-        True when the first ``fit`` was interrupted and kept the best
-        weights so far (see ``fit``).
-    validation_periods_ : Index
-        Periods used for validation.
-    excluded_periods_ : Index
-        Training periods without any return (kept as lagged history only).
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-    checkpoint_path_ : str or None
+    {training_attributes}
 
     Raises
     ------
