@@ -1,7 +1,10 @@
 """scikit-learn's common estimator checks over every estimator of the package.
 
 Compatibility is a CI property: each estimator and transformer is listed here,
-and any check expected to fail is listed with its reason.
+with its defaults (only ``max_epochs`` lowered, and ``n_factors=1`` where
+K <= L is intrinsic), and any check expected to fail is listed with its
+reason: only subset and sample-order invariance of the cross-sectional
+models.
 """
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
