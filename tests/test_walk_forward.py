@@ -283,3 +283,30 @@ def test_panel_net_validation_window_and_warm_start():
     # Warm start: the second refit continued the first one's training.
     assert res.estimators[0].n_iter_ == 1 and res.estimators[1].n_iter_ == 2
     assert res.estimators[0].warm_start and res.estimators[1].warm_start
+
+
+def test_refits_run_on_a_dask_cluster():
+    """Refits are joblib jobs: under the dask backend they run on the workers."""
+    import logging
+
+    import joblib
+
+    distributed = pytest.importorskip("distributed")
+    data = make_conditional_factor_panel(30, 24, 4, 2, random_state=0)
+    kwargs = dict(test_start=12, refit_every=4)
+    serial = walk_forward_predict(IPCARegressor(2), data.X, data.y, **kwargs)
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    with cluster, distributed.Client(cluster) as client:
+        with distributed.get_task_stream(client) as tasks:
+            with joblib.parallel_backend("dask"):
+                res = walk_forward_predict(IPCARegressor(2), data.X, data.y, **kwargs)
+        used = {task["worker"] for task in tasks.data}
+        assert used and used <= set(client.scheduler_info()["workers"])
+    np.testing.assert_allclose(res.predictions, serial.predictions, rtol=1e-10)
+    assert res.refits["best_params"].isna().all()
