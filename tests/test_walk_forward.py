@@ -142,6 +142,10 @@ def test_predictions_match_refits_by_hand(panel, with_scaler):
     assert summary["n_test_rows"] == int(test.sum())
     assert summary["R2_total"] == pytest.approx(r2_total(y[test], fitted[test]))
     assert res.refits["n_train_periods"].tolist() == [18, 24, 30]
+    second = _in(X, "2003-01", "2003-06")
+    assert res.refits["R2_total"].iloc[1] == pytest.approx(
+        r2_total(y[second], fitted[second])
+    )
     assert (res.refits["fit_time"] > 0).all()
 
 

@@ -265,7 +265,9 @@ class WalkForwardResult:
         :meth:`WalkForwardSplit.split_periods`, ``n_train_rows``,
         ``n_test_rows``, ``fit_time`` and ``predict_time`` (seconds, the
         latter with the realised factors), ``best_params`` and
-        ``best_score`` (for searches; None otherwise).
+        ``best_score`` (for searches; None otherwise), and the uncentred
+        ``R2_predictive`` and ``R2_total`` of the refit's test block (NaN
+        where undefined), to spot a refit that went wrong.
     y : Series
         The returns the predictions are scored against (``y`` as passed).
     estimators : list or None
@@ -616,6 +618,14 @@ def _run_warm(estimator, tasks, return_estimators):
     return outputs
 
 
+def _block_r2(metric, y, values, rows) -> float:
+    """A metric on one refit's test rows; NaN without returns or values."""
+    y, values = y[rows], values[rows]
+    if np.isnan(y).all() or np.isnan(values).any():
+        return np.nan
+    return metric(y, values)
+
+
 def _assemble(schedule, X, y, codes, periods, windows, outputs, return_estimators):
     n = len(codes)
     pred, fitted = np.full(n, np.nan), np.full(n, np.nan)
@@ -640,6 +650,12 @@ def _assemble(schedule, X, y, codes, periods, windows, outputs, return_estimator
     refits["n_test_rows"] = test_rows_all
     for key in ("fit_time", "predict_time", "best_params", "best_score"):
         refits[key] = [out[key] for out in outputs]
+    y_values = y.to_numpy(dtype=np.float64, na_value=np.nan)
+    blocks = [_rows_of(codes, w[3], w[4]) for w in windows]
+    refits["R2_predictive"] = [
+        _block_r2(r2_predictive, y_values, pred, b) for b in blocks
+    ]
+    refits["R2_total"] = [_block_r2(r2_total, y_values, fitted, b) for b in blocks]
     return WalkForwardResult(
         predictions=pd.Series(pred, index=X.index, name="prediction"),
         fitted=pd.Series(fitted, index=X.index, name="fitted"),
