@@ -93,6 +93,32 @@ def test_schedule_errors(panel):
         WalkForwardSplit("2002-01", refit_every=0).split_periods(X)
     with pytest.raises(ValueError, match="needs X"):
         WalkForwardSplit("2002-01").get_n_splits()
+    with pytest.raises(ValueError, match="cannot be compared with the panel's periods"):
+        WalkForwardSplit(5).split_periods(X)
+    with pytest.raises(ValueError, match="Too few periods before the test block"):
+        WalkForwardSplit("1999-01").split_periods(X)
+
+
+def test_rolling_window_with_gap_matches_refits_by_hand(panel):
+    X, y = panel
+    res = walk_forward_predict(
+        IPCARegressor(2, iter_tol=1e-10),
+        X,
+        y,
+        test_start="2003-01",
+        refit_every=4,
+        window=12,
+        gap=2,
+    )
+    blocks = [
+        (("2001-11", "2002-10"), ("2003-01", "2003-04")),
+        (("2002-03", "2003-02"), ("2003-05", "2003-08")),
+        (("2002-07", "2003-06"), ("2003-09", "2003-12")),
+    ]
+    pred, fitted = _manual(lambda: IPCARegressor(2, iter_tol=1e-10), X, y, blocks)
+    np.testing.assert_allclose(res.predictions, pred, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(res.fitted, fitted, rtol=1e-8, atol=1e-12)
+    assert res.refits["n_train_periods"].tolist() == [12, 12, 12]
 
 
 def _manual(estimator_factory, X, y, blocks):
