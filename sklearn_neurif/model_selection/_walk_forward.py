@@ -455,13 +455,15 @@ def walk_forward_predict(
     codes, periods = _period_codes(X, None)
     windows = schedule._period_windows(periods)
     _check_estimator(estimator, validation_periods, warm_start)
-    tasks = [_refit_data(X, y, codes, periods, w) for w in windows]
-    keep = return_estimators or warm_start
+    # A generator: joblib dispatches lazily (pre_dispatch), so only the
+    # slices of the refits in flight are in memory, not one per refit.
+    tasks = (_refit_data(X, y, codes, periods, w) for w in windows)
     if warm_start:
         outputs = _run_warm(estimator, tasks, return_estimators)
     else:
         outputs = Parallel(n_jobs=n_jobs, verbose=verbose)(
-            delayed(_fit_predict)(clone(estimator), *task, keep=keep) for task in tasks
+            delayed(_fit_predict)(clone(estimator), *task, keep=return_estimators)
+            for task in tasks
         )
     return _assemble(
         schedule, X, y, codes, periods, windows, outputs, return_estimators
