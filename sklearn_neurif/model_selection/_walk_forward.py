@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.model_selection._search import BaseSearchCV
+from sklearn.utils.parallel import Parallel, delayed
 
 from ..metrics import r2_predictive, r2_total, rmse
 from ..metrics._scorers import resolve_final_step
