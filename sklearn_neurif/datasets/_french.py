@@ -247,7 +247,7 @@ def fetch_french_factors(
         ``"F-F_Research_Data_5_Factors_2x3"`` (adds RMW, CMA) or
         ``"F-F_Momentum_Factor"`` (Mom).
     data_home : str or path-like, default=None
-        Cache directory (see :func:`~sklearn_neurif.datasets._home.get_data_home`).
+        Cache directory (see :func:`~sklearn_neurif.datasets.get_data_home`).
         A file ``<name>.CSV`` (any case) or ``<name>_CSV.zip`` there is used.
     download_if_missing : bool, default=True
         Download the publisher's zip into ``data_home`` when absent.
