@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=1,
-        help="torch CPU threads (default 1: robust on shared machines; 0 = torch's default)",
+        help="torch CPU threads (default 1: robust on shared machines; "
+        "0 = torch's default)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
