@@ -17,8 +17,8 @@ __all__ = ["build_parser", "main"]
 
 _EPILOG = """\
 examples:
-  neurif run                       # the study on the real US stock panel (about 15 min)
-  neurif run --quick               # a one-to-two-minute version (see docs/study.md)
+  neurif run                       # the study on the real US stock panel (about 4 min)
+  neurif run --quick               # a 30-second version (see docs/study.md)
   neurif run --data simulated --quick --out runs/sim
   neurif run --data panel.csv --entity-col permno --time-col date --return-col ret
 """
