@@ -14,7 +14,7 @@ torch's thread count is left at its default unless ``--threads`` is given
 busy cores are many times slower than one).
 
 ``--loader prefetch`` trains with
-:class:`~sklearn_neurif.nn._batching.PrefetchingLoader` (the next batch
+:class:`~sklearn_neurif.nn.PrefetchingLoader` (the next batch
 assembled in a background thread) through a subclass of the estimator;
 the default ``--loader estimator`` uses whatever the estimator is wired
 with.

@@ -1,4 +1,4 @@
-"""Metric definitions (DESIGN section 3): closed forms on hand-made data."""
+"""Metric definitions (docs/metrics.md): closed forms on hand-made data."""
 
 import numpy as np
 import pandas as pd

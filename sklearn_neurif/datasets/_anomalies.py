@@ -152,7 +152,7 @@ def load_q5_factors(path=None, *, data_home=None) -> pd.DataFrame:
         ``q5_factors_monthly.csv``) in ``data_home``.
     data_home : str or path-like, default=None
         Directory searched when ``path`` is None (see
-        :func:`~sklearn_neurif.datasets._home.get_data_home`).
+        :func:`~sklearn_neurif.datasets.get_data_home`).
 
     Returns
     -------

@@ -217,7 +217,8 @@ def _french_file(name: str, data_home, download_if_missing: bool) -> Path:
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             raise ValueError(
-                f"Unknown Ken French data set {name!r}: {url} does not exist (HTTP 404)."
+                f"Unknown Ken French data set {name!r}: {url} does not exist "
+                "(HTTP 404)."
             ) from exc
         raise OSError(f"Could not download {url} (HTTP {exc.code}); {where}.") from exc
     except OSError as exc:
@@ -247,7 +248,7 @@ def fetch_french_factors(
         ``"F-F_Research_Data_5_Factors_2x3"`` (adds RMW, CMA) or
         ``"F-F_Momentum_Factor"`` (Mom).
     data_home : str or path-like, default=None
-        Cache directory (see :func:`~sklearn_neurif.datasets._home.get_data_home`).
+        Cache directory (see :func:`~sklearn_neurif.datasets.get_data_home`).
         A file ``<name>.CSV`` (any case) or ``<name>_CSV.zip`` there is used.
     download_if_missing : bool, default=True
         Download the publisher's zip into ``data_home`` when absent.
@@ -369,7 +370,8 @@ def fetch_french_portfolios(
 
     Examples
     --------
-    >>> data = fetch_french_portfolios(data_home="../shared/data/kenfrench")  # doctest: +SKIP
+    >>> home = "../shared/data/kenfrench"
+    >>> data = fetch_french_portfolios(data_home=home)  # doctest: +SKIP
     >>> data.X.columns.tolist()  # doctest: +SKIP
     ['be_me', 'op', 'inv', 'log_size', 'n_firms']
     """
@@ -493,7 +495,8 @@ def _portfolio_descr(name, path, weighting, returns, X, rf, n_missing) -> str:
     return (
         f"Ken French portfolios {name} ({path.name})\n"
         f"{returns.shape[1]} portfolios, {len(returns)} months {first} to {last}, "
-        f"{weighting}-weighted returns in decimals (file: percent; -99.99/-999 -> NaN).\n"
+        f"{weighting}-weighted returns in decimals "
+        "(file: percent; -99.99/-999 -> NaN).\n"
         f"X columns: {', '.join(X.columns)}. be_me, op, inv: value-weighted "
         "averages of the portfolio's firms as published; log_size: log of the "
         "average market cap ($ million); n_firms: number of firms.\n"

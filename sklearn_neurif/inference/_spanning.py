@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 
 from ..panel import as_of_to_return_period, to_decimal_returns, to_monthly_periods
@@ -58,7 +57,11 @@ def newey_west_lags(n_obs: int) -> int:
 
 def _hac_fit(y: np.ndarray, X: np.ndarray, lags: int):
     # Bartlett kernel, no small-sample correction, normal p-values.
-    return sm.OLS(y, X).fit(
+    # Imported here: statsmodels takes ~0.3 s to import, and importing
+    # sklearn_neurif.inference should not pay for it.
+    from statsmodels.regression.linear_model import OLS
+
+    return OLS(y, X).fit(
         cov_type="HAC", cov_kwds={"maxlags": int(lags), "use_correction": False}
     )
 

@@ -1,11 +1,20 @@
-"""Cross-validation over the periods of long ``(entity, time)`` panels.
+"""Cross-validation and walk-forward prediction over the periods of panels.
 
 :class:`PanelTimeSeriesSplit` is scikit-learn's ``TimeSeriesSplit`` over
 unique periods (expanding or rolling window, gap/embargo), yielding row
 positions of the long panel; :func:`temporal_train_test_split` makes one
-split at a period boundary.
+split at a period boundary; :func:`walk_forward_predict` predicts every test
+period with a model refitted on earlier periods only (schedule
+:class:`WalkForwardSplit`, result :class:`WalkForwardResult`).
 """
 
 from ._split import PanelTimeSeriesSplit, temporal_train_test_split
+from ._walk_forward import WalkForwardResult, WalkForwardSplit, walk_forward_predict
 
-__all__ = ["PanelTimeSeriesSplit", "temporal_train_test_split"]
+__all__ = [
+    "PanelTimeSeriesSplit",
+    "WalkForwardResult",
+    "WalkForwardSplit",
+    "temporal_train_test_split",
+    "walk_forward_predict",
+]

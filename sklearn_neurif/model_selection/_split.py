@@ -314,7 +314,9 @@ def temporal_train_test_split(*arrays, test_size=0.25, gap=0, groups=None):
     >>> X = pd.DataFrame({"z": np.arange(10.0)}, index=idx)
     >>> y = pd.Series(np.arange(10.0), index=idx)
     >>> X_tr, X_te, y_tr, y_te = temporal_train_test_split(X, y, test_size=2, gap=1)
-    >>> sorted(set(X_tr.index.get_level_values("time"))), sorted(set(y_te.index.get_level_values("time")))
+    >>> train_periods = sorted(set(X_tr.index.get_level_values("time")))
+    >>> test_periods = sorted(set(y_te.index.get_level_values("time")))
+    >>> train_periods, test_periods
     ([0, 1], [3, 4])
     """
     if not arrays:

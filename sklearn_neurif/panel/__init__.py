@@ -1,7 +1,7 @@
 """Panel data layer: validation, long <-> dense layout, timing.
 
 Every estimator, metric and tool of the package reads panels through this
-module, so data conventions (DESIGN section 2, docs page "Data conventions")
+module, so the data conventions (docs page "Data conventions", docs/conventions.md)
 hold everywhere.
 """
 

@@ -17,8 +17,8 @@ __all__ = ["build_parser", "main"]
 
 _EPILOG = """\
 examples:
-  neurif run                       # the study on the real US stock panel (about 15 min)
-  neurif run --quick               # a one-to-two-minute version (see docs/study.md)
+  neurif run                       # the study on the real US stock panel (about 4 min)
+  neurif run --quick               # a 30-second version (see docs/study.md)
   neurif run --data simulated --quick --out runs/sim
   neurif run --data panel.csv --entity-col permno --time-col date --return-col ret
 """
@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=1,
-        help="torch CPU threads (default 1: robust on shared machines; 0 = torch's default)",
+        help="torch CPU threads (default 1: robust on shared machines; "
+        "0 = torch's default)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress output")
     return parser
@@ -95,25 +96,11 @@ def _run(args) -> int:
     from ._study import run_study
 
     out = Path(args.out or Path("neurif_runs") / time.strftime("%Y%m%d-%H%M%S"))
-    result = run_study(
-        args.data,
-        factors=args.factors,
-        anomalies=args.anomalies,
-        anomalies_format=args.anomalies_format,
-        quick=args.quick,
-        seed=args.seed,
-        device=args.device,
-        quiet=args.quiet,
-        threads=args.threads or None,
-        data_home=args.data_home,
-        download=args.download,
-        entity_col=args.entity_col,
-        time_col=args.time_col,
-        return_col=args.return_col,
-        size_col=args.size_col,
-        train_end=args.train_end,
-        valid_end=args.valid_end,
-    )
+    # Every option of `neurif run` but --out is the run_study keyword of the
+    # same name; --threads 0 means torch's default (threads=None).
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "out")}
+    options["threads"] = args.threads or None
+    result = run_study(options.pop("data"), **options)
     paths = write_report(result, out)
     if not args.quiet:
         print(headline_markdown(result))

@@ -1,6 +1,6 @@
 """Torch modules of the transformer return predictors (see docs/transformer.md).
 
-Shapes follow the panel batches of :class:`~sklearn_neurif.nn._batching.PanelBatcher`:
+Shapes follow the panel batches of :class:`~sklearn_neurif.nn.PanelBatcher`:
 a batch holds M months padded to n assets; ``z`` holds the U distinct
 asset-months the batch refers to (current months and their lags), each
 embedded once; ``lags`` (M, n, W) gathers them into windows.
