@@ -372,9 +372,9 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         An interrupt (Ctrl-C, or a callback raising ``KeyboardInterrupt``)
         stops training and is re-raised, never swallowed as skorch does. A
         refit leaves the previous model in place. A first fit keeps the
-        best weights so far (the lowest validation loss, else the last
-        epoch's) as a usable model with ``interrupted_ = True``; a completed
-        fit has ``interrupted_ = False``.
+        best weights so far (those of the lowest validation loss; without
+        validation, the weights when interrupted) as a usable model with
+        ``interrupted_ = True``; a completed fit has ``interrupted_ = False``.
         """
         previous = _fitted_state(self)
         try:
