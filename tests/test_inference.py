@@ -60,12 +60,14 @@ def test_grs_matches_direct_formula(alpha, K):
     R, f = _data(alpha=alpha, K=K, seed=K)
     res = grs_test(R, f)
     fstat, p = _grs_direct(R, f)
-    assert res.f_stat == pytest.approx(fstat, rel=1e-10)
-    assert res.pvalue == pytest.approx(p, rel=1e-8)
+    assert res.grs_stat == pytest.approx(fstat, rel=1e-10)
+    assert res.grs_pvalue == pytest.approx(p, rel=1e-8)
     assert (res.df1, res.df2) == (8, 240 - 8 - K)
-    assert res.f_stat == pytest.approx(res.wald * (240 - 8 - K) / (8 * 240), rel=1e-12)
+    assert res.grs_stat == pytest.approx(
+        res.wald * (240 - 8 - K) / (8 * 240), rel=1e-12
+    )
     comp = anomaly_test(R, f)
-    assert comp["factors"].grs_f == pytest.approx(fstat, rel=1e-10)
+    assert comp["factors"].grs_stat == pytest.approx(fstat, rel=1e-10)
 
 
 def test_grs_against_linearmodels_traded_factor_model():
@@ -81,7 +83,7 @@ def test_grs_against_linearmodels_traded_factor_model():
     np.testing.assert_allclose(ours.betas.to_numpy(), lm.betas.to_numpy(), rtol=1e-9)
     grs = grs_test(R, f)
     assert grs.wald == pytest.approx(lm.j_statistic.stat, rel=0.05)
-    assert (grs.pvalue < 0.01) and (lm.j_statistic.pval < 0.01)
+    assert (grs.grs_pvalue < 0.01) and (lm.j_statistic.pval < 0.01)
 
 
 def test_newey_west_tstats_equal_statsmodels():
@@ -95,7 +97,7 @@ def test_newey_west_tstats_equal_statsmodels():
             cov_type="HAC", cov_kwds={"maxlags": lags}
         )
         np.testing.assert_allclose(
-            res.tvalues.loc[name].to_numpy(), fit.tvalues, rtol=1e-10
+            res.tstat.loc[name].to_numpy(), fit.tvalues, rtol=1e-10
         )
         np.testing.assert_allclose(
             res.params.loc[name].to_numpy(), fit.params, rtol=1e-10
@@ -195,8 +197,8 @@ def test_nan_returns_handling_and_counts():
     ]
     assert comp["FF3"].n_periods == 94
     ok = R.dropna()
-    assert comp["FF3"].grs_f == pytest.approx(
-        grs_test(ok, f.loc[ok.index, FF5[:3]]).f_stat
+    assert comp["FF3"].grs_stat == pytest.approx(
+        grs_test(ok, f.loc[ok.index, FF5[:3]]).grs_stat
     )
     with pytest.raises(
         ValueError, match=r"missing values \(count per column: \{'p0': 5, 'p2': 1\}"

@@ -52,7 +52,7 @@ def test_ff25_against_ff3_and_ff5(french):
         # Small-growth (smallest size, lowest BE/ME) alpha: the textbook failure.
         assert res.alpha["SMALL LoBM"] < -0.002
         assert res.tstat["SMALL LoBM"] < -3
-    assert comp["FF5"].grs_f < comp["FF3"].grs_f
+    assert comp["FF5"].grs_stat < comp["FF3"].grs_stat
     assert comp["FF5"].rms_alpha < comp["FF3"].rms_alpha
 
 

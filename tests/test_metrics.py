@@ -66,7 +66,7 @@ def test_rank_ic_matches_per_period_spearman():
     )
     np.testing.assert_allclose(result.series.to_numpy(), by_hand.to_numpy(), rtol=1e-12)
     assert result.mean == pytest.approx(by_hand.mean())
-    assert result.t_stat == pytest.approx(by_hand.mean() / (by_hand.std() / np.sqrt(6)))
+    assert result.tstat == pytest.approx(by_hand.mean() / (by_hand.std() / np.sqrt(6)))
     assert result.n_periods == 6 and result.n_skipped == 0
     assert list(result.summary().columns)[:3] == ["mean IC", "std", "t-stat"]
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .._deprecation import renamed_attribute
+
 __all__ = [
     "SpanningResult",
     "AnomalyTestResult",
@@ -24,8 +26,9 @@ class SpanningResult:
     ----------
     params : DataFrame (n_assets, 1 + n_factors)
         Column ``alpha`` then one beta per factor.
-    tvalues, pvalues : DataFrame
-        Newey-West t-statistics and two-sided normal p-values, same layout.
+    tstat, pvalue : DataFrame
+        Newey-West t-statistics and two-sided normal p-values, same layout
+        (formerly ``tvalues`` and ``pvalues``, deprecated aliases).
     r2 : Series
         Centred R-squared of each regression.
     n_obs, nw_lags : Series
@@ -42,8 +45,8 @@ class SpanningResult:
     """
 
     params: pd.DataFrame
-    tvalues: pd.DataFrame
-    pvalues: pd.DataFrame
+    tstat: pd.DataFrame
+    pvalue: pd.DataFrame
     r2: pd.Series
     n_obs: pd.Series
     nw_lags: pd.Series
@@ -51,6 +54,9 @@ class SpanningResult:
     periods_per_year: int = 12
     n_periods_unmatched: int = 0
     n_periods_missing_returns: int = 0
+
+    tvalues = renamed_attribute("tstat", "tvalues")
+    pvalues = renamed_attribute("pvalue", "pvalues")
 
     @property
     def alpha(self) -> pd.Series:
@@ -65,7 +71,7 @@ class SpanningResult:
     @property
     def alpha_tstat(self) -> pd.Series:
         """Newey-West t-statistics of the alphas."""
-        return self.tvalues["alpha"].rename("t_alpha")
+        return self.tstat["alpha"].rename("t_alpha")
 
     @property
     def betas(self) -> pd.DataFrame:
@@ -79,12 +85,12 @@ class SpanningResult:
                 "alpha": self.alpha,
                 "alpha_annual": self.alpha_annual,
                 "t_alpha": self.alpha_tstat,
-                "p_alpha": self.pvalues["alpha"],
+                "p_alpha": self.pvalue["alpha"],
             }
         )
         for col in self.betas.columns:
             out[f"beta_{col}"] = self.params[col]
-            out[f"t_{col}"] = self.tvalues[col]
+            out[f"t_{col}"] = self.tstat[col]
         out["R2"] = self.r2
         out["n_obs"] = self.n_obs
         return out
@@ -112,9 +118,9 @@ class AnomalyTestResult:
         Mean absolute and root mean squared alpha.
     n_t196, n_t3 : int
         Number of alphas with ``|t| > 1.96`` and ``|t| > 3``.
-    grs_f, grs_pvalue : float
+    grs_stat, grs_pvalue : float
         Gibbons-Ross-Shanken (1989) F statistic and its ``F(M, T-M-K)``
-        p-value.
+        p-value (``grs_f`` is a deprecated alias of ``grs_stat``).
     avg_r2 : float
         Average time-series R-squared.
     cs_r2 : float
@@ -132,13 +138,15 @@ class AnomalyTestResult:
     alpha: pd.Series
     tstat: pd.Series
     r2: pd.Series
-    grs_f: float
+    grs_stat: float
     grs_pvalue: float
     cs_r2: float
     cs_r2_ols: float
     n_periods: int
     nw_lags: int
     betas: pd.DataFrame = field(default=None)
+
+    grs_f = renamed_attribute("grs_stat", "grs_f")
 
     @property
     def n_assets(self) -> int:
@@ -179,7 +187,7 @@ class AnomalyTestResult:
                 "rms_alpha": self.rms_alpha,
                 "n_abs_t>1.96": self.n_t196,
                 "n_abs_t>3": self.n_t3,
-                "GRS_F": self.grs_f,
+                "GRS_F": self.grs_stat,
                 "GRS_pvalue": self.grs_pvalue,
                 "avg_R2": self.avg_r2,
                 "cs_R2": self.cs_r2,
@@ -195,7 +203,7 @@ class AnomalyTestResult:
 
     def __repr__(self) -> str:
         return (
-            f"AnomalyTestResult({self.name!r}, GRS F={self.grs_f:.3f} "
+            f"AnomalyTestResult({self.name!r}, GRS F={self.grs_stat:.3f} "
             f"(p={self.grs_pvalue:.3g}), mean|alpha|={self.mean_abs_alpha:.5f}, "
             f"|t|>1.96: {self.n_t196}/{self.n_assets})"
         )
@@ -293,10 +301,10 @@ class GRSResult:
 
     Attributes
     ----------
-    f_stat : float
-        The GRS F statistic.
-    pvalue : float
-        ``P(F(df1, df2) > f_stat)``.
+    grs_stat : float
+        The GRS F statistic (``f_stat`` is a deprecated alias).
+    grs_pvalue : float
+        ``P(F(df1, df2) > grs_stat)`` (``pvalue`` is a deprecated alias).
     df1, df2 : int
         ``M`` and ``T - M - K``.
     wald : float
@@ -305,18 +313,24 @@ class GRSResult:
         F statistic is ``wald * (T - M - K) / (M T)``.
     """
 
-    f_stat: float
-    pvalue: float
+    grs_stat: float
+    grs_pvalue: float
     df1: int
     df2: int
     wald: float
 
+    f_stat = renamed_attribute("grs_stat", "f_stat")
+    pvalue = renamed_attribute("grs_pvalue", "pvalue")
+
     def summary(self) -> pd.DataFrame:
         """The statistics as a one-row table."""
         return pd.DataFrame(
-            [[self.f_stat, self.pvalue, self.df1, self.df2, self.wald]],
+            [[self.grs_stat, self.grs_pvalue, self.df1, self.df2, self.wald]],
             columns=["GRS_F", "pvalue", "df1", "df2", "wald"],
         )
 
     def __repr__(self) -> str:
-        return f"GRSResult(F={self.f_stat:.4f}, p={self.pvalue:.4g}, df=({self.df1}, {self.df2}))"
+        return (
+            f"GRSResult(F={self.grs_stat:.4f}, p={self.grs_pvalue:.4g}, "
+            f"df=({self.df1}, {self.df2}))"
+        )

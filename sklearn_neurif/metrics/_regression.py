@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._deprecation import renamed_attribute
 from ..panel import PanelLayout
 
 __all__ = ["r2_total", "r2_predictive", "rmse", "mae", "rank_ic", "RankICResult"]
@@ -162,8 +163,9 @@ class RankICResult:
         Time-series mean of ``series``.
     std : float
         Time-series standard deviation (ddof=1).
-    t_stat : float
-        ``mean / (std / sqrt(n_periods))``.
+    tstat : float
+        ``mean / (std / sqrt(n_periods))`` (formerly ``t_stat``, a
+        deprecated alias).
     n_periods : int
         Periods with at least ``min_assets`` valid assets.
     n_skipped : int
@@ -173,9 +175,11 @@ class RankICResult:
     series: pd.Series
     mean: float
     std: float
-    t_stat: float
+    tstat: float
     n_periods: int
     n_skipped: int
+
+    t_stat = renamed_attribute("tstat", "t_stat")
 
     def summary(self) -> pd.DataFrame:
         """Return the statistics as a one-row table."""
@@ -183,7 +187,7 @@ class RankICResult:
             {
                 "mean IC": [self.mean],
                 "std": [self.std],
-                "t-stat": [self.t_stat],
+                "t-stat": [self.tstat],
                 "periods": [self.n_periods],
                 "skipped": [self.n_skipped],
             },
@@ -244,7 +248,7 @@ def rank_ic(y_true, y_pred, periods=None, *, min_assets: int = 3) -> RankICResul
     series = pd.Series(values, index=pd.Index(labels, name="time"), name="rank_ic")
     n = len(series)
     std = float(series.std(ddof=1)) if n > 1 else float("nan")
-    t_stat = (
+    tstat = (
         float(series.mean() / (std / np.sqrt(n))) if n > 1 and std > 0 else float("nan")
     )
-    return RankICResult(series, float(series.mean()), std, t_stat, n, skipped)
+    return RankICResult(series, float(series.mean()), std, tstat, n, skipped)
