@@ -60,10 +60,9 @@ from sklearn_neurif import (
     IPCARegressor,
     NeurIFRegressor,
     TransformerRegressor,
+    evaluate_factor_model,
 )
 from sklearn_neurif.datasets import make_conditional_factor_panel
-from sklearn_neurif.metrics import r2_predictive, r2_total, rank_ic, rmse
-from sklearn_neurif.portfolio import PortfolioSorter
 from sklearn_neurif.preprocessing import CrossSectionalRankScaler
 
 WIDTH = dict(hidden_size=32, n_heads=2)
@@ -177,39 +176,27 @@ def _rss():
         return int(fh.read().split()[1]) * 4096
 
 
-def long_short_sharpe(pred, y, weights=None):
-    frame = pd.DataFrame({"pred": pred}, index=y.index)
-    kwargs = {}
-    if weights is not None:
-        frame["w"] = np.asarray(weights, dtype=float)
-        kwargs["weights"] = "w"
-    result = PortfolioSorter(10, signal="pred", **kwargs).fit(frame, y).result_
-    return float(result.summary().loc["LS", "sharpe"])
-
-
-def evaluate(name, family, model, split):
+def evaluate(name, model, split):
     X, y, train = split["X"], split["y"], split["train"]
     Xtr, ytr, Xte, yte = X[train], y[train], X[~train], y[~train]
     start = time.perf_counter()
     with PeakMemory() as mem:
         model.fit(Xtr, ytr)
     fit_s = time.perf_counter() - start
-    pred = np.asarray(model.predict(Xte), dtype=float)
-    ic = rank_ic(yte, pred, Xte.index.get_level_values(-1))
+    sizes = None if split["sizes"] is None else split["sizes"][~train]
+    # Models without factors (the transformers) get a NaN total R2.
+    ev = evaluate_factor_model(model, Xte, yte, weights=sizes, name=name)
+    sharpe = ev.long_short["sharpe"]
     history = getattr(model, "history_", None)
     row = {
         "model": name,
-        "total_r2": r2_total(yte, model.predict_total(Xte, yte))
-        if family == "factor"
-        else np.nan,
-        "pred_r2": r2_predictive(yte, pred),
-        "rmse": rmse(yte, pred),
-        "ic": float(ic.mean),
-        "ic_t": float(ic.t_stat),
-        "sharpe_ew": long_short_sharpe(pred, yte),
-        "sharpe_vw": np.nan
-        if split["sizes"] is None
-        else long_short_sharpe(pred, yte, split["sizes"][~train]),
+        "total_r2": ev.r2_total,
+        "pred_r2": ev.r2_predictive,
+        "rmse": ev.rmse,
+        "ic": float(ev.ic_mean),
+        "ic_t": float(ev.ic_tstat),
+        "sharpe_ew": float(sharpe["EW"]),
+        "sharpe_vw": float(sharpe.get("VW", np.nan)),
         "fit_s": fit_s,
         "s_per_epoch": float(history["dur"].mean()) if history is not None else np.nan,
         "epochs": len(history) if history is not None else np.nan,
@@ -277,8 +264,8 @@ def fit_in_child(data_name, quick, max_entities, name, seed, train, window, thre
     """One fit and its evaluation in a fresh process (see ``run``)."""
     torch.set_num_threads(threads)
     split = load_split(data_name, quick, max_entities)
-    family, factory = model_factories(split["k"], window, train)[name]
-    row = evaluate(name, family, factory(seed), split)
+    _, factory = model_factories(split["k"], window, train)[name]
+    row = evaluate(name, factory(seed), split)
     row["seed"] = seed
     return row
 

@@ -26,9 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sklearn_neurif import IPCARegressor, evaluate_factor_model
 from sklearn_neurif.datasets import make_conditional_factor_panel
-from sklearn_neurif.ipca._estimator import IPCARegressor
-from sklearn_neurif.metrics import r2_predictive, r2_total
 from sklearn_neurif.neurif import NeurIFRegressor
 
 
@@ -56,9 +55,9 @@ def evaluate(design, n, t_total, n_chars, k, params, seed):
         model.fit(X[parts["in"]], y[parts["in"]])
         row = {"design": design, "model": name, "fit_s": time.perf_counter() - start}
         for part, rows_ in parts.items():
-            Xp, yp = X[rows_], y[rows_]
-            row[f"total_R2_{part}"] = r2_total(yp, model.predict_total(Xp, yp))
-            row[f"pred_R2_{part}"] = r2_predictive(yp, model.predict(Xp))
+            ev = evaluate_factor_model(model, X[rows_], y[rows_])
+            row[f"total_R2_{part}"] = ev.r2_total
+            row[f"pred_R2_{part}"] = ev.r2_predictive
         row["cancorr_min"] = canonical_correlations(
             model.factors_.to_numpy(), data.factors.to_numpy()[:n_train]
         ).min()

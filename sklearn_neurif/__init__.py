@@ -26,6 +26,7 @@ _LAZY = {
     "NeurIFRegressor": ".neurif",
     "SeedEnsembleRegressor": ".ensemble",
     "TransformerRegressor": ".transformer",
+    "evaluate_factor_model": ".metrics",
 }
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
@@ -37,4 +38,5 @@ __all__ = [
     "SeedEnsembleRegressor",
     "TransformerRegressor",
     "__version__",
+    "evaluate_factor_model",
 ]

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from ..datasets import load_anomaly_portfolios
 from ..inference import anomaly_test, spanning_regression
 from ..ipca import IPCARegressor
-from ..metrics import r2_predictive, r2_total, rank_ic, rmse
+from ..metrics import evaluate_factor_model, r2_predictive, r2_total
 from ..neurif import NeurIFRegressor
 from ..panel import as_of_to_return_period
 from ..portfolio import PortfolioSorter
@@ -137,6 +137,10 @@ class StudyResult:
         Model -> realised factors of every month (labelled by month earned).
     timings : dict
         Seconds per step and in total.
+    evaluations : dict
+        Model -> :class:`~sklearn_neurif.metrics.FactorModelEvaluation` of the
+        refitted model on the test months (per-month series included), the
+        source of ``test``, ``sorts``, ``deciles`` and ``ls_returns``.
     """
 
     config: dict
@@ -153,6 +157,7 @@ class StudyResult:
     attribution: dict
     factors: dict
     timings: dict
+    evaluations: dict = field(default_factory=dict)
 
     def headline(self) -> pd.DataFrame:
         """IPCA and NeurIF side by side on the same test months."""
@@ -446,19 +451,21 @@ def _run(
 
     fit_rows = rows["train"] | rows["valid"] if settings.refit else rows["train"]
     test_rows = rows["test"]
-    finals, test, signals = {}, {}, {}
+    y_test = y[test_rows]
+    w_test = None if sizes is None else sizes[test_rows]
+    finals, evaluations = {}, {}
     for model in MODELS:
         steps.start(f"refit {model} K={chosen[model]}")
         est = make(model, chosen[model]).fit(Xs[fit_rows], y[fit_rows])
         finals[model] = est
-        out = _outputs(est, Xs[test_rows], y[test_rows], loadings=True)
-        test[model] = _metrics(y[test_rows], out)
-        signals[model] = out["signals"]
+        evaluations[model] = evaluate_factor_model(
+            est, Xs[test_rows], y_test, weights=w_test, n_portfolios=q,
+            sort_loadings=True, name=model,
+        )  # fmt: skip
+    test = {model: _metrics(ev) for model, ev in evaluations.items()}
 
     steps.start("portfolio sorts")
-    y_test = y[test_rows]
-    w_test = None if sizes is None else sizes[test_rows]
-    sorts, deciles, ls = _all_sorts(signals, y_test, w_test, q)
+    sorts, deciles, ls = _sort_tables(evaluations)
     steps.start("alphas")
     alphas = _alphas(ls, src.factor_sets)
     steps.start("anomaly tests")
@@ -530,6 +537,7 @@ def _run(
         attribution=attribution,
         factors=all_factors,
         timings=timings,
+        evaluations=evaluations,
     )
 
 
@@ -612,49 +620,31 @@ def _split(X, y, default_split, train_end, valid_end) -> dict:
     return {"periods": parts}
 
 
-def _outputs(est, X, y, loadings=False) -> dict:
-    out = {
+def _outputs(est, X, y) -> dict:
+    return {
         "pred": np.asarray(est.predict(X), dtype=float),
         "total": np.asarray(est.predict_total(X, y), dtype=float),
-        "y": np.asarray(y, dtype=float),
-        "index": X.index,
     }
-    if loadings:
-        Z = est.transform(X)
-        Z = np.asarray(Z, dtype=float)[:, : est.n_factors]
-        cols = {"predicted": out["pred"]}
-        cols.update({f"loading_{j + 1}": Z[:, j] for j in range(est.n_factors)})
-        out["signals"] = pd.DataFrame(cols, index=X.index)
-    return out
 
 
-def _metrics(y, out) -> dict:
-    ic = rank_ic(y, out["pred"], out["index"].get_level_values(-1))
+def _metrics(ev) -> dict:
     return {
-        "r2_total": r2_total(y, out["total"]),
-        "r2_predictive": r2_predictive(y, out["pred"]),
-        "rmse": rmse(y, out["pred"]),
-        "ic_mean": float(ic.mean),
-        "ic_t": float(ic.t_stat),
-        "n_obs": int(np.isfinite(out["y"]).sum()),
-        "n_periods": int(out["index"].get_level_values(-1).nunique()),
+        "r2_total": ev.r2_total,
+        "r2_predictive": ev.r2_predictive,
+        "rmse": ev.rmse,
+        "ic_mean": float(ev.ic_mean),
+        "ic_t": float(ev.ic_tstat),
+        "n_obs": ev.n_obs,
+        "n_periods": ev.n_periods,
     }
 
 
-def _all_sorts(signals, y, sizes, q):
+def _sort_tables(evaluations):
+    """Long-short statistics, decile means and long-short returns as tables."""
     stats, deciles, ls = [], [], {}
-    weightings = ["EW"] + (["VW"] if sizes is not None else [])
-    for model, frame in signals.items():
-        for w in weightings:
-            data = frame.copy()
-            data["__size"] = sizes if w == "VW" else 1.0
-            ls_cols = {}
-            for signal in frame.columns:
-                res = (
-                    PortfolioSorter(q, signal=signal, weights="__size")
-                    .fit(data, y)
-                    .result_
-                )
+    for model, ev in evaluations.items():
+        for w, sorts in ev.sorts.items():
+            for signal, res in sorts.results.items():
                 summ = res.summary().loc["LS"]
                 stats.append(
                     {
@@ -668,12 +658,8 @@ def _all_sorts(signals, y, sizes, q):
                         "n_periods": int(summ["n_periods"]),
                     }
                 )
-                ls_cols[signal] = res.returns["LS"]
-                if signal == "predicted":
-                    row = res.mean.copy()
-                    row.name = f"{model} {w}"
-                    deciles.append(row)
-            ls[(model, w)] = pd.DataFrame(ls_cols)
+            deciles.append(sorts["predicted"].mean.rename(f"{model} {w}"))
+            ls[(model, w)] = sorts.long_short_returns()
     return pd.DataFrame(stats), pd.DataFrame(deciles), ls
 
 

@@ -1,0 +1,340 @@
+"""Out-of-sample evaluation of a fitted return model on a test panel.
+
+One function, :func:`evaluate_factor_model`, computes every figure the
+study, the benchmarks and the examples report for a model on the same test
+months (total and predictive R-squared, RMSE, MAE, rank IC, decile
+long-short portfolios) from the package's metric functions and
+:class:`~sklearn_neurif.portfolio.PortfolioSorter`, and returns them in one
+:class:`FactorModelEvaluation`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..inference import newey_west_mean
+from ..panel import check_panel_target, is_panel, panel_index
+from ..portfolio import FactorSortResult, PortfolioSorter
+from ..portfolio._sorter import LS, _loading_columns, _row_values
+from ._regression import RankICResult, mae, r2_predictive, r2_total, rank_ic, rmse
+from ._scorers import resolve_final_step
+
+__all__ = ["FactorModelEvaluation", "evaluate_factor_model"]
+
+_LS_STATS = ("mean", "tstat", "sharpe", "turnover", "n_periods")
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class FactorModelEvaluation:
+    """Out-of-sample statistics of a fitted return model on one test panel.
+
+    Every figure is computed on the rows of the evaluated panel; returns
+    that are NaN are left out of every statistic.
+
+    Attributes
+    ----------
+    name : str
+        Label of the model (default: the final estimator's class name).
+    r2_total : float
+        Uncentred total R-squared of the fitted values with the realised
+        factors of the same months (:func:`r2_total` of
+        ``predict_total(X, y)``); NaN for a model without factors.
+    r2_predictive : float
+        Uncentred predictive R-squared of ``predict(X)``.
+    rmse, mae : float
+        Root mean squared and mean absolute error of ``predict(X)``.
+    rank_ic : RankICResult
+        Monthly Spearman rank IC of ``predict(X)`` with its statistics.
+    ic_nw_tstat : float
+        Newey-West t-statistic of the mean rank IC (``ic_nw_lags`` lags).
+    ic_nw_lags : int
+        Lags of that t-statistic.
+    sorts : dict of str -> FactorSortResult
+        ``"EW"`` (and ``"VW"`` when weights were given): quantile sorts on
+        the predicted return (key ``"predicted"``) and, with
+        ``sort_loadings=True``, on each loading ``loading_1..K``.
+    monthly : DataFrame
+        One row per as-of month with a return: ``n_obs``, ``sum_sq``
+        (:math:`\\sum_i r^2`, the R-squared denominator), ``sse_total`` and
+        ``sse_predictive`` (the numerators), ``r2_total``,
+        ``r2_predictive`` and ``mse`` of the month, and ``rank_ic`` (NaN in
+        a month the IC skips). Pooled R-squared =
+        ``1 - sse.sum() / sum_sq.sum()``.
+    n_obs : int
+        Rows with a return.
+    n_periods : int
+        Months in the evaluated panel.
+    notes : tuple of str
+        What could not be computed and why.
+    """
+
+    name: str
+    r2_total: float
+    r2_predictive: float
+    rmse: float
+    mae: float
+    rank_ic: RankICResult
+    ic_nw_tstat: float
+    ic_nw_lags: int
+    sorts: dict
+    monthly: pd.DataFrame
+    n_obs: int
+    n_periods: int
+    notes: tuple = ()
+
+    @property
+    def ic_mean(self) -> float:
+        """Mean monthly rank IC."""
+        return self.rank_ic.mean
+
+    @property
+    def ic_tstat(self) -> float:
+        """t-statistic of the mean rank IC, ``mean / (std / sqrt(T))``."""
+        return self.rank_ic.tstat
+
+    @property
+    def long_short(self) -> pd.DataFrame:
+        """Long-short (top minus bottom) statistics of the sort on ``predict``.
+
+        One row per weighting (``EW``, ``VW``); columns ``mean``, ``tstat``
+        (Newey-West), ``sharpe`` (annualised), ``turnover``, ``n_periods``.
+        """
+        rows = {
+            w: s["predicted"].summary().loc[LS, list(_LS_STATS)]
+            for w, s in self.sorts.items()
+        }
+        return pd.DataFrame(rows).T.astype({"n_periods": int}).rename_axis("weighting")
+
+    @property
+    def long_short_returns(self) -> pd.DataFrame:
+        """Monthly long-short returns of the sort on ``predict`` (as-of labels)."""
+        return pd.DataFrame(
+            {w: s["predicted"].returns[LS] for w, s in self.sorts.items()}
+        )
+
+    def summary(self) -> pd.DataFrame:
+        """The headline statistics as a one-column table named after the model.
+
+        Tables of several models concatenate side by side:
+        ``pd.concat([a.summary(), b.summary()], axis=1)``.
+        """
+        rows = {
+            "total R2": self.r2_total,
+            "predictive R2": self.r2_predictive,
+            "RMSE": self.rmse,
+            "MAE": self.mae,
+            "rank IC mean": self.ic_mean,
+            "rank IC t": self.ic_tstat,
+            "rank IC NW t": self.ic_nw_tstat,
+        }
+        for w, stats in self.long_short.iterrows():
+            for stat in ("mean", "tstat", "sharpe", "turnover"):
+                rows[f"LS {stat} {w}"] = float(stats[stat])
+        rows.update({"rows": self.n_obs, "months": self.n_periods})
+        return pd.DataFrame({self.name: pd.Series(rows, dtype=float)}).rename_axis(
+            "statistic"
+        )
+
+    def __repr__(self) -> str:
+        sharpe = ", ".join(
+            f"LS Sharpe {w}={s:.3f}" for w, s in self.long_short["sharpe"].items()
+        )
+        return (
+            f"FactorModelEvaluation({self.name}: total R2={self.r2_total:.4f}, "
+            f"predictive R2={self.r2_predictive:.4f}, RMSE={self.rmse:.5f}, "
+            f"rank IC={self.ic_mean:.4f} (t={self.ic_tstat:.2f}), {sharpe}, "
+            f"months={self.n_periods})"
+        )
+
+
+def _check_options(n_portfolios, sort_loadings, name):
+    if not isinstance(n_portfolios, numbers.Integral) or n_portfolios < 2:
+        raise ValueError(f"n_portfolios must be an integer >= 2; got {n_portfolios!r}.")
+    if not isinstance(sort_loadings, bool):
+        raise TypeError(f"sort_loadings must be True or False; got {sort_loadings!r}.")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a string; got {type(name).__name__}.")
+
+
+def _model_outputs(estimator, X, y, sort_loadings):
+    """``predict``, ``predict_total`` (or None) and the loading signals."""
+    final, Xt = resolve_final_step(estimator, X)
+    pred = np.asarray(final.predict(Xt), dtype=np.float64).reshape(-1)
+    notes = []
+    if hasattr(final, "predict_total"):
+        total = np.asarray(final.predict_total(Xt, y), dtype=np.float64).reshape(-1)
+    else:
+        total = None
+        notes.append(
+            f"{type(final).__name__} has no realised factors (no predict_total): "
+            "the total R2 is undefined (NaN)."
+        )
+    signals = {"predicted": pred}
+    if sort_loadings:
+        if not (hasattr(final, "transform") and hasattr(final, "n_factors")):
+            raise TypeError(
+                f"sort_loadings=True needs a factor model with loadings; "
+                f"{type(final).__name__} has no transform/n_factors."
+            )
+        loadings, names = _loading_columns(final.transform(Xt), final.n_factors)
+        signals.update({n: loadings[:, j] for j, n in enumerate(names)})
+    return final, pred, total, signals, notes
+
+
+def _monthly(index, r, pred, total, ic: RankICResult) -> pd.DataFrame:
+    """Per-month sums behind the pooled R-squared, and the month's figures."""
+    keep = ~np.isnan(r)
+    time_of = index.get_level_values(-1)[keep]
+    parts = {
+        "n_obs": np.ones(keep.sum()),
+        "sum_sq": r[keep] ** 2,
+        "sse_total": (r - total)[keep] ** 2 if total is not None else np.nan,
+        "sse_predictive": (r - pred)[keep] ** 2,
+    }
+    frame = (
+        pd.DataFrame(parts, index=time_of).groupby(level=0, sort=True).sum(min_count=1)
+    )
+    frame["n_obs"] = frame["n_obs"].astype(int)
+    frame["r2_total"] = 1.0 - frame["sse_total"] / frame["sum_sq"]
+    frame["r2_predictive"] = 1.0 - frame["sse_predictive"] / frame["sum_sq"]
+    frame["mse"] = frame["sse_predictive"] / frame["n_obs"]
+    frame["rank_ic"] = ic.series.reindex(frame.index)
+    return frame.rename_axis(index.names[-1])
+
+
+def _sorts(index, y, signals, weights, n_portfolios, nw_lags, periods_per_year):
+    """Quantile sorts on each signal, equal- and (with weights) value-weighted."""
+    frame = pd.DataFrame(signals, index=index)
+    by_weighting = {"EW": None} if weights is None else {"EW": None, "VW": "__weight"}
+    if weights is not None:
+        frame["__weight"] = weights
+    out = {}
+    for label, column in by_weighting.items():
+        results = {}
+        for signal in signals:
+            sorter = PortfolioSorter(
+                n_portfolios,
+                signal=signal,
+                weights=column,
+                nw_lags=nw_lags,
+                periods_per_year=periods_per_year,
+            )
+            results[signal] = sorter.fit(frame, y).result_
+        out[label] = FactorSortResult(results=results)
+    return out
+
+
+def evaluate_factor_model(
+    estimator,
+    X,
+    y,
+    *,
+    weights=None,
+    n_portfolios=10,
+    sort_loadings=False,
+    nw_lags=None,
+    periods_per_year=12,
+    name=None,
+) -> FactorModelEvaluation:
+    r"""Evaluate a fitted return model on a test panel: R², errors, IC, sorts.
+
+    The figures the package reports for a model out of sample, each from
+    the metric function that defines it:
+
+    - total R² (:func:`r2_total` of ``predict_total(X, y)``, the fitted
+      values with the realised factors of the evaluated months) and
+      predictive R² (:func:`r2_predictive` of ``predict(X)``), both
+      uncentred;
+    - :func:`rmse` and :func:`mae` of ``predict(X)``;
+    - the monthly rank IC (:func:`rank_ic`) with its t-statistic and a
+      Newey-West t-statistic;
+    - quantile sorts on ``predict(X)`` with
+      :class:`~sklearn_neurif.portfolio.PortfolioSorter`, equal-weighted
+      and, given ``weights``, value-weighted: long-short mean, Newey-West
+      t-statistic, annualised Sharpe ratio, turnover;
+    - the per-month series behind them (:attr:`FactorModelEvaluation.monthly`).
+
+    Parameters
+    ----------
+    estimator : fitted estimator or Pipeline
+        A factor model of the package (``predict``, ``predict_total``,
+        ``transform``), a Pipeline ending with one, or any return model with
+        ``predict`` (e.g. :class:`~sklearn_neurif.TransformerRegressor`):
+        without ``predict_total`` the total R² is NaN and a note says so.
+    X : DataFrame with an (entity, time) MultiIndex
+        Characteristics known at ``t`` of the evaluated months.
+    y : Series
+        Excess returns over ``t+1`` on ``X``'s index; NaN returns are left
+        out of every statistic.
+    weights : Series on X's index or array-like of shape (n_rows,), optional
+        Value weights (market capitalisation at ``t``) for the value-weighted
+        sorts; default: equal-weighted sorts only.
+    n_portfolios : int, default=10
+        Quantile portfolios of the sorts (deciles).
+    sort_loadings : bool, default=False
+        Also sort on each loading ``loading_1..K`` of ``transform(X)``
+        (factor models only).
+    nw_lags : int, optional
+        Newey-West lags of the long-short and IC t-statistics; default
+        :math:`\lfloor 4 (T/100)^{2/9} \rfloor`.
+    periods_per_year : int, default=12
+        Annualisation of the Sharpe ratio.
+    name : str, optional
+        Label of the model in :meth:`FactorModelEvaluation.summary`;
+        default: the final estimator's class name.
+
+    Returns
+    -------
+    FactorModelEvaluation
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is not a panel, or ``sort_loadings=True`` for a model
+        without loadings.
+    ValueError
+        If ``y`` or ``weights`` are not aligned with ``X``, or the options
+        are invalid (before the model is called).
+
+    Examples
+    --------
+    >>> from sklearn_neurif import IPCARegressor, evaluate_factor_model
+    >>> from sklearn_neurif.datasets import make_conditional_factor_panel
+    >>> data = make_conditional_factor_panel(200, 40, 5, 2, factor_means=0.02,
+    ...                                      random_state=0)
+    >>> t = data.X.index.get_level_values("time")
+    >>> model = IPCARegressor(n_factors=2).fit(data.X[t < 30], data.y[t < 30])
+    >>> ev = evaluate_factor_model(model, data.X[t >= 30], data.y[t >= 30])
+    >>> ev.r2_total > ev.r2_predictive
+    True
+    >>> ev.long_short.columns.tolist()
+    ['mean', 'tstat', 'sharpe', 'turnover', 'n_periods']
+    """
+    _check_options(n_portfolios, sort_loadings, name)
+    if not is_panel(X):
+        raise TypeError("X must be a DataFrame with an (entity, time) MultiIndex.")
+    index = panel_index(X)
+    r = check_panel_target(y, index)
+    w = _row_values(weights, index, "weights")
+    final, pred, total, signals, notes = _model_outputs(estimator, X, y, sort_loadings)
+    ic = rank_ic(y, pred, index.get_level_values(-1))
+    _, ic_nw_tstat, ic_nw_lags = newey_west_mean(ic.series.to_numpy(), nw_lags)
+    return FactorModelEvaluation(
+        name=name or type(final).__name__,
+        r2_total=r2_total(y, total) if total is not None else float("nan"),
+        r2_predictive=r2_predictive(y, pred),
+        rmse=rmse(y, pred),
+        mae=mae(y, pred),
+        rank_ic=ic,
+        ic_nw_tstat=ic_nw_tstat,
+        ic_nw_lags=ic_nw_lags,
+        sorts=_sorts(index, y, signals, w, n_portfolios, nw_lags, periods_per_year),
+        monthly=_monthly(index, r, pred, total, ic),
+        n_obs=int(np.isfinite(r).sum()),
+        n_periods=int(index.get_level_values(-1).nunique()),
+        notes=tuple(notes),
+    )

@@ -1,0 +1,176 @@
+"""evaluate_factor_model: the one evaluation of a fitted model on a test panel.
+
+The figures must be exactly those the metric functions and PortfolioSorter
+give when called by hand (the way the study, the benchmarks and the US-stocks
+example computed them before they called ``evaluate_factor_model``).
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+
+from sklearn_neurif import IPCARegressor, evaluate_factor_model
+from sklearn_neurif.datasets import make_conditional_factor_panel
+from sklearn_neurif.inference import newey_west_mean
+from sklearn_neurif.metrics import (
+    FactorModelEvaluation,
+    mae,
+    r2_predictive,
+    r2_total,
+    rank_ic,
+    rmse,
+)
+from sklearn_neurif.portfolio import PortfolioSorter
+from sklearn_neurif.preprocessing import CrossSectionalRankScaler
+
+
+@pytest.fixture(scope="module")
+def panel():
+    data = make_conditional_factor_panel(
+        150, 48, 6, 2, factor_means=0.02, random_state=3
+    )
+    X, y = data.X, data.y.copy()
+    y.iloc[::17] = np.nan  # missing returns are masked, never filled
+    t = X.index.get_level_values("time")
+    train = np.asarray(t < 36)
+    sizes = pd.Series(
+        np.exp(np.random.default_rng(0).normal(size=len(X))), index=X.index
+    )
+    model = IPCARegressor(n_factors=2).fit(X[train], y[train])
+    return X[~train], y[~train], sizes[~train], model
+
+
+def _sort(frame, y, signal, weights=None):
+    return PortfolioSorter(10, signal=signal, weights=weights).fit(frame, y).result_
+
+
+def test_figures_equal_the_metric_functions(panel):
+    X, y, sizes, model = panel
+    ev = evaluate_factor_model(model, X, y, weights=sizes)
+    pred = model.predict(X)
+    ic = rank_ic(y, pred, X.index.get_level_values(-1))
+    assert ev.r2_total == r2_total(y, model.predict_total(X, y))
+    assert ev.r2_predictive == r2_predictive(y, pred)
+    assert ev.rmse == rmse(y, pred)
+    assert ev.mae == mae(y, pred)
+    assert (ev.ic_mean, ev.ic_tstat) == (ic.mean, ic.tstat)
+    pd.testing.assert_series_equal(ev.rank_ic.series, ic.series)
+    assert ev.ic_nw_tstat == newey_west_mean(ic.series.to_numpy())[1]
+    frame = pd.DataFrame({"pred": pred, "w": sizes}, index=X.index)
+    for w, col in (("EW", None), ("VW", "w")):
+        ref = _sort(frame, y, "pred", col)
+        got = ev.sorts[w]["predicted"]
+        pd.testing.assert_frame_equal(got.returns, ref.returns)
+        pd.testing.assert_frame_equal(got.summary(), ref.summary())
+        assert ev.long_short.loc[w, "sharpe"] == ref.sharpe["LS"]
+        assert ev.long_short.loc[w, "tstat"] == ref.tstat["LS"]
+        pd.testing.assert_series_equal(
+            ev.long_short_returns[w], ref.returns["LS"], check_names=False
+        )
+    assert ev.n_obs == int(y.notna().sum())
+    assert ev.n_periods == 12
+    assert ev.notes == ()
+
+
+def test_study_sorts_on_loadings_unchanged(panel):
+    """The study sorted on a unit weight column for EW and on the loadings."""
+    X, y, sizes, model = panel
+    ev = evaluate_factor_model(model, X, y, weights=sizes, sort_loadings=True)
+    Z = np.asarray(model.transform(X), dtype=float)[:, :2]
+    frame = pd.DataFrame(
+        {"predicted": model.predict(X), "loading_1": Z[:, 0], "loading_2": Z[:, 1]},
+        index=X.index,
+    )
+    for w in ("EW", "VW"):
+        data = frame.assign(__size=sizes if w == "VW" else 1.0)
+        assert list(ev.sorts[w].results) == list(frame.columns)
+        for signal in frame.columns:
+            ref = _sort(data, y, signal, "__size")
+            pd.testing.assert_frame_equal(ev.sorts[w][signal].summary(), ref.summary())
+
+
+def test_pipeline_equals_the_example_computation(panel):
+    X, y, _, _ = panel
+    t = X.index.get_level_values("time")
+    pipe = make_pipeline(CrossSectionalRankScaler(), IPCARegressor(n_factors=2))
+    fit = np.asarray(t < 42)
+    pipe.fit(X[fit], y[fit])
+    Xte, yte = X[~fit], y[~fit]
+    ev = evaluate_factor_model(pipe, Xte, yte, name="IPCA")
+    Xt = pipe[:-1].transform(Xte)
+    expected = pipe.predict(Xte)
+    assert ev.r2_total == r2_total(yte, pipe[-1].predict_total(Xt, yte))
+    assert ev.r2_predictive == r2_predictive(yte, expected)
+    assert ev.rmse == rmse(yte, expected)
+    assert ev.ic_mean == rank_ic(yte, expected).mean
+    assert list(ev.summary().columns) == ["IPCA"]
+
+
+def test_monthly_series_pool_to_the_headline(panel):
+    X, y, _, model = panel
+    ev = evaluate_factor_model(model, X, y)
+    m = ev.monthly
+    assert 1 - m.sse_total.sum() / m.sum_sq.sum() == pytest.approx(ev.r2_total, 1e-12)
+    assert 1 - m.sse_predictive.sum() / m.sum_sq.sum() == pytest.approx(
+        ev.r2_predictive, 1e-12
+    )
+    assert np.sqrt(m.sse_predictive.sum() / m.n_obs.sum()) == pytest.approx(ev.rmse)
+    month = m.index[3]
+    rows = np.asarray(X.index.get_level_values("time") == month)
+    assert m.loc[month, "r2_total"] == pytest.approx(
+        r2_total(y[rows], model.predict_total(X[rows], y[rows])), 1e-12
+    )
+    assert m.loc[month, "mse"] == pytest.approx(
+        rmse(y[rows], model.predict(X[rows])) ** 2
+    )
+    pd.testing.assert_series_equal(m["rank_ic"], ev.rank_ic.series, check_names=False)
+    assert m.n_obs.sum() == ev.n_obs
+
+
+def test_model_without_factors_has_nan_total_r2(panel):
+    X, y, _, _ = panel
+    keep = y.notna().to_numpy()
+    ridge = Ridge().fit(X[keep], y[keep])
+    ev = evaluate_factor_model(ridge, X, y)
+    assert np.isnan(ev.r2_total) and np.isnan(ev.monthly.r2_total).all()
+    assert "no predict_total" in ev.notes[0]
+    assert ev.r2_predictive == r2_predictive(y, ridge.predict(X))
+    with pytest.raises(TypeError, match="sort_loadings"):
+        evaluate_factor_model(ridge, X, y, sort_loadings=True)
+
+
+def test_summary_repr_and_bad_input(panel):
+    X, y, sizes, model = panel
+    ev = evaluate_factor_model(model, X, y, weights=sizes)
+    assert isinstance(ev, FactorModelEvaluation)
+    table = ev.summary()
+    assert table.loc["total R2", "IPCARegressor"] == ev.r2_total
+    assert (
+        table.loc["LS sharpe VW", "IPCARegressor"] == ev.long_short.loc["VW", "sharpe"]
+    )
+    assert "IPCARegressor: total R2=" in repr(ev) and "LS Sharpe VW" in repr(ev)
+    with pytest.raises(TypeError, match="MultiIndex"):
+        evaluate_factor_model(model, X.to_numpy(), y)
+    with pytest.raises(ValueError, match="weights has"):
+        evaluate_factor_model(model, X, y, weights=sizes.to_numpy()[:-1])
+    with pytest.raises(ValueError, match="n_portfolios"):
+        evaluate_factor_model(model, X, y, n_portfolios=1)
+    with pytest.raises(ValueError, match="not aligned"):
+        evaluate_factor_model(model, X, y.iloc[::-1])
+
+
+def test_top_level_import_stays_torch_free():
+    code = (
+        "import sys; import sklearn_neurif as s; s.evaluate_factor_model; "
+        "import sklearn_neurif.metrics as m; m.FactorModelEvaluation; "
+        "print('torch' in sys.modules, 'skorch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "False"]
