@@ -144,6 +144,20 @@ def test_model_without_factors_has_nan_total_r2(panel):
         evaluate_factor_model(ridge, X, y, sort_loadings=True)
 
 
+def test_transformer_regressor_has_no_total_r2(panel):
+    """The package's model without factors: NaN total R2, a note, the rest as usual."""
+    from sklearn_neurif import TransformerRegressor
+
+    X, y, _, _ = panel
+    model = TransformerRegressor(
+        window=2, hidden_size=8, n_heads=1, max_epochs=1, random_state=0
+    ).fit(X, y)
+    ev = evaluate_factor_model(model, X, y)
+    assert np.isnan(ev.r2_total) and "TransformerRegressor has no" in ev.notes[0]
+    assert ev.r2_predictive == r2_predictive(y, model.predict(X))
+    assert np.isfinite(ev.long_short.loc["EW", "sharpe"])
+
+
 def test_summary_repr_and_bad_input(panel):
     X, y, sizes, model = panel
     ev = evaluate_factor_model(model, X, y, weights=sizes)
