@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 
 from sklearn_neurif import IPCARegressor, evaluate_factor_model
 from sklearn_neurif.datasets import make_conditional_factor_panel
-from sklearn_neurif.inference import newey_west_mean
+from sklearn_neurif.inference import monthly_r2, newey_west_mean
 from sklearn_neurif.metrics import (
     FactorModelEvaluation,
     mae,
@@ -72,7 +72,7 @@ def test_figures_equal_the_metric_functions(panel):
         pd.testing.assert_series_equal(
             ev.long_short_returns[w], ref.returns["LS"], check_names=False
         )
-    assert ev.n_obs == int(y.notna().sum())
+    assert ev.n_rows == int(y.notna().sum())
     assert ev.n_periods == 12
     assert ev.notes == ()
 
@@ -119,7 +119,7 @@ def test_monthly_series_pool_to_the_headline(panel):
     assert 1 - m.sse_predictive.sum() / m.sum_sq.sum() == pytest.approx(
         ev.r2_predictive, 1e-12
     )
-    assert np.sqrt(m.sse_predictive.sum() / m.n_obs.sum()) == pytest.approx(ev.rmse)
+    assert np.sqrt(m.sse_predictive.sum() / m.n_rows.sum()) == pytest.approx(ev.rmse)
     month = m.index[3]
     rows = np.asarray(X.index.get_level_values("time") == month)
     assert m.loc[month, "r2_total"] == pytest.approx(
@@ -129,7 +129,9 @@ def test_monthly_series_pool_to_the_headline(panel):
         rmse(y[rows], model.predict(X[rows])) ** 2
     )
     pd.testing.assert_series_equal(m["rank_ic"], ev.rank_ic.series, check_names=False)
-    assert m.n_obs.sum() == ev.n_obs
+    by_month = monthly_r2(y, model.predict(X))
+    np.testing.assert_array_equal(m["r2_predictive"].to_numpy(), by_month.to_numpy())
+    assert m.n_rows.sum() == ev.n_rows
 
 
 def test_model_without_factors_has_nan_total_r2(panel):

@@ -60,12 +60,10 @@ def test_grs_matches_direct_formula(alpha, K):
     R, f = _data(alpha=alpha, K=K, seed=K)
     res = grs_test(R, f)
     fstat, p = _grs_direct(R, f)
-    assert res.grs_stat == pytest.approx(fstat, rel=1e-10)
-    assert res.grs_pvalue == pytest.approx(p, rel=1e-8)
+    assert res.stat == pytest.approx(fstat, rel=1e-10)
+    assert res.pvalue == pytest.approx(p, rel=1e-8)
     assert (res.df1, res.df2) == (8, 240 - 8 - K)
-    assert res.grs_stat == pytest.approx(
-        res.wald * (240 - 8 - K) / (8 * 240), rel=1e-12
-    )
+    assert res.stat == pytest.approx(res.wald * (240 - 8 - K) / (8 * 240), rel=1e-12)
     comp = anomaly_test(R, f)
     assert comp["factors"].grs_stat == pytest.approx(fstat, rel=1e-10)
 
@@ -83,7 +81,7 @@ def test_grs_against_linearmodels_traded_factor_model():
     np.testing.assert_allclose(ours.betas.to_numpy(), lm.betas.to_numpy(), rtol=1e-9)
     grs = grs_test(R, f)
     assert grs.wald == pytest.approx(lm.j_statistic.stat, rel=0.05)
-    assert (grs.grs_pvalue < 0.01) and (lm.j_statistic.pval < 0.01)
+    assert (grs.pvalue < 0.01) and (lm.j_statistic.pval < 0.01)
 
 
 def test_newey_west_tstats_equal_statsmodels():
@@ -154,7 +152,7 @@ def test_misaligned_periods_list_the_gap():
     with pytest.raises(ValueError, match="1990-11"):
         anomaly_test(R, gap, "FF3")
     res = spanning_regression(R, gap, "FF3", join="inner")
-    assert res.n_periods_unmatched == 2 and (res.n_obs == 58).all()
+    assert res.n_periods_unmatched == 2 and (res.n_periods == 58).all()
     comp = anomaly_test(R, gap, "FF3", join="inner")
     assert comp.n_periods_unmatched == 2 and len(comp.periods) == 58
     ints = f.reset_index(drop=True)
@@ -198,16 +196,16 @@ def test_nan_returns_handling_and_counts():
     assert comp["FF3"].n_periods == 94
     ok = R.dropna()
     assert comp["FF3"].grs_stat == pytest.approx(
-        grs_test(ok, f.loc[ok.index, FF5[:3]]).grs_stat
+        grs_test(ok, f.loc[ok.index, FF5[:3]]).stat
     )
     with pytest.raises(
         ValueError, match=r"missing values \(count per column: \{'p0': 5, 'p2': 1\}"
     ):
         anomaly_test(R, f, "FF3", missing="raise")
     per_asset = spanning_regression(R, f, "FF3")
-    assert per_asset.n_obs.tolist() == [95, 100, 99, 100]
+    assert per_asset.n_periods.tolist() == [95, 100, 99, 100]
     dropped = spanning_regression(R, f, "FF3", missing="drop")
-    assert (dropped.n_obs == 94).all() and dropped.n_periods_missing_returns == 6
+    assert (dropped.n_periods == 94).all() and dropped.n_periods_missing_returns == 6
 
 
 def test_factor_set_resolution():

@@ -59,7 +59,7 @@ def test_diebold_mariano_matches_statsmodels_hac():
     lags = newey_west_lags(len(d))
     t, p = _hac_t(d.to_numpy(), lags)
     assert isinstance(res, ForecastComparisonResult)
-    assert res.nobs == 36 and res.nw_lags == lags == 3
+    assert res.n_periods == 36 and res.nw_lags == lags == 3
     np.testing.assert_allclose(res.differential.to_numpy(), d.to_numpy(), rtol=1e-12)
     assert list(res.differential.index) == list(d.index)
     assert res.stat == pytest.approx(t, rel=1e-10)

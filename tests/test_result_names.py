@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sklearn_neurif.inference import anomaly_test, grs_test, spanning_regression
+from sklearn_neurif.inference import (
+    anomaly_test,
+    diebold_mariano,
+    grs_test,
+    spanning_regression,
+)
 from sklearn_neurif.metrics import rank_ic
 
 
@@ -25,14 +30,16 @@ def test_renamed_attributes_warn_and_agree():
     grs = grs_test(R, f)
     test = anomaly_test(R, {"ab": f})["ab"]
     idx = pd.MultiIndex.from_product([range(10), range(4)], names=["entity", "time"])
+    dm = diebold_mariano(pd.Series(rng.normal(size=40), index=idx), 0.0, 0.01)
     ic = rank_ic(pd.Series(rng.normal(size=40), index=idx), rng.normal(size=40))
     pairs = [
         (span, "tvalues", "tstat"),
         (span, "pvalues", "pvalue"),
-        (grs, "f_stat", "grs_stat"),
-        (grs, "pvalue", "grs_pvalue"),
+        (span, "n_obs", "n_periods"),
+        (grs, "f_stat", "stat"),
         (test, "grs_f", "grs_stat"),
         (ic, "t_stat", "tstat"),
+        (dm, "nobs", "n_periods"),
     ]
     for obj, old, new in pairs:
         with pytest.warns(FutureWarning, match=f"{old} is deprecated.*{new}"):
@@ -42,5 +49,7 @@ def test_renamed_attributes_warn_and_agree():
             current = getattr(obj, new)
         if isinstance(current, pd.DataFrame):
             pd.testing.assert_frame_equal(value, current)
+        elif isinstance(current, pd.Series):
+            pd.testing.assert_series_equal(value, current)
         else:
             assert value == current

@@ -98,8 +98,8 @@ def grs_test(test_assets, factors) -> GRSResult:
     f_stat = df2 / M * quad_alpha / (1.0 + quad_f)
     wald = T * quad_alpha / (1.0 + quad_f)
     return GRSResult(
-        grs_stat=float(f_stat),
-        grs_pvalue=float(stats.f.sf(f_stat, M, df2)),
+        stat=float(f_stat),
+        pvalue=float(stats.f.sf(f_stat, M, df2)),
         df1=M,
         df2=df2,
         wald=float(wald),
@@ -324,8 +324,8 @@ def _one_set(label, R, F, nw_lags) -> AnomalyTestResult:
         alpha=span.alpha,
         tstat=span.alpha_tstat,
         r2=span.r2,
-        grs_stat=grs.grs_stat,
-        grs_pvalue=grs.grs_pvalue,
+        grs_stat=grs.stat,
+        grs_pvalue=grs.pvalue,
         cs_r2=cs.r2,
         cs_r2_ols=cs.r2_ols,
         n_periods=len(R),

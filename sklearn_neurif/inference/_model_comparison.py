@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._deprecation import renamed_attribute
 from ..panel import is_panel, panel_index
 from ._spanning import newey_west_mean
 
@@ -47,8 +48,9 @@ class ForecastComparisonResult:
         accurate: mean differential > 0) or ``"less"``.
     mean_differential : float
         Time-series mean of :attr:`differential`.
-    nobs : int
-        Number of periods in the differential.
+    n_periods : int
+        Number of periods in the differential (``nobs`` is a deprecated
+        alias).
     nw_lags : int
         Newey-West (Bartlett) lags.
     differential : Series
@@ -64,11 +66,13 @@ class ForecastComparisonResult:
     pvalue: float
     alternative: str
     mean_differential: float
-    nobs: int
+    n_periods: int
     nw_lags: int
     differential: pd.Series
     n_rows: int
     n_rows_dropped: int
+
+    nobs = renamed_attribute("n_periods", "nobs")
 
     def summary(self) -> pd.DataFrame:
         """The statistics as a one-row table indexed by the test's name."""
@@ -78,7 +82,7 @@ class ForecastComparisonResult:
                 "pvalue": [self.pvalue],
                 "alternative": [self.alternative],
                 "mean_differential": [self.mean_differential],
-                "nobs": [self.nobs],
+                "nobs": [self.n_periods],
                 "nw_lags": [self.nw_lags],
                 "n_rows": [self.n_rows],
             },
@@ -88,7 +92,7 @@ class ForecastComparisonResult:
     def __repr__(self) -> str:
         return (
             f"ForecastComparisonResult({self.test}: stat={self.stat:.4f}, "
-            f"p={self.pvalue:.4g}, nobs={self.nobs}, alternative={self.alternative!r})"
+            f"p={self.pvalue:.4g}, nobs={self.n_periods}, alternative={self.alternative!r})"
         )
 
 
@@ -186,7 +190,7 @@ def _nw_test(test, differential, n_rows, n_dropped, nw_lags, alternative):
         pvalue=float(pvalue),
         alternative=alternative,
         mean_differential=float(mean),
-        nobs=len(differential),
+        n_periods=len(differential),
         nw_lags=int(lags),
         differential=differential,
         n_rows=n_rows,
@@ -257,7 +261,7 @@ def diebold_mariano(y, pred1, pred2, *, nw_lags=None, alternative="two-sided"):
     >>> signal = pd.Series(rng.normal(0, 0.02, len(idx)), index=idx)
     >>> y = signal + pd.Series(rng.normal(0, 0.1, len(idx)), index=idx)
     >>> res = diebold_mariano(y, 0.0, signal)
-    >>> bool(res.stat > 0), res.nobs
+    >>> bool(res.stat > 0), res.n_periods
     (True, 60)
     """
     y = _panel_returns(y)

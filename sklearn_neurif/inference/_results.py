@@ -31,8 +31,9 @@ class SpanningResult:
         (formerly ``tvalues`` and ``pvalues``, deprecated aliases).
     r2 : Series
         Centred R-squared of each regression.
-    n_obs, nw_lags : Series
-        Periods used and Newey-West lags, per asset.
+    n_periods, nw_lags : Series
+        Periods used and Newey-West lags, per asset (``n_obs`` is a
+        deprecated alias of ``n_periods``).
     periods : Index
         Periods of the sample (after alignment).
     periods_per_year : int
@@ -48,7 +49,7 @@ class SpanningResult:
     tstat: pd.DataFrame
     pvalue: pd.DataFrame
     r2: pd.Series
-    n_obs: pd.Series
+    n_periods: pd.Series
     nw_lags: pd.Series
     periods: pd.Index
     periods_per_year: int = 12
@@ -57,6 +58,7 @@ class SpanningResult:
 
     tvalues = renamed_attribute("tstat", "tvalues")
     pvalues = renamed_attribute("pvalue", "pvalues")
+    n_obs = renamed_attribute("n_periods", "n_obs")
 
     @property
     def alpha(self) -> pd.Series:
@@ -92,7 +94,7 @@ class SpanningResult:
             out[f"beta_{col}"] = self.params[col]
             out[f"t_{col}"] = self.tstat[col]
         out["R2"] = self.r2
-        out["n_obs"] = self.n_obs
+        out["n_obs"] = self.n_periods
         return out
 
     def __repr__(self) -> str:
@@ -301,10 +303,10 @@ class GRSResult:
 
     Attributes
     ----------
-    grs_stat : float
+    stat : float
         The GRS F statistic (``f_stat`` is a deprecated alias).
-    grs_pvalue : float
-        ``P(F(df1, df2) > grs_stat)`` (``pvalue`` is a deprecated alias).
+    pvalue : float
+        ``P(F(df1, df2) > stat)``.
     df1, df2 : int
         ``M`` and ``T - M - K``.
     wald : float
@@ -313,24 +315,23 @@ class GRSResult:
         F statistic is ``wald * (T - M - K) / (M T)``.
     """
 
-    grs_stat: float
-    grs_pvalue: float
+    stat: float
+    pvalue: float
     df1: int
     df2: int
     wald: float
 
-    f_stat = renamed_attribute("grs_stat", "f_stat")
-    pvalue = renamed_attribute("grs_pvalue", "pvalue")
+    f_stat = renamed_attribute("stat", "f_stat")
 
     def summary(self) -> pd.DataFrame:
         """The statistics as a one-row table."""
         return pd.DataFrame(
-            [[self.grs_stat, self.grs_pvalue, self.df1, self.df2, self.wald]],
+            [[self.stat, self.pvalue, self.df1, self.df2, self.wald]],
             columns=["GRS_F", "pvalue", "df1", "df2", "wald"],
         )
 
     def __repr__(self) -> str:
         return (
-            f"GRSResult(F={self.grs_stat:.4f}, p={self.grs_pvalue:.4g}, "
+            f"GRSResult(F={self.stat:.4f}, p={self.pvalue:.4g}, "
             f"df=({self.df1}, {self.df2}))"
         )

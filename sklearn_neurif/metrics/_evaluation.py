@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..inference import newey_west_mean
+from ..inference import monthly_r2, newey_west_mean
 from ..panel import check_panel_target, is_panel, panel_index
 from ..portfolio import FactorSortResult, PortfolioSorter
 from ..portfolio._sorter import LS, _loading_columns, _row_values
@@ -58,13 +58,13 @@ class FactorModelEvaluation:
         the predicted return (key ``"predicted"``) and, with
         ``sort_loadings=True``, on each loading ``loading_1..K``.
     monthly : DataFrame
-        One row per as-of month with a return: ``n_obs``, ``sum_sq``
+        One row per as-of month with a return: ``n_rows``, ``sum_sq``
         (:math:`\\sum_i r^2`, the R-squared denominator), ``sse_total`` and
-        ``sse_predictive`` (the numerators), ``r2_total``,
-        ``r2_predictive`` and ``mse`` of the month, and ``rank_ic`` (NaN in
-        a month the IC skips). Pooled R-squared =
-        ``1 - sse.sum() / sum_sq.sum()``.
-    n_obs : int
+        ``sse_predictive`` (the numerators), the month's ``r2_total`` and
+        ``r2_predictive`` (:func:`~sklearn_neurif.inference.monthly_r2`),
+        ``mse``, and ``rank_ic`` (NaN in a month the IC skips). Pooled
+        R-squared = ``1 - sse.sum() / sum_sq.sum()``.
+    n_rows : int
         Rows with a return.
     n_periods : int
         Months in the evaluated panel.
@@ -82,7 +82,7 @@ class FactorModelEvaluation:
     ic_nw_lags: int
     sorts: dict
     monthly: pd.DataFrame
-    n_obs: int
+    n_rows: int
     n_periods: int
     notes: tuple = ()
 
@@ -134,7 +134,7 @@ class FactorModelEvaluation:
         for w, stats in self.long_short.iterrows():
             for stat in ("mean", "tstat", "sharpe", "turnover"):
                 rows[f"LS {stat} {w}"] = float(stats[stat])
-        rows.update({"rows": self.n_obs, "months": self.n_periods})
+        rows.update({"rows": self.n_rows, "months": self.n_periods})
         return pd.DataFrame({self.name: pd.Series(rows, dtype=float)}).rename_axis(
             "statistic"
         )
@@ -189,8 +189,9 @@ def _monthly(index, r, pred, total, ic: RankICResult) -> pd.DataFrame:
     """Per-month sums behind the pooled R-squared, and the month's figures."""
     keep = ~np.isnan(r)
     time_of = index.get_level_values(-1)[keep]
+    # Sums, not means: the sums of several test windows pool into one R2.
     parts = {
-        "n_obs": np.ones(keep.sum()),
+        "n_rows": np.ones(keep.sum()),
         "sum_sq": r[keep] ** 2,
         "sse_total": (r - total)[keep] ** 2 if total is not None else np.nan,
         "sse_predictive": (r - pred)[keep] ** 2,
@@ -198,10 +199,11 @@ def _monthly(index, r, pred, total, ic: RankICResult) -> pd.DataFrame:
     frame = (
         pd.DataFrame(parts, index=time_of).groupby(level=0, sort=True).sum(min_count=1)
     )
-    frame["n_obs"] = frame["n_obs"].astype(int)
-    frame["r2_total"] = 1.0 - frame["sse_total"] / frame["sum_sq"]
-    frame["r2_predictive"] = 1.0 - frame["sse_predictive"] / frame["sum_sq"]
-    frame["mse"] = frame["sse_predictive"] / frame["n_obs"]
+    frame["n_rows"] = frame["n_rows"].astype(int)
+    y = pd.Series(r, index=index)
+    frame["r2_total"] = np.nan if total is None else monthly_r2(y, total)
+    frame["r2_predictive"] = monthly_r2(y, pred)
+    frame["mse"] = frame["sse_predictive"] / frame["n_rows"]
     frame["rank_ic"] = ic.series.reindex(frame.index)
     return frame.rename_axis(index.names[-1])
 
@@ -334,7 +336,7 @@ def evaluate_factor_model(
         ic_nw_lags=ic_nw_lags,
         sorts=_sorts(index, y, signals, w, n_portfolios, nw_lags, periods_per_year),
         monthly=_monthly(index, r, pred, total, ic),
-        n_obs=int(np.isfinite(r).sum()),
+        n_rows=int(np.isfinite(r).sum()),
         n_periods=int(index.get_level_values(-1).nunique()),
         notes=tuple(notes),
     )

@@ -634,7 +634,7 @@ def _metrics(ev) -> dict:
         "rmse": ev.rmse,
         "ic_mean": float(ev.ic_mean),
         "ic_t": float(ev.ic_tstat),
-        "n_obs": ev.n_obs,
+        "n_obs": ev.n_rows,
         "n_periods": ev.n_periods,
     }
 
@@ -680,7 +680,7 @@ def _alphas(ls, factor_sets) -> pd.DataFrame:
                         "alpha_annual": float(res.alpha_annual[signal]),
                         "t_alpha": float(res.alpha_tstat[signal]),
                         "r2": float(res.r2[signal]),
-                        "n_obs": int(res.n_obs[signal]),
+                        "n_obs": int(res.n_periods[signal]),
                     }
                 )
     cols = ["model", "weighting", "signal", "factor_set", "alpha", "alpha_annual"]
