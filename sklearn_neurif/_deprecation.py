@@ -1,35 +1,51 @@
-"""Deprecated aliases of renamed result attributes (see docs/conventions.md)."""
+"""Deprecated aliases of renamed attributes (estimators and result objects).
+
+The one place for them: the estimators' renamed fitted attributes and the
+result objects' renamed statistics (docs/conventions.md) both use
+:class:`DeprecatedAlias`. This module imports nothing from the package, so
+every layer can use it.
+"""
 
 from __future__ import annotations
 
 import warnings
 
+__all__ = ["DeprecatedAlias"]
 
-def renamed_attribute(new: str, old: str, removed_in: str = "0.3"):
-    """A read-only property ``old`` that warns and returns ``self.<new>``.
+
+class DeprecatedAlias:
+    """Read-only old name of a renamed attribute, warning ``FutureWarning``.
+
+    ``premia_ = DeprecatedAlias("factor_premia_")`` in a class body makes
+    ``est.premia_`` return ``est.factor_premia_`` (through ``convert`` if
+    given) with a warning; unfitted, it raises AttributeError like the new
+    name, so ``hasattr`` and ``check_is_fitted`` are unaffected. Result
+    objects keep their former attribute names the same way
+    (``tvalues = DeprecatedAlias("tstat")``).
 
     Parameters
     ----------
     new : str
         The attribute's current name.
-    old : str
-        The former, documented name kept as an alias.
-    removed_in : str, default="0.3"
-        Version in which the alias goes away.
-
-    Returns
-    -------
-    property
+    convert : callable, optional
+        Applied to the value before it is returned (the old type).
     """
 
-    def getter(self):
+    def __init__(self, new: str, convert=None):
+        self.new = new
+        self.convert = convert
+
+    def __set_name__(self, owner, name):
+        self.old = name
+        self.__doc__ = f"Deprecated alias of ``{self.new}``."
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        value = getattr(obj, self.new)  # AttributeError when not fitted
         warnings.warn(
-            f"{type(self).__name__}.{old} is deprecated and will be removed in "
-            f"{removed_in}; use {type(self).__name__}.{new}.",
+            f"{self.old} is deprecated and will be removed; use {self.new}.",
             FutureWarning,
             stacklevel=2,
         )
-        return getattr(self, new)
-
-    getter.__doc__ = f"Deprecated alias of ``{new}`` (removed in {removed_in})."
-    return property(getter)
+        return value if self.convert is None else self.convert(value)

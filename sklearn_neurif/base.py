@@ -9,7 +9,6 @@ those (``predict``, ``transform``, ``get_factors``, ``predict_total``,
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
+from ._deprecation import DeprecatedAlias
 from .metrics import r2_predictive
 from .panel import PanelLayout, check_panel_target, is_panel
 
@@ -27,35 +27,6 @@ __all__ = [
     "PredictiveScoreMixin",
     "factor_names",
 ]
-
-
-class DeprecatedAlias:
-    """Read-only old name of a renamed fitted attribute, warning ``FutureWarning``.
-
-    ``premia_ = DeprecatedAlias("factor_premia_")`` in a class body makes
-    ``est.premia_`` return ``est.factor_premia_`` (through ``convert`` if
-    given) with a warning; unfitted, it raises AttributeError like the new
-    name, so ``hasattr`` and ``check_is_fitted`` are unaffected.
-    """
-
-    def __init__(self, new: str, convert=None):
-        self.new = new
-        self.convert = convert
-
-    def __set_name__(self, owner, name):
-        self.old = name
-        self.__doc__ = f"Deprecated alias of ``{self.new}``."
-
-    def __get__(self, obj, objtype=None):
-        if obj is None:
-            return self
-        value = getattr(obj, self.new)  # AttributeError when not fitted
-        warnings.warn(
-            f"{self.old} is deprecated and will be removed; use {self.new}.",
-            FutureWarning,
-            stacklevel=2,
-        )
-        return value if self.convert is None else self.convert(value)
 
 
 def factor_names(n_factors: int, prefix: str = "factor") -> list[str]:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._deprecation import renamed_attribute
+from .._deprecation import DeprecatedAlias
 from ..panel import is_panel, panel_index
 from ._spanning import newey_west_mean
 
@@ -72,7 +72,7 @@ class ForecastComparisonResult:
     n_rows: int
     n_rows_dropped: int
 
-    nobs = renamed_attribute("n_periods", "nobs")
+    nobs = DeprecatedAlias("n_periods")
 
     def summary(self) -> pd.DataFrame:
         """The statistics as a one-row table indexed by the test's name."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .._deprecation import renamed_attribute
+from .._deprecation import DeprecatedAlias
 
 __all__ = [
     "SpanningResult",
@@ -56,9 +56,9 @@ class SpanningResult:
     n_periods_unmatched: int = 0
     n_periods_missing_returns: int = 0
 
-    tvalues = renamed_attribute("tstat", "tvalues")
-    pvalues = renamed_attribute("pvalue", "pvalues")
-    n_obs = renamed_attribute("n_periods", "n_obs")
+    tvalues = DeprecatedAlias("tstat")
+    pvalues = DeprecatedAlias("pvalue")
+    n_obs = DeprecatedAlias("n_periods")
 
     @property
     def alpha(self) -> pd.Series:
@@ -148,7 +148,7 @@ class AnomalyTestResult:
     nw_lags: int
     betas: pd.DataFrame = field(default=None)
 
-    grs_f = renamed_attribute("grs_stat", "grs_f")
+    grs_f = DeprecatedAlias("grs_stat")
 
     @property
     def n_assets(self) -> int:
@@ -321,7 +321,7 @@ class GRSResult:
     df2: int
     wald: float
 
-    f_stat = renamed_attribute("stat", "f_stat")
+    f_stat = DeprecatedAlias("stat")
 
     def summary(self) -> pd.DataFrame:
         """The statistics as a one-row table."""

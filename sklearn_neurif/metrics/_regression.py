@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._deprecation import renamed_attribute
+from .._deprecation import DeprecatedAlias
 from ..panel import PanelLayout
 
 __all__ = ["r2_total", "r2_predictive", "rmse", "mae", "rank_ic", "RankICResult"]
@@ -179,7 +179,7 @@ class RankICResult:
     n_periods: int
     n_skipped: int
 
-    t_stat = renamed_attribute("tstat", "t_stat")
+    t_stat = DeprecatedAlias("tstat")
 
     def summary(self) -> pd.DataFrame:
         """Return the statistics as a one-row table."""
