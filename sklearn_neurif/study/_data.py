@@ -23,7 +23,7 @@ from ..datasets import (
 )
 from ..panel import align_next_period_returns, check_panel_frame, to_monthly_periods
 
-__all__ = ["DATA_NAMES", "check_data_arguments", "load_study_data"]
+__all__ = ["DATA_NAMES", "load_study_data"]
 
 #: Names accepted by ``--data`` besides a file path.
 DATA_NAMES = ("us-stocks", "french25", "simulated")
