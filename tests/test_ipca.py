@@ -669,6 +669,9 @@ def test_unidentified_factor_no_longer_drifts(monkeypatch):
     assert list(est.unidentified_periods_) == list(range(10))
     assert est.factors_.std().max() < 0.15
     assert np.abs(est.predict(X)).max() < 0.05
+    with pytest.warns(UserWarning, match="fitted orthogonally"):
+        with pytest.warns(ConvergenceWarning, match=r"10 period\(s\) have a factor"):
+            IPCARegressor(3, max_iter=40).fit(X, y)
 
 
 def test_singular_period_gets_minimum_norm_factor():

@@ -153,9 +153,11 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
     :math:`\bar A^{-1} A_t / N_t` measure how much period ``t``'s loadings
     vary along each factor direction relative to a typical period (close to
     1 in a balanced panel; 0 for an absent direction). A direction with
-    :math:`\mu \le 0.05` is unidentified: the period's factor is the
-    minimum-norm solution, 0 along it, and the direction stays masked for the
-    rest of ALS (re-admitting it restarts the drift). The periods are
+    :math:`\mu \le 0.05` is unidentified: the period's factor is fitted
+    orthogonally to it (0 along it; the minimum-norm solution when
+    :math:`A_t` is singular), and it stays masked while its :math:`\mu` is
+    at most 0.5 (re-admitting it as soon as :math:`\mu` exceeds 0.05
+    restarts the drift and ALS oscillates). The periods are
     reported (``unidentified_periods_``, and a warning naming the
     characteristics absent in them); the other periods are solved as before,
     so fits in which every period identifies the factors are those of
@@ -376,12 +378,20 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 converged = True
                 break
         if not converged:
+            masked = int(np.count_nonzero(n_masked))
+            advice = (
+                f" {masked} period(s) have a factor direction their loadings do not "
+                "identify (unidentified_periods_); ALS can cycle between masked "
+                "directions there: reduce n_factors or start the sample where "
+                "every characteristic is available."
+                if masked
+                else " Increase max_iter or iter_tol."
+            )
             warnings.warn(
                 f"IPCA did not converge in max_iter={self.max_iter} iterations "
-                f"(last change {change:.2e} > iter_tol={self.iter_tol}). Increase "
-                "max_iter or iter_tol.",
+                f"(last change {change:.2e} > iter_tol={self.iter_tol}).{advice}",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,  # the caller of fit (past sklearn's fit wrapper)
             )
         return gamma, F, n_iter, n_masked
 
@@ -423,12 +433,12 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             f"not identify all {self.n_factors} factors (along some direction "
             f"they vary at most {IDENTIFICATION_RTOL:g} times as much as in a "
             "typical period)."
-            f"{cause} Their factors are the minimum-norm solution, 0 along the "
-            "unidentified direction(s); the periods are in unidentified_periods_. "
+            f"{cause} Their factors are fitted orthogonally to the unidentified "
+            "direction(s) (0 along them); the periods are in unidentified_periods_. "
             "Reduce n_factors, or start the sample where every characteristic "
             "is available.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
     def predict(self, X):
@@ -634,8 +644,10 @@ def _chunk_cuts(bounds, step):
 PREDICTION_BOUND = 10.0
 
 #: A period's factor direction is unidentified when its loadings vary along
-#: it at most this fraction (in variance) of the sample's typical period.
+#: it at most this fraction (in variance) of the sample's typical period...
 IDENTIFICATION_RTOL = 0.05
+#: ... and, once masked, stays masked until they vary more than this fraction.
+IDENTIFICATION_HOLD = 0.5
 
 
 def _factor_step(W, x, gamma, K, n_obs, n_masked):
@@ -648,9 +660,12 @@ def _factor_step(W, x, gamma, K, n_obs, n_masked):
     period (about 1). Directions with ``mu <= IDENTIFICATION_RTOL`` are
     unidentified: the factor is fitted orthogonally to them (0 along them;
     the pseudo-inverse solution when they span the null space of ``A_t``).
-    ``n_masked[t]`` only grows: once found, a direction stays masked
-    (re-admitted, the factor drifts again and ALS oscillates). Returns the
-    factors and the new counts. Periods passing the bound below get exactly
+    The ``n_masked[t]`` directions masked at the previous iteration stay
+    masked while their ``mu <= IDENTIFICATION_HOLD`` (re-admitted as soon as
+    ``mu`` exceeds ``IDENTIFICATION_RTOL``, the factor drifts again and ALS
+    oscillates; held for good, a direction masked at the warm start that
+    the period does identify makes ALS cycle). Returns the factors and the
+    new counts. Periods passing the bound below get exactly
     the plain solve, so the iterates are those of ``ipca`` wherever every
     period identifies the factors.
     """
@@ -681,7 +696,8 @@ def _factor_step(W, x, gamma, K, n_obs, n_masked):
         Ci = scipy.linalg.solve_triangular(C, np.eye(K), lower=True)
         mu, Q = np.linalg.eigh(Ci @ A[idx] @ Ci.T / n_obs[idx, None, None])
         P = Ci.T @ Q
-        n_weak[idx] = np.maximum(n_masked[idx], np.sum(mu <= IDENTIFICATION_RTOL, 1))
+        held = np.minimum(n_masked[idx], np.sum(mu <= IDENTIFICATION_HOLD, 1))
+        n_weak[idx] = np.maximum(held, np.sum(mu <= IDENTIFICATION_RTOL, 1))
         for m in np.unique(n_weak[idx]):
             sel = n_weak[idx] == m
             F[idx[sel]] = _solve_masked(A[idx[sel]], b[idx[sel]], P[sel, :, :m])
