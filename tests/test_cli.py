@@ -64,6 +64,7 @@ BAD = {
     "device": (["--device", "gpu"], "--device 'gpu'"),
     "unknown data": (["--data", "nasdaq"], "Unknown data 'nasdaq'"),
     "missing file": (["--data", "absent.csv"], "Cannot read absent.csv: no such file"),
+    "data is a folder": (["--data", "."], "Cannot read .: not a file"),
     "factors": (["--factors", "nowhere"], "--factors: no such file or folder"),
     "anomalies": (["--anomalies", "nowhere.csv"], "--anomalies: no such file"),
     "data-home": (["--data-home", "nowhere"], "--data-home: no such folder"),

@@ -133,7 +133,8 @@ def check_data_arguments(data, *, factors=None, anomalies=None, data_home=None):
         A named file or folder does not exist.
     """
     if _data_kind(data) == "file" and not Path(data).is_file():
-        raise OSError(f"Cannot read {data}: no such file.")
+        what = "not a file" if Path(data).exists() else "no such file"
+        raise OSError(f"Cannot read {data}: {what}.")
     if factors is not None and not Path(factors).exists():
         raise OSError(f"--factors: no such file or folder: {factors}")
     if anomalies is not None and not Path(anomalies).is_file():
