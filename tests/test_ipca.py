@@ -699,6 +699,8 @@ def test_predict_refuses_returns_no_model_could_mean():
     assert np.abs(est.predict(data.X)).max() < 10 * np.sqrt(np.mean(data.y**2))
     with pytest.raises(ValueError, match="exceed 10 times the root mean square"):
         est.predict(data.X * 1e4)  # e.g. characteristics not scaled as in fit
+    with np.errstate(all="ignore"), pytest.raises(ValueError, match="not finite"):
+        est.predict(data.X * 1e308)  # finite inputs, infinite predictions
 
 
 @pytest.mark.realdata
