@@ -65,7 +65,9 @@ def grs_test(test_assets, factors) -> GRSResult:
     ------
     ValueError
         If ``T <= M + K`` (the residual covariance is singular and the F
-        distribution undefined), or shapes/values are invalid.
+        distribution undefined), the residual covariance is singular for
+        another reason (a test asset combines the others and the factors),
+        or shapes/values are invalid.
     """
     R = np.asarray(test_assets, dtype=np.float64)
     F = np.asarray(factors, dtype=np.float64)
@@ -92,6 +94,13 @@ def grs_test(test_assets, factors) -> GRSResult:
     fbar = F.mean(axis=0)
     fc = F - fbar
     omega = fc.T @ fc / T
+    rank = np.linalg.matrix_rank(sigma, hermitian=True)
+    if rank < M:
+        raise ValueError(
+            f"The GRS test needs a nonsingular residual covariance; it has rank "
+            f"{rank} < M={M}: some test asset is a combination of the others and "
+            "the factors."
+        )
     quad_alpha = float(alpha @ np.linalg.solve(sigma, alpha))
     quad_f = float(fbar @ np.linalg.solve(omega, fbar))
     df2 = T - M - K
@@ -229,6 +238,14 @@ def anomaly_test(
     :math:`1 - \sum_m \hat\alpha_m^2 / \sum_m \bar r_m^2` (the share of the
     test assets' mean returns explained by :math:`\hat b_m'\bar f`).
 
+    With ``T <= M + K`` (more test assets than periods, e.g. 50 anomalies
+    over 24 test months) the GRS test is undefined: the residual covariance
+    is singular. Everything else is still computed; the set's ``grs_stat`` and
+    ``grs_pvalue`` are NaN, ``grs_unavailable`` holds the reason, and
+    ``summary()`` shows it in a ``GRS_unavailable`` row. The same holds when
+    the residual covariance is singular for another reason (collinear test
+    assets).
+
     Every set is estimated on the same periods: the test assets' periods
     (all must be covered by every set's factors, see ``join``), less periods
     where a test-asset return is missing (``missing``).
@@ -266,8 +283,8 @@ def anomaly_test(
     Raises
     ------
     ValueError
-        Misaligned periods (listed), ``T <= M + K`` for the GRS test,
-        constant or collinear factors, missing factor values.
+        Misaligned periods (listed), constant or collinear factors, missing
+        factor values, too few periods for the time-series regressions.
 
     Notes
     -----
@@ -290,14 +307,7 @@ def anomaly_test(
     nan_rows = missing_return_rows(R.columns, values, missing)
     dropped_periods = R.index[nan_rows]
     R = R.loc[~nan_rows]
-    T, M = R.shape
-    for label, frame in sets.items():
-        K = frame.shape[1]
-        if T <= M + K:
-            raise ValueError(
-                f"The GRS test for factor set {label!r} needs more periods than test "
-                f"assets plus factors: T={T}, M={M}, K={K}."
-            )
+    for frame in sets.values():
         _check_factors(frame.loc[R.index])
     results = {
         label: _one_set(label, R, frame.loc[R.index], nw_lags)
@@ -312,9 +322,18 @@ def anomaly_test(
     )
 
 
+def _grs_or_reason(R, F) -> tuple[float, float, str | None]:
+    """GRS F and p-value, or NaN and the reason the test is undefined."""
+    try:
+        grs = grs_test(R, F)
+    except ValueError as exc:  # T <= M + K or a singular residual covariance
+        return np.nan, np.nan, str(exc)
+    return grs.stat, grs.pvalue, None
+
+
 def _one_set(label, R, F, nw_lags) -> AnomalyTestResult:
     span = spanning_regression(R, F, nw_lags=nw_lags, missing="raise")
-    grs = grs_test(R, F)
+    grs_stat, grs_pvalue, grs_reason = _grs_or_reason(R, F)
     rbar = R.mean()
     implied = rbar - span.alpha
     cs = _cs_r2(rbar, implied)
@@ -324,11 +343,12 @@ def _one_set(label, R, F, nw_lags) -> AnomalyTestResult:
         alpha=span.alpha,
         tstat=span.alpha_tstat,
         r2=span.r2,
-        grs_stat=grs.stat,
-        grs_pvalue=grs.pvalue,
+        grs_stat=grs_stat,
+        grs_pvalue=grs_pvalue,
         cs_r2=cs.r2,
         cs_r2_ols=cs.r2_ols,
         n_periods=len(R),
         nw_lags=int(span.nw_lags.iloc[0]),
         betas=span.betas,
+        grs_unavailable=grs_reason,
     )

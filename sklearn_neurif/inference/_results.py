@@ -133,6 +133,9 @@ class AnomalyTestResult:
         betas' implied means ``b_m' mean(f)``.
     n_periods, n_assets, n_factors : int
     nw_lags : int
+    grs_unavailable : str or None
+        Why the GRS test is undefined (``grs_stat`` and ``grs_pvalue`` are then
+        NaN), e.g. ``T <= M + K``; None when it was computed.
     """
 
     name: str
@@ -147,6 +150,7 @@ class AnomalyTestResult:
     n_periods: int
     nw_lags: int
     betas: pd.DataFrame = field(default=None)
+    grs_unavailable: str | None = None
 
     grs_f = DeprecatedAlias("grs_stat")
 
@@ -179,7 +183,16 @@ class AnomalyTestResult:
         return float(self.r2.mean())
 
     def statistics(self) -> pd.Series:
-        """The summary statistics as a Series (one column of the comparison)."""
+        """The summary statistics as a Series (one column of the comparison).
+
+        A ``GRS_unavailable`` row, with the reason, is added when the GRS
+        test is undefined.
+        """
+        unavailable = (
+            {}
+            if self.grs_unavailable is None
+            else {"GRS_unavailable": self.grs_unavailable}
+        )
         return pd.Series(
             {
                 "n_factors": self.n_factors,
@@ -191,6 +204,7 @@ class AnomalyTestResult:
                 "n_abs_t>3": self.n_t3,
                 "GRS_F": self.grs_stat,
                 "GRS_pvalue": self.grs_pvalue,
+                **unavailable,
                 "avg_R2": self.avg_r2,
                 "cs_R2": self.cs_r2,
                 "cs_R2_ols": self.cs_r2_ols,
@@ -204,9 +218,14 @@ class AnomalyTestResult:
         return pd.DataFrame({"alpha": self.alpha, "t_alpha": self.tstat, "R2": self.r2})
 
     def __repr__(self) -> str:
+        grs = (
+            "GRS unavailable"
+            if self.grs_unavailable is not None
+            else f"GRS F={self.grs_stat:.3f} (p={self.grs_pvalue:.3g})"
+        )
         return (
-            f"AnomalyTestResult({self.name!r}, GRS F={self.grs_stat:.3f} "
-            f"(p={self.grs_pvalue:.3g}), mean|alpha|={self.mean_abs_alpha:.5f}, "
+            f"AnomalyTestResult({self.name!r}, {grs}, "
+            f"mean|alpha|={self.mean_abs_alpha:.5f}, "
             f"|t|>1.96: {self.n_t196}/{self.n_assets})"
         )
 
@@ -238,8 +257,14 @@ class AnomalyComparison:
         return self.results[name]
 
     def summary(self) -> pd.DataFrame:
-        """Statistics (rows) by factor set (columns)."""
-        return pd.concat([r.statistics() for r in self.results.values()], axis=1)
+        """Statistics (rows) by factor set (columns).
+
+        With a ``GRS_unavailable`` row (the reason) when the GRS test is
+        undefined for some set.
+        """
+        columns = [r.statistics() for r in self.results.values()]
+        rows = max(columns, key=len).index  # the one with GRS_unavailable, if any
+        return pd.concat(columns, axis=1).reindex(rows)
 
     def alphas(self) -> pd.DataFrame:
         """Alphas of every test asset (rows) under each factor set (columns)."""

@@ -96,6 +96,10 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         premia used by :meth:`predict`.
     n_iter_ : int
         Number of ALS iterations run.
+    unidentified_periods_ : Index
+        Training periods whose loadings do not identify every factor (see
+        Notes, "Identification"); empty when every period does. A warning
+        names them at ``fit``.
     n_features_in_ : int
         Number of characteristics seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_characteristics,)
@@ -134,6 +138,36 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
     the span of :math:`\Gamma_\beta`, moving the projected part into the
     factors (``ipca`` adds it after the projection, which is a no-op; the
     fixed points coincide). Fitted values are invariant to all of these.
+
+    **Identification.** Period ``t`` identifies its factors when its loadings
+    :math:`Z_t\Gamma_\beta` have full column rank, i.e. when
+    :math:`A_t = \Gamma_\beta' W_t \Gamma_\beta` (``K x K``) is
+    nonsingular. It loses rank when characteristics are missing for every
+    asset of the period (imputed to 0, e.g. momentum in a panel's first
+    year) and a factor is built on them: ALS then lets that factor drift in
+    those periods (:math:`\Gamma` sheds its last weight on the other
+    characteristics and the factor grows without bound; ``ipca`` does the
+    same, or fails on a singular matrix). The rule: with
+    :math:`\bar A = \sum_t A_t / \sum_t N_t` the loadings' second moment
+    in a typical period, the eigenvalues :math:`\mu` of
+    :math:`\bar A^{-1} A_t / N_t` measure how much period ``t``'s loadings
+    vary along each factor direction relative to a typical period (close to
+    1 in a balanced panel; 0 for an absent direction). A direction with
+    :math:`\mu \le 0.05` is unidentified: the period's factor is fitted
+    orthogonally to it (0 along it; the minimum-norm solution when
+    :math:`A_t` is singular), and it stays masked while its :math:`\mu` is
+    at most 0.5 (re-admitting it as soon as :math:`\mu` exceeds 0.05
+    restarts the drift and ALS oscillates). The periods are
+    reported (``unidentified_periods_``, and a warning naming the
+    characteristics absent in them); the other periods are solved as before,
+    so fits in which every period identifies the factors are those of
+    ``ipca``. On the US panel of ``load_us_stock_panel`` up to 2013-11
+    (rank-scaled, plus a constant, ``K=5``), where four characteristics are
+    missing throughout 2011-01..2011-11, ALS now converges in 147 iterations
+    with factor standard deviations of 0.016 to 0.095 and predictions within
+    2% a month, instead of stopping at ``max_iter=10000`` with a factor whose
+    standard deviation is 72 and predictions up to 1,212%.
+    :meth:`get_factors` still runs each period's unrestricted regression.
 
     **Timing (as-of).** Row ``(i, t)`` of ``X`` holds :math:`z_{i,t}`, known
     at the end of ``t``; row ``(i, t)`` of ``y`` holds :math:`r_{i,t+1}`.
@@ -238,10 +272,14 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             if not active.all():  # periods without returns drop out of ALS
                 W, x = W[active], x[active]
             self._check_identified(W, n_obs, layout)
-            gamma, F, self.n_iter_ = self._alternating_least_squares(
+            gamma, F, self.n_iter_, n_masked = self._alternating_least_squares(
                 W, x, n_obs[active]
             )
         self._store(gamma, F, active, layout)
+        self._store_identification(n_masked, W, active, layout)
+        valid = ~np.isnan(r)
+        # Scale of the training returns for predict's guard (units of y).
+        self._return_rms_ = float(np.sqrt(np.mean(r[valid] ** 2)))
         return self
 
     def _check_training_data(self, X, y):
@@ -324,9 +362,10 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         gamma = U[:, :k_eff]
         F = (s[:k_eff, None] * Vt[:k_eff]).T[:, :K]
         W_upper, upper = _pack_upper(W)
+        n_masked = np.zeros(len(W), dtype=np.int64)
         converged = False
         for n_iter in range(1, self.max_iter + 1):
-            F_new = _factor_step(W, x, gamma, K)
+            F_new, n_masked = _factor_step(W, x, gamma, K, n_obs, n_masked)
             gamma_new = _gamma_step(W_upper, upper, x, F_new, intercept)
             gamma_new, F_new = _normalise(gamma_new, F_new, K)
             change = np.max(np.abs(gamma_new - gamma))
@@ -339,14 +378,22 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 converged = True
                 break
         if not converged:
+            masked = int(np.count_nonzero(n_masked))
+            advice = (
+                f" {masked} period(s) have a factor direction their loadings do not "
+                "identify (unidentified_periods_); ALS can cycle between masked "
+                "directions there: reduce n_factors or start the sample where "
+                "every characteristic is available."
+                if masked
+                else " Increase max_iter or iter_tol."
+            )
             warnings.warn(
                 f"IPCA did not converge in max_iter={self.max_iter} iterations "
-                f"(last change {change:.2e} > iter_tol={self.iter_tol}). Increase "
-                "max_iter or iter_tol.",
+                f"(last change {change:.2e} > iter_tol={self.iter_tol}).{advice}",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,  # the caller of fit (past sklearn's fit wrapper)
             )
-        return gamma, F, n_iter
+        return gamma, F, n_iter, n_masked
 
     def _store(self, gamma, F, active, layout):
         K = self.n_factors
@@ -364,6 +411,74 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             factors, index=pd.Index(layout.periods, name="time"), columns=columns
         )
         self.factor_premia_ = pd.Series(F.mean(axis=0), index=columns, name="premium")
+
+    def _store_identification(self, n_masked, W, active, layout):
+        """Set ``unidentified_periods_`` and warn, naming periods and causes."""
+        periods = pd.Index(layout.periods[active])[n_masked > 0]
+        self.unidentified_periods_ = periods.rename("time")
+        if not len(periods):
+            return
+        # Characteristics that are zero for every asset of those periods
+        # (e.g. missing and imputed to 0): the usual cause.
+        diag = np.diagonal(W[n_masked > 0], axis1=1, axis2=2)
+        absent = _feature_names(self)[np.all(diag == 0, axis=0)]
+        cause = (
+            f" Characteristics zero for every asset in all of them: {list(absent)}."
+            if len(absent)
+            else ""
+        )
+        shown = ", ".join(map(str, periods[:6])) + (", ..." if len(periods) > 6 else "")
+        warnings.warn(
+            f"IPCA: in {len(periods)} period(s) ({shown}) the loadings Z_t Gamma do "
+            f"not identify all {self.n_factors} factors (along some direction "
+            f"they vary at most {IDENTIFICATION_RTOL:g} times as much as in a "
+            "typical period)."
+            f"{cause} Their factors are fitted orthogonally to the unidentified "
+            "direction(s) (0 along them); the periods are in unidentified_periods_. "
+            "Reduce n_factors, or start the sample where every characteristic "
+            "is available.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+    def predict(self, X):
+        r"""Expected returns :math:`\hat r_{i,t+1} = \alpha_{i,t} + \beta_{i,t}'\lambda`.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_rows, n_characteristics)
+            Characteristics panel (``(entity, time)`` MultiIndex) or one
+            cross-section as an array, scaled as in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            One prediction per input row, in input order.
+
+        Raises
+        ------
+        ValueError
+            If a prediction is not finite or exceeds 10 times the root mean
+            square of the training returns. Conditional means vary less than
+            the returns themselves (:math:`\operatorname{Var} E[r|z] \le
+            \operatorname{Var} r`), so such values mean characteristics on
+            another scale than in ``fit`` (or a degenerate fit), not an
+            expected return.
+        """
+        pred = super().predict(X)
+        scale = getattr(self, "_return_rms_", np.inf)
+        bad = ~(np.abs(pred) <= PREDICTION_BOUND * scale)
+        if bad.any():
+            worst = int(np.argmax(np.where(np.isnan(pred), np.inf, np.abs(pred))))
+            raise ValueError(
+                f"{int(bad.sum())} of {len(pred)} prediction(s) are not finite or "
+                f"exceed {PREDICTION_BOUND:g} times the root mean square of the "
+                f"training returns ({scale:.3g}); the largest is {pred[worst]:.3g} "
+                f"(row {worst}). No expected return is that far from the returns: "
+                "are the characteristics scaled as in fit (e.g. with "
+                "CrossSectionalRankScaler)?"
+            )
+        return pred
 
     def _panel_outputs(self, X) -> FactorOutputs:
         check_is_fitted(self)
@@ -524,18 +639,88 @@ def _chunk_cuts(bounds, step):
     return cuts
 
 
-def _factor_step(W, x, gamma, K):
-    """Factors of every period given Gamma: ``T`` batched ``K x K`` solves."""
+#: Predictions beyond this many times the training returns' root mean square
+#: are refused by ``predict``.
+PREDICTION_BOUND = 10.0
+
+#: A period's factor direction is unidentified when its loadings vary along
+#: it at most this fraction (in variance) of the sample's typical period...
+IDENTIFICATION_RTOL = 0.05
+#: ... and, once masked, stays masked until they vary more than this fraction.
+IDENTIFICATION_HOLD = 0.5
+
+
+def _factor_step(W, x, gamma, K, n_obs, n_masked):
+    """Factors of every period given Gamma: ``T`` batched ``K x K`` solves.
+
+    ``A_t = Gb' W_t Gb`` is compared with the pooled per-asset average
+    ``Abar = sum_t A_t / sum_t N_t``: the eigenvalues ``mu`` of
+    ``A_t / N_t`` relative to ``Abar`` (generalised) measure how much the
+    period's loadings vary along each factor direction against a typical
+    period (about 1). Directions with ``mu <= IDENTIFICATION_RTOL`` are
+    unidentified: the factor is fitted orthogonally to them (0 along them;
+    the pseudo-inverse solution when they span the null space of ``A_t``).
+    The ``n_masked[t]`` directions masked at the previous iteration stay
+    masked while their ``mu <= IDENTIFICATION_HOLD`` (re-admitted as soon as
+    ``mu`` exceeds ``IDENTIFICATION_RTOL``, the factor drifts again and ALS
+    oscillates; held for good, a direction masked at the warm start that
+    the period does identify makes ALS cycle). Returns the factors and the
+    new counts. Periods passing the bound below get exactly
+    the plain solve, so the iterates are those of ``ipca`` wherever every
+    period identifies the factors.
+    """
     WG = W @ gamma  # (T, L, K[+1])
     Gb = gamma[:, :K]
     A = np.matmul(Gb.T, WG[:, :, :K])  # Gb' W_t Gb, (T, K, K)
     b = x @ Gb
     if gamma.shape[1] > K:  # intercept: returns net of alpha
         b = b - WG[:, :, K] @ Gb
+    A_bar = A.sum(axis=0) / n_obs.sum()
+    n_weak = n_masked.copy()
+    # One solve gives f_t and A_t^-1; mu_min >= 1 / (N_t tr(A_t^-1 Abar)),
+    # so periods passing that bound need no eigendecomposition (5 solves).
+    rhs = np.concatenate([b[..., None], np.broadcast_to(A_bar, A.shape)], axis=2)
     try:
+        with np.errstate(all="ignore"):
+            sol = np.linalg.solve(A, rhs)
+        F = sol[:, :, 0]
+        bound = n_obs * np.trace(sol[:, :, 1:], axis1=1, axis2=2)
+        suspect = ~((bound > 0) & (bound * IDENTIFICATION_RTOL < 1)) | (n_masked > 0)
+    except np.linalg.LinAlgError:  # an exactly singular period
+        F, suspect = np.zeros_like(b), np.ones(len(b), dtype=bool)
+    if suspect.any():
+        idx = np.flatnonzero(suspect)
+        # Whitened by Abar = C C': B_t = C^-1 (A_t / N_t) C^-T = Q diag(mu) Q';
+        # the columns of P = C^-T Q are the directions, mu ascending.
+        C = np.linalg.cholesky(A_bar)
+        Ci = scipy.linalg.solve_triangular(C, np.eye(K), lower=True)
+        mu, Q = np.linalg.eigh(Ci @ A[idx] @ Ci.T / n_obs[idx, None, None])
+        P = Ci.T @ Q
+        held = np.minimum(n_masked[idx], np.sum(mu <= IDENTIFICATION_HOLD, 1))
+        n_weak[idx] = np.maximum(held, np.sum(mu <= IDENTIFICATION_RTOL, 1))
+        for m in np.unique(n_weak[idx]):
+            sel = n_weak[idx] == m
+            F[idx[sel]] = _solve_masked(A[idx[sel]], b[idx[sel]], P[sel, :, :m])
+    return F, n_weak
+
+
+def _solve_masked(A, b, V):
+    """Least squares ``f_t`` orthogonal to the columns of ``V_t`` (``K x m``).
+
+    ``f = N (N'AN)^-1 N'b`` with ``N`` an orthonormal basis of the
+    complement of ``V``: the factor has no component along the unidentified
+    directions, and the others are fitted. When ``A_t`` is singular with
+    null space ``V_t`` this is the pseudo-inverse (minimum-norm) solution.
+    """
+    K, m = A.shape[-1], V.shape[-1]
+    if m == 0:
         return np.linalg.solve(A, b[..., None])[..., 0]
-    except np.linalg.LinAlgError:
-        return np.einsum("tkj,tj->tk", np.linalg.pinv(A, hermitian=True), b)
+    if m == K:
+        return np.zeros_like(b)
+    N = np.linalg.qr(V, mode="complete")[0][:, :, m:]  # (T, K, K - m)
+    NtA = np.matmul(N.transpose(0, 2, 1), A)
+    coef = np.linalg.solve(NtA @ N, (N.transpose(0, 2, 1) @ b[..., None]))
+    return (N @ coef)[..., 0]
 
 
 def _pack_upper(W):

@@ -3,12 +3,17 @@
 Bad input (unknown data name, unreadable file, missing columns, too few
 periods) gives one line on stderr and exit status 2, without a traceback:
 ``ValueError``, ``TypeError`` and ``OSError`` are caught here, at the
-command's boundary, and nowhere else.
+command's boundary, and nowhere else. Every argument is checked before any
+data is read or any model fitted (:func:`_check_args`); the months of
+``--train-end``/``--valid-end`` are checked against the data once it is
+loaded, still before the first fit.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -31,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Conditional latent factor models (IPCA vs NeurIF) on panels.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from .. import __version__  # torch-free: the package imports lazily
+
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
@@ -70,15 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--download", action="store_true", help="allow downloading Ken French files"
     )
-    run.add_argument("--train-end", default=None, help="last training month (YYYY-MM)")
     run.add_argument(
-        "--valid-end", default=None, help="last validation month (YYYY-MM)"
+        "--train-end",
+        default=None,
+        help="last training month (YYYY-MM); give --valid-end with it",
+    )
+    run.add_argument(
+        "--valid-end",
+        default=None,
+        help="last validation month (YYYY-MM), after --train-end",
     )
     run.add_argument("--quick", action="store_true", help="fast, smaller run")
     run.add_argument(
         "--out", default=None, help="output folder (default ./neurif_runs/<timestamp>)"
     )
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=int, default=0, help="random seed (>= 0)")
     run.add_argument("--device", default="cpu", help="torch device of NeurIF")
     run.add_argument(
         "--threads",
@@ -91,11 +107,79 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+
+
+def _check_args(args, out: Path) -> None:
+    """Refuse bad arguments before any data is read or any model fitted.
+
+    Raises ``ValueError`` or ``OSError`` naming the option.
+    """
+    from ._data import check_data_arguments
+
+    _check_split_ends(args.train_end, args.valid_end)
+    if args.threads < 0:
+        raise ValueError(
+            f"--threads must be >= 0 (0 = torch's default); got {args.threads}."
+        )
+    if not 0 <= args.seed < 2**32:
+        raise ValueError(f"--seed must be in [0, 2**32 - 1]; got {args.seed}.")
+    check_data_arguments(
+        args.data,
+        factors=args.factors,
+        anomalies=args.anomalies,
+        data_home=args.data_home,
+    )
+    _check_writable(out)
+    from ..nn import check_device  # imports torch: only once a run is asked for
+
+    try:
+        check_device(args.device)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"--device {args.device!r}: {exc}") from None
+
+
+def _check_split_ends(train_end, valid_end) -> None:
+    if (train_end is None) != (valid_end is None):
+        given, missing = (
+            ("--train-end", "--valid-end")
+            if valid_end is None
+            else ("--valid-end", "--train-end")
+        )
+        raise ValueError(
+            f"{given} needs {missing} too: give both ends of the split, or neither "
+            "for the default split."
+        )
+    if train_end is None:
+        return
+    for option, value in (("--train-end", train_end), ("--valid-end", valid_end)):
+        if not _MONTH.fullmatch(value):
+            raise ValueError(f"{option} {value!r} is not a month written YYYY-MM.")
+    if valid_end <= train_end:  # YYYY-MM strings sort as months
+        raise ValueError(
+            f"--valid-end {valid_end} must come after --train-end {train_end}."
+        )
+
+
+def _check_writable(out: Path) -> None:
+    """``out`` is (or can be created as) a folder we may write into."""
+    if out.exists() and not out.is_dir():
+        raise OSError(f"--out {out}: exists and is not a folder.")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OSError(f"--out {out}: {parent} is a file, not a folder.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OSError(f"--out {out}: no permission to write in {parent}.")
+
+
 def _run(args) -> int:
+    out = Path(args.out or Path("neurif_runs") / time.strftime("%Y%m%d-%H%M%S"))
+    _check_args(args, out)
     from ._report import headline_markdown, write_report
     from ._study import run_study
 
-    out = Path(args.out or Path("neurif_runs") / time.strftime("%Y%m%d-%H%M%S"))
     # Every option of `neurif run` but --out is the run_study keyword of the
     # same name; --threads 0 means torch's default (threads=None).
     options = {k: v for k, v in vars(args).items() if k not in ("command", "out")}

@@ -66,6 +66,11 @@ def load_study_data(
         ``RF``) used instead of the source's own.
     data_home : path, optional
         Cache folder of the Ken French files (the loaders' ``data_home``).
+        A folder given here must hold the files the source needs (or
+        ``download`` must fetch them): for ``"us-stocks"`` a folder without
+        the risk-free rate is an error, never a silent fallback to raw
+        returns (which happens, with a note in the report, only when no
+        folder is given).
     download : bool, default=False
         Allow the Ken French loaders to download missing files.
     entity_col, time_col, return_col, size_col : str
@@ -88,29 +93,68 @@ def load_study_data(
     """
     notes: list[str] = []
     observed = _read_factor_path(factors) if factors is not None else None
-    if isinstance(data, str) and data in DATA_NAMES:
+    if _data_kind(data) == "name":
         loader = {
             "us-stocks": _us_stocks,
             "french25": _french25,
             "simulated": _simulated,
         }[data]
         out = loader(observed, data_home, download, seed, notes)
-    elif isinstance(data, str | Path) and (
-        Path(data).suffix.lower() in (".csv", ".parquet", ".pq") or Path(data).exists()
-    ):
+    else:
         out = _user_file(Path(data), entity_col, time_col, return_col, size_col)
         out.factor_sets = _sets(observed) if observed is not None else {}
         out.default_split = None
-    else:
-        raise ValueError(
-            f"Unknown data {data!r}: use one of {list(DATA_NAMES)} or the path of a "
-            "CSV or parquet panel file."
-        )
     if observed is not None:
         notes.append(f"Observable factors from {factors}.")
     out.notes = notes + list(out.get("notes", []))
     _check_study_panel(out.X, out.y)
     return out
+
+
+def check_data_arguments(data, *, factors=None, anomalies=None, data_home=None):
+    """Refuse data arguments that name nothing, before anything is read.
+
+    Parameters
+    ----------
+    data : str or path
+        A name of :data:`DATA_NAMES` or a panel file, which must exist.
+    factors : path, optional
+        A factor file or folder, which must exist.
+    anomalies : path, optional
+        An anomaly file, which must exist.
+    data_home : path, optional
+        The Ken French cache folder, which must exist.
+
+    Raises
+    ------
+    ValueError
+        ``data`` is neither a name nor a file name.
+    OSError
+        A named file or folder does not exist.
+    """
+    if _data_kind(data) == "file" and not Path(data).is_file():
+        what = "not a file" if Path(data).exists() else "no such file"
+        raise OSError(f"Cannot read {data}: {what}.")
+    if factors is not None and not Path(factors).exists():
+        raise OSError(f"--factors: no such file or folder: {factors}")
+    if anomalies is not None and not Path(anomalies).is_file():
+        raise OSError(f"--anomalies: no such file: {anomalies}")
+    if data_home is not None and not Path(data_home).is_dir():
+        raise OSError(f"--data-home: no such folder: {data_home}")
+
+
+def _data_kind(data) -> str:
+    """``"name"`` or ``"file"``; ValueError for anything else."""
+    if isinstance(data, str) and data in DATA_NAMES:
+        return "name"
+    if isinstance(data, str | Path) and (
+        Path(data).suffix.lower() in (".csv", ".parquet", ".pq") or Path(data).exists()
+    ):
+        return "file"
+    raise ValueError(
+        f"Unknown data {data!r}: use one of {list(DATA_NAMES)} or the path of a "
+        "CSV or parquet panel file."
+    )
 
 
 def _check_study_panel(X, y) -> None:
@@ -153,8 +197,18 @@ def _french_rf(observed, data_home, download, notes) -> pd.Series | None:
             _FF3_FILE, data_home=data_home, download_if_missing=download
         )["RF"]
     except (OSError, ValueError) as exc:
+        reason = str(exc).split(";")[0]
+        if data_home is not None:
+            # The user pointed at a folder: falling back to raw returns would
+            # hide the mistake.
+            raise OSError(
+                f"--data-home {data_home}: no usable {_FF3_FILE} file ({reason}); "
+                "the US panel takes the risk-free rate from it for excess returns. "
+                "Put the file there, add --download, or leave out --data-home "
+                "(the default folder; raw returns if the file is not there either)."
+            ) from None
         notes.append(
-            "No Ken French risk-free rate found (" + str(exc).split(";")[0] + "): "
+            "No Ken French risk-free rate found (" + reason + "): "
             "returns are RAW, not excess (the T-bill averaged about 0.05% a month "
             "over 2011-2020). Give --factors DIR or --data-home DIR holding "
             f"{_FF3_FILE}.CSV, or --download, for excess returns."
@@ -291,8 +345,22 @@ def read_panel_file(path, entity_col, time_col, return_col, size_col=None):
     if not chars:
         raise ValueError(f"{path}: no characteristic columns besides {needed}.")
     X = frame[chars].set_axis(index)
-    returns = frame[return_col].set_axis(index)
-    return X, returns, (frame[size_col].set_axis(index) if size_col else None)
+    returns = _numeric_column(frame, return_col, path).set_axis(index)
+    sizes = _numeric_column(frame, size_col, path).set_axis(index) if size_col else None
+    return X, returns, sizes
+
+
+def _numeric_column(frame, column, path) -> pd.Series:
+    """``frame[column]`` as floats; ValueError naming the column and a value."""
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna() & frame[column].notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(
+            f"{path}: column {column!r} must hold numbers; {int(bad.sum())} value(s) "
+            f"are not, e.g. {frame[column].iloc[row]!r} on data row {row + 1}."
+        )
+    return values.astype("float64")
 
 
 def _user_file(path, entity_col, time_col, return_col, size_col) -> Bunch:
@@ -300,5 +368,5 @@ def _user_file(path, entity_col, time_col, return_col, size_col) -> Bunch:
         path, entity_col, time_col, return_col, size_col
     )
     check_panel_frame(X, allow_nan=True)
-    X, y = align_next_period_returns(X, returns.astype("float64"))
+    X, y = align_next_period_returns(X, returns)
     return Bunch(X=X, y=y, sizes=sizes, name=str(path), notes=[f"Panel file {path}."])

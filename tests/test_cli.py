@@ -1,0 +1,175 @@
+"""``neurif`` argument checks: every bad argument exits 2 with one line on
+stderr before any model is fitted (issue 12, class 8); ``--version``."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sklearn_neurif import __version__
+from sklearn_neurif.preprocessing import CrossSectionalRankScaler
+from sklearn_neurif.study import main
+
+
+class Reached(Exception):
+    """Raised by the stand-ins: the command got past its checks."""
+
+
+def _reached(*args, **kwargs):
+    raise Reached
+
+
+@pytest.fixture
+def no_study(monkeypatch):
+    """``run_study`` must not be called: the checks come first."""
+    monkeypatch.setattr("sklearn_neurif.study._study.run_study", _reached)
+
+
+@pytest.fixture
+def no_fit(monkeypatch):
+    """The study may load data, but scaling (the first step after the split,
+    before any fit) must not be reached."""
+    monkeypatch.setattr(CrossSectionalRankScaler, "fit_transform", _reached)
+
+
+def _error(args, capsys, tmp_path):
+    code = main(["run", "--quiet", "--out", str(tmp_path / "out"), *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("neurif: error: ") and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+    return err
+
+
+BAD = {
+    "train-end alone": (["--train-end", "2016-12"], "--train-end needs --valid-end"),
+    "valid-end alone": (["--valid-end", "2018-12"], "--valid-end needs --train-end"),
+    "month 13": (
+        ["--train-end", "2016-13", "--valid-end", "2018-12"],
+        "--train-end '2016-13' is not a month written YYYY-MM",
+    ),
+    "month as text": (
+        ["--train-end", "2016-12", "--valid-end", "Dec 2018"],
+        "--valid-end 'Dec 2018' is not a month",
+    ),
+    "ends reversed": (
+        ["--train-end", "2018-12", "--valid-end", "2016-12"],
+        "--valid-end 2016-12 must come after --train-end 2018-12",
+    ),
+    "threads": (["--threads", "-1"], "--threads must be >= 0"),
+    "seed": (["--seed", "-1"], "--seed must be in [0, 2**32 - 1]; got -1"),
+    "seed too large": (["--seed", str(2**32)], "--seed must be in"),
+    "device": (["--device", "gpu"], "--device 'gpu'"),
+    "unknown data": (["--data", "nasdaq"], "Unknown data 'nasdaq'"),
+    "missing file": (["--data", "absent.csv"], "Cannot read absent.csv: no such file"),
+    "data is a folder": (["--data", "."], "Cannot read .: not a file"),
+    "factors": (["--factors", "nowhere"], "--factors: no such file or folder"),
+    "anomalies": (["--anomalies", "nowhere.csv"], "--anomalies: no such file"),
+    "data-home": (["--data-home", "nowhere"], "--data-home: no such folder"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_argument_refused_before_the_study(case, no_study, capsys, tmp_path):
+    args, expected = BAD[case]
+    assert expected in _error(args, capsys, tmp_path)
+
+
+def test_missing_cuda_refused_before_the_study(no_study, capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    assert "--device 'cuda'" in _error(["--device", "cuda"], capsys, tmp_path)
+
+
+def test_unwritable_out_refused_before_the_study(no_study, capsys, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for out, expected in [
+        (blocker, "exists and is not a folder"),
+        (blocker / "run", "is a file, not a folder"),
+    ]:
+        code = main(["run", "--quiet", "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and f"--out {out}" in err and expected in err, err
+
+
+def test_good_arguments_reach_the_study(no_study, tmp_path):
+    args = ["run", "--quiet", "--data", "simulated", "--out", str(tmp_path / "o")]
+    split = ["--train-end", "2006-12", "--valid-end", "2008-12", "--threads", "0"]
+    with pytest.raises(Reached):
+        main([*args, *split, "--seed", "3", "--device", "cpu"])
+
+
+@pytest.mark.parametrize(
+    "ends, expected",
+    [
+        (
+            ("1990-01", "1995-01"),
+            "The train sample (ends 1990-01, 1995-01) has no month",
+        ),
+        (
+            ("2009-12", "2020-12"),
+            "The test sample (ends 2009-12, 2020-12) has no month",
+        ),
+    ],
+)
+def test_months_outside_the_data_refused_before_any_fit(
+    ends, expected, no_fit, capsys, tmp_path
+):
+    # The simulated panel runs 2001-01 to 2010-12.
+    args = ["--data", "simulated", "--train-end", ends[0], "--valid-end", ends[1]]
+    assert expected in _error(args, capsys, tmp_path)
+
+
+def _panel_file(path, ret):
+    months = pd.period_range("2020-01", periods=12, freq="M").astype(str)
+    frame = pd.DataFrame(
+        [(e, m) for m in months for e in range(30)], columns=["permno", "date"]
+    )
+    frame["ret"] = ret(len(frame))
+    frame["mom"] = np.random.default_rng(0).normal(size=len(frame))
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_text_in_return_column_names_the_column(no_fit, capsys, tmp_path):
+    def ret(n):
+        values = np.random.default_rng(1).normal(0, 0.05, n).astype(object)
+        values[40] = "C"  # CRSP's code for a missing return
+        return values
+
+    path = _panel_file(tmp_path / "p.csv", ret)
+    args = ["--data", str(path), "--entity-col", "permno", "--time-col", "date"]
+    err = _error(args, capsys, tmp_path)
+    assert "column 'ret' must hold numbers" in err and "'C' on data row 41" in err
+
+
+def test_wrong_data_home_for_us_panel_is_an_error(no_fit, capsys, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    err = _error(["--data-home", str(empty)], capsys, tmp_path)
+    assert f"--data-home {empty}: no usable F-F_Research_Data_Factors file" in err
+
+
+def _fresh_python(code):
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_version_without_torch():
+    # --help is checked in tests/test_imports.py.
+    proc = _fresh_python(
+        "import sys\n"
+        "from sklearn_neurif.study._cli import main\n"
+        "try:\n"
+        "    main(['--version'])\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "print('torch' in sys.modules)\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"neurif {__version__}", "False"]
