@@ -9,12 +9,19 @@ frames; the periods must line up (see :func:`align_periods`).
 from __future__ import annotations
 
 import math
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..panel import as_of_to_return_period, to_decimal_returns, to_monthly_periods
+from ..panel import (
+    as_of_to_return_period,
+    check_numeric_dtypes,
+    check_return_units,
+    to_decimal_returns,
+    to_monthly_periods,
+)
 from ._results import SpanningResult
 
 __all__ = [
@@ -309,12 +316,28 @@ def _prepare(returns, factors, factor_set, join, missing):
             f"missing must be 'per_asset', 'drop' or 'raise'; got {missing!r}."
         )
     r, f, n_dropped = align_periods(returns, factors, join=join)
+    if len(r) == 0:
+        raise ValueError(
+            f"The test assets and the factors have no period in common (test assets "
+            f"{_describe(returns.index)}, factors {_describe(factors.index)}); check "
+            "the timing and the period labels."
+        )
+    check_numeric_dtypes(r)  # text is refused, never parsed
     values = r.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
         raise ValueError("Test-asset returns contain infinite values.")
+    check_return_units(values, "Test-asset returns")
+    check_numeric_dtypes(f)
+    check_return_units(f.to_numpy(dtype=np.float64, na_value=np.nan), "Factors")
     nan_rows = missing_return_rows(r.columns, values, missing)
     if missing == "drop":
         r, f = r.loc[~nan_rows], f.loc[~nan_rows]
+        if len(r) == 0:
+            raise ValueError(
+                "missing='drop' leaves no period: every period has a missing "
+                "test-asset return. Use missing='per_asset' to fit each asset on "
+                "its own periods."
+            )
     return r, f, n_dropped, int(nan_rows.sum()) if missing == "drop" else 0
 
 
@@ -395,6 +418,12 @@ def spanning_regression(
     >>> round(float(res.betas.loc["p", "Mkt-RF"]), 1)
     1.2
     """
+    if nw_lags is not None and (
+        not isinstance(nw_lags, Integral) or isinstance(nw_lags, bool) or nw_lags < 0
+    ):
+        raise ValueError(
+            f"nw_lags must be a non-negative integer or None; got {nw_lags!r}."
+        )
     r, f, n_dropped, n_nan_periods = _prepare(
         returns, factors, factor_set, join, missing
     )

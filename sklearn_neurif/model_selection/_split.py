@@ -7,9 +7,10 @@ import numbers
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import BaseCrossValidator
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import validate_params
 
 from ..panel import PanelLayout, is_panel, panel_index
+from ..panel._validation import Interval  # refuses booleans
 
 __all__ = ["PanelTimeSeriesSplit", "temporal_train_test_split"]
 

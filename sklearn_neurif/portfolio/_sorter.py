@@ -18,7 +18,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ..inference._spanning import newey_west_mean
-from ..panel import PanelLayout, check_panel_target, is_panel, panel_index
+from ..panel import (
+    PanelLayout,
+    check_numeric_dtypes,
+    check_panel_frame,
+    check_panel_target,
+    is_panel,
+    panel_index,
+)
 
 __all__ = [
     "PortfolioSorter",
@@ -223,23 +230,33 @@ def _sort_panel(layout, signal, returns, weights, universe, q, min_assets, sign)
 
 
 def _row_values(values, index, what) -> np.ndarray | None:
-    """Per-row float values from a column-like aligned with the panel."""
+    """Per-row float values of a column-like, matched to the panel by index."""
     if values is None:
         return None
-    if isinstance(values, pd.Series | pd.DataFrame) and isinstance(
-        values.index, pd.MultiIndex
-    ):
-        if not values.index.equals(index):
+    if what == "breakpoints":
+        values = _flag_values(values, what)
+    return check_panel_target(
+        values, index, allow_nan=True, check_units=False, name=what
+    )
+
+
+def _flag_values(flag, what):
+    """A breakpoint flag as 0/1 floats; anything but booleans or 0/1 is refused."""
+    values = flag.to_numpy() if isinstance(flag, pd.Series) else np.asarray(flag)
+    if pd.isna(values).any():
+        raise ValueError(f"The breakpoint flag {what!r} has NaN.")
+    if values.dtype.kind != "b":
+        numeric = values.dtype.kind in "iuf"
+        if not numeric or not np.isin(values, (0, 1)).all():
+            example = values[~np.isin(values, (0, 1))][0] if numeric else values[0]
             raise ValueError(
-                f"{what} is not aligned with the panel's (entity, time) index; "
-                "reindex it on X.index."
+                f"The breakpoint flag {what!r} must be boolean (or 0/1); got "
+                f"dtype {values.dtype} with values such as {example!r}."
             )
-    arr = np.asarray(values, dtype=np.float64).reshape(-1)
-    if len(arr) != len(index):
-        raise ValueError(
-            f"{what} has {len(arr)} values; the panel has {len(index)} rows."
-        )
-    return arr
+    out = values.astype(np.float64)
+    if isinstance(flag, pd.Series):
+        return pd.Series(out, index=flag.index)
+    return out
 
 
 def _check_params(n_portfolios, long_short, min_assets, nw_lags, periods_per_year):
@@ -291,6 +308,19 @@ def _run_sort(index, signal, y, weights, universe, params) -> PortfolioSortResul
             "_stats": {},
         }
     )
+
+
+def _array_frame(X) -> pd.DataFrame | pd.Series:
+    """A plain array as a frame of one period (columns 0, 1, ...)."""
+    arr = np.asarray(X)
+    if arr.dtype.kind in "OSU" or arr.ndim not in (1, 2):
+        check_panel_frame(arr)
+        raise ValueError(
+            f"X must be a 1-d or 2-d array of signals; got shape {arr.shape}."
+        )
+    if arr.ndim == 1:
+        return pd.Series(arr)
+    return pd.DataFrame(arr)
 
 
 class PortfolioSorter(TransformerMixin, BaseEstimator):
@@ -391,17 +421,16 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
         self.periods_per_year = periods_per_year
 
     def _columns(self, X):
-        if not is_panel(X):
-            raise TypeError(
-                "PortfolioSorter needs a panel: a DataFrame or Series with an "
-                "(entity, time) MultiIndex."
-            )
+        if not isinstance(X, pd.DataFrame | pd.Series):
+            # A plain array is one cross-section (the package's convention).
+            X = _array_frame(X)
         index = panel_index(X)
         if isinstance(X, pd.Series):
             if self.weights is not None or self.breakpoints is not None:
                 raise ValueError(
                     "weights and breakpoints name columns; pass X as a DataFrame."
                 )
+            check_numeric_dtypes(X.to_frame())
             return index, X.to_numpy(dtype=np.float64, na_value=np.nan), None, None
         for name in (self.signal, self.weights, self.breakpoints):
             if name is not None and name not in X.columns:
@@ -415,6 +444,8 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
                     f"X has {X.shape[1]} columns; name the signal column with signal=..."
                 )
             signal = X.columns[0]
+        numeric = [c for c in (signal, self.weights) if c is not None]
+        check_numeric_dtypes(X[numeric])  # text is refused, never parsed
         values = X[signal].to_numpy(dtype=np.float64, na_value=np.nan)
         weights = (
             None
@@ -423,11 +454,7 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
         )
         universe = None
         if self.breakpoints is not None:
-            flag = X[self.breakpoints]
-            if flag.isna().any():
-                raise ValueError(
-                    f"The breakpoint flag column {self.breakpoints!r} has NaN."
-                )
+            flag = _flag_values(X[self.breakpoints], self.breakpoints)
             universe = flag.to_numpy().astype(bool)
         return index, values, weights, universe
 
@@ -437,7 +464,9 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame or Series with an (entity, time) MultiIndex
-            Signal (and optional weight / breakpoint-flag columns) known at ``t``.
+            Signal (and optional weight / breakpoint-flag columns) known at
+            ``t``. A plain array (or a frame without a MultiIndex) is one
+            cross-section, a single period.
         y : Series
             Excess return over ``t+1`` of each row, on ``X``'s index.
 
