@@ -410,6 +410,11 @@ def check_panel_target(
     TypeError
         If ``y`` is not numeric (strings, booleans, objects).
     """
+    if y is None:
+        raise ValueError(
+            f"This estimator requires {name} to be passed, but the target {name} is "
+            "None."
+        )
     if isinstance(y, pd.DataFrame):
         if y.shape[1] != 1:
             raise ValueError(
