@@ -196,7 +196,9 @@ def test_check_panel_target():
     )
     with pytest.raises(ValueError, match="not aligned with X"):
         check_panel_target(y.iloc[:3], X.index)
-    with pytest.raises(ValueError, match="1 \\(entity, time\\) row\\(s\\) of X missing"):
+    with pytest.raises(
+        ValueError, match="1 \\(entity, time\\) row\\(s\\) of X missing"
+    ):
         check_panel_target(y.iloc[:3], X.index)
     with pytest.raises(ValueError, match="never by position"):
         check_panel_target(np.zeros(4), X.index)

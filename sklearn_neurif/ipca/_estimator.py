@@ -353,7 +353,11 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 "those periods or reduce n_factors."
             )
         pooled = W.sum(axis=0)
-        rank = np.linalg.matrix_rank(pooled, hermitian=True)
+        # Rank of the correlation form: scale-free, so a column in dollars
+        # (1e9) next to ranks in [-1, 1] is not taken for a dependent one.
+        scale = np.sqrt(np.diag(pooled))
+        scale = np.where(scale > 0, scale, 1.0)
+        rank = np.linalg.matrix_rank(pooled / np.outer(scale, scale), hermitian=True)
         if rank < pooled.shape[0]:
             raise ValueError(
                 f"The characteristics are linearly dependent over the "

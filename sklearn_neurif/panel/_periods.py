@@ -114,8 +114,8 @@ def months_from_fields(year, month, *, source="the data") -> pd.PeriodIndex:
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise ValueError(
-            f"{source}: row {row} has year {year.iloc[row]!r} and month "
-            f"{month.iloc[row]!r}; a month must be an integer in 1-12."
+            f"{source}: row {row} has year {year.iloc[row]:g} and month "
+            f"{month.iloc[row]:g}; a month must be an integer in 1-12."
         )
     return pd.PeriodIndex.from_fields(
         year=year.to_numpy(dtype=np.int64),

@@ -285,6 +285,9 @@ def check_panel_frame(X, *, allow_nan: bool = False) -> None:
             pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
         )
         or pd.api.types.is_complex_dtype(dtype)
+        # is_bool_dtype is True for a category of booleans: categories are
+        # labels, never characteristics.
+        or isinstance(dtype, pd.CategoricalDtype)
     ]
     if non_numeric:
         raise TypeError(

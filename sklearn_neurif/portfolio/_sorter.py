@@ -260,28 +260,33 @@ def _flag_values(flag, what):
 
 
 def _check_params(n_portfolios, long_short, min_assets, nw_lags, periods_per_year):
-    if not isinstance(n_portfolios, numbers.Integral) or n_portfolios < 2:
+    if not _is_int(n_portfolios) or n_portfolios < 2:
         raise ValueError(f"n_portfolios must be an integer >= 2; got {n_portfolios!r}.")
     if long_short not in ("top-bottom", "bottom-top"):
         raise ValueError(
             f"long_short must be 'top-bottom' or 'bottom-top'; got {long_short!r}."
         )
     if min_assets is not None and (
-        not isinstance(min_assets, numbers.Integral) or min_assets < n_portfolios
+        not _is_int(min_assets) or min_assets < n_portfolios
     ):
         raise ValueError(
             f"min_assets must be an integer >= n_portfolios ({n_portfolios}); got {min_assets!r}."
         )
-    if nw_lags is not None and (
-        not isinstance(nw_lags, numbers.Integral) or nw_lags < 0
-    ):
+    if nw_lags is not None and (not _is_int(nw_lags) or nw_lags < 0):
         raise ValueError(
             f"nw_lags must be a non-negative integer or None; got {nw_lags!r}."
         )
-    if not isinstance(periods_per_year, numbers.Integral) or periods_per_year < 1:
+    if not _is_int(periods_per_year) or periods_per_year < 1:
         raise ValueError(
             f"periods_per_year must be a positive integer; got {periods_per_year!r}."
         )
+
+
+def _is_int(value) -> bool:
+    """An integer that is not a boolean (``True`` is not a count)."""
+    return isinstance(value, numbers.Integral) and not isinstance(
+        value, bool | np.bool_
+    )
 
 
 def _run_sort(index, signal, y, weights, universe, params) -> PortfolioSortResult:
