@@ -967,5 +967,13 @@ def test_portfolio_sorter_plain_array_is_one_cross_section():
     panel = PortfolioSorter(2).fit(month[["c1"]], ret).result_
     plain = PortfolioSorter(2).fit(month[["c1"]].to_numpy(), ret.to_numpy()).result_
     np.testing.assert_allclose(plain.returns.to_numpy(), panel.returns.to_numpy())
-    out = PortfolioSorter(2).fit(month["c1"].to_numpy(), ret.to_numpy())
-    assert out.transform(month["c1"].to_numpy()).shape == (N_ASSETS, 1)
+    # A plain array's first column is the signal; array in, array out.
+    two = np.column_stack([month["c1"], month["c2"]])
+    out = PortfolioSorter(2).fit(two, ret.to_numpy())
+    np.testing.assert_allclose(out.result_.returns.to_numpy(), panel.returns.to_numpy())
+    assert out.transform(two).shape == (N_ASSETS, 1)
+    # A panel with several columns still needs the signal named.
+    with pytest.raises(ValueError, match="name the signal column"):
+        PortfolioSorter(2).fit(month[["c1", "c2"]], ret)
+    with pytest.raises(ValueError, match="2D array"):
+        PortfolioSorter(2).fit(month["c1"].to_numpy(), ret.to_numpy())

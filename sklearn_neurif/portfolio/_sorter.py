@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_feature_names_in,
+    _check_n_features,
+    check_is_fitted,
+    validate_data,
+)
 
 from ..inference._spanning import newey_west_mean
 from ..panel import (
@@ -213,7 +219,8 @@ def _sort_panel(layout, signal, returns, weights, universe, q, min_assets, sign)
     if not formed:
         raise ValueError(
             f"No period has at least {min_assets} assets with a signal to form {q} "
-            f"portfolios ({len(skipped)} period(s) skipped)."
+            f"portfolios ({len(skipped)} period(s) skipped, {layout.n_rows} "
+            "sample(s) in all)."
         )
     index = pd.Index(formed, name=layout.index.names[-1])
     cols = [*names, LS]
@@ -315,19 +322,6 @@ def _run_sort(index, signal, y, weights, universe, params) -> PortfolioSortResul
     )
 
 
-def _array_frame(X) -> pd.DataFrame | pd.Series:
-    """A plain array as a frame of one period (columns 0, 1, ...)."""
-    arr = np.asarray(X)
-    if arr.dtype.kind in "OSU" or arr.ndim not in (1, 2):
-        check_panel_frame(arr)
-        raise ValueError(
-            f"X must be a 1-d or 2-d array of signals; got shape {arr.shape}."
-        )
-    if arr.ndim == 1:
-        return pd.Series(arr)
-    return pd.DataFrame(arr)
-
-
 class PortfolioSorter(TransformerMixin, BaseEstimator):
     r"""Quantile portfolio sorts on a signal, period by period.
 
@@ -346,7 +340,9 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
         Number of quantile portfolios ``q``.
     signal : str, optional
         Column of ``X`` to sort on; default: ``X``'s only column (or ``X``
-        itself if a Series).
+        itself if a Series). A panel with several columns must name it; a
+        plain array (one cross-section, no column names) is sorted on its
+        first column.
     weights : str, optional
         Column of ``X`` with the value weights (market capitalisation at
         ``t``); default equal weights.
@@ -425,10 +421,18 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
         self.nw_lags = nw_lags
         self.periods_per_year = periods_per_year
 
-    def _columns(self, X):
-        if not isinstance(X, pd.DataFrame | pd.Series):
-            # A plain array is one cross-section (the package's convention).
-            X = _array_frame(X)
+    def _columns(self, X, reset=False):
+        if is_panel(X):
+            _check_feature_names(self, X, reset=reset)
+            if isinstance(X, pd.DataFrame):
+                _check_n_features(self, X, reset=reset)
+            elif reset:
+                self.n_features_in_ = 1
+        else:
+            # A plain array (or a frame without a MultiIndex) is one
+            # cross-section, the package's convention; its first column is
+            # the signal unless one is named.
+            X = self._cross_section(X, reset)
         index = panel_index(X)
         if isinstance(X, pd.Series):
             if self.weights is not None or self.breakpoints is not None:
@@ -444,7 +448,7 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
                 )
         signal = self.signal
         if signal is None:
-            if X.shape[1] != 1:
+            if X.shape[1] != 1 and is_panel(X):
                 raise ValueError(
                     f"X has {X.shape[1]} columns; name the signal column with signal=..."
                 )
@@ -463,6 +467,25 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
             universe = flag.to_numpy().astype(bool)
         return index, values, weights, universe
 
+    def _cross_section(self, X, reset):
+        names = X.columns if isinstance(X, pd.DataFrame) else None
+        check_panel_frame(X, allow_nan=True)  # names text columns
+        values = validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=np.float64,
+            ensure_all_finite="allow-nan",
+            ensure_min_samples=1,
+        )
+        return pd.DataFrame(values, columns=names)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # a missing signal is left unsorted
+        tags.target_tags.required = True
+        return tags
+
     def fit(self, X, y):
         """Sort each period and compute the portfolio returns.
 
@@ -479,7 +502,7 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        index, signal, weights, universe = self._columns(X)
+        index, signal, weights, universe = self._columns(X, reset=True)
         self.result_ = _run_sort(
             index,
             signal,
@@ -523,9 +546,25 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
             uni = None if universe is None else universe[rows]
             if (len(rows) if uni is None else int(uni.sum())) >= min_assets:
                 out[rows] = _assign(signal[rows], q, uni) + 1
+        if not is_panel(X):
+            return out[:, None]  # array in, array out (as the factor models)
         return pd.DataFrame({"portfolio": out}, index=index)
 
     def get_feature_names_out(self, input_features=None):
+        """Name of the ``transform`` column.
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Checked against ``feature_names_in_``; unused otherwise.
+
+        Returns
+        -------
+        ndarray of str
+            ``["portfolio"]``.
+        """
+        check_is_fitted(self, "result_")
+        _check_feature_names_in(self, input_features)
         return np.array(["portfolio"], dtype=object)
 
 
