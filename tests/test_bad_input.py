@@ -265,6 +265,18 @@ X_CASES = [
         lambda est: est.fit(X0.assign(c1=X0["c1"] + 1j), Y0),
     ),
     (
+        "duplicated column names",
+        ValueError,
+        "column name\\(s\\) \\['c1'\\] appear more than once",
+        lambda est: est.fit(X0.set_axis(["c1", "c1", "c3"], axis=1), Y0),
+    ),
+    (
+        "no characteristic column",
+        ValueError,
+        "X has no characteristic column",
+        lambda est: est.fit(X0[[]], Y0),
+    ),
+    (
         "characteristic of 1e30",
         ValueError,
         "c2.*beyond 1e\\+15.*CrossSectionalRankScaler",
@@ -336,6 +348,21 @@ Y_CASES = [
         "looks like daily returns",
         lambda est: est.fit(
             _time_relabelled(X0, MONTHS.to_timestamp()),
+            pd.Series(
+                0.001,
+                index=pd.MultiIndex.from_product(
+                    [range(N_ASSETS), pd.date_range("2020-01-01", "2020-08-31")],
+                    names=["entity", "time"],
+                ),
+            ),
+        ),
+    ),
+    (
+        "daily returns for monthly Period X",
+        ValueError,
+        "differ in type.*looks like daily returns",
+        lambda est: est.fit(
+            X0,
             pd.Series(
                 0.001,
                 index=pd.MultiIndex.from_product(

@@ -272,12 +272,20 @@ def check_panel_frame(X, *, allow_nan: bool = False) -> None:
         an array holds text (numbers stored as strings are refused
         everywhere, never parsed).
     ValueError
-        If a column holds infinite values, or missing values while
-        ``allow_nan`` is False.
+        If there is no column, a column name is repeated, a column holds
+        infinite values, or missing values while ``allow_nan`` is False.
     """
     if not isinstance(X, pd.DataFrame):
         _check_numeric_array(X)
         return
+    if X.shape[1] == 0:
+        raise ValueError("X has no characteristic column.")
+    if X.columns.has_duplicates:
+        dup = sorted({str(c) for c in X.columns[X.columns.duplicated()]})
+        raise ValueError(
+            f"Characteristic column name(s) {dup} appear more than once; each "
+            "column needs its own name."
+        )
     non_numeric = [
         str(c)
         for c, dtype in X.dtypes.items()
@@ -533,7 +541,7 @@ def _reorder_to(values, y_index, index, what: str) -> np.ndarray:
         msg += (
             f" The time levels differ in type: X {x_time.dtype}, {what} {y_time.dtype}."
         )
-    elif len(y_time) > len(x_time) and isinstance(y_time, pd.DatetimeIndex):
+    if len(y_time) > len(x_time) and isinstance(y_time, pd.DatetimeIndex):
         msg += (
             f" {what} has {len(y_time)} dates for X's {len(x_time)} periods: it looks "
             "like daily returns; compound them to X's periods first."
