@@ -132,6 +132,13 @@ def _swapped(obj):
     return obj.swaplevel()
 
 
+def _daily_y():
+    """Daily returns over X0's eight months."""
+    days = pd.date_range("2020-01-01", "2020-08-31")
+    idx = pd.MultiIndex.from_product([range(N_ASSETS), days], names=["entity", "time"])
+    return pd.Series(0.001, index=idx)
+
+
 def _fitted_ipca():
     return IPCARegressor(n_factors=1).fit(X0, Y0)
 
@@ -348,13 +355,7 @@ Y_CASES = [
         "looks like daily returns",
         lambda est: est.fit(
             _time_relabelled(X0, MONTHS.to_timestamp()),
-            pd.Series(
-                0.001,
-                index=pd.MultiIndex.from_product(
-                    [range(N_ASSETS), pd.date_range("2020-01-01", "2020-08-31")],
-                    names=["entity", "time"],
-                ),
-            ),
+            _daily_y(),
         ),
     ),
     (
@@ -363,13 +364,7 @@ Y_CASES = [
         "differ in type.*looks like daily returns",
         lambda est: est.fit(
             X0,
-            pd.Series(
-                0.001,
-                index=pd.MultiIndex.from_product(
-                    [range(N_ASSETS), pd.date_range("2020-01-01", "2020-08-31")],
-                    names=["entity", "time"],
-                ),
-            ),
+            _daily_y(),
         ),
     ),
     (
