@@ -999,3 +999,15 @@ def test_portfolio_sorter_plain_array_is_one_cross_section():
         PortfolioSorter(2).fit(month[["c1", "c2"]], ret)
     with pytest.raises(ValueError, match="2D array"):
         PortfolioSorter(2).fit(month["c1"].to_numpy(), ret.to_numpy())
+
+
+def test_walk_forward_pairs_returns_by_index():
+    from sklearn_neurif.model_selection import walk_forward_predict
+
+    kwargs = dict(test_start=MONTHS[5], refit_every=2)
+    ours = walk_forward_predict(_ipca(), X0, Y0.iloc[::-1], **kwargs)
+    ref = walk_forward_predict(_ipca(), X0, Y0, **kwargs)
+    pd.testing.assert_series_equal(ours.predictions, ref.predictions)
+    pd.testing.assert_series_equal(ours.y, ref.y)
+    with pytest.raises(ValueError, match="never by position"):
+        walk_forward_predict(_ipca(), X0, Y0.to_numpy(), **kwargs)
