@@ -21,7 +21,12 @@ from sklearn_neurif import (
     NeurIFRegressor,
     TransformerRegressor,
 )
-from sklearn_neurif.inference import spanning_regression
+from sklearn_neurif.inference import (
+    clark_west,
+    diebold_mariano,
+    monthly_r2,
+    spanning_regression,
+)
 from sklearn_neurif.metrics import (
     mae,
     predictive_r2_scorer,
@@ -689,6 +694,27 @@ TOOL_CASES = [
         TypeError,
         "non-numeric column.*p",
         lambda: spanning_regression(R0.astype(str), F0),
+    ),
+    # forecast comparisons
+    (
+        "diebold_mariano with boolean returns",
+        TypeError,
+        "y must be numeric returns; got booleans",
+        lambda: diebold_mariano(Y0 > 0, Y0 * 0.5, Y0 * 0.2),
+    ),
+    (
+        "clark_west on string months",
+        ValueError,
+        "time level.*sorted as text",
+        lambda: clark_west(
+            _time_relabelled(Y0, [f"2020-{m}" for m in range(1, 9)]), 0.0, Y0.to_numpy()
+        ),
+    ),
+    (
+        "monthly_r2 with every return missing",
+        ValueError,
+        "Every return in y is missing",
+        lambda: monthly_r2(Y0 * np.nan, Y0),
     ),
     # portfolio sorts
     (
