@@ -970,7 +970,7 @@ def test_align_next_period_returns_across_a_year_boundary():
     assert y.loc[(0, 202012)] == Y0.loc[(0, MONTHS[4])]  # 202012 -> 202101
 
 
-@pytest.mark.parametrize("name", ["ipca", "neurif", "transformer"])
+@pytest.mark.parametrize("name", ["ipca", "neurif", "ca", "transformer"])
 def test_reordered_y_scores_the_same(name):
     est = ESTIMATORS[name]().fit(X0, Y0)
     assert est.score(X0, Y0.iloc[::-1]) == pytest.approx(est.score(X0, Y0))

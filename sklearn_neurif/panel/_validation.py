@@ -435,8 +435,11 @@ def check_panel_target(
     panel = not _is_single_cross_section(index)
     if isinstance(y, pd.Series):
         values = _numeric_1d(y, name)
+        # Same rows in the same order (the usual case) costs one comparison;
+        # otherwise y's index is validated and matched to X's rows.
         if isinstance(y.index, pd.MultiIndex):
-            values = _reorder_to(values, panel_index(y), index, name)
+            if not y.index.equals(index):
+                values = _reorder_to(values, panel_index(y), index, name)
         elif panel:
             raise ValueError(
                 _unindexed_message(
