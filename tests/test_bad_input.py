@@ -979,6 +979,21 @@ def test_reordered_y_scores_the_same(name):
     )
 
 
+def test_time_level_of_objects_is_read_by_type():
+    entity = X0.index.get_level_values(0)
+    months = X0.index.get_level_values(1)
+    for labels in [months, months.month]:  # Periods, then integers
+        time = pd.Index(list(labels), dtype=object)
+        idx = pd.MultiIndex.from_arrays([entity, time], names=["entity", "time"])
+        assert idx.levels[-1].dtype == object
+        level = panel_index(X0.set_axis(idx)).levels[-1]
+        assert isinstance(level, pd.PeriodIndex) or level.dtype.kind == "i"
+    text = pd.Index([str(t) for t in months], dtype=object)
+    idx = pd.MultiIndex.from_arrays([entity, text], names=["entity", "time"])
+    with pytest.raises(ValueError, match="sorted as text"):
+        panel_index(X0.set_axis(idx))
+
+
 def test_fit_pairs_returns_by_index():
     shuffled = X0.sort_index(level="time")
     a = IPCARegressor(n_factors=1).fit(shuffled, Y0)

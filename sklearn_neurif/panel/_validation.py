@@ -182,7 +182,7 @@ def _check_level_order(index: pd.MultiIndex) -> None:
     if swapped:
         raise ValueError(
             f"The panel index looks like (time, entity): levels {list(index.names)} "
-            f"with first-level values such as {first[0]!r}. The package reads the "
+            f"with first-level values such as {list(first[:2])}. The package reads the "
             "first level as the entity and the last as the time (the layout of "
             "ipca.InstrumentedPCA); reorder it with X.swaplevel().sort_index() "
             "(and the same for y)."
@@ -200,6 +200,13 @@ def _checked_time_level(index: pd.MultiIndex) -> pd.MultiIndex:
     at CRSP scale.
     """
     level = index.levels[-1]
+    if level.dtype == object:
+        # Python ints, Periods or Timestamps held as objects (e.g. after a
+        # concat): read them by their inferred type; strings stay refused.
+        inferred = pd.Index(level.tolist())
+        if inferred.dtype.kind in "iu" or _is_time_like(inferred):
+            index = index.set_levels(inferred, level=-1)
+            level = inferred
     if _is_time_like(level):
         return index
     kind = level.dtype.kind
