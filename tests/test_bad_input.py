@@ -608,6 +608,16 @@ TOOL_CASES = [
         "not aligned",
         lambda: rank_ic(Y0, Y0.iloc[2:]),
     ),
+    (
+        "rank_ic periods as strings",
+        ValueError,
+        "time level.*sorted as text",
+        lambda: rank_ic(
+            Y0.to_numpy(),
+            Y0.to_numpy(),
+            periods=[f"2020-{t.month}" for t in Y0.index.get_level_values(1)],
+        ),
+    ),
     # score and scorers: y matched to X by index
     (
         "score with an unindexed y",
@@ -811,6 +821,17 @@ TOOL_CASES = [
         lambda: list(PanelTimeSeriesSplit(2).split(_swapped(X0))),
     ),
     (
+        "splitter groups as strings",
+        ValueError,
+        "time level.*sorted as text",
+        lambda: list(
+            PanelTimeSeriesSplit(2).split(
+                X0.to_numpy(),
+                groups=[f"2020-{t.month}" for t in X0.index.get_level_values(1)],
+            )
+        ),
+    ),
+    (
         "temporal split test_size=True",
         InvalidParameterError,
         "test_size",
@@ -962,6 +983,19 @@ def _time_relabelled_one(obj, label):
         [obj.index.get_level_values(0), [label] * len(obj)], names=obj.index.names
     )
     return _with_index(obj, idx)
+
+
+def test_splitter_groups_with_yyyymm_panel():
+    X = _yyyymm(X0)
+    groups = X.index.get_level_values("time")
+    with_groups = list(PanelTimeSeriesSplit(2).split(X, groups=groups))
+    without = list(PanelTimeSeriesSplit(2).split(X))
+    for (a, b), (c, d) in zip(with_groups, without, strict=True):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    # As plain groups, YYYYMM integers are months too: 202101 follows 202012.
+    plain = list(PanelTimeSeriesSplit(2).split(X.to_numpy(), groups=groups))
+    np.testing.assert_array_equal(plain[-1][1], without[-1][1])
 
 
 def test_align_next_period_returns_across_a_year_boundary():

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..panel import PanelLayout, aligned_pair, check_sample_weight
+from ..panel import PanelLayout, aligned_pair, check_sample_weight, row_periods_index
 
 __all__ = ["r2_total", "r2_predictive", "rmse", "mae", "rank_ic", "RankICResult"]
 
@@ -229,10 +229,8 @@ def rank_ic(y_true, y_pred, periods=None, *, min_assets: int = 3) -> RankICResul
     if periods is None:
         layout = PanelLayout.from_data(y_true)
     else:
-        periods = np.asarray(periods)
-        layout = PanelLayout(
-            pd.MultiIndex.from_arrays([np.arange(len(periods)), periods])
-        )
+        # The time-level checks apply: strings are never sorted as text.
+        layout = PanelLayout(row_periods_index(periods))
     y, p = aligned_pair(y_true, y_pred, allow_nan_pred=True)
     if len(y) != layout.n_rows:
         raise ValueError("y_true, y_pred and periods must have the same length.")

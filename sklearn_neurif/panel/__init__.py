@@ -19,6 +19,7 @@ from ._validation import (
     check_sample_weight,
     is_panel,
     panel_index,
+    row_periods_index,
 )
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "check_panel_target",
     "is_panel",
     "panel_index",
+    "row_periods_index",
     "to_decimal_returns",
     "to_monthly_periods",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "check_return_units",
     "check_sample_weight",
     "aligned_pair",
+    "row_periods_index",
 ]
 
 #: Name given to the single period of a plain array (one cross-section).
@@ -230,6 +231,43 @@ def _checked_time_level(index: pd.MultiIndex) -> pd.MultiIndex:
         f"{examples}); it must be ordered in time: pandas Periods, datetimes or "
         f"integers (YYYYMM integers are read as months).{hint}"
     )
+
+
+def row_periods_index(periods, what: str = "periods") -> pd.MultiIndex:
+    """A panel index ``(row number, period)`` from per-row period labels.
+
+    For tools that take the period of each row as a separate array (the
+    ``periods`` of ``rank_ic``, the ``groups`` of the splitters): the labels
+    get the checks of a time level (ordered in time, ``YYYYMM`` integers read
+    as months, strings refused), as in :func:`panel_index`.
+
+    Parameters
+    ----------
+    periods : array-like of shape (n_rows,)
+        Period of each row.
+    what : str, default="periods"
+        Name used in messages.
+
+    Returns
+    -------
+    pandas.MultiIndex
+        Levels ``entity`` (row numbers) and ``time``.
+
+    Raises
+    ------
+    ValueError
+        If a period is missing or the labels are not ordered in time.
+    """
+    labels = pd.Index(periods)
+    if labels.hasnans:
+        raise ValueError(
+            f"{what} has {int(labels.isna().sum())} missing period(s); every row "
+            "needs a period."
+        )
+    index = pd.MultiIndex.from_arrays(
+        [np.arange(len(labels)), labels], names=["entity", "time"]
+    )
+    return _checked_time_level(index)
 
 
 def _looks_yyyymm(values: np.ndarray) -> bool:
