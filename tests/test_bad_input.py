@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_neurif import (
@@ -381,6 +383,12 @@ Y_CASES = [
         ),
     ),
     (
+        "panel y with a plain X",
+        ValueError,
+        "y has an \\(entity, time\\) MultiIndex but X does not",
+        lambda est: est.fit(X0.to_numpy(), Y0),
+    ),
+    (
         "y time level of another type",
         ValueError,
         "time levels differ in type",
@@ -662,6 +670,12 @@ TOOL_CASES = [
         TypeError,
         "numeric.*c2",
         lambda: _fitted_ipca().predict(X0.assign(c2=X0["c2"].astype(str))),
+    ),
+    (
+        "Pipeline whose first step drops the index",
+        ValueError,
+        "MultiIndex but X does not.*set_output",
+        lambda: make_pipeline(StandardScaler(), _ipca()).fit(X0, Y0),
     ),
     # spanning regression
     (

@@ -482,6 +482,14 @@ def check_panel_target(
         values = _numeric_1d(y, name)
         # Same rows in the same order (the usual case) costs one comparison;
         # otherwise y's index is validated and matched to X's rows.
+        if isinstance(y.index, pd.MultiIndex) and not panel:
+            raise ValueError(
+                f"{name} has an (entity, time) MultiIndex but X does not (a plain "
+                "array is one cross-section): pass X as the panel DataFrame on the "
+                f"same index as {name}. In a Pipeline, an earlier step returned an "
+                "array: keep the index with set_output(transform='pandas') or the "
+                "package's CrossSectionalRankScaler."
+            )
         if isinstance(y.index, pd.MultiIndex):
             if not y.index.equals(index):
                 values = _reorder_to(values, panel_index(y), index, name)
