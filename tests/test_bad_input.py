@@ -118,6 +118,13 @@ def trained(monkeypatch):
     return calls
 
 
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_recorder_sees_training(name, trained):
+    # The recorder must see a valid fit train, or "nothing trained" proves nothing.
+    ESTIMATORS[name]().fit(X0, Y0)
+    assert trained and set(trained) == {"als" if name == "ipca" else "epoch"}
+
+
 def _with_index(X, index):
     out = X.copy()
     out.index = index
