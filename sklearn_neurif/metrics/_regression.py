@@ -4,6 +4,12 @@ Total and predictive R-squared are *uncentred* (benchmark: a zero return),
 as in Kelly, Pruitt and Su (2019) and Gu, Kelly and Xiu (2021). scikit-learn's
 ``r2_score`` is centred on the sample mean and is not these metrics.
 Missing returns (NaN in ``y_true``) are masked out of every metric.
+
+Two Series are matched by index (``y_pred`` reordered to ``y_true``; other
+labels are an error); arrays pair by position. Predictions that are not
+finite are an error, not a score; ``sample_weight`` must be finite and
+non-negative (``sklearn_neurif.panel.aligned_pair`` and
+``check_sample_weight``).
 """
 
 from __future__ import annotations
