@@ -1079,6 +1079,16 @@ def test_parameter_constraints_still_take_numpy_integers():
     assert est.gamma_.shape == (3, 1)
 
 
+def test_breakpoint_flags_boolean_or_0_1():
+    frame = _sorter_frame(nyse=X0["c2"] > 0)
+    ref = PortfolioSorter(2, signal="signal", breakpoints="nyse").fit(frame, Y0)
+    for flag in [frame["nyse"].astype("boolean"), frame["nyse"].astype(int)]:
+        res = PortfolioSorter(2, signal="signal", breakpoints="nyse").fit(
+            frame.assign(nyse=flag), Y0
+        )
+        pd.testing.assert_frame_equal(res.returns_, ref.returns_)
+
+
 def test_portfolio_sorter_plain_array_is_one_cross_section():
     month = X0.xs(MONTHS[0], level="time", drop_level=False)
     ret = Y0.xs(MONTHS[0], level="time", drop_level=False)

@@ -252,6 +252,8 @@ def _flag_values(flag, what):
     values = flag.to_numpy() if isinstance(flag, pd.Series) else np.asarray(flag)
     if pd.isna(values).any():
         raise ValueError(f"The breakpoint flag {what!r} has NaN.")
+    if isinstance(flag, pd.Series) and pd.api.types.is_bool_dtype(flag.dtype):
+        values = values.astype(bool)  # nullable "boolean" comes out as objects
     if values.dtype.kind != "b":
         numeric = values.dtype.kind in "iuf"
         if not numeric or not np.isin(values, (0, 1)).all():
