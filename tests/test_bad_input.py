@@ -626,7 +626,7 @@ TOOL_CASES = [
     (
         "rank_ic periods as strings",
         ValueError,
-        "time level.*sorted as text",
+        "period labels of periods are str.*sorted as text",
         lambda: rank_ic(
             Y0.to_numpy(),
             Y0.to_numpy(),
@@ -718,6 +718,14 @@ TOOL_CASES = [
             ),
             F0,
             missing="drop",
+        ),
+    ),
+    (
+        "spanning on string period labels",
+        ValueError,
+        "period labels of the test-asset returns.*sorted as text",
+        lambda: spanning_regression(
+            R0.set_axis(R0.index.astype(str)), F0.set_axis(F0.index.astype(str))
         ),
     ),
     (
@@ -844,7 +852,7 @@ TOOL_CASES = [
     (
         "splitter groups as strings",
         ValueError,
-        "time level.*sorted as text",
+        "period labels of groups are str.*sorted as text",
         lambda: list(
             PanelTimeSeriesSplit(2).split(
                 X0.to_numpy(),
@@ -1077,6 +1085,14 @@ def test_rank_ic_masks_nan_predictions():
 def test_parameter_constraints_still_take_numpy_integers():
     est = IPCARegressor(n_factors=np.int64(1), max_iter=np.int32(50)).fit(X0, Y0)
     assert est.gamma_.shape == (3, 1)
+
+
+def test_spanning_regression_sorts_periods():
+    # Newey-West counts neighbouring rows: a shuffled sample is put in order.
+    perm = np.random.default_rng(0).permutation(len(R0))
+    ours = spanning_regression(R0.iloc[perm], F0.iloc[perm], nw_lags=3)
+    ref = spanning_regression(R0, F0, nw_lags=3)
+    pd.testing.assert_frame_equal(ours.tvalues, ref.tvalues)
 
 
 def test_breakpoint_flags_boolean_or_0_1():

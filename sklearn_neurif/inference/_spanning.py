@@ -19,6 +19,7 @@ from ..panel import (
     as_of_to_return_period,
     check_numeric_dtypes,
     check_return_units,
+    row_periods_index,
     to_decimal_returns,
     to_monthly_periods,
 )
@@ -170,20 +171,22 @@ def align_periods(returns, factors, *, join: str = "strict"):
 
     Returns
     -------
-    returns, factors : aligned copies on the same index
+    returns, factors : aligned copies on the same index, in time order
     n_dropped : int
         Number of test-asset periods dropped (always 0 with ``"strict"``).
 
     Raises
     ------
     ValueError
-        On duplicated periods, a mismatch of index types, or (strict)
-        periods of ``returns`` without factor data.
+        On duplicated periods, a mismatch of index types, labels that are not
+        ordered in time (strings, floats), or (strict) periods of ``returns``
+        without factor data.
     """
     if join not in ("strict", "inner"):
         raise ValueError(f"join must be 'strict' or 'inner'; got {join!r}.")
     r_index, f_index = returns.index, factors.index
     for idx, what in ((r_index, "test-asset returns"), (f_index, "factors")):
+        row_periods_index(idx, f"the {what}")  # labels ordered in time
         if idx.has_duplicates:
             raise ValueError(
                 f"The {what} have duplicated periods: {_describe(idx[idx.duplicated()])}."
@@ -203,7 +206,9 @@ def align_periods(returns, factors, *, join: str = "strict"):
             "factor files by the month earned, see as_of_to_return_period) or pass "
             "join='inner' to use the common periods."
         )
-    keep = r_index[r_index.isin(f_index)]
+    # In time order: Newey-West lags count neighbouring rows, so a shuffled
+    # sample would give other t-statistics.
+    keep = r_index[r_index.isin(f_index)].sort_values()
     return returns.loc[keep].copy(), factors.loc[keep].copy(), len(missing)
 
 

@@ -194,7 +194,9 @@ def _is_time_like(level: pd.Index) -> bool:
     return isinstance(level, pd.PeriodIndex | pd.DatetimeIndex)
 
 
-def _checked_time_level(index: pd.MultiIndex) -> pd.MultiIndex:
+def _checked_time_level(
+    index: pd.MultiIndex, subject: str = "The time level of the panel index holds"
+) -> pd.MultiIndex:
     """The index with a validated time level (YYYYMM integers as months).
 
     Works on the level's unique values, not on the rows, so it costs nothing
@@ -227,7 +229,7 @@ def _checked_time_level(index: pd.MultiIndex) -> pd.MultiIndex:
         else ""
     )
     raise ValueError(
-        f"The time level of the panel index holds {level.dtype} labels (e.g. "
+        f"{subject} {level.dtype} labels (e.g. "
         f"{examples}); it must be ordered in time: pandas Periods, datetimes or "
         f"integers (YYYYMM integers are read as months).{hint}"
     )
@@ -267,7 +269,7 @@ def row_periods_index(periods, what: str = "periods") -> pd.MultiIndex:
     index = pd.MultiIndex.from_arrays(
         [np.arange(len(labels)), labels], names=["entity", "time"]
     )
-    return _checked_time_level(index)
+    return _checked_time_level(index, f"The period labels of {what} are")
 
 
 def _looks_yyyymm(values: np.ndarray) -> bool:
