@@ -18,7 +18,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._deprecation import DeprecatedAlias
 from .metrics import r2_predictive
-from .panel import PanelLayout, check_panel_target, is_panel
+from .panel import PanelLayout, check_panel_target, is_panel, panel_index
 
 __all__ = [
     "DeprecatedAlias",
@@ -85,14 +85,24 @@ class PredictiveScoreMixin:
         X : DataFrame
             Characteristics panel.
         y : Series
-            Next-period returns.
+            Next-period returns on ``X``'s ``(entity, time)`` rows, in any
+            order (matched by index).
         sample_weight : array-like of shape (n_rows,), optional
-            Row weights.
+            Row weights, in ``X``'s row order; finite and non-negative.
 
         Returns
         -------
         float
+
+        Raises
+        ------
+        ValueError
+            If ``y`` does not have ``X``'s rows, or the predictions are not
+            finite.
         """
+        # y is matched to X's rows by index (check_panel_target), so a
+        # reordered y scores the same and a y with other rows is refused.
+        y = check_panel_target(y, panel_index(X), check_units=False)
         return r2_predictive(y, self.predict(X), sample_weight=sample_weight)
 
 

@@ -16,10 +16,12 @@ from sklearn_neurif import (
     SeedEnsembleRegressor,
     TransformerRegressor,
 )
+from sklearn_neurif.portfolio import PortfolioSorter
 from sklearn_neurif.preprocessing import CrossSectionalRankScaler
 
 ESTIMATORS = [
     CrossSectionalRankScaler(),
+    PortfolioSorter(),
     IPCARegressor(),
     IPCARegressor(add_constant=True),
     # Defaults except fewer epochs, and n_factors=1 where K <= L is intrinsic
@@ -48,6 +50,8 @@ _FLOAT32_ORDER = (
 )
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "CrossSectionalRankScaler": {"check_methods_subset_invariance": _CROSS_SECTIONAL},
+    # Quantile breakpoints come from the whole cross-section of the period.
+    "PortfolioSorter": {"check_methods_subset_invariance": _CROSS_SECTIONAL},
     # The factor tokens attend to every asset of the month, so each prediction
     # depends on the whole cross-section.
     "NeurIFRegressor": {"check_methods_subset_invariance": _CROSS_SECTIONAL},

@@ -172,12 +172,26 @@ def test_summary_repr_and_bad_input(panel):
     assert "IPCARegressor: total R2=" in repr(ev) and "LS Sharpe VW" in repr(ev)
     with pytest.raises(TypeError, match="MultiIndex"):
         evaluate_factor_model(model, X.to_numpy(), y)
-    with pytest.raises(ValueError, match="weights has"):
-        evaluate_factor_model(model, X, y, weights=sizes.to_numpy()[:-1])
+    with pytest.raises((TypeError, ValueError), match="weights"):
+        evaluate_factor_model(model, X, y, weights=sizes.to_numpy())
     with pytest.raises(ValueError, match="n_portfolios"):
         evaluate_factor_model(model, X, y, n_portfolios=1)
-    with pytest.raises(ValueError, match="not aligned"):
-        evaluate_factor_model(model, X, y.iloc[::-1])
+
+
+def test_returns_and_weights_paired_by_index(panel):
+    """Shuffled y and weights give the same figures: they are matched to X's rows."""
+    X, y, sizes, model = panel
+    ev = evaluate_factor_model(model, X, y, weights=sizes)
+    order = np.random.default_rng(1).permutation(len(y))
+    shuffled = evaluate_factor_model(model, X, y.iloc[order], weights=sizes.iloc[order])
+    assert (shuffled.r2_total, shuffled.r2_predictive, shuffled.rmse) == (
+        ev.r2_total,
+        ev.r2_predictive,
+        ev.rmse,
+    )
+    assert shuffled.ic_mean == ev.ic_mean
+    pd.testing.assert_frame_equal(shuffled.long_short, ev.long_short)
+    pd.testing.assert_frame_equal(shuffled.monthly, ev.monthly)
 
 
 def test_top_level_import_stays_torch_free():

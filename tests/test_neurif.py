@@ -228,7 +228,7 @@ def test_bad_inputs_raise_before_training(panel):
     with pytest.raises(TypeError, match="c1"):
         NeurIFRegressor(**FAST).fit(X_obj, y)
     with pytest.raises(ValueError, match="not aligned"):
-        NeurIFRegressor(**FAST).fit(X, y.iloc[::-1])
+        NeurIFRegressor(**FAST).fit(X, y.iloc[1:])
     dup = pd.concat([X, X.iloc[:1]])
     with pytest.raises(ValueError, match="duplicated"):
         NeurIFRegressor(**FAST).fit(dup, pd.concat([y, y.iloc[:1]]))

@@ -190,12 +190,20 @@ def test_check_panel_target():
     np.testing.assert_array_equal(
         check_panel_target(y.to_frame(), X.index), y.to_numpy()
     )
+    # Paired by index: a reordered y is put back in X's row order.
+    np.testing.assert_array_equal(
+        check_panel_target(y.iloc[::-1], X.index), y.to_numpy()
+    )
     with pytest.raises(ValueError, match="not aligned with X"):
-        check_panel_target(y.iloc[::-1], X.index)
-    with pytest.raises(ValueError, match="1 row\\(s\\) of X missing from y"):
         check_panel_target(y.iloc[:3], X.index)
+    with pytest.raises(
+        ValueError, match="1 \\(entity, time\\) row\\(s\\) of X missing"
+    ):
+        check_panel_target(y.iloc[:3], X.index)
+    with pytest.raises(ValueError, match="never by position"):
+        check_panel_target(np.zeros(4), X.index)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
-        check_panel_target(np.zeros(3), X.index)
+        check_panel_target(np.zeros(3), panel_index(np.zeros((4, 1))))
     with pytest.raises(ValueError, match="1 infinite value"):
         check_panel_target(y.replace(0.3, np.inf), X.index)
     with pytest.raises(ValueError, match="Every return in y is missing"):

@@ -189,10 +189,15 @@ def test_bad_parameters(params, match):
 
 def test_bad_input():
     X, y = _panel()
-    with pytest.raises(TypeError, match="MultiIndex"):
-        PortfolioSorter(signal="signal").fit(X.reset_index(drop=True), y.to_numpy())
+    with pytest.raises(ValueError, match="never by position"):
+        PortfolioSorter(signal="signal").fit(X, y.reset_index(drop=True))
+    # Paired by index: a reordered y gives the same portfolios.
+    pd.testing.assert_frame_equal(
+        PortfolioSorter(signal="signal").fit(X, y.iloc[::-1]).returns_,
+        PortfolioSorter(signal="signal").fit(X, y).returns_,
+    )
     with pytest.raises(ValueError, match="not aligned"):
-        PortfolioSorter(signal="signal").fit(X, y.iloc[::-1])
+        PortfolioSorter(signal="signal").fit(X, y.iloc[1:])
     with pytest.raises(ValueError, match="No period"):
         PortfolioSorter(50, signal="signal").fit(X, y)
     before = X.copy()

@@ -30,7 +30,7 @@ def test_renamed_attributes_warn_and_agree():
     grs = grs_test(R, f)
     test = anomaly_test(R, {"ab": f})["ab"]
     idx = pd.MultiIndex.from_product([range(10), range(4)], names=["entity", "time"])
-    dm = diebold_mariano(pd.Series(rng.normal(size=40), index=idx), 0.0, 0.01)
+    dm = diebold_mariano(pd.Series(rng.normal(0, 0.05, 40), index=idx), 0.0, 0.01)
     ic = rank_ic(pd.Series(rng.normal(size=40), index=idx), rng.normal(size=40))
     pairs = [
         (span, "tvalues", "tstat"),

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import TransformerMixin
-from sklearn.utils._param_validation import Interval
 
 from ..base import DeprecatedAlias, FactorModelMixin, FactorOutputs, factor_names
 from ..nn._base import (
@@ -18,6 +17,7 @@ from ..nn._base import (
 )
 from ..nn._batching import PanelBatcher
 from ..panel import check_panel_target
+from ..panel._validation import Interval  # refuses booleans (n_factors=True)
 from ._module import ConditionalAutoencoderModule
 from ._net import AutoencoderNet
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..panel import to_decimal_returns, to_monthly_periods
+from ..panel._periods import months_from_fields
 from ._home import find_file, get_data_home
 
 __all__ = ["load_anomaly_portfolios", "load_q5_factors"]
@@ -198,9 +199,7 @@ def load_q5_factors(path=None, *, data_home=None) -> pd.DataFrame:
     missing = [c for c in ["year", "month", *_Q5_COLUMNS] if c not in raw.columns]
     if missing:
         raise ValueError(f"{path} lacks the q5 column(s) {missing}.")
-    index = pd.PeriodIndex.from_fields(
-        year=raw["year"].to_numpy(), month=raw["month"].to_numpy(), freq="M"
-    )
+    index = months_from_fields(raw["year"], raw["month"], source=path)
     frame = raw[_Q5_COLUMNS].astype("float64")
     frame.index = index.rename("time")
     return to_decimal_returns(frame, "percent")

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from .._deprecation import DeprecatedAlias
-from ..panel import is_panel, panel_index
+from ..panel import check_panel_target, is_panel, panel_index
 from ._spanning import newey_west_mean
 
 __all__ = [
@@ -139,11 +139,10 @@ def _panel_returns(y) -> pd.Series:
             "y must be a pandas Series of returns on an (entity, time) MultiIndex; "
             f"got {type(y).__name__}."
         )
-    panel_index(y)  # two levels, no missing or duplicated keys
-    if not pd.api.types.is_numeric_dtype(y.dtype):
-        raise TypeError(f"y must be numeric; got dtype {y.dtype}.")
-    if np.isinf(y.to_numpy(dtype=np.float64, na_value=np.nan)).any():
-        raise ValueError("y contains infinite values.")
+    # The package's one validation path: index (two levels, no missing or
+    # duplicated keys, a time level ordered in time), numeric returns (no
+    # booleans or text), no inf, not all missing; percent returns warned.
+    check_panel_target(y, panel_index(y))
     return y
 
 
@@ -236,7 +235,7 @@ def diebold_mariano(y, pred1, pred2, *, nw_lags=None, alternative="two-sided"):
     Returns
     -------
     ForecastComparisonResult
-        ``stat``, ``pvalue``, ``nobs`` (periods), ``differential`` (the
+        ``stat``, ``pvalue``, ``n_periods``, ``differential`` (the
         series :math:`d_t`); ``summary()`` gives the table.
 
     Raises

@@ -9,12 +9,20 @@ frames; the periods must line up (see :func:`align_periods`).
 from __future__ import annotations
 
 import math
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..panel import as_of_to_return_period, to_decimal_returns, to_monthly_periods
+from ..panel import (
+    as_of_to_return_period,
+    check_numeric_dtypes,
+    check_return_units,
+    row_periods_index,
+    to_decimal_returns,
+    to_monthly_periods,
+)
 from ._results import SpanningResult
 
 __all__ = [
@@ -163,20 +171,22 @@ def align_periods(returns, factors, *, join: str = "strict"):
 
     Returns
     -------
-    returns, factors : aligned copies on the same index
+    returns, factors : aligned copies on the same index, in time order
     n_dropped : int
         Number of test-asset periods dropped (always 0 with ``"strict"``).
 
     Raises
     ------
     ValueError
-        On duplicated periods, a mismatch of index types, or (strict)
-        periods of ``returns`` without factor data.
+        On duplicated periods, a mismatch of index types, labels that are not
+        ordered in time (strings, floats), or (strict) periods of ``returns``
+        without factor data.
     """
     if join not in ("strict", "inner"):
         raise ValueError(f"join must be 'strict' or 'inner'; got {join!r}.")
     r_index, f_index = returns.index, factors.index
     for idx, what in ((r_index, "test-asset returns"), (f_index, "factors")):
+        row_periods_index(idx, f"the {what}")  # labels ordered in time
         if idx.has_duplicates:
             raise ValueError(
                 f"The {what} have duplicated periods: {_describe(idx[idx.duplicated()])}."
@@ -196,7 +206,9 @@ def align_periods(returns, factors, *, join: str = "strict"):
             "factor files by the month earned, see as_of_to_return_period) or pass "
             "join='inner' to use the common periods."
         )
-    keep = r_index[r_index.isin(f_index)]
+    # In time order: Newey-West lags count neighbouring rows, so a shuffled
+    # sample would give other t-statistics.
+    keep = r_index[r_index.isin(f_index)].sort_values()
     return returns.loc[keep].copy(), factors.loc[keep].copy(), len(missing)
 
 
@@ -309,12 +321,28 @@ def _prepare(returns, factors, factor_set, join, missing):
             f"missing must be 'per_asset', 'drop' or 'raise'; got {missing!r}."
         )
     r, f, n_dropped = align_periods(returns, factors, join=join)
+    if len(r) == 0:
+        raise ValueError(
+            f"The test assets and the factors have no period in common (test assets "
+            f"{_describe(returns.index)}, factors {_describe(factors.index)}); check "
+            "the timing and the period labels."
+        )
+    check_numeric_dtypes(r)  # text is refused, never parsed
     values = r.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
         raise ValueError("Test-asset returns contain infinite values.")
+    check_return_units(values, "Test-asset returns")
+    check_numeric_dtypes(f)
+    check_return_units(f.to_numpy(dtype=np.float64, na_value=np.nan), "Factors")
     nan_rows = missing_return_rows(r.columns, values, missing)
     if missing == "drop":
         r, f = r.loc[~nan_rows], f.loc[~nan_rows]
+        if len(r) == 0:
+            raise ValueError(
+                "missing='drop' leaves no period: every period has a missing "
+                "test-asset return. Use missing='per_asset' to fit each asset on "
+                "its own periods."
+            )
     return r, f, n_dropped, int(nan_rows.sum()) if missing == "drop" else 0
 
 
@@ -395,6 +423,12 @@ def spanning_regression(
     >>> round(float(res.betas.loc["p", "Mkt-RF"]), 1)
     1.2
     """
+    if nw_lags is not None and (
+        not isinstance(nw_lags, Integral) or isinstance(nw_lags, bool) or nw_lags < 0
+    ):
+        raise ValueError(
+            f"nw_lags must be a non-negative integer or None; got {nw_lags!r}."
+        )
     r, f, n_dropped, n_nan_periods = _prepare(
         returns, factors, factor_set, join, missing
     )

@@ -12,12 +12,19 @@ import scipy.linalg
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
 from ..base import FactorModelMixin, FactorOutputs
-from ..panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
+from ..panel import (
+    PanelLayout,
+    check_characteristic_scale,
+    check_numeric_dtypes,
+    check_panel_frame,
+    check_panel_target,
+    panel_index,
+)
+from ..panel._validation import Interval  # refuses booleans (n_factors=True)
 
 __all__ = ["IPCARegressor"]
 
@@ -292,6 +299,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         # Finiteness is checked on the moments (see _check_finite), which
         # saves a full pass over X.
         Z = _check_characteristics(self, X, reset=True, ensure_all_finite=False)
+        check_characteristic_scale(Z, getattr(self, "feature_names_in_", None))
         r = check_panel_target(y, index)
         n_features = Z.shape[1] + int(self.add_constant)
         k_eff = self.n_factors + int(self.intercept)
@@ -345,7 +353,11 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 "those periods or reduce n_factors."
             )
         pooled = W.sum(axis=0)
-        rank = np.linalg.matrix_rank(pooled, hermitian=True)
+        # Rank of the correlation form: scale-free, so a column in dollars
+        # (1e9) next to ranks in [-1, 1] is not taken for a dependent one.
+        scale = np.sqrt(np.diag(pooled))
+        scale = np.where(scale > 0, scale, 1.0)
+        rank = np.linalg.matrix_rank(pooled / np.outer(scale, scale), hermitian=True)
         if rank < pooled.shape[0]:
             raise ValueError(
                 f"The characteristics are linearly dependent over the "
@@ -522,6 +534,7 @@ def _check_characteristics(estimator, X, reset, ensure_all_finite=True):
     ``check_panel_frame``'s message naming the columns; valid data pays for
     one pass only (none with ``ensure_all_finite=False``).
     """
+    check_numeric_dtypes(X)  # numbers stored as text: refused, never parsed
     try:
         return validate_data(
             estimator,

@@ -270,11 +270,12 @@ def evaluate_factor_model(
     X : DataFrame with an (entity, time) MultiIndex
         Characteristics known at ``t`` of the evaluated months.
     y : Series
-        Excess returns over ``t+1`` on ``X``'s index; NaN returns are left
-        out of every statistic.
-    weights : Series on X's index or array-like of shape (n_rows,), optional
+        Excess returns over ``t+1`` with ``X``'s ``(entity, time)`` rows (in
+        any order: paired by index); NaN returns are left out of every
+        statistic.
+    weights : Series on X's (entity, time) index, optional
         Value weights (market capitalisation at ``t``) for the value-weighted
-        sorts; default: equal-weighted sorts only.
+        sorts, paired with ``X`` by index; default: equal-weighted sorts only.
     n_portfolios : int, default=10
         Quantile portfolios of the sorts (deciles).
     sort_loadings : bool, default=False
@@ -321,6 +322,9 @@ def evaluate_factor_model(
         raise TypeError("X must be a DataFrame with an (entity, time) MultiIndex.")
     index = panel_index(X)
     r = check_panel_target(y, index)
+    # Returns (and weights) are paired with X by index: from here on every
+    # call gets them in X's row order, like the model's outputs.
+    y = pd.Series(r, index=index, name=getattr(y, "name", None))
     w = _row_values(weights, index, "weights")
     final, pred, total, signals, notes = _model_outputs(estimator, X, y, sort_loadings)
     ic = rank_ic(y, pred, index.get_level_values(-1))

@@ -4,41 +4,41 @@ Total and predictive R-squared are *uncentred* (benchmark: a zero return),
 as in Kelly, Pruitt and Su (2019) and Gu, Kelly and Xiu (2021). scikit-learn's
 ``r2_score`` is centred on the sample mean and is not these metrics.
 Missing returns (NaN in ``y_true``) are masked out of every metric.
+
+Two Series are matched by index (``y_pred`` reordered to ``y_true``; other
+labels are an error); arrays pair by position. Predictions that are not
+finite are an error, not a score; ``sample_weight`` must be finite and
+non-negative (``sklearn_neurif.panel.aligned_pair`` and
+``check_sample_weight``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from .._deprecation import DeprecatedAlias
-from ..panel import PanelLayout
+from ..panel import PanelLayout, aligned_pair, check_sample_weight, row_periods_index
 
 __all__ = ["r2_total", "r2_predictive", "rmse", "mae", "rank_ic", "RankICResult"]
 
 
 def _masked_pair(y_true, y_pred, sample_weight=None):
-    y_true = np.asarray(y_true, dtype=np.float64).ravel()
-    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
-    if y_true.shape != y_pred.shape:
-        raise ValueError(
-            f"y_true and y_pred have different lengths: {y_true.shape[0]} and {y_pred.shape[0]}."
-        )
-    if np.isnan(y_pred).any():
-        raise ValueError(f"y_pred contains {int(np.isnan(y_pred).sum())} NaN value(s).")
+    # One validation path (the panel layer): two Series are matched by index,
+    # predictions must be finite, weights finite and non-negative.
+    y_true, y_pred = aligned_pair(y_true, y_pred)
+    w = check_sample_weight(sample_weight, len(y_true))
+    if w is None:
+        w = np.ones_like(y_true)
     keep = ~np.isnan(y_true)
     if not keep.any():
         raise ValueError("Every value of y_true is missing; the metric is undefined.")
-    w = (
-        np.ones_like(y_true)
-        if sample_weight is None
-        else np.asarray(sample_weight, float).ravel()
-    )
-    if w.shape != y_true.shape:
-        raise ValueError("sample_weight must have one entry per row.")
+    if not w[keep].any():
+        raise ValueError("Every row with a return has sample_weight 0.")
     return y_true[keep], y_pred[keep], w[keep]
 
 
@@ -207,13 +207,15 @@ def rank_ic(y_true, y_pred, periods=None, *, min_assets: int = 3) -> RankICResul
     ----------
     y_true : Series or array-like of shape (n_rows,)
         Realised returns; NaN rows are left out of their period.
-    y_pred : array-like of shape (n_rows,)
-        Predicted returns.
+    y_pred : Series or array-like of shape (n_rows,)
+        Predicted returns (a Series is matched to ``y_true`` by index). NaN
+        predictions leave their rows out; infinite ones are refused.
     periods : array-like of shape (n_rows,), optional
         Period of each row. Defaults to the time level of ``y_true``'s
         ``(entity, time)`` MultiIndex.
     min_assets : int, default=3
-        Periods with fewer valid assets are skipped (and counted).
+        Periods with fewer valid assets (a return and a prediction) are
+        skipped (and counted); at least 2.
 
     Returns
     -------
@@ -222,22 +224,30 @@ def rank_ic(y_true, y_pred, periods=None, *, min_assets: int = 3) -> RankICResul
     Raises
     ------
     ValueError
-        If no period has ``min_assets`` valid assets, or lengths differ.
+        If no period has ``min_assets`` valid assets, ``min_assets`` is
+        below 2, lengths or index labels differ, or a prediction is infinite.
     """
+    if (
+        not isinstance(min_assets, Integral)
+        or isinstance(min_assets, bool)
+        or min_assets < 2
+    ):
+        raise ValueError(
+            f"min_assets must be an integer >= 2 (a rank correlation needs two "
+            f"assets); got {min_assets!r}."
+        )
     if periods is None:
         layout = PanelLayout.from_data(y_true)
     else:
-        periods = np.asarray(periods)
-        layout = PanelLayout(
-            pd.MultiIndex.from_arrays([np.arange(len(periods)), periods])
-        )
-    y = np.asarray(y_true, dtype=np.float64).ravel()
-    p = np.asarray(y_pred, dtype=np.float64).ravel()
-    if y.shape != p.shape or len(y) != layout.n_rows:
+        # The time-level checks apply: strings are never sorted as text.
+        layout = PanelLayout(row_periods_index(periods))
+    y, p = aligned_pair(y_true, y_pred, allow_nan_pred=True)
+    if len(y) != layout.n_rows:
         raise ValueError("y_true, y_pred and periods must have the same length.")
     values, labels, skipped = [], [], 0
     for label, rows in zip(layout.periods, layout.period_rows(), strict=True):
-        keep = rows[~np.isnan(y[rows])]
+        # A row counts when both its return and its prediction are known.
+        keep = rows[~np.isnan(y[rows]) & ~np.isnan(p[rows])]
         if len(keep) < min_assets or np.ptp(p[keep]) == 0 or np.ptp(y[keep]) == 0:
             skipped += 1
             continue

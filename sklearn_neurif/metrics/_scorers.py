@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sklearn.pipeline import Pipeline
 
+from ..panel import check_panel_target, panel_index
 from ._regression import r2_predictive, r2_total
 
 __all__ = ["total_r2_scorer", "predictive_r2_scorer", "resolve_final_step"]
@@ -69,7 +70,7 @@ def total_r2_scorer(estimator, X, y) -> float:
             f"total_r2_scorer needs a factor model with predict_total(X, y); "
             f"{type(final).__name__} has none."
         )
-    return r2_total(y, final.predict_total(Xt, y))
+    return r2_total(_aligned_target(y, X), final.predict_total(Xt, y))
 
 
 def predictive_r2_scorer(estimator, X, y) -> float:
@@ -89,4 +90,9 @@ def predictive_r2_scorer(estimator, X, y) -> float:
     float
         :func:`~sklearn_neurif.metrics.r2_predictive` (uncentred).
     """
-    return r2_predictive(y, estimator.predict(X))
+    return r2_predictive(_aligned_target(y, X), estimator.predict(X))
+
+
+def _aligned_target(y, X):
+    """``y`` in ``X``'s row order (matched by index; refused if it cannot be)."""
+    return check_panel_target(y, panel_index(X), check_units=False)

@@ -7,9 +7,10 @@ import numbers
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import BaseCrossValidator
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import validate_params
 
-from ..panel import PanelLayout, is_panel, panel_index
+from ..panel import PanelLayout, is_panel, panel_index, row_periods_index
+from ..panel._validation import Interval  # refuses booleans
 
 __all__ = ["PanelTimeSeriesSplit", "temporal_train_test_split"]
 
@@ -23,8 +24,9 @@ def _period_codes(X, groups) -> tuple[np.ndarray, pd.Index]:
     if is_panel(X):
         layout = PanelLayout(panel_index(X))
         if groups is not None:
+            # Against the caller's labels (panel_index reads YYYYMM as months).
             if len(groups) != layout.n_rows or not pd.Index(groups).equals(
-                layout.time_values
+                X.index.get_level_values(-1)
             ):
                 raise ValueError(
                     "groups must be None or the time level of X's (entity, time) "
@@ -38,17 +40,12 @@ def _period_codes(X, groups) -> tuple[np.ndarray, pd.Index]:
             "MultiIndex and groups is None. Pass a panel DataFrame or the period "
             "of each row as groups."
         )
-    groups = pd.Index(groups)
     n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
     if len(groups) != n_rows:
         raise ValueError(f"groups has {len(groups)} entries; X has {n_rows} rows.")
-    if groups.hasnans:
-        raise ValueError(
-            f"groups has {int(groups.isna().sum())} missing period(s); every row "
-            "needs a period."
-        )
-    codes, periods = pd.factorize(groups, sort=True)
-    return codes.astype(np.int64), periods
+    # The time-level checks apply to groups: strings are never sorted as text.
+    layout = PanelLayout(row_periods_index(groups, "groups"))
+    return layout.time_pos, layout.periods
 
 
 def _rows_of(codes: np.ndarray, first: int, stop: int) -> np.ndarray:

@@ -474,10 +474,11 @@ def _check_data(X, y) -> pd.Series:
     # NaN characteristics are allowed: a Pipeline may impute them.
     check_panel_frame(X, allow_nan=True)
     index = panel_index(X)
+    # check_panel_target matches y to X's rows by index; the rows are then
+    # cut by position, so y must be in X's order from here on.
     values = check_panel_target(y, index)
-    if isinstance(y, pd.Series):
-        return y
-    return pd.Series(values, index=index, name="y")
+    name = y.name if isinstance(y, pd.Series) else "y"
+    return pd.Series(values, index=X.index, name=name)
 
 
 def _param_keys(estimator, name: str) -> list[str]:

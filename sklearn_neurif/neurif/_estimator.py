@@ -9,7 +9,6 @@ import pandas as pd
 import torch
 from scipy import sparse
 from sklearn.base import TransformerMixin
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import FactorModelMixin, FactorOutputs, factor_names
@@ -18,6 +17,7 @@ from ..nn._base import (
     PanelNetRegressor,
     training_parameters_doc,
 )
+from ..panel._validation import Interval  # refuses booleans (n_factors=True)
 from ._attribution import as_frame, gradient_attribution, regression_attribution
 from ._module import NeurIFModule
 from ._net import NeurIFNet

@@ -33,7 +33,6 @@ import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 from skorch.callbacks import Checkpoint, EarlyStopping, PassthroughScoring
@@ -41,7 +40,14 @@ from skorch.dataset import get_len
 from skorch.helper import predefined_split
 
 from ..base import DeprecatedAlias, PredictiveScoreMixin
-from ..panel import PanelLayout, check_panel_frame, check_panel_target, panel_index
+from ..panel import (
+    PanelLayout,
+    check_characteristic_scale,
+    check_panel_frame,
+    check_panel_target,
+    panel_index,
+)
+from ..panel._validation import Interval  # refuses booleans (n_factors=True)
 from ._batching import MonthDataset, PanelBatcher, collate_months
 from ._device import check_device
 
@@ -432,6 +438,7 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         check_panel_frame(X)
         index = panel_index(X)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        check_characteristic_scale(Z, getattr(self, "feature_names_in_", None))
         r = check_panel_target(y, index)
         layout = PanelLayout(index)
         batcher = PanelBatcher(Z, layout, self._history_window(), returns=r)

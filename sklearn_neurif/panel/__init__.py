@@ -9,20 +9,34 @@ from ._layout import PanelLayout
 from ._periods import as_of_to_return_period, to_decimal_returns, to_monthly_periods
 from ._timing import align_next_period_returns
 from ._validation import (
+    PanelDataWarning,
+    aligned_pair,
+    check_characteristic_scale,
+    check_numeric_dtypes,
     check_panel_frame,
     check_panel_target,
+    check_return_units,
+    check_sample_weight,
     is_panel,
     panel_index,
+    row_periods_index,
 )
 
 __all__ = [
+    "PanelDataWarning",
     "PanelLayout",
+    "aligned_pair",
+    "check_characteristic_scale",
+    "check_numeric_dtypes",
+    "check_return_units",
+    "check_sample_weight",
     "align_next_period_returns",
     "as_of_to_return_period",
     "check_panel_frame",
     "check_panel_target",
     "is_panel",
     "panel_index",
+    "row_periods_index",
     "to_decimal_returns",
     "to_monthly_periods",
 ]

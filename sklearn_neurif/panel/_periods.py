@@ -83,6 +83,47 @@ def _one_month(value) -> pd.Period:
     return pd.Period(year=year, month=month, freq="M")
 
 
+def months_from_fields(year, month, *, source="the data") -> pd.PeriodIndex:
+    """Monthly Periods from year and month columns, refusing invalid months.
+
+    ``pandas.PeriodIndex.from_fields`` rolls month 13 over into the next
+    January (a silently duplicated month); this refuses it instead.
+
+    Parameters
+    ----------
+    year, month : array-like of int
+        Calendar year and month (1-12) of each row.
+    source : str, default="the data"
+        Named in messages (e.g. the file path).
+
+    Returns
+    -------
+    pandas.PeriodIndex
+        Frequency ``"M"``.
+
+    Raises
+    ------
+    ValueError
+        If a year or month is missing, not an integer, or a month is outside
+        1-12.
+    """
+    year = pd.to_numeric(pd.Series(np.asarray(year)), errors="coerce")
+    month = pd.to_numeric(pd.Series(np.asarray(month)), errors="coerce")
+    bad = year.isna() | month.isna() | (year % 1 != 0) | (month % 1 != 0)
+    bad |= ~month.between(1, 12)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(
+            f"{source}: row {row} has year {year.iloc[row]:g} and month "
+            f"{month.iloc[row]:g}; a month must be an integer in 1-12."
+        )
+    return pd.PeriodIndex.from_fields(
+        year=year.to_numpy(dtype=np.int64),
+        month=month.to_numpy(dtype=np.int64),
+        freq="M",
+    )
+
+
 def to_decimal_returns(frame, units: str):
     """Convert returns to decimals from the stated units.
 

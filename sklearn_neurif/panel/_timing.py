@@ -93,7 +93,8 @@ def align_next_period_returns(characteristics, returns, *, name: str = "ret_next
     values = returns.to_numpy(dtype=np.float64, na_value=np.nan)
     position = r_index.get_indexer(keys)
     y = np.where(position >= 0, values[np.maximum(position, 0)], np.nan)
-    return characteristics.copy(), pd.Series(y, index=x_index, name=name)
+    # On the caller's index (YYYYMM labels stay integers), so y.index == X.index.
+    return characteristics.copy(), pd.Series(y, index=characteristics.index, name=name)
 
 
 def _next_period(x_time: pd.Index, r_time: pd.Index) -> pd.Index:

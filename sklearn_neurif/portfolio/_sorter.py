@@ -15,10 +15,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_feature_names_in,
+    _check_n_features,
+    check_is_fitted,
+    validate_data,
+)
 
 from ..inference._spanning import newey_west_mean
-from ..panel import PanelLayout, check_panel_target, is_panel, panel_index
+from ..panel import (
+    PanelLayout,
+    check_numeric_dtypes,
+    check_panel_frame,
+    check_panel_target,
+    is_panel,
+    panel_index,
+)
 
 __all__ = [
     "PortfolioSorter",
@@ -206,7 +219,8 @@ def _sort_panel(layout, signal, returns, weights, universe, q, min_assets, sign)
     if not formed:
         raise ValueError(
             f"No period has at least {min_assets} assets with a signal to form {q} "
-            f"portfolios ({len(skipped)} period(s) skipped)."
+            f"portfolios ({len(skipped)} period(s) skipped, {layout.n_rows} "
+            "sample(s) in all)."
         )
     index = pd.Index(formed, name=layout.index.names[-1])
     cols = [*names, LS]
@@ -223,48 +237,65 @@ def _sort_panel(layout, signal, returns, weights, universe, q, min_assets, sign)
 
 
 def _row_values(values, index, what) -> np.ndarray | None:
-    """Per-row float values from a column-like aligned with the panel."""
+    """Per-row float values of a column-like, matched to the panel by index."""
     if values is None:
         return None
-    if isinstance(values, pd.Series | pd.DataFrame) and isinstance(
-        values.index, pd.MultiIndex
-    ):
-        if not values.index.equals(index):
+    if what == "breakpoints":
+        values = _flag_values(values, what)
+    return check_panel_target(
+        values, index, allow_nan=True, check_units=False, name=what
+    )
+
+
+def _flag_values(flag, what):
+    """A breakpoint flag as 0/1 floats; anything but booleans or 0/1 is refused."""
+    values = flag.to_numpy() if isinstance(flag, pd.Series) else np.asarray(flag)
+    if pd.isna(values).any():
+        raise ValueError(f"The breakpoint flag {what!r} has NaN.")
+    if isinstance(flag, pd.Series) and pd.api.types.is_bool_dtype(flag.dtype):
+        values = values.astype(bool)  # nullable "boolean" comes out as objects
+    if values.dtype.kind != "b":
+        numeric = values.dtype.kind in "iuf"
+        if not numeric or not np.isin(values, (0, 1)).all():
+            example = values[~np.isin(values, (0, 1))][0] if numeric else values[0]
             raise ValueError(
-                f"{what} is not aligned with the panel's (entity, time) index; "
-                "reindex it on X.index."
+                f"The breakpoint flag {what!r} must be boolean (or 0/1); got "
+                f"dtype {values.dtype} with values such as {example!r}."
             )
-    arr = np.asarray(values, dtype=np.float64).reshape(-1)
-    if len(arr) != len(index):
-        raise ValueError(
-            f"{what} has {len(arr)} values; the panel has {len(index)} rows."
-        )
-    return arr
+    out = values.astype(np.float64)
+    if isinstance(flag, pd.Series):
+        return pd.Series(out, index=flag.index)
+    return out
 
 
 def _check_params(n_portfolios, long_short, min_assets, nw_lags, periods_per_year):
-    if not isinstance(n_portfolios, numbers.Integral) or n_portfolios < 2:
+    if not _is_int(n_portfolios) or n_portfolios < 2:
         raise ValueError(f"n_portfolios must be an integer >= 2; got {n_portfolios!r}.")
     if long_short not in ("top-bottom", "bottom-top"):
         raise ValueError(
             f"long_short must be 'top-bottom' or 'bottom-top'; got {long_short!r}."
         )
     if min_assets is not None and (
-        not isinstance(min_assets, numbers.Integral) or min_assets < n_portfolios
+        not _is_int(min_assets) or min_assets < n_portfolios
     ):
         raise ValueError(
             f"min_assets must be an integer >= n_portfolios ({n_portfolios}); got {min_assets!r}."
         )
-    if nw_lags is not None and (
-        not isinstance(nw_lags, numbers.Integral) or nw_lags < 0
-    ):
+    if nw_lags is not None and (not _is_int(nw_lags) or nw_lags < 0):
         raise ValueError(
             f"nw_lags must be a non-negative integer or None; got {nw_lags!r}."
         )
-    if not isinstance(periods_per_year, numbers.Integral) or periods_per_year < 1:
+    if not _is_int(periods_per_year) or periods_per_year < 1:
         raise ValueError(
             f"periods_per_year must be a positive integer; got {periods_per_year!r}."
         )
+
+
+def _is_int(value) -> bool:
+    """An integer that is not a boolean (``True`` is not a count)."""
+    return isinstance(value, numbers.Integral) and not isinstance(
+        value, bool | np.bool_
+    )
 
 
 def _run_sort(index, signal, y, weights, universe, params) -> PortfolioSortResult:
@@ -311,7 +342,9 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
         Number of quantile portfolios ``q``.
     signal : str, optional
         Column of ``X`` to sort on; default: ``X``'s only column (or ``X``
-        itself if a Series).
+        itself if a Series). A panel with several columns must name it; a
+        plain array (one cross-section, no column names) is sorted on its
+        first column.
     weights : str, optional
         Column of ``X`` with the value weights (market capitalisation at
         ``t``); default equal weights.
@@ -390,18 +423,25 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
         self.nw_lags = nw_lags
         self.periods_per_year = periods_per_year
 
-    def _columns(self, X):
-        if not is_panel(X):
-            raise TypeError(
-                "PortfolioSorter needs a panel: a DataFrame or Series with an "
-                "(entity, time) MultiIndex."
-            )
+    def _columns(self, X, reset=False):
+        if is_panel(X):
+            _check_feature_names(self, X, reset=reset)
+            if isinstance(X, pd.DataFrame):
+                _check_n_features(self, X, reset=reset)
+            elif reset:
+                self.n_features_in_ = 1
+        else:
+            # A plain array (or a frame without a MultiIndex) is one
+            # cross-section, the package's convention; its first column is
+            # the signal unless one is named.
+            X = self._cross_section(X, reset)
         index = panel_index(X)
         if isinstance(X, pd.Series):
             if self.weights is not None or self.breakpoints is not None:
                 raise ValueError(
                     "weights and breakpoints name columns; pass X as a DataFrame."
                 )
+            check_numeric_dtypes(X.to_frame())
             return index, X.to_numpy(dtype=np.float64, na_value=np.nan), None, None
         for name in (self.signal, self.weights, self.breakpoints):
             if name is not None and name not in X.columns:
@@ -410,11 +450,13 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
                 )
         signal = self.signal
         if signal is None:
-            if X.shape[1] != 1:
+            if X.shape[1] != 1 and is_panel(X):
                 raise ValueError(
                     f"X has {X.shape[1]} columns; name the signal column with signal=..."
                 )
             signal = X.columns[0]
+        numeric = [c for c in (signal, self.weights) if c is not None]
+        check_numeric_dtypes(X[numeric])  # text is refused, never parsed
         values = X[signal].to_numpy(dtype=np.float64, na_value=np.nan)
         weights = (
             None
@@ -423,13 +465,28 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
         )
         universe = None
         if self.breakpoints is not None:
-            flag = X[self.breakpoints]
-            if flag.isna().any():
-                raise ValueError(
-                    f"The breakpoint flag column {self.breakpoints!r} has NaN."
-                )
+            flag = _flag_values(X[self.breakpoints], self.breakpoints)
             universe = flag.to_numpy().astype(bool)
         return index, values, weights, universe
+
+    def _cross_section(self, X, reset):
+        names = X.columns if isinstance(X, pd.DataFrame) else None
+        check_panel_frame(X, allow_nan=True)  # names text columns
+        values = validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=np.float64,
+            ensure_all_finite="allow-nan",
+            ensure_min_samples=1,
+        )
+        return pd.DataFrame(values, columns=names)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # a missing signal is left unsorted
+        tags.target_tags.required = True
+        return tags
 
     def fit(self, X, y):
         """Sort each period and compute the portfolio returns.
@@ -437,7 +494,9 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : DataFrame or Series with an (entity, time) MultiIndex
-            Signal (and optional weight / breakpoint-flag columns) known at ``t``.
+            Signal (and optional weight / breakpoint-flag columns) known at
+            ``t``. A plain array (or a frame without a MultiIndex) is one
+            cross-section, a single period.
         y : Series
             Excess return over ``t+1`` of each row, on ``X``'s index.
 
@@ -445,7 +504,7 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        index, signal, weights, universe = self._columns(X)
+        index, signal, weights, universe = self._columns(X, reset=True)
         self.result_ = _run_sort(
             index,
             signal,
@@ -489,9 +548,25 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
             uni = None if universe is None else universe[rows]
             if (len(rows) if uni is None else int(uni.sum())) >= min_assets:
                 out[rows] = _assign(signal[rows], q, uni) + 1
+        if not is_panel(X):
+            return out[:, None]  # array in, array out (as the factor models)
         return pd.DataFrame({"portfolio": out}, index=index)
 
     def get_feature_names_out(self, input_features=None):
+        """Name of the ``transform`` column.
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Checked against ``feature_names_in_``; unused otherwise.
+
+        Returns
+        -------
+        ndarray of str
+            ``["portfolio"]``.
+        """
+        check_is_fitted(self, "result_")
+        _check_feature_names_in(self, input_features)
         return np.array(["portfolio"], dtype=object)
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
-from sklearn.utils._param_validation import Interval
-
 from ..nn._base import (
     TRAINING_CONSTRAINTS,
     PanelNetRegressor,
     training_parameters_doc,
 )
+from ..panel._validation import Interval  # refuses booleans (n_factors=True)
 from ._module import TransformerModule
 from ._net import TransformerNet
 

@@ -1,0 +1,1135 @@
+"""Bad input: every kind gets a clear error (or warning) before any training.
+
+Each case below is one kind of bad input an adversarial user could pass to
+an estimator, tool, scorer or metric. The test asserts the exception (or
+warning) type and that the message names the problem. An autouse fixture
+records every training step (an epoch of a panel net, IPCA's alternating
+least squares): for the error cases nothing may have trained when the error
+is raised. The cases are cheap: tiny panels, one epoch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sklearn_neurif import (
+    ConditionalAutoencoderRegressor,
+    IPCARegressor,
+    NeurIFRegressor,
+    TransformerRegressor,
+)
+from sklearn_neurif.inference import (
+    clark_west,
+    diebold_mariano,
+    monthly_r2,
+    spanning_regression,
+)
+from sklearn_neurif.metrics import (
+    mae,
+    predictive_r2_scorer,
+    r2_predictive,
+    r2_total,
+    rank_ic,
+    rmse,
+    total_r2_scorer,
+)
+from sklearn_neurif.model_selection import (
+    PanelTimeSeriesSplit,
+    temporal_train_test_split,
+)
+from sklearn_neurif.panel import (
+    PanelDataWarning,
+    align_next_period_returns,
+    panel_index,
+)
+from sklearn_neurif.panel._periods import months_from_fields
+from sklearn_neurif.portfolio import PortfolioSorter, sort_on_factor_model
+from sklearn_neurif.preprocessing import CrossSectionalRankScaler
+
+N_ASSETS, N_MONTHS = 10, 8
+MONTHS = pd.period_range("2020-01", periods=N_MONTHS, freq="M")
+
+
+def _panel(seed=0):
+    rng = np.random.default_rng(seed)
+    idx = pd.MultiIndex.from_product(
+        [range(N_ASSETS), MONTHS], names=["entity", "time"]
+    )
+    X = pd.DataFrame(
+        rng.uniform(-1, 1, (len(idx), 3)), index=idx, columns=["c1", "c2", "c3"]
+    )
+    y = pd.Series(0.02 * X["c1"] + rng.normal(0, 0.05, len(idx)), index=idx, name="ret")
+    return X, y
+
+
+X0, Y0 = _panel()
+
+
+def _ipca():
+    return IPCARegressor(n_factors=1)
+
+
+def _neurif():
+    return NeurIFRegressor(
+        n_factors=1, window=2, hidden_size=4, max_epochs=1, random_state=0
+    )
+
+
+def _ca():
+    return ConditionalAutoencoderRegressor(n_factors=1, max_epochs=1, random_state=0)
+
+
+def _transformer():
+    return TransformerRegressor(window=2, hidden_size=4, max_epochs=1, random_state=0)
+
+
+ESTIMATORS = {
+    "ipca": _ipca,
+    "neurif": _neurif,
+    "ca": _ca,
+    "transformer": _transformer,
+}
+
+
+@pytest.fixture(autouse=True)
+def trained(monkeypatch):
+    """Record every training step (a net's epoch, IPCA's ALS)."""
+    from sklearn_neurif.nn._base import PanelNet
+
+    calls = []
+    epoch = PanelNet.run_single_epoch
+    als = IPCARegressor._alternating_least_squares
+
+    def record_epoch(self, *args, **kwargs):
+        calls.append("epoch")
+        return epoch(self, *args, **kwargs)
+
+    def record_als(self, *args, **kwargs):
+        calls.append("als")
+        return als(self, *args, **kwargs)
+
+    monkeypatch.setattr(PanelNet, "run_single_epoch", record_epoch)
+    monkeypatch.setattr(IPCARegressor, "_alternating_least_squares", record_als)
+    return calls
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_recorder_sees_training(name, trained):
+    # The recorder must see a valid fit train, or "nothing trained" proves nothing.
+    ESTIMATORS[name]().fit(X0, Y0)
+    assert trained and set(trained) == {"als" if name == "ipca" else "epoch"}
+
+
+def _with_index(X, index):
+    out = X.copy()
+    out.index = index
+    return out
+
+
+def _time_relabelled(obj, labels):
+    """``obj`` with its time level replaced by ``labels`` (one per month)."""
+    mapping = dict(zip(MONTHS, labels, strict=True))
+    idx = obj.index
+    new = pd.MultiIndex.from_arrays(
+        [idx.get_level_values(0), [mapping[t] for t in idx.get_level_values(1)]],
+        names=idx.names,
+    )
+    return _with_index(obj, new)
+
+
+def _swapped(obj):
+    return obj.swaplevel()
+
+
+def _daily_y():
+    """Daily returns over X0's eight months."""
+    days = pd.date_range("2020-01-01", "2020-08-31")
+    idx = pd.MultiIndex.from_product([range(N_ASSETS), days], names=["entity", "time"])
+    return pd.Series(0.001, index=idx)
+
+
+def _fitted_ipca():
+    return IPCARegressor(n_factors=1).fit(X0, Y0)
+
+
+# ---------------------------------------------------------------- the cases
+# (id, exception or warning type, regex the message must match, call)
+X_CASES = [
+    (
+        "three-level index",
+        ValueError,
+        "two-level MultiIndex",
+        lambda est: est.fit(X0.assign(g=1).set_index("g", append=True), Y0),
+    ),
+    (
+        "missing entity key",
+        ValueError,
+        "missing entity key",
+        lambda est: est.fit(
+            _with_index(
+                X0,
+                pd.MultiIndex.from_arrays(
+                    [
+                        [np.nan] + list(X0.index.get_level_values(0)[1:]),
+                        X0.index.get_level_values(1),
+                    ],
+                    names=["entity", "time"],
+                ),
+            ),
+            Y0,
+        ),
+    ),
+    (
+        "duplicated (entity, time)",
+        ValueError,
+        "duplicated \\(entity, time\\)",
+        lambda est: est.fit(pd.concat([X0, X0.iloc[:1]]), pd.concat([Y0, Y0.iloc[:1]])),
+    ),
+    (
+        "(time, entity) by names",
+        ValueError,
+        "looks like \\(time, entity\\).*swaplevel",
+        lambda est: est.fit(_swapped(X0), _swapped(Y0)),
+    ),
+    (
+        "(time, entity) unnamed, Period first",
+        ValueError,
+        "looks like \\(time, entity\\)",
+        lambda est: est.fit(
+            _swapped(X0).rename_axis([None, None]),
+            _swapped(Y0).rename_axis([None, None]),
+        ),
+    ),
+    (
+        "string month labels 2020-1..2020-8",
+        ValueError,
+        "time level.*sorted as text.*to_monthly_periods",
+        lambda est: est.fit(
+            _time_relabelled(X0, [f"2020-{m}" for m in range(1, 9)]),
+            _time_relabelled(Y0, [f"2020-{m}" for m in range(1, 9)]),
+        ),
+    ),
+    (
+        "string month labels Jan 2020",
+        ValueError,
+        "time level.*str labels.*'Apr 2020'.*never sorted as text",
+        lambda est: est.fit(
+            _time_relabelled(X0, [t.strftime("%b %Y") for t in MONTHS]),
+            _time_relabelled(Y0, [t.strftime("%b %Y") for t in MONTHS]),
+        ),
+    ),
+    (
+        "float time labels",
+        ValueError,
+        "time level.*float64",
+        lambda est: est.fit(
+            _time_relabelled(X0, [2020.0 + m / 12 for m in range(8)]),
+            _time_relabelled(Y0, [2020.0 + m / 12 for m in range(8)]),
+        ),
+    ),
+    (
+        "boolean time labels",
+        ValueError,
+        "time level.*bool",
+        lambda est: est.fit(
+            _time_relabelled(X0, [m % 2 == 0 for m in range(8)]).iloc[:20],
+            _time_relabelled(Y0, [m % 2 == 0 for m in range(8)]).iloc[:20],
+        ),
+    ),
+    (
+        "NaN characteristic",
+        ValueError,
+        "NaN.*c2",
+        lambda est: est.fit(X0.assign(c2=X0["c2"].where(X0["c2"] > -0.9)), Y0),
+    ),
+    (
+        "infinite characteristic",
+        ValueError,
+        "infinite.*c3",
+        lambda est: est.fit(
+            X0.assign(c3=X0["c3"].replace(X0["c3"].iloc[4], np.inf)), Y0
+        ),
+    ),
+    (
+        "text column",
+        TypeError,
+        "non-numeric column.*c1",
+        lambda est: est.fit(X0.assign(c1="a"), Y0),
+    ),
+    (
+        "numbers stored as strings",
+        TypeError,
+        "numeric.*c1",
+        lambda est: est.fit(X0.assign(c1=X0["c1"].astype(str)), Y0),
+    ),
+    (
+        "category column",
+        TypeError,
+        "non-numeric column.*c2",
+        lambda est: est.fit(X0.assign(c2=pd.Categorical(X0["c2"] > 0)), Y0),
+    ),
+    (
+        "datetime column",
+        TypeError,
+        "non-numeric column.*c3",
+        lambda est: est.fit(X0.assign(c3=pd.Timestamp("2020-01-01")), Y0),
+    ),
+    (
+        "complex column",
+        TypeError,
+        "non-numeric column.*c1",
+        lambda est: est.fit(X0.assign(c1=X0["c1"] + 1j), Y0),
+    ),
+    (
+        "duplicated column names",
+        ValueError,
+        "column name\\(s\\) \\['c1'\\] appear more than once",
+        lambda est: est.fit(X0.set_axis(["c1", "c1", "c3"], axis=1), Y0),
+    ),
+    (
+        "no characteristic column",
+        ValueError,
+        "X has no characteristic column",
+        lambda est: est.fit(X0[[]], Y0),
+    ),
+    (
+        "characteristic of 1e30",
+        ValueError,
+        "c2.*beyond 1e\\+15.*CrossSectionalRankScaler",
+        lambda est: est.fit(X0.assign(c2=X0["c2"] * 1e30), Y0),
+    ),
+    (
+        "one cell of 1e160",
+        ValueError,
+        "c1.*beyond 1e\\+15",
+        lambda est: est.fit(
+            X0.assign(c1=X0["c1"].replace(X0["c1"].iloc[7], 1e160)), Y0
+        ),
+    ),
+]
+
+Y_CASES = [
+    (
+        "y with its index reset (paired by position)",
+        ValueError,
+        "never by position",
+        lambda est: est.fit(X0.sort_index(level="time"), Y0.reset_index(drop=True)),
+    ),
+    (
+        "y as a NumPy array with a panel X",
+        ValueError,
+        "never by position",
+        lambda est: est.fit(X0, Y0.to_numpy()),
+    ),
+    (
+        "y missing rows",
+        ValueError,
+        "not aligned.*3 \\(entity, time\\) row\\(s\\) of X missing from y",
+        lambda est: est.fit(X0, Y0.iloc[3:]),
+    ),
+    (
+        "y with extra rows",
+        ValueError,
+        "not aligned.*1 row\\(s\\) of y not in X",
+        lambda est: est.fit(
+            X0,
+            pd.concat(
+                [
+                    Y0,
+                    pd.Series(
+                        [0.01], index=pd.MultiIndex.from_tuples([(99, MONTHS[0])])
+                    ),
+                ]
+            ),
+        ),
+    ),
+    (
+        "y with other entities",
+        ValueError,
+        "not aligned",
+        lambda est: est.fit(
+            X0,
+            _with_index(
+                Y0,
+                pd.MultiIndex.from_arrays(
+                    [Y0.index.get_level_values(0) + 100, Y0.index.get_level_values(1)],
+                    names=["entity", "time"],
+                ),
+            ),
+        ),
+    ),
+    (
+        "daily returns for monthly X",
+        ValueError,
+        "looks like daily returns",
+        lambda est: est.fit(
+            _time_relabelled(X0, MONTHS.to_timestamp()),
+            _daily_y(),
+        ),
+    ),
+    (
+        "daily returns for monthly Period X",
+        ValueError,
+        "differ in type.*looks like daily returns",
+        lambda est: est.fit(
+            X0,
+            _daily_y(),
+        ),
+    ),
+    (
+        "y on a plain DatetimeIndex",
+        ValueError,
+        "DatetimeIndex without one.*never by position",
+        lambda est: est.fit(
+            X0, pd.Series(0.01, index=pd.date_range("2020-01-01", periods=len(X0)))
+        ),
+    ),
+    (
+        "panel y with a plain X",
+        ValueError,
+        "y has an \\(entity, time\\) MultiIndex but X does not",
+        lambda est: est.fit(X0.to_numpy(), Y0),
+    ),
+    (
+        "y time level of another type",
+        ValueError,
+        "time levels differ in type",
+        lambda est: est.fit(X0, _time_relabelled(Y0, list(range(8)))),
+    ),
+    (
+        "boolean y",
+        TypeError,
+        "y must be numeric returns; got booleans",
+        lambda est: est.fit(X0, Y0 > 0),
+    ),
+    (
+        "y as text",
+        TypeError,
+        "y must be numeric.*stored as text",
+        lambda est: est.fit(X0, Y0.astype(str)),
+    ),
+    (
+        "infinite y",
+        ValueError,
+        "y contains 1 infinite",
+        lambda est: est.fit(X0, Y0.replace(Y0.iloc[5], np.inf)),
+    ),
+    (
+        "every y missing",
+        ValueError,
+        "Every return in y is missing",
+        lambda est: est.fit(X0, Y0 * np.nan),
+    ),
+    (
+        "y with two columns",
+        ValueError,
+        "y must be one column",
+        lambda est: est.fit(X0, pd.DataFrame({"a": Y0, "b": Y0})),
+    ),
+    (
+        "y is None",
+        ValueError,
+        "requires y to be passed",
+        lambda est: est.fit(X0, None),
+    ),
+]
+
+PARAM_CASES = [
+    ("n_factors=True", "ipca", {"n_factors": True}, "n_factors"),
+    ("n_factors=True", "neurif", {"n_factors": True}, "n_factors"),
+    ("n_factors=True", "ca", {"n_factors": True}, "n_factors"),
+    ("max_iter=True", "ipca", {"max_iter": True}, "max_iter"),
+    ("n_factors=1.0", "ipca", {"n_factors": 1.0}, "n_factors"),
+    ("window=0", "neurif", {"window": 0}, "window"),
+    ("window=True", "transformer", {"window": True}, "window"),
+    ("lr=True", "neurif", {"lr": True}, "lr"),
+    ("max_epochs=True", "ca", {"max_epochs": True}, "max_epochs"),
+]
+
+
+def _estimator_cases(cases, names):
+    return [
+        pytest.param(name, exc, match, call, id=f"{name}: {case_id}")
+        for case_id, exc, match, call in cases
+        for name in names
+    ]
+
+
+# The nets share one fit path: a few kinds on CA and the transformer show it.
+NETS_TOO = {
+    "y with its index reset (paired by position)",
+    "boolean y",
+    "string month labels 2020-1..2020-8",
+    "characteristic of 1e30",
+    "(time, entity) by names",
+    "numbers stored as strings",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "exc", "match", "call"),
+    _estimator_cases(X_CASES + Y_CASES, ["ipca", "neurif"])
+    + _estimator_cases(
+        [c for c in X_CASES + Y_CASES if c[0] in NETS_TOO], ["ca", "transformer"]
+    ),
+)
+def test_estimator_bad_input(name, exc, match, call, trained):
+    with pytest.raises(exc, match=match):
+        call(ESTIMATORS[name]())
+    assert trained == [], "training started before the error"
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "match"),
+    [pytest.param(n, p, m, id=f"{n}: {i}") for i, n, p, m in PARAM_CASES],
+)
+def test_bad_parameters(name, params, match, trained):
+    with pytest.raises(InvalidParameterError, match=match):
+        ESTIMATORS[name]().set_params(**params).fit(X0, Y0)
+    assert trained == []
+
+
+# ------------------------------------------------------------ tools and metrics
+def _factors(n=60, seed=1):
+    rng = np.random.default_rng(seed)
+    t = pd.period_range("2010-01", periods=n, freq="M")
+    return pd.DataFrame({"Mkt-RF": rng.normal(0.005, 0.04, n)}, index=t)
+
+
+F0 = _factors()
+R0 = pd.Series(
+    0.001 + 1.1 * F0["Mkt-RF"] + np.random.default_rng(2).normal(0, 0.01, 60),
+    index=F0.index,
+    name="p",
+)
+
+
+def _q5_file(tmp_path, month):
+    path = tmp_path / "q5.csv"
+    frame = pd.DataFrame(
+        {"year": [2020, 2020], "month": [12, month]}
+        | {c: [0.1, 0.2] for c in ["R_F", "R_MKT", "R_ME", "R_IA", "R_ROE", "R_EG"]}
+    )
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _sorter_frame(**columns):
+    return X0[["c1"]].rename(columns={"c1": "signal"}).assign(**columns)
+
+
+TOOL_CASES = [
+    # metrics: alignment, non-finite predictions, weights, types
+    (
+        "r2 with y_pred on other labels",
+        ValueError,
+        "not aligned",
+        lambda: r2_predictive(Y0, Y0.iloc[1:]),
+    ),
+    (
+        "r2 with a Series of other index labels",
+        ValueError,
+        "different index labels",
+        lambda: r2_predictive(
+            pd.Series([0.1, 0.2]), pd.Series([0.1, 0.2], index=[5, 6])
+        ),
+    ),
+    (
+        "r2 with infinite predictions",
+        ValueError,
+        "y_pred contains 1 infinite",
+        lambda: r2_predictive(Y0, Y0.replace(Y0.iloc[2], np.inf)),
+    ),
+    (
+        "r2 with NaN predictions",
+        ValueError,
+        "y_pred contains 1 NaN",
+        lambda: r2_total(Y0, Y0.replace(Y0.iloc[2], np.nan)),
+    ),
+    (
+        "rmse with infinite y_true",
+        ValueError,
+        "y_true contains 1 infinite",
+        lambda: rmse(Y0.replace(Y0.iloc[2], np.inf), Y0),
+    ),
+    (
+        "negative sample_weight",
+        ValueError,
+        "sample_weight has 1 negative",
+        lambda: r2_predictive(Y0, Y0 * 0.5, sample_weight=np.r_[-1.0, np.ones(79)]),
+    ),
+    (
+        "NaN sample_weight",
+        ValueError,
+        "sample_weight has 1 NaN",
+        lambda: mae(Y0, Y0 * 0.5, sample_weight=np.r_[np.nan, np.ones(79)]),
+    ),
+    (
+        "sample_weight of the wrong length",
+        ValueError,
+        "sample_weight has 3 entries",
+        lambda: rmse(Y0, Y0 * 0.5, sample_weight=np.ones(3)),
+    ),
+    (
+        "all-zero sample_weight",
+        ValueError,
+        "Every sample_weight is zero",
+        lambda: rmse(Y0, Y0 * 0.5, sample_weight=np.zeros(80)),
+    ),
+    (
+        "text sample_weight",
+        TypeError,
+        "sample_weight must be numeric",
+        lambda: rmse(Y0, Y0 * 0.5, sample_weight=np.array(["1"] * 80)),
+    ),
+    (
+        "boolean y_true in a metric",
+        TypeError,
+        "y_true must be numeric.*booleans",
+        lambda: r2_predictive(Y0 > 0, Y0),
+    ),
+    (
+        "text y_pred in a metric",
+        TypeError,
+        "y_pred must be numeric",
+        lambda: rmse([0.1, 0.2], ["0.1", "0.2"]),
+    ),
+    (
+        "rank_ic min_assets=0",
+        ValueError,
+        "min_assets must be an integer >= 2",
+        lambda: rank_ic(Y0, Y0, min_assets=0),
+    ),
+    (
+        "rank_ic min_assets=True",
+        ValueError,
+        "min_assets must be an integer >= 2",
+        lambda: rank_ic(Y0, Y0, min_assets=True),
+    ),
+    (
+        "rank_ic infinite prediction",
+        ValueError,
+        "y_pred contains 1 infinite",
+        lambda: rank_ic(Y0, Y0.replace(Y0.iloc[3], -np.inf)),
+    ),
+    (
+        "rank_ic misaligned prediction",
+        ValueError,
+        "not aligned",
+        lambda: rank_ic(Y0, Y0.iloc[2:]),
+    ),
+    (
+        "rank_ic periods as strings",
+        ValueError,
+        "period labels of periods are str.*sorted as text",
+        lambda: rank_ic(
+            Y0.to_numpy(),
+            Y0.to_numpy(),
+            periods=[f"2020-{t.month}" for t in Y0.index.get_level_values(1)],
+        ),
+    ),
+    # score and scorers: y matched to X by index
+    (
+        "score with an unindexed y",
+        ValueError,
+        "never by position",
+        lambda: _fitted_ipca().score(X0, Y0.reset_index(drop=True)),
+    ),
+    (
+        "score with y missing rows",
+        ValueError,
+        "not aligned",
+        lambda: _fitted_ipca().score(X0, Y0.iloc[5:]),
+    ),
+    (
+        "score with negative sample_weight",
+        ValueError,
+        "negative",
+        lambda: _fitted_ipca().score(X0, Y0, sample_weight=-np.ones(80)),
+    ),
+    (
+        "predictive scorer with a NumPy y",
+        ValueError,
+        "never by position",
+        lambda: predictive_r2_scorer(_fitted_ipca(), X0, Y0.to_numpy()),
+    ),
+    (
+        "total scorer with y missing rows",
+        ValueError,
+        "not aligned",
+        lambda: total_r2_scorer(_fitted_ipca(), X0, Y0.iloc[1:]),
+    ),
+    (
+        "predict with string months",
+        ValueError,
+        "time level.*str",
+        lambda: _fitted_ipca().predict(
+            _time_relabelled(X0, [f"2020-{m}" for m in range(1, 9)])
+        ),
+    ),
+    (
+        "predict with numbers stored as strings",
+        TypeError,
+        "numeric.*c2",
+        lambda: _fitted_ipca().predict(X0.assign(c2=X0["c2"].astype(str))),
+    ),
+    (
+        "Pipeline whose first step drops the index",
+        ValueError,
+        "MultiIndex but X does not.*set_output",
+        lambda: make_pipeline(StandardScaler(), _ipca()).fit(X0, Y0),
+    ),
+    # spanning regression
+    (
+        "spanning nw_lags=-1",
+        ValueError,
+        "nw_lags must be a non-negative integer",
+        lambda: spanning_regression(R0, F0, nw_lags=-1),
+    ),
+    (
+        "spanning nw_lags=True",
+        ValueError,
+        "nw_lags must be a non-negative integer",
+        lambda: spanning_regression(R0, F0, nw_lags=True),
+    ),
+    (
+        "spanning inner join with no common month",
+        ValueError,
+        "no period in common",
+        lambda: spanning_regression(
+            R0, _factors().set_axis(F0.index + 120), join="inner"
+        ),
+    ),
+    (
+        "spanning missing='drop' leaving no period",
+        ValueError,
+        "leaves no period",
+        lambda: spanning_regression(
+            pd.DataFrame(
+                {
+                    "a": R0.where(np.arange(60) % 2 == 0),
+                    "b": R0.where(np.arange(60) % 2 == 1),
+                }
+            ),
+            F0,
+            missing="drop",
+        ),
+    ),
+    (
+        "spanning on string period labels",
+        ValueError,
+        "period labels of the test-asset returns.*sorted as text",
+        lambda: spanning_regression(
+            R0.set_axis(R0.index.astype(str)), F0.set_axis(F0.index.astype(str))
+        ),
+    ),
+    (
+        "spanning returns as text",
+        TypeError,
+        "non-numeric column.*p",
+        lambda: spanning_regression(R0.astype(str), F0),
+    ),
+    # forecast comparisons
+    (
+        "diebold_mariano with boolean returns",
+        TypeError,
+        "y must be numeric returns; got booleans",
+        lambda: diebold_mariano(Y0 > 0, Y0 * 0.5, Y0 * 0.2),
+    ),
+    (
+        "clark_west on string months",
+        ValueError,
+        "time level.*sorted as text",
+        lambda: clark_west(
+            _time_relabelled(Y0, [f"2020-{m}" for m in range(1, 9)]), 0.0, Y0.to_numpy()
+        ),
+    ),
+    (
+        "monthly_r2 with every return missing",
+        ValueError,
+        "Every return in y is missing",
+        lambda: monthly_r2(Y0 * np.nan, Y0),
+    ),
+    # portfolio sorts
+    (
+        "yes/no breakpoint column",
+        ValueError,
+        "breakpoint flag 'nyse' must be boolean.*'(yes|no)'",
+        lambda: PortfolioSorter(2, signal="signal", breakpoints="nyse").fit(
+            _sorter_frame(nyse=np.where(X0["c2"] > 0, "yes", "no")), Y0
+        ),
+    ),
+    (
+        "breakpoint column of 1/2",
+        ValueError,
+        "must be boolean \\(or 0/1\\).*2",
+        lambda: PortfolioSorter(2, signal="signal", breakpoints="nyse").fit(
+            _sorter_frame(nyse=np.where(X0["c2"] > 0, 1, 2)), Y0
+        ),
+    ),
+    (
+        "signal stored as text",
+        TypeError,
+        "non-numeric column.*signal",
+        lambda: PortfolioSorter(2, signal="signal").fit(
+            _sorter_frame().astype(str), Y0
+        ),
+    ),
+    (
+        "sorter with an unindexed y",
+        ValueError,
+        "never by position",
+        lambda: PortfolioSorter(2, signal="signal").fit(_sorter_frame(), Y0.to_numpy()),
+    ),
+    (
+        "sorter n_portfolios=True",
+        ValueError,
+        "n_portfolios must be an integer",
+        lambda: PortfolioSorter(True, signal="signal").fit(_sorter_frame(), Y0),
+    ),
+    (
+        "sorter nw_lags=-1",
+        ValueError,
+        "nw_lags must be a non-negative integer",
+        lambda: PortfolioSorter(2, signal="signal", nw_lags=-1).fit(
+            _sorter_frame(), Y0
+        ),
+    ),
+    (
+        "sort_on_factor_model weights on other rows",
+        ValueError,
+        "weights is not aligned",
+        lambda: sort_on_factor_model(
+            _fitted_ipca(), X0, Y0, n_portfolios=2, weights=X0["c1"].abs().iloc[4:]
+        ),
+    ),
+    (
+        "sort_on_factor_model yes/no breakpoints",
+        ValueError,
+        "must be boolean",
+        lambda: sort_on_factor_model(
+            _fitted_ipca(),
+            X0,
+            Y0,
+            n_portfolios=2,
+            breakpoints=pd.Series("yes", index=X0.index),
+        ),
+    ),
+    # period helpers, loaders, splitters, scaler
+    (
+        "months_from_fields month 13",
+        ValueError,
+        "month 13.*1-12",
+        lambda: months_from_fields([2020], [13]),
+    ),
+    (
+        "months_from_fields month 0",
+        ValueError,
+        "month 0.*1-12",
+        lambda: months_from_fields([2020], [0]),
+    ),
+    (
+        "splitter on string months",
+        ValueError,
+        "time level.*sorted as text",
+        lambda: list(
+            PanelTimeSeriesSplit(2).split(
+                _time_relabelled(X0, [f"2020-{m}" for m in range(1, 9)])
+            )
+        ),
+    ),
+    (
+        "splitter on (time, entity)",
+        ValueError,
+        "looks like \\(time, entity\\)",
+        lambda: list(PanelTimeSeriesSplit(2).split(_swapped(X0))),
+    ),
+    (
+        "splitter groups as strings",
+        ValueError,
+        "period labels of groups are str.*sorted as text",
+        lambda: list(
+            PanelTimeSeriesSplit(2).split(
+                X0.to_numpy(),
+                groups=[f"2020-{t.month}" for t in X0.index.get_level_values(1)],
+            )
+        ),
+    ),
+    (
+        "temporal split test_size=True",
+        InvalidParameterError,
+        "test_size",
+        lambda: temporal_train_test_split(X0, Y0, test_size=True),
+    ),
+    (
+        "rank scaler on (time, entity)",
+        ValueError,
+        "looks like \\(time, entity\\)",
+        lambda: CrossSectionalRankScaler().fit_transform(_swapped(X0)),
+    ),
+    (
+        "rank scaler on float months",
+        ValueError,
+        "time level.*float64",
+        lambda: CrossSectionalRankScaler().fit_transform(
+            _time_relabelled(X0, [float(m) for m in range(8)])
+        ),
+    ),
+    (
+        "align_next_period_returns on string months",
+        ValueError,
+        "time level.*str",
+        lambda: align_next_period_returns(
+            _time_relabelled(X0, [f"2020-{m}" for m in range(1, 9)]),
+            _time_relabelled(Y0, [f"2020-{m}" for m in range(1, 9)]),
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("exc", "match", "call"),
+    [pytest.param(e, m, c, id=i) for i, e, m, c in TOOL_CASES],
+)
+def test_tool_bad_input(exc, match, call, trained):
+    with pytest.raises(exc, match=match):
+        call()
+    # Only the fitted IPCA of the scorer cases trains (once, before the call).
+    assert "epoch" not in trained
+
+
+@pytest.mark.parametrize("month", [13, 0])
+def test_q5_loader_refuses_invalid_month(tmp_path, month):
+    from sklearn_neurif.datasets import load_q5_factors
+
+    with pytest.raises(ValueError, match=f"month {month}.*1-12"):
+        load_q5_factors(_q5_file(tmp_path, month))
+    assert load_q5_factors(_q5_file(tmp_path, 11)).index[0] == pd.Period("2020-12", "M")
+
+
+# ---------------------------------------------------------------- warnings
+WARNING_CASES = [
+    (
+        "ipca: unscaled characteristic (market cap in dollars)",
+        "c2 \\(max \\|x\\| .*e\\+09\\).*CrossSectionalRankScaler",
+        lambda: _ipca().fit(X0.assign(c2=(X0["c2"] + 2) * 1e9), Y0),
+    ),
+    (
+        "neurif: unscaled characteristic",
+        "c1.*CrossSectionalRankScaler",
+        lambda: _neurif().fit(X0.assign(c1=X0["c1"] * 5e3), Y0),
+    ),
+    (
+        "ipca: returns in percent",
+        "y: the returns look like percent.*to_decimal_returns",
+        lambda: _ipca().fit(X0, Y0 * 100),
+    ),
+    (
+        "neurif: returns in percent",
+        "look like percent",
+        lambda: _neurif().fit(X0, Y0 * 100),
+    ),
+    (
+        "sorter: returns in percent",
+        "look like percent",
+        lambda: PortfolioSorter(2, signal="signal").fit(_sorter_frame(), Y0 * 100),
+    ),
+    (
+        "spanning: test-asset returns in percent",
+        "Test-asset returns: the returns look like percent",
+        lambda: spanning_regression(R0 * 100, F0),
+    ),
+    (
+        "spanning: factors in percent",
+        "Factors: the returns look like percent",
+        lambda: spanning_regression(R0, F0 * 100),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("match", "call"), [pytest.param(m, c, id=i) for i, m, c in WARNING_CASES]
+)
+def test_bad_input_warns(match, call):
+    with pytest.warns(PanelDataWarning, match=match):
+        call()
+
+
+def test_number_of_kinds():
+    kinds = (
+        len(X_CASES)
+        + len(Y_CASES)
+        + len(PARAM_CASES)
+        + len(TOOL_CASES)
+        + len(WARNING_CASES)
+        + 1  # the q5 loader
+    )
+    assert kinds >= 60
+
+
+# ------------------------------------------- what the checks must not break
+def _yyyymm(obj, start="2020-09"):
+    """``obj`` with months as YYYYMM integers, crossing a year boundary."""
+    months = pd.period_range(start, periods=N_MONTHS, freq="M")
+    return _time_relabelled(obj, [t.year * 100 + t.month for t in months])
+
+
+def _periods(obj, start="2020-09"):
+    return _time_relabelled(obj, pd.period_range(start, periods=N_MONTHS, freq="M"))
+
+
+def test_yyyymm_integers_are_months():
+    index = panel_index(_yyyymm(X0))
+    assert isinstance(index.levels[-1], pd.PeriodIndex)
+    ours = IPCARegressor(n_factors=1).fit(_yyyymm(X0), _yyyymm(Y0))
+    ref = IPCARegressor(n_factors=1).fit(_periods(X0), _periods(Y0))
+    np.testing.assert_allclose(ours.gamma_, ref.gamma_)
+    assert ours.factors_.index.equals(ref.factors_.index)
+    # 0..T-1 and years stay integers.
+    plain = _time_relabelled(X0, list(range(8)))
+    assert panel_index(plain).levels[-1].dtype.kind == "i"
+
+
+def test_yyyymm_history_prepended_across_a_year_boundary():
+    # Train to 202012, predict 202101: 202101 - 202012 is 89 as integers, one
+    # month as YYYYMM; the window must reach back into December.
+    est = _neurif().fit(_yyyymm(X0, "2020-05"), _yyyymm(Y0, "2020-05"))
+    ref = _neurif().fit(_periods(X0, "2020-05"), _periods(Y0, "2020-05"))
+    new = X0.xs(MONTHS[0], level="time", drop_level=False)
+    new_int = _time_relabelled_one(new, 202101)
+    new_per = _time_relabelled_one(new, pd.Period("2021-01", "M"))
+    assert est._predict_batcher(new_int)[2] > 0  # training history prepended
+    np.testing.assert_allclose(est.predict(new_int), ref.predict(new_per), rtol=1e-6)
+
+
+def _time_relabelled_one(obj, label):
+    idx = pd.MultiIndex.from_arrays(
+        [obj.index.get_level_values(0), [label] * len(obj)], names=obj.index.names
+    )
+    return _with_index(obj, idx)
+
+
+def test_splitter_groups_with_yyyymm_panel():
+    X = _yyyymm(X0)
+    groups = X.index.get_level_values("time")
+    with_groups = list(PanelTimeSeriesSplit(2).split(X, groups=groups))
+    without = list(PanelTimeSeriesSplit(2).split(X))
+    for (a, b), (c, d) in zip(with_groups, without, strict=True):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    # As plain groups, YYYYMM integers are months too: 202101 follows 202012.
+    plain = list(PanelTimeSeriesSplit(2).split(X.to_numpy(), groups=groups))
+    np.testing.assert_array_equal(plain[-1][1], without[-1][1])
+
+
+def test_align_next_period_returns_across_a_year_boundary():
+    X, y = align_next_period_returns(_yyyymm(X0), _yyyymm(Y0))
+    assert X.index.equals(_yyyymm(X0).index)  # the caller's labels are kept
+    assert y.loc[(0, 202012)] == Y0.loc[(0, MONTHS[4])]  # 202012 -> 202101
+
+
+@pytest.mark.parametrize("name", ["ipca", "neurif", "ca", "transformer"])
+def test_reordered_y_scores_the_same(name):
+    est = ESTIMATORS[name]().fit(X0, Y0)
+    assert est.score(X0, Y0.iloc[::-1]) == pytest.approx(est.score(X0, Y0))
+    assert predictive_r2_scorer(est, X0, Y0.sample(frac=1, random_state=0)) == (
+        pytest.approx(est.score(X0, Y0))
+    )
+
+
+def test_time_level_of_objects_is_read_by_type():
+    entity = X0.index.get_level_values(0)
+    months = X0.index.get_level_values(1)
+    for labels in [months, months.month]:  # Periods, then integers
+        time = pd.Index(list(labels), dtype=object)
+        idx = pd.MultiIndex.from_arrays([entity, time], names=["entity", "time"])
+        assert idx.levels[-1].dtype == object
+        level = panel_index(X0.set_axis(idx)).levels[-1]
+        assert isinstance(level, pd.PeriodIndex) or level.dtype.kind == "i"
+    text = pd.Index([str(t) for t in months], dtype=object)
+    idx = pd.MultiIndex.from_arrays([entity, text], names=["entity", "time"])
+    with pytest.raises(ValueError, match="sorted as text"):
+        panel_index(X0.set_axis(idx))
+
+
+def test_fit_pairs_returns_by_index():
+    shuffled = X0.sort_index(level="time")
+    a = IPCARegressor(n_factors=1).fit(shuffled, Y0)
+    b = IPCARegressor(n_factors=1).fit(X0, Y0)
+    np.testing.assert_allclose(a.gamma_, b.gamma_, atol=1e-10)
+
+
+def test_metrics_align_two_series():
+    pred = Y0 * 0.5 + 0.001
+    assert r2_predictive(Y0, Y0.iloc[::-1]) == 1.0
+    assert rmse(Y0, pred.iloc[::-1]) == pytest.approx(rmse(Y0, pred))
+    assert rank_ic(Y0, pred.iloc[::-1]).mean == pytest.approx(rank_ic(Y0, pred).mean)
+
+
+def test_rank_ic_masks_nan_predictions():
+    pred = pd.Series(np.random.default_rng(3).normal(size=len(Y0)), index=Y0.index)
+    gappy = pred.copy()
+    gappy.iloc[::3] = np.nan
+    keep = gappy.notna()
+    ours = rank_ic(Y0, gappy)
+    ref = rank_ic(Y0[keep], pred[keep])
+    pd.testing.assert_series_equal(ours.series, ref.series)
+    assert ours.mean < 0.9  # not the 1.0 of NaN counted as ties
+
+
+def test_parameter_constraints_still_take_numpy_integers():
+    est = IPCARegressor(n_factors=np.int64(1), max_iter=np.int32(50)).fit(X0, Y0)
+    assert est.gamma_.shape == (3, 1)
+
+
+def test_spanning_regression_sorts_periods():
+    # Newey-West counts neighbouring rows: a shuffled sample is put in order.
+    perm = np.random.default_rng(0).permutation(len(R0))
+    ours = spanning_regression(R0.iloc[perm], F0.iloc[perm], nw_lags=3)
+    ref = spanning_regression(R0, F0, nw_lags=3)
+    pd.testing.assert_frame_equal(ours.tstat, ref.tstat)
+
+
+def test_breakpoint_flags_boolean_or_0_1():
+    frame = _sorter_frame(nyse=X0["c2"] > 0)
+    ref = PortfolioSorter(2, signal="signal", breakpoints="nyse").fit(frame, Y0)
+    for flag in [frame["nyse"].astype("boolean"), frame["nyse"].astype(int)]:
+        res = PortfolioSorter(2, signal="signal", breakpoints="nyse").fit(
+            frame.assign(nyse=flag), Y0
+        )
+        pd.testing.assert_frame_equal(res.returns_, ref.returns_)
+
+
+def test_portfolio_sorter_plain_array_is_one_cross_section():
+    month = X0.xs(MONTHS[0], level="time", drop_level=False)
+    ret = Y0.xs(MONTHS[0], level="time", drop_level=False)
+    panel = PortfolioSorter(2).fit(month[["c1"]], ret).result_
+    plain = PortfolioSorter(2).fit(month[["c1"]].to_numpy(), ret.to_numpy()).result_
+    np.testing.assert_allclose(plain.returns.to_numpy(), panel.returns.to_numpy())
+    # A plain array's first column is the signal; array in, array out.
+    two = np.column_stack([month["c1"], month["c2"]])
+    out = PortfolioSorter(2).fit(two, ret.to_numpy())
+    np.testing.assert_allclose(out.result_.returns.to_numpy(), panel.returns.to_numpy())
+    assert out.transform(two).shape == (N_ASSETS, 1)
+    # A panel with several columns still needs the signal named.
+    with pytest.raises(ValueError, match="name the signal column"):
+        PortfolioSorter(2).fit(month[["c1", "c2"]], ret)
+    with pytest.raises(ValueError, match="2D array"):
+        PortfolioSorter(2).fit(month["c1"].to_numpy(), ret.to_numpy())
+
+
+def test_walk_forward_pairs_returns_by_index():
+    from sklearn_neurif.model_selection import walk_forward_predict
+
+    kwargs = dict(test_start=MONTHS[5], refit_every=2)
+    ours = walk_forward_predict(_ipca(), X0, Y0.iloc[::-1], **kwargs)
+    ref = walk_forward_predict(_ipca(), X0, Y0, **kwargs)
+    pd.testing.assert_series_equal(ours.predictions, ref.predictions)
+    pd.testing.assert_series_equal(ours.y, ref.y)
+    with pytest.raises(ValueError, match="never by position"):
+        walk_forward_predict(_ipca(), X0, Y0.to_numpy(), **kwargs)
