@@ -124,6 +124,35 @@ def test_months_outside_the_data_refused_before_any_fit(
     assert expected in _error(args, capsys, tmp_path)
 
 
+@pytest.mark.parametrize(
+    "ends, expected",
+    [
+        (("2006-12", None), "train_end='2006-12' and valid_end=None: give both"),
+        ((None, "2008-12"), "train_end=None and valid_end='2008-12': give both"),
+        (("2008-12", "2006-12"), "valid_end 2006-12 must come after train_end"),
+    ],
+)
+def test_run_study_refuses_one_split_end(ends, expected, no_fit):
+    # From Python as from the CLI: one end alone used to fall back to 60/20/20.
+    from sklearn_neurif.study import run_study
+
+    with pytest.raises(ValueError, match=expected):
+        run_study("simulated", train_end=ends[0], valid_end=ends[1])
+
+
+def test_interrupted_run_exits_130_without_report(monkeypatch, capsys, tmp_path):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C during a fit
+
+    monkeypatch.setattr("sklearn_neurif.study._study.run_study", interrupted)
+    out = tmp_path / "out"
+    code = main(["run", "--quiet", "--data", "simulated", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 130
+    assert err == "neurif: interrupted; no report written.\n"
+    assert not out.exists()
+
+
 def _panel_file(path, ret):
     months = pd.period_range("2020-01", periods=12, freq="M").astype(str)
     frame = pd.DataFrame(

@@ -24,7 +24,10 @@ from ..panel import (
     check_panel_target,
     panel_index,
 )
-from ..panel._validation import Interval  # refuses booleans (n_factors=True)
+from ..panel._validation import (
+    Interval,  # refuses booleans (n_factors=True)
+    return_rms,
+)
 
 __all__ = ["IPCARegressor"]
 
@@ -284,9 +287,8 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             )
         self._store(gamma, F, active, layout)
         self._store_identification(n_masked, W, active, layout)
-        valid = ~np.isnan(r)
         # Scale of the training returns for predict's guard (units of y).
-        self._return_rms_ = float(np.sqrt(np.mean(r[valid] ** 2)))
+        self._return_rms_ = return_rms(r)
         return self
 
     def _check_training_data(self, X, y):
@@ -453,45 +455,6 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             stacklevel=4,
         )
 
-    def predict(self, X):
-        r"""Expected returns :math:`\hat r_{i,t+1} = \alpha_{i,t} + \beta_{i,t}'\lambda`.
-
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel (``(entity, time)`` MultiIndex) or one
-            cross-section as an array, scaled as in ``fit``.
-
-        Returns
-        -------
-        ndarray of shape (n_rows,)
-            One prediction per input row, in input order.
-
-        Raises
-        ------
-        ValueError
-            If a prediction is not finite or exceeds 10 times the root mean
-            square of the training returns. Conditional means vary less than
-            the returns themselves (:math:`\operatorname{Var} E[r|z] \le
-            \operatorname{Var} r`), so such values mean characteristics on
-            another scale than in ``fit`` (or a degenerate fit), not an
-            expected return.
-        """
-        pred = super().predict(X)
-        scale = getattr(self, "_return_rms_", np.inf)
-        bad = ~(np.abs(pred) <= PREDICTION_BOUND * scale)
-        if bad.any():
-            worst = int(np.argmax(np.where(np.isnan(pred), np.inf, np.abs(pred))))
-            raise ValueError(
-                f"{int(bad.sum())} of {len(pred)} prediction(s) are not finite or "
-                f"exceed {PREDICTION_BOUND:g} times the root mean square of the "
-                f"training returns ({scale:.3g}); the largest is {pred[worst]:.3g} "
-                f"(row {worst}). No expected return is that far from the returns: "
-                "are the characteristics scaled as in fit (e.g. with "
-                "CrossSectionalRankScaler)?"
-            )
-        return pred
-
     def _panel_outputs(self, X) -> FactorOutputs:
         check_is_fitted(self)
         index = panel_index(X)
@@ -651,10 +614,6 @@ def _chunk_cuts(bounds, step):
         cuts.append(min(max(end, t + 1), T))
     return cuts
 
-
-#: Predictions beyond this many times the training returns' root mean square
-#: are refused by ``predict``.
-PREDICTION_BOUND = 10.0
 
 #: A period's factor direction is unidentified when its loadings vary along
 #: it at most this fraction (in variance) of the sample's typical period...

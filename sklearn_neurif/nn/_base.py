@@ -47,7 +47,10 @@ from ..panel import (
     check_panel_target,
     panel_index,
 )
-from ..panel._validation import Interval  # refuses booleans (n_factors=True)
+from ..panel._validation import (
+    UNSCALED_MAX_ABS,
+    Interval,  # refuses booleans (n_factors=True)
+)
 from ._batching import MonthDataset, PanelBatcher, collate_months
 from ._device import check_device
 
@@ -146,6 +149,26 @@ class PanelNet(NeuralNet):
         self.module_.eval()
         batch = {k: v.to(self.device) for k, v in batch.items()}
         return self.module_(**batch)
+
+
+def _train(net, dataset):
+    """``net.partial_fit``, with a torch linear-algebra failure made clear.
+
+    The factor regressions solve small linear systems per month; they can
+    fail only on degenerate data that the checks before training did not
+    catch (characteristics are already refused beyond 1e3).
+    """
+    try:
+        net.partial_fit(dataset)
+    except torch.linalg.LinAlgError as exc:
+        raise ValueError(
+            "Training failed in a linear solve of the model (a singular "
+            f"matrix: {str(exc).splitlines()[0]}). The usual cause is "
+            "characteristics that are not scaled or are (nearly) collinear "
+            "within a month: rank them into [-1, 1] each period with "
+            "sklearn_neurif.preprocessing.CrossSectionalRankScaler and drop "
+            "duplicated columns."
+        ) from exc
 
 
 class _StopTraining(Exception):
@@ -424,7 +447,7 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
                     self._copy_state(self.net_, net)
                 else:
                     self._initialize_module(net.module_, batcher, train)
-                net.partial_fit(MonthDataset(batcher, train))
+                _train(net, MonthDataset(batcher, train))
             self._store_fit(net, batcher, valid, warm)
             self.checkpoint_path_ = checkpoint_path
             self._after_fit(batcher, X, y)
@@ -438,7 +461,7 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         check_panel_frame(X)
         index = panel_index(X)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
-        check_characteristic_scale(Z, getattr(self, "feature_names_in_", None))
+        self._check_scale(Z)
         r = check_panel_target(y, index)
         layout = PanelLayout(index)
         batcher = PanelBatcher(Z, layout, self._history_window(), returns=r)
@@ -451,6 +474,24 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
             n_valid = 0
         train, valid = months[: len(months) - n_valid], months[len(months) - n_valid :]
         return batcher, train, valid
+
+    def _check_scale(self, Z):
+        """Refuse characteristics the nets cannot train on (fit and predict).
+
+        Measured on a simulated panel (docs/validation.md): with one column
+        up to 3e2 NeurIF still finds the signal, from 1e3 it loses it, from
+        1e4 it predicts monthly returns above 100%, and from 1e6 its factor
+        regression fails inside torch (a singular matrix); the conditional
+        autoencoder and the transformer learn nothing. IPCA, whose fit is
+        scale-equivariant, only warns.
+        """
+        check_characteristic_scale(
+            Z,
+            getattr(self, "feature_names_in_", None),
+            max_abs=UNSCALED_MAX_ABS,
+            reason=f"the panel nets ({type(self).__name__}) cannot train on "
+            "unscaled characteristics (they lose the signal, then fail)",
+        )
 
     def _check_sizes(self, n_characteristics, batcher, months):
         """Size parameters against the data, before training."""
@@ -625,6 +666,7 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         check_panel_frame(X)
         index = panel_index(X)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        self._check_scale(Z)
         layout = PanelLayout(index)
         full_index, full_Z, n_ctx = self._with_context(index, Z, layout)
         full = PanelLayout(full_index) if n_ctx else layout

@@ -25,6 +25,7 @@ __all__ = [
     "check_characteristic_scale",
     "check_return_units",
     "check_sample_weight",
+    "check_predictions",
     "aligned_pair",
     "row_periods_index",
 ]
@@ -40,6 +41,10 @@ UNSCALED_MAX_ABS = 1e3
 #: means 1e15 (market capitalisation in dollars is about 1e12), and squares
 #: of such values lose every digit of the others in float32 and float64 sums.
 REFUSED_MAX_ABS = 1e15
+
+#: Predictions beyond this many times the training returns' root mean square
+#: are refused by every model's ``predict`` (:func:`check_predictions`).
+PREDICTION_BOUND = 10.0
 
 #: Returns whose median absolute value exceeds this look like percent
 #: (a median monthly return of 50% in decimals is implausible).
@@ -639,7 +644,9 @@ def check_return_units(values, what: str = "returns") -> None:
         )
 
 
-def check_characteristic_scale(Z, feature_names=None) -> None:
+def check_characteristic_scale(
+    Z, feature_names=None, *, max_abs: float = REFUSED_MAX_ABS, reason: str = ""
+) -> None:
     """Warn about characteristics far from the scale the models expect.
 
     The models are built for characteristics ranked into [-1, 1] each period
@@ -653,6 +660,12 @@ def check_characteristic_scale(Z, feature_names=None) -> None:
         Validated characteristics (NaN ignored).
     feature_names : sequence of str, optional
         Column names for the message (``x0, x1, ...`` by default).
+    max_abs : float, default=REFUSED_MAX_ABS
+        Columns whose largest absolute value exceeds this are refused. The
+        panel nets pass ``UNSCALED_MAX_ABS``: they cannot train on such
+        values (see docs/validation.md), where IPCA only warns.
+    reason : str, default=""
+        Why, appended to the message.
 
     Warns
     -----
@@ -663,9 +676,9 @@ def check_characteristic_scale(Z, feature_names=None) -> None:
     Raises
     ------
     ValueError
-        If a column's largest absolute value exceeds ``REFUSED_MAX_ABS``
-        (1e15): no characteristic scale means that, and fitting would fail
-        (or give NaN) after training had started.
+        If a column's largest absolute value exceeds ``max_abs`` (by
+        default ``REFUSED_MAX_ABS``, 1e15: no characteristic scale means
+        that, and fitting would fail or give NaN after training had started).
     """
     Z = np.asarray(Z)
     if Z.ndim != 2 or Z.size == 0:
@@ -677,14 +690,12 @@ def check_characteristic_scale(Z, feature_names=None) -> None:
     names = [str(n) for n in feature_names]
     # Infinite cells are left to the finiteness checks, which name them.
     largest = np.where(np.isinf(largest), np.nan, largest)
-    refused = {
-        n: float(v) for n, v in zip(names, largest, strict=True) if v > REFUSED_MAX_ABS
-    }
+    refused = {n: float(v) for n, v in zip(names, largest, strict=True) if v > max_abs}
     if refused:
+        why = reason or "no characteristic means that (a unit or data error?)"
         raise ValueError(
             f"Characteristic column(s) {_short(refused)} hold values beyond "
-            f"{REFUSED_MAX_ABS:.0e} in absolute value; no characteristic means that "
-            "(a unit or data error?). Scale them first, e.g. with "
+            f"{max_abs:.0e} in absolute value; {why}. Scale them first, e.g. with "
             "sklearn_neurif.preprocessing.CrossSectionalRankScaler."
         )
     far = {
@@ -699,6 +710,56 @@ def check_characteristic_scale(Z, feature_names=None) -> None:
             PanelDataWarning,
             stacklevel=3,
         )
+
+
+def check_predictions(pred, return_rms: float = np.inf) -> np.ndarray:
+    r"""Refuse predictions that no return model could mean.
+
+    Every return model's ``predict`` ends here. Conditional means vary less
+    than the returns themselves (:math:`\operatorname{Var} E[r|z] \le
+    \operatorname{Var} r`), so a prediction that is not finite, or beyond
+    ``PREDICTION_BOUND`` (10) times the root mean square of the training
+    returns, means characteristics on another scale than in ``fit`` (or a
+    degenerate fit), not an expected return.
+
+    Parameters
+    ----------
+    pred : ndarray of shape (n_rows,)
+        Predictions.
+    return_rms : float, default=inf
+        Root mean square of the training returns (``inf``: only non-finite
+        predictions are refused, e.g. for a model pickled before it was kept).
+
+    Returns
+    -------
+    ndarray
+        ``pred``, unchanged.
+
+    Raises
+    ------
+    ValueError
+        Naming the count, the largest prediction and its row.
+    """
+    pred = np.asarray(pred)
+    bad = ~(np.abs(pred) <= PREDICTION_BOUND * return_rms)
+    if bad.any():
+        worst = int(np.argmax(np.where(np.isnan(pred), np.inf, np.abs(pred))))
+        raise ValueError(
+            f"{int(bad.sum())} of {len(pred)} prediction(s) are not finite or "
+            f"exceed {PREDICTION_BOUND:g} times the root mean square of the "
+            f"training returns ({return_rms:.3g}); the largest is {pred[worst]:.3g} "
+            f"(row {worst}). No expected return is that far from the returns: "
+            "are the characteristics scaled as in fit (e.g. with "
+            "CrossSectionalRankScaler)?"
+        )
+    return pred
+
+
+def return_rms(r) -> float:
+    """Root mean square of the observed (non-NaN) returns, for :func:`check_predictions`."""
+    r = np.asarray(r, dtype=np.float64)
+    r = r[~np.isnan(r)]
+    return float(np.sqrt(np.mean(r**2))) if r.size else np.inf
 
 
 def _short(columns: dict, limit: int = 8) -> str:
