@@ -211,7 +211,8 @@ TRAINING_PARAMETERS_DOC = """\
     checkpoint_dir : str or path-like, default=None
         If given, skorch ``Checkpoint`` files are written to a fresh
         subdirectory of it per fit (``checkpoint_path_``), so parallel jobs
-        never overwrite each other.
+        never overwrite each other. A successful refit removes the previous
+        fit's subdirectory: an estimator keeps its last fit's checkpoints.
     warm_start : bool, default=False
         Continue training from the fitted weights on the next ``fit``.
     callbacks : list of skorch callbacks, default=None
@@ -425,7 +426,20 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
                     else "the best weights so far are kept (interrupted_=True)."
                 )
             )
+        self._remove_checkpoints(previous.get("checkpoint_path_"))
         return self
+
+    def _remove_checkpoints(self, path):
+        """Delete a previous fit's checkpoint directory after a successful refit.
+
+        The estimator keeps only its last fit's checkpoints, so a loop of
+        refits does not fill ``checkpoint_dir``. Only a directory this class
+        created (its prefix) is removed, never the one of the current fit.
+        """
+        if path is None or path == self.checkpoint_path_:
+            return
+        if os.path.basename(os.fspath(path)).startswith(self._checkpoint_prefix):
+            shutil.rmtree(path, ignore_errors=True)
 
     def _fit(self, X, y):
         """Train and set the fitted attributes; True if interrupted."""
