@@ -1194,3 +1194,43 @@ def test_torch_linalg_failure_is_a_clear_error(name):
     with pytest.raises(ValueError, match="linear solve.*CrossSectionalRankScaler"):
         est.set_params(callbacks=[Singular()]).fit(X0, Y0)
     np.testing.assert_array_equal(est.predict(X0), before)  # fit is atomic
+
+
+# ------------------------------------------ level names remembered from fit
+def _named(obj, names):
+    return obj.rename_axis(names)
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_level_names_from_fit_are_checked(name, trained):
+    # Names outside the known entity/time lists and integer periods: nothing
+    # but fit's names tells a swapped index from a right one.
+    names = ["isin", "month_end"]
+    X = _named(_time_relabelled(X0, list(range(8))), names)
+    y = _named(_time_relabelled(Y0, list(range(8))), names)
+    est = ESTIMATORS[name]().fit(X, y)
+    before = est.predict(X)
+    del trained[:]
+    swapped = X.swaplevel().sort_index()
+    calls = [est.predict, lambda X_: est.score(X_, y.reindex(X_.index))]
+    if hasattr(est, "transform"):
+        calls.append(est.transform)
+    for call in calls:
+        with pytest.raises(ValueError, match="levels are swapped.*swaplevel"):
+            call(swapped)
+        with pytest.raises(ValueError, match="fitted on \\['isin', 'month_end'\\]"):
+            call(_named(X, ["firm_id", "month_end"]))
+    if name != "ipca":  # a warm start continues the fitted model: same names
+        renamed = ["firm_id", "month_end"]
+        with pytest.raises(ValueError, match="fitted on \\['isin', 'month_end'\\]"):
+            est.set_params(warm_start=True).fit(_named(X, renamed), _named(y, renamed))
+    assert trained == []
+    # Unnamed levels are not compared; the same names predict as before.
+    np.testing.assert_allclose(est.predict(X.rename_axis([None, None])), before)
+
+
+def test_scaler_checks_level_names_from_fit():
+    X = _named(_time_relabelled(X0, list(range(8))), ["isin", "month_end"])
+    scaler = CrossSectionalRankScaler().fit(X)
+    with pytest.raises(ValueError, match="levels are swapped"):
+        scaler.transform(X.swaplevel().sort_index())

@@ -26,6 +26,7 @@ from ..panel import (
 )
 from ..panel._validation import (
     Interval,  # refuses booleans (n_factors=True)
+    check_index_names,
     return_rms,
 )
 
@@ -498,6 +499,7 @@ def _check_characteristics(estimator, X, reset, ensure_all_finite=True):
     one pass only (none with ``ensure_all_finite=False``).
     """
     check_numeric_dtypes(X)  # numbers stored as text: refused, never parsed
+    check_index_names(estimator, X, reset=reset)
     try:
         return validate_data(
             estimator,

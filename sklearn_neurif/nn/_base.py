@@ -50,6 +50,7 @@ from ..panel import (
 from ..panel._validation import (
     UNSCALED_MAX_ABS,
     Interval,  # refuses booleans (n_factors=True)
+    check_index_names,
 )
 from ._batching import MonthDataset, PanelBatcher, collate_months
 from ._device import check_device
@@ -474,6 +475,7 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
     def _prepare_fit(self, X, y, reset):
         check_panel_frame(X)
         index = panel_index(X)
+        check_index_names(self, X, reset=reset)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         self._check_scale(Z)
         r = check_panel_target(y, index)
@@ -679,6 +681,7 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         check_panel_frame(X)
         index = panel_index(X)
+        check_index_names(self, X, reset=False)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         self._check_scale(Z)
         layout = PanelLayout(index)

@@ -26,6 +26,7 @@ __all__ = [
     "check_return_units",
     "check_sample_weight",
     "check_predictions",
+    "check_index_names",
     "aligned_pair",
     "row_periods_index",
 ]
@@ -168,6 +169,48 @@ def panel_index(X) -> pd.MultiIndex:
     return pd.MultiIndex.from_arrays(
         [np.arange(n_rows), np.full(n_rows, SINGLE_PERIOD)],
         names=["entity", "time"],
+    )
+
+
+def check_index_names(estimator, X, *, reset: bool) -> None:
+    """Remember a panel's level names at fit; refuse other names afterwards.
+
+    The panel counterpart of scikit-learn's ``feature_names_in_`` check,
+    called next to ``validate_data`` by every estimator: a panel fitted on
+    ``(permno, date)`` and asked to predict on ``(date, permno)`` or on
+    ``(gvkey, date)`` gets a clear error instead of entities read as
+    periods. Unnamed levels (on either side) and plain arrays are not
+    compared: there is nothing to compare.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Gets (``reset=True``) or is checked against (``reset=False``) the
+        private fitted attribute ``_index_names_in_``.
+    X : DataFrame, Series or array-like
+        The input of ``fit``, ``predict``, ``transform`` or ``score``.
+    reset : bool
+        True in ``fit``.
+
+    Raises
+    ------
+    ValueError
+        If both ``fit``'s and ``X``'s levels are named and the names differ.
+    """
+    names = tuple(X.index.names) if is_panel(X) else None
+    if reset:
+        estimator._index_names_in_ = names
+        return
+    fitted = getattr(estimator, "_index_names_in_", None)
+    if fitted is None or names is None or None in fitted + names or names == fitted:
+        return
+    if sorted(map(str, names)) == sorted(map(str, fitted)):
+        hint = "the levels are swapped: use X.swaplevel().sort_index()"
+    else:
+        hint = f"rename them with X.rename_axis({list(fitted)!r})"
+    raise ValueError(
+        f"X's index levels are {list(names)}, but {type(estimator).__name__} was "
+        f"fitted on {list(fitted)} (entity, time); {hint}."
     )
 
 

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
 from ..panel import PanelLayout, check_panel_frame, is_panel, panel_index
+from ..panel._validation import check_index_names
 
 __all__ = ["CrossSectionalRankScaler", "ImputationReport"]
 
@@ -276,6 +277,7 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
             check_panel_frame(X.iloc[:0], allow_nan=True)
         params = dict(dtype=[np.float64, np.float32], ensure_all_finite=False)
         if reset or hasattr(self, "n_features_in_"):
+            check_index_names(self, X, reset=reset)
             values = validate_data(self, X, reset=reset, **params)
         else:
             # Unfitted (allowed: stateless); nothing to check names against.
