@@ -23,6 +23,7 @@ from sklearn_neurif import (
     NeurIFRegressor,
     TransformerRegressor,
 )
+from sklearn_neurif.ensemble import SeedEnsembleRegressor
 from sklearn_neurif.inference import (
     clark_west,
     diebold_mariano,
@@ -449,6 +450,8 @@ PARAM_CASES = [
     ("window=True", "transformer", {"window": True}, "window"),
     ("lr=True", "neurif", {"lr": True}, "lr"),
     ("max_epochs=True", "ca", {"max_epochs": True}, "max_epochs"),
+    ("n_jobs=True", "ipca", {"n_jobs": True}, "n_jobs.*int in the range"),
+    ("n_jobs=0", "ipca", {"n_jobs": 0}, "n_jobs"),
 ]
 
 
@@ -542,6 +545,25 @@ def _sorter_frame(**columns):
 
 
 TOOL_CASES = [
+    # parameters of the tools: booleans are not counts
+    (
+        "scaler n_jobs=True",
+        ValueError,
+        "n_jobs",
+        lambda: CrossSectionalRankScaler(n_jobs=True).fit(X0),
+    ),
+    (
+        "seed ensemble n_jobs=True",
+        ValueError,
+        "n_jobs",
+        lambda: SeedEnsembleRegressor(_ipca(), n_jobs=True).fit(X0, Y0),
+    ),
+    (
+        "seed ensemble n_estimators=True",
+        ValueError,
+        "n_estimators",
+        lambda: SeedEnsembleRegressor(_ipca(), n_estimators=True).fit(X0, Y0),
+    ),
     # metrics: alignment, non-finite predictions, weights, types
     (
         "r2 with y_pred on other labels",

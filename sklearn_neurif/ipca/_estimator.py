@@ -25,6 +25,7 @@ from ..panel import (
     panel_index,
 )
 from ..panel._validation import (
+    N_JOBS_CONSTRAINT,
     Interval,  # refuses booleans (n_factors=True)
     check_index_names,
     return_rms,
@@ -220,7 +221,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         "intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "iter_tol": [Interval(Real, 0, None, closed="neither")],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS_CONSTRAINT,
         "verbose": ["verbose"],
     }
 

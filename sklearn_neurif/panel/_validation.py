@@ -8,7 +8,7 @@ mutates its input.
 from __future__ import annotations
 
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
@@ -79,6 +79,16 @@ class Interval(_SklearnInterval):
         if isinstance(val, bool | np.bool_):
             return False
         return super().is_satisfied_by(val)
+
+
+#: Constraint of every ``n_jobs`` parameter: a non-zero integer (joblib's
+#: reading, -1 for all cores) or None. ``n_jobs=True`` is refused (a flag is
+#: not a count), and so is 0, which joblib rejects only once work has started.
+N_JOBS_CONSTRAINT = [
+    Interval(Integral, 1, None, closed="left"),
+    Interval(Integral, None, -1, closed="right"),
+    None,
+]
 
 
 def is_panel(X) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from numbers import Integral
 
 import numpy as np
 import pandas as pd
@@ -14,7 +13,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
 from ..panel import PanelLayout, check_panel_frame, is_panel, panel_index
-from ..panel._validation import check_index_names
+from ..panel._validation import N_JOBS_CONSTRAINT, check_index_names
 
 __all__ = ["CrossSectionalRankScaler", "ImputationReport"]
 
@@ -163,7 +162,7 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
 
     _parameter_constraints: dict = {
         "missing": [StrOptions({"median", "keep"})],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS_CONSTRAINT,
     }
 
     def __init__(self, missing: str = "median", *, n_jobs=None):
