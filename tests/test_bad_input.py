@@ -1256,3 +1256,25 @@ def test_scaler_checks_level_names_from_fit():
     scaler = CrossSectionalRankScaler().fit(X)
     with pytest.raises(ValueError, match="levels are swapped"):
         scaler.transform(X.swaplevel().sort_index())
+
+
+def test_factor_sorts_and_scorers_read_a_plain_x_as_one_cross_section():
+    # As PortfolioSorter: a plain X is one period, y pairs by position; the
+    # numbers equal those of the same month given as a panel.
+    from sklearn_neurif.portfolio import make_long_short_scorer
+
+    scorer = make_long_short_scorer("mean", n_portfolios=2)
+    est = IPCARegressor(n_factors=1).fit(X0, Y0)
+    month = X0.xs(MONTHS[3], level="time", drop_level=False)
+    ret = Y0.xs(MONTHS[3], level="time", drop_level=False)
+    flat = month.reset_index(drop=True)  # keeps the feature names
+    panel = sort_on_factor_model(est, month, ret, n_portfolios=2).summary()
+    plain = sort_on_factor_model(est, flat, ret.to_numpy(), n_portfolios=2).summary()
+    np.testing.assert_allclose(plain.to_numpy(float), panel.to_numpy(float))
+    mean = scorer(est, flat, ret.to_numpy())
+    assert np.isfinite(mean)
+    assert mean == pytest.approx(scorer(est, month, ret))
+    assert mean == pytest.approx(panel.loc["predicted", "mean"])
+    # A plain X with a panel y is still refused (no silent pairing).
+    with pytest.raises(ValueError, match="MultiIndex but X does not"):
+        scorer(est, flat, ret)
