@@ -433,6 +433,12 @@ Y_CASES = [
         lambda est: est.fit(X0, pd.DataFrame({"a": Y0, "b": Y0})),
     ),
     (
+        "duplicated (entity, time) rows in y only",
+        ValueError,
+        "^y: The panel index has 1 duplicated \\(entity, time\\)",
+        lambda est: est.fit(X0, pd.concat([Y0, Y0.iloc[:1]])),
+    ),
+    (
         "y is None",
         ValueError,
         "requires y to be passed",
@@ -545,6 +551,12 @@ def _sorter_frame(**columns):
 
 
 TOOL_CASES = [
+    (
+        "ipca: a redundant column is named",
+        ValueError,
+        "linearly dependent.*among \\['c1', 'c3'\\]",
+        lambda: _ipca().fit(X0.assign(c3=-2 * X0["c1"]), Y0),
+    ),
     # parameters of the tools: booleans are not counts
     (
         "scaler n_jobs=True",
@@ -960,6 +972,11 @@ WARNING_CASES = [
         lambda: _ipca().fit(X0.assign(c2=(X0["c2"] + 2) * 1e9), Y0),
     ),
     (
+        "scaler: a column missing in every row",
+        "\\['c2'\\] are missing in every row.*Drop them",
+        lambda: CrossSectionalRankScaler().fit(X0.assign(c2=np.nan)),
+    ),
+    (
         "ipca: returns in percent",
         "y: the returns look like percent.*to_decimal_returns",
         lambda: _ipca().fit(X0, Y0 * 100),
@@ -1278,3 +1295,16 @@ def test_factor_sorts_and_scorers_read_a_plain_x_as_one_cross_section():
     # A plain X with a panel y is still refused (no silent pairing).
     with pytest.raises(ValueError, match="MultiIndex but X does not"):
         scorer(est, flat, ret)
+
+
+@pytest.mark.parametrize("name", ["ipca", "neurif"])
+def test_numbers_held_as_objects_are_numbers(name):
+    # After a concat or a transpose, floats may sit in object columns: read
+    # as the numbers they are (as a NumPy array of number objects is); text
+    # stays refused (the "numbers stored as strings" cases).
+    expected = ESTIMATORS[name]().fit(X0, Y0).predict(X0)
+    est = ESTIMATORS[name]().fit(X0.astype(object), Y0.astype(object))
+    np.testing.assert_allclose(est.predict(X0.astype(object)), expected)
+    with pytest.raises(TypeError, match="non-numeric column.*c2"):
+        # floats and booleans mixed in one object column: not numbers
+        est.predict(X0.astype(object).assign(c2=X0["c2"].where(X0["c2"] > 0, True)))

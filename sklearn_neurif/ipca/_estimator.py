@@ -361,13 +361,16 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         # (1e9) next to ranks in [-1, 1] is not taken for a dependent one.
         scale = np.sqrt(np.diag(pooled))
         scale = np.where(scale > 0, scale, 1.0)
-        rank = np.linalg.matrix_rank(pooled / np.outer(scale, scale), hermitian=True)
+        corr = pooled / np.outer(scale, scale)
+        rank = np.linalg.matrix_rank(corr, hermitian=True)
         if rank < pooled.shape[0]:
             raise ValueError(
                 f"The characteristics are linearly dependent over the "
                 f"{int(n_obs.sum())} sample(s) with returns: Z'Z has rank {rank} "
-                f"< {pooled.shape[0]}, so Gamma is not identified. Drop constant "
-                "or redundant characteristics."
+                f"< {pooled.shape[0]}, so Gamma is not identified; the dependent "
+                f"column(s) are among {_dependent_columns(corr, rank, self)}. Drop "
+                "constant (e.g. all missing before scaling) or redundant "
+                "characteristics."
             )
 
     def _alternating_least_squares(self, W, x, n_obs):
@@ -520,6 +523,14 @@ def _feature_names(estimator) -> pd.Index:
         names = [f"x{j}" for j in range(estimator.n_features_in_)]
     names = list(names) + (["const"] if estimator.add_constant else [])
     return pd.Index(names, dtype=object)
+
+
+def _dependent_columns(corr, rank, estimator) -> list:
+    """Names of the columns in the null space of a rank-deficient ``Z'Z``."""
+    _, vectors = np.linalg.eigh(corr)  # ascending: the null space comes first
+    null = vectors[:, : corr.shape[0] - rank]
+    involved = np.abs(null).max(axis=1) > 1e-6
+    return [str(n) for n in _feature_names(estimator)[involved]]
 
 
 def _instrumented(Z, gamma, add_constant):

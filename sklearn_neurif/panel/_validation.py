@@ -395,7 +395,9 @@ def check_panel_frame(X, *, allow_nan: bool = False) -> None:
         str(c)
         for c, dtype in X.dtypes.items()
         if not (
-            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+            pd.api.types.is_numeric_dtype(dtype)
+            or pd.api.types.is_bool_dtype(dtype)
+            or _holds_numbers(X[c])
         )
         or pd.api.types.is_complex_dtype(dtype)
         # is_bool_dtype is True for a category of booleans: categories are
@@ -421,6 +423,19 @@ def check_panel_frame(X, *, allow_nan: bool = False) -> None:
             "sklearn_neurif.preprocessing.CrossSectionalRankScaler, which sets a "
             "missing characteristic to the cross-sectional median."
         )
+
+
+def _holds_numbers(column) -> bool:
+    """Whether an object column holds real numbers only (e.g. after a concat).
+
+    Such a column is read as numbers, as a NumPy array of number objects is;
+    text (numbers stored as strings included) and booleans are not. An empty
+    object column passes: there is nothing to refuse.
+    """
+    if column.dtype != object:
+        return False
+    kind = pd.api.types.infer_dtype(column, skipna=True)
+    return kind in ("floating", "integer", "mixed-integer-float", "empty")
 
 
 def _check_numeric_array(X) -> None:
@@ -457,7 +472,14 @@ def check_numeric_dtypes(X) -> None:
     TypeError
         If a column (or the array) is not numeric.
     """
-    check_panel_frame(X.iloc[:0] if isinstance(X, pd.DataFrame) else X, allow_nan=True)
+    if not isinstance(X, pd.DataFrame):
+        check_panel_frame(X, allow_nan=True)
+        return
+    check_panel_frame(X.iloc[:0], allow_nan=True)  # dtypes, names
+    # Values are read only where the dtype cannot tell (object columns).
+    objects = X.columns[[dtype == np.dtype(object) for dtype in X.dtypes]]
+    if any(not _holds_numbers(X[c]) for c in objects):
+        check_panel_frame(X[objects], allow_nan=True)  # names them
 
 
 def _count_inf_nan(X: pd.DataFrame, max_cells: int = 20_000_000):
@@ -552,7 +574,7 @@ def check_panel_target(
             )
         if isinstance(y.index, pd.MultiIndex):
             if not y.index.equals(index):
-                values = _reorder_to(values, panel_index(y), index, name)
+                values = _reorder_to(values, _target_index(y, name), index, name)
         elif panel:
             raise ValueError(
                 _unindexed_message(
@@ -582,6 +604,14 @@ def check_panel_target(
     return np.array(values, dtype=np.float64, copy=True)
 
 
+def _target_index(y, name: str) -> pd.MultiIndex:
+    """``panel_index(y)``, its message saying that ``y`` (not ``X``) is at fault."""
+    try:
+        return panel_index(y)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def _is_single_cross_section(index: pd.MultiIndex) -> bool:
     """Whether ``index`` is the one :func:`panel_index` gives a plain array."""
     time = index.levels[-1]
@@ -603,8 +633,8 @@ def _numeric_1d(values, what: str) -> np.ndarray:
     """Float64 copy of a 1-d numeric array-like; strings and booleans refused."""
     if isinstance(values, pd.Series):
         dtype = values.dtype
-        if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(
-            dtype
+        if pd.api.types.is_bool_dtype(dtype) or not (
+            pd.api.types.is_numeric_dtype(dtype) or _holds_numbers(values)
         ):
             raise TypeError(_non_numeric_message(what, dtype))
         return values.to_numpy(dtype=np.float64, na_value=np.nan)
