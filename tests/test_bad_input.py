@@ -552,6 +552,21 @@ def _sorter_frame(**columns):
 
 TOOL_CASES = [
     (
+        "sorter: every weight negative",
+        ValueError,
+        "80 a weight that is missing, zero or negative",
+        lambda: PortfolioSorter(2, signal="signal", weights="w").fit(
+            _sorter_frame(w=-1.0), Y0
+        ),
+    ),
+    (
+        "rank_ic: constant predictions",
+        ValueError,
+        "in 8 period\\(s\\) with at least 3 assets the predictions or the returns "
+        "are constant",
+        lambda: rank_ic(Y0, Y0 * 0 + 1.0),
+    ),
+    (
         "ipca: a redundant column is named",
         ValueError,
         "linearly dependent.*among \\['c1', 'c3'\\]",
@@ -1308,3 +1323,14 @@ def test_numbers_held_as_objects_are_numbers(name):
     with pytest.raises(TypeError, match="non-numeric column.*c2"):
         # floats and booleans mixed in one object column: not numbers
         est.predict(X0.astype(object).assign(c2=X0["c2"].where(X0["c2"] > 0, True)))
+
+
+def test_temporal_split_of_a_reordered_y_keeps_its_periods():
+    # y in another row order is split by its own time level: positions of X
+    # used to put the last months' returns in the training sample.
+    X_tr, X_te, y_tr, y_te = temporal_train_test_split(X0, Y0.iloc[::-1], test_size=2)
+    assert set(y_tr.index) == set(X_tr.index) and set(y_te.index) == set(X_te.index)
+    assert y_tr.index.get_level_values("time").max() == MONTHS[5]
+    pd.testing.assert_series_equal(y_tr.sort_index(), Y0.loc[X_tr.index].sort_index())
+    with pytest.raises(ValueError, match="periods that the first panel lacks"):
+        temporal_train_test_split(X0, _time_relabelled(Y0, MONTHS + 12))

@@ -217,10 +217,18 @@ def _sort_panel(layout, signal, returns, weights, universe, q, min_assets, sign)
         turns.append([*t_row, t_row[-1] + t_row[0]])
         counts.append(c_row)
     if not formed:
+        # Say which input emptied the periods: a missing signal, or weights
+        # that are missing, zero or negative (those rows are left out).
+        why = (
+            f"; {n_missing_signal} row(s) have no signal and {n_missing_weight} "
+            "a weight that is missing, zero or negative"
+            if n_missing_signal or n_missing_weight
+            else ""
+        )
         raise ValueError(
             f"No period has at least {min_assets} assets with a signal to form {q} "
             f"portfolios ({len(skipped)} period(s) skipped, {layout.n_rows} "
-            "sample(s) in all)."
+            f"sample(s) in all{why})."
         )
     index = pd.Index(formed, name=layout.index.names[-1])
     cols = [*names, LS]
