@@ -176,6 +176,46 @@ def test_text_in_return_column_names_the_column(no_fit, capsys, tmp_path):
     assert "column 'ret' must hold numbers" in err and "'C' on data row 41" in err
 
 
+def _daily_dates(path):
+    frame = pd.read_csv(path)
+    frame["date"] = pd.to_datetime(frame["date"]) + pd.to_timedelta(
+        frame["permno"], "D"
+    )
+    frame.to_csv(path, index=False)
+
+
+def _repeated_rows(path):
+    frame = pd.read_csv(path)
+    pd.concat([frame, frame.iloc[:3]]).to_csv(path, index=False)
+
+
+@pytest.mark.parametrize(
+    "edit, extra, expected",
+    [
+        (
+            _repeated_rows,
+            [],
+            "3 row(s) repeat an (entity, month) pair, e.g. permno=0, "
+            "date='2020-01' on data row 361",
+        ),
+        (_daily_dates, [], "daily data must be compounded to months first"),
+        (
+            None,
+            ["--return-col", "permno"],
+            "columns must differ; got ['permno', 'date', 'permno']",
+        ),
+    ],
+)
+def test_panel_file_rows_and_columns(edit, extra, expected, no_fit, capsys, tmp_path):
+    path = _panel_file(
+        tmp_path / "p.csv", lambda n: np.random.default_rng(1).normal(0, 0.05, n)
+    )
+    if edit is not None:
+        edit(path)
+    args = ["--data", str(path), "--entity-col", "permno", "--time-col", "date"]
+    assert expected in _error([*args, *extra], capsys, tmp_path)
+
+
 def test_wrong_data_home_for_us_panel_is_an_error(no_fit, capsys, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
