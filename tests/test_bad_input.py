@@ -1334,3 +1334,17 @@ def test_temporal_split_of_a_reordered_y_keeps_its_periods():
     pd.testing.assert_series_equal(y_tr.sort_index(), Y0.loc[X_tr.index].sort_index())
     with pytest.raises(ValueError, match="periods that the first panel lacks"):
         temporal_train_test_split(X0, _time_relabelled(Y0, MONTHS + 12))
+
+
+@pytest.mark.parametrize("name", ["neurif", "transformer"])
+def test_time_labels_of_another_type_than_in_fit(name):
+    # A net would drop its training history without a word (it prepends the
+    # last months only to periods that follow them). IPCA, cross-sectional,
+    # predicts periods of any type (tests/test_ipca.py).
+    est = ESTIMATORS[name]().fit(X0, Y0)
+    stamps = _time_relabelled(X0, MONTHS.to_timestamp())
+    with pytest.raises(ValueError, match="datetime labels.*fitted on period\\[M\\]"):
+        est.predict(stamps)
+    # Storage details are not a type: datetimes in us or ns, ints of any size.
+    est.fit(stamps, _time_relabelled(Y0, MONTHS.to_timestamp()))
+    est.predict(_time_relabelled(X0, MONTHS.to_timestamp().as_unit("s")))

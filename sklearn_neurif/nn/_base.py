@@ -475,7 +475,7 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
     def _prepare_fit(self, X, y, reset):
         check_panel_frame(X)
         index = panel_index(X)
-        check_index_names(self, X, reset=reset)
+        check_index_names(self, X, reset=reset, time_type=True)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         self._check_scale(Z)
         r = check_panel_target(y, index)
@@ -681,7 +681,7 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         check_panel_frame(X)
         index = panel_index(X)
-        check_index_names(self, X, reset=False)
+        check_index_names(self, X, reset=False, time_type=True)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         self._check_scale(Z)
         layout = PanelLayout(index)

@@ -182,7 +182,7 @@ def panel_index(X) -> pd.MultiIndex:
     )
 
 
-def check_index_names(estimator, X, *, reset: bool) -> None:
+def check_index_names(estimator, X, *, reset: bool, time_type: bool = False) -> None:
     """Remember a panel's level names at fit; refuse other names afterwards.
 
     The panel counterpart of scikit-learn's ``feature_names_in_`` check,
@@ -201,16 +201,34 @@ def check_index_names(estimator, X, *, reset: bool) -> None:
         The input of ``fit``, ``predict``, ``transform`` or ``score``.
     reset : bool
         True in ``fit``.
+    time_type : bool, default=False
+        Also require the time labels to have ``fit``'s type: for models that
+        prepend training history at predict time (the panel nets), which
+        periods of another type would silently go without. IPCA, purely
+        cross-sectional, predicts any labelled periods.
 
     Raises
     ------
     ValueError
-        If both ``fit``'s and ``X``'s levels are named and the names differ.
+        If both ``fit``'s and ``X``'s levels are named and the names differ,
+        or (``time_type=True``) the time level holds labels of another type
+        than in ``fit`` (datetimes after a fit on Periods).
     """
     names = tuple(X.index.names) if is_panel(X) else None
+    kind = _time_type(X.index.levels[-1]) if is_panel(X) else None
     if reset:
         estimator._index_names_in_ = names
+        estimator._time_type_in_ = kind
         return
+    fitted_type = getattr(estimator, "_time_type_in_", None)
+    if time_type and None not in (fitted_type, kind) and fitted_type != kind:
+        # A net would silently drop the training history it prepends.
+        raise ValueError(
+            f"X's time level holds {kind} labels, but "
+            f"{type(estimator).__name__} was fitted on {fitted_type} labels; give "
+            "the periods the type they had in fit (e.g. with "
+            "sklearn_neurif.panel.to_monthly_periods)."
+        )
     fitted = getattr(estimator, "_index_names_in_", None)
     if fitted is None or names is None or None in fitted + names or names == fitted:
         return
@@ -222,6 +240,17 @@ def check_index_names(estimator, X, *, reset: bool) -> None:
         f"X's index levels are {list(names)}, but {type(estimator).__name__} was "
         f"fitted on {list(fitted)} (entity, time); {hint}."
     )
+
+
+def _time_type(level: pd.Index) -> str:
+    """Type of time labels, blind to storage details (datetime unit, int size)."""
+    dtype = level.dtype
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        tz = getattr(dtype, "tz", None)
+        return "datetime" + (f" ({tz})" if tz is not None else "")
+    return str(dtype)
 
 
 def _check_level_order(index: pd.MultiIndex) -> None:
