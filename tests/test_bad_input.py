@@ -1036,8 +1036,25 @@ def test_number_of_kinds():
         + len(TOOL_CASES)
         + len(WARNING_CASES)
         + 1  # the q5 loader
+        + len(STANDALONE_KINDS)
     )
     assert kinds >= 60
+
+
+#: Kinds tested by their own functions below (each asserts its answer).
+STANDALONE_KINDS = (
+    "predict on dollar-scale characteristics after a fit on ranks",
+    "non-finite predictions of a net",
+    "a linear solve failing inside torch during training",
+    "levels swapped against fit's names",
+    "levels renamed against fit's names",
+    "levels swapped against fit's names (scaler)",
+    "plain X to sort_on_factor_model and the long-short scorers",
+    "numbers held as objects, and objects mixing numbers with booleans",
+    "temporal_train_test_split with a reordered y",
+    "temporal_train_test_split with y on periods X lacks",
+    "time labels of another type than in fit (nets)",
+)
 
 
 # ------------------------------------------- what the checks must not break
