@@ -1247,7 +1247,8 @@ def test_nets_refuse_nan_predictions(name, monkeypatch):
         return out
 
     monkeypatch.setattr(est.net_, "forward_months", nan_output)
-    with pytest.raises(ValueError, match=f"{len(X0)} of {len(X0)} prediction.*not"):
+    match = f"{len(X0)} of {len(X0)} prediction\\(s\\) are not finite; the largest"
+    with pytest.raises(ValueError, match=match):
         est.predict(X0)
 
 

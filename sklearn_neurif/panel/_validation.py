@@ -856,13 +856,17 @@ def check_predictions(pred, return_rms: float = np.inf) -> np.ndarray:
     bad = ~(np.abs(pred) <= PREDICTION_BOUND * return_rms)
     if bad.any():
         worst = int(np.argmax(np.where(np.isnan(pred), np.inf, np.abs(pred))))
+        what = (
+            "are not finite"
+            if np.isinf(return_rms)
+            else f"are not finite or exceed {PREDICTION_BOUND:g} times the root "
+            f"mean square of the training returns ({return_rms:.3g})"
+        )
         raise ValueError(
-            f"{int(bad.sum())} of {len(pred)} prediction(s) are not finite or "
-            f"exceed {PREDICTION_BOUND:g} times the root mean square of the "
-            f"training returns ({return_rms:.3g}); the largest is {pred[worst]:.3g} "
-            f"(row {worst}). No expected return is that far from the returns: "
-            "are the characteristics scaled as in fit (e.g. with "
-            "CrossSectionalRankScaler)?"
+            f"{int(bad.sum())} of {len(pred)} prediction(s) {what}; the largest "
+            f"is {pred[worst]:.3g} (row {worst}). No expected return is that far "
+            "from the returns: are the characteristics scaled as in fit (e.g. "
+            "with CrossSectionalRankScaler)?"
         )
     return pred
 
