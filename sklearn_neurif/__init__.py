@@ -24,6 +24,7 @@ _LAZY = {
     "IPCARegressor": ".ipca",
     "ConditionalAutoencoderRegressor": ".autoencoder",
     "NeurIFRegressor": ".neurif",
+    "NeurIFRegressorCV": ".neurif",
     "TransformerRegressor": ".transformer",
 }
 
@@ -33,6 +34,7 @@ __all__ = [
     "ConditionalAutoencoderRegressor",
     "IPCARegressor",
     "NeurIFRegressor",
+    "NeurIFRegressorCV",
     "TransformerRegressor",
     "__version__",
 ]

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from scipy import sparse
 from sklearn.base import TransformerMixin
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import FactorModelMixin, FactorOutputs
@@ -94,6 +94,20 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
     ridge : float, default=1e-4
         :math:`\epsilon` of the realised-factor regression (also used by
         :meth:`get_factors`).
+    init : {"ipca", "svd"}, default="ipca"
+        Start of :math:`\Gamma` (the deviation g and the premia head start at
+        zero either way). ``"ipca"``: IPCA's fitted :math:`\Gamma` on the
+        training months (restricted, no intercept) and the premia constant at
+        the mean of IPCA's factors, so training starts *at* the IPCA model.
+        ``"svd"``: the top singular vectors of the managed portfolios (IPCA's
+        own warm start) and premia at zero (also used with fewer training
+        periods than ``n_factors``, where IPCA is not identified).
+    premia : {"head", "mean"}, default="head"
+        Factor premia :math:`\lambda_{t+1}` of ``predict`` and ``transform``:
+        ``"head"``, the conditional premia head on the factor tokens of month
+        ``t``; ``"mean"``, IPCA's rule, the training mean of the realised
+        factors (``factor_means_``), the same for every month. Training is
+        the same either way.
     device : str, default="cpu"
         torch device (e.g. ``"cuda"``).
     checkpoint_dir : str or path-like, default=None
@@ -116,6 +130,9 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         Realised factors on the training periods, labelled by as-of period.
     gamma_ : DataFrame of shape (n_characteristics, n_factors)
         The linear instrument map :math:`\Gamma`.
+    factor_means_ : ndarray of shape (n_factors,)
+        Training mean of the realised factors (the premia with
+        ``premia="mean"``).
     history_ : DataFrame
         Per-epoch train/valid losses and their components.
     n_iter_ : int
@@ -170,6 +187,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         "temporal_attention": ["boolean"],
         "spatial_attention": ["boolean"],
         "ridge": [Interval(Real, 0, None, closed="left")],
+        "init": [StrOptions({"ipca", "svd"})],
+        "premia": [StrOptions({"head", "mean"})],
     }
     _net_class = NeurIFNet
     _module_class = NeurIFModule
@@ -195,6 +214,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         patience=10,
         validation_fraction=0.2,
         ridge=1e-4,
+        init="ipca",
+        premia="head",
         device="cpu",
         checkpoint_dir=None,
         warm_start=False,
@@ -219,6 +240,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.ridge = ridge
+        self.init = init
+        self.premia = premia
         self.device = device
         self.checkpoint_dir = checkpoint_dir
         self.warm_start = warm_start
@@ -267,7 +290,11 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         }
 
     def _initialize_module(self, module, batcher, months):
-        _init_gamma(module, batcher, months)
+        # IPCA identifies K factors only from at least K periods.
+        if self.init == "ipca" and len(months) >= self.n_factors:
+            _init_at_ipca(module, batcher, months)
+        else:
+            _init_gamma(module, batcher, months)
 
     def _after_fit(self, batcher, X, y):
         self.gamma_ = pd.DataFrame(
@@ -282,6 +309,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
             self.factors_ = self.get_factors(X, y)
         finally:
             del self._fit_outputs
+        # IPCA's rule: the premia are the training mean of the realised factors.
+        self.factor_means_ = self.factors_.mean().to_numpy()
 
     # --------------------------------------------------------------- outputs
     def transform(self, X):
@@ -311,6 +340,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
             batcher, per_cell=("beta", "alpha"), per_month=("premia",)
         )
         keep = slice(n_context, None)
+        if self.premia == "mean" and hasattr(self, "factor_means_"):
+            out["premia"] = np.broadcast_to(self.factor_means_, out["premia"].shape)
         alpha = out.get("alpha")
         return FactorOutputs(
             layout=layout,
@@ -388,3 +419,26 @@ def _init_gamma(module, batcher, months):
     K = module.gamma.weight.shape[0]
     with torch.no_grad():
         module.gamma.weight.copy_(torch.as_tensor(left[:, :K].T, dtype=torch.float32))
+
+
+def _init_at_ipca(module, batcher, months):
+    """Start at IPCA's solution: its Gamma, and its mean factors as premia.
+
+    Measured on the design family (docs/neurif_tuning.md): from the SVD warm
+    start, gradient descent had not reached IPCA's fit when early stopping
+    ended training on small panels, so the linear null lost to IPCA and the
+    large-penalty end did not nest it. IPCA's alternating least squares
+    costs O(T L^2 K^2) per iteration, small next to one epoch.
+    """
+    from ..ipca import IPCARegressor  # torch-free; imported where needed
+
+    layout = batcher.layout
+    rows = np.flatnonzero(np.isin(layout.time_pos, months) & batcher.valid)
+    X = pd.DataFrame(batcher.Z[rows], index=layout.index[rows])
+    y = pd.Series(batcher.returns[rows], index=X.index)
+    ipca = IPCARegressor(n_factors=module.gamma.weight.shape[0]).fit(X, y)
+    with torch.no_grad():
+        gamma = np.asarray(ipca.gamma_, dtype=np.float32).T
+        module.gamma.weight.copy_(torch.as_tensor(gamma))
+        premia = np.asarray(ipca.factors_.mean(), dtype=np.float32)
+        module.premia_const.copy_(torch.as_tensor(premia))
