@@ -43,6 +43,7 @@ CONFIGS = {
     "dev0": dict(deviation_penalty=0.0),
     "dev0.1": dict(deviation_penalty=0.1),
     "dev10": dict(deviation_penalty=10.0),
+    "patience20": dict(patience=20),
     "patience30": dict(patience=30, max_epochs=200),
     "lr3e-3": dict(lr=3e-3),
     "lr3e-4": dict(lr=3e-4),
@@ -97,32 +98,40 @@ def run_one(config, design, seed, sizes, n_train):
     return row, history
 
 
-def plot(out: Path):
+def plot(out: Path, seed=None, name="neurif_learning_curves.png"):
+    """Validation total R^2 and the early-stopping loss per epoch, one seed.
+
+    Dotted lines mark the epoch early stopping kept.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     history = pd.read_csv(out / "learning_curves_history.csv")
+    seed = history["seed"].min() if seed is None else seed
+    history = history[history["seed"] == seed]
     designs = list(dict.fromkeys(history["design"]))
     configs = list(dict.fromkeys(history["config"]))
-    fig, axes = plt.subplots(2, len(designs), figsize=(3.2 * len(designs), 5.5))
+    fig, axes = plt.subplots(2, len(designs), figsize=(3.4 * len(designs), 5.5))
     axes = np.atleast_2d(axes).reshape(2, -1)
     for j, design in enumerate(designs):
         for config in configs:
-            sel = history[(history.design == design) & (history.config == config)]
-            curve = sel[sel.seed == sel.seed.min()]
-            axes[0, j].plot(
-                curve["epoch"], 100 * (1 - curve["valid_fit"]), label=config
-            )
-            axes[1, j].plot(curve["epoch"], 100 * (1 - curve["valid_pred"]))
-        axes[0, j].set_title(design)
+            curve = history[(history.design == design) & (history.config == config)]
+            valid_r2 = 100 * (1 - curve["valid_fit"])
+            (line,) = axes[0, j].plot(curve["epoch"], valid_r2, label=config)
+            # The change of what early stopping monitors, in points of loss.
+            change = 100 * (curve["valid_loss"] - curve["valid_loss"].iloc[0])
+            axes[1, j].plot(curve["epoch"], change, color=line.get_color())
+            best = curve["epoch"].to_numpy()[np.argmin(curve["valid_loss"].to_numpy())]
+            axes[0, j].axvline(best, color=line.get_color(), lw=0.8, ls=":")
+        axes[0, j].set_title(f"{design} (seed {seed})")
         axes[1, j].set_xlabel("epoch")
     axes[0, 0].set_ylabel("validation total R2 (%)")
-    axes[1, 0].set_ylabel("validation predictive R2 (%)")
+    axes[1, 0].set_ylabel("validation loss - epoch 1 (x100)")
     axes[0, 0].legend(fontsize=6)
     fig.tight_layout()
-    fig.savefig(out / "neurif_learning_curves.png", dpi=110)
+    fig.savefig(out / name, dpi=100)
 
 
 def main(argv=None):
@@ -135,10 +144,12 @@ def main(argv=None):
     parser.add_argument("--train", type=int, default=90)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--plot", action="store_true", help="figures from the CSVs")
+    parser.add_argument("--plot-seed", type=int, default=None)
+    parser.add_argument("--plot-name", default="neurif_learning_curves.png")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.plot:
-        plot(args.out)
+        plot(args.out, args.plot_seed, args.plot_name)
         return
     torch.set_num_threads(1)
     sizes = dict(n_entities=args.n_entities, n_periods=args.n_periods)

@@ -16,7 +16,7 @@ from ._estimator import NeurIFRegressor
 __all__ = ["NeurIFRegressorCV"]
 
 #: The default path, from the IPCA-like end (g forced to ~0) to the free net.
-DEFAULT_PENALTIES = (1e4, 10.0, 1.0, 0.1, 0.0)
+DEFAULT_PENALTIES = (1e4, 1.0, 0.0)
 
 #: NeurIF parameters the CV estimator sets itself along the path.
 _PATH_PARAMS = ("deviation_penalty", "warm_start")
@@ -48,7 +48,8 @@ class NeurIFRegressorCV(NeurIFRegressor):
     ----------
     deviation_penalties : sequence of float, default=None
         Penalties to try; they are sorted from largest to smallest. None
-        means ``(1e4, 10, 1, 0.1, 0)``.
+        means ``(1e4, 1, 0)``: the IPCA-like end, the
+        former default and the free net.
     cv : int, cross-validation splitter, iterable or None, default=None
         None: one split, the last ``validation_fraction`` of the training
         periods. Otherwise a splitter with ``split(X, y)`` or an iterable

@@ -58,14 +58,23 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         Attention heads; ``hidden_size`` must be divisible by it.
     dropout : float, default=0.0
         Dropout rate.
-    prediction_weight : float, default=1.0
-        Weight of the predictive fit term (returns on :math:`\beta'\lambda`).
+    prediction_weight : float, default=0.0
+        Weight of the predictive fit term (returns on :math:`\beta'\lambda`),
+        which trains the premia head. 0 by default: at realistic
+        signal-to-noise that term is ~1 (mostly noise), its gradient and its
+        noise in the validation loss slowed and stopped the learning of the
+        loadings (docs/neurif_tuning.md); use ``premia="head"`` with a
+        positive weight for conditional premia.
     orthogonality_penalty : float, default=0.1
         Weight of the sum of squared off-diagonal cross-sectional correlations
         of the loadings (averaged over months).
-    deviation_penalty : float, default=1.0
+    deviation_penalty : float, default=0.0
         Weight of the share of the loadings' second moment due to the
         nonlinear deviation g. Large values give the restricted IPCA model.
+        0 by default: training starts at IPCA's solution (``init="ipca"``)
+        and early stopping on validation months already keeps the deviation
+        small where it does not pay; :class:`NeurIFRegressorCV` chooses the
+        penalty on validation months.
     weight_decay : float, default=1e-4
         AdamW weight decay.
     intercept : bool, default=False
@@ -84,8 +93,10 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         Months per optimisation step (the whole cross-section of each month).
     max_epochs : int, default=100
         Maximum passes over the training months.
-    patience : int, default=10
+    patience : int, default=20
         Early stopping: epochs without improvement of the validation loss.
+        20 by default: the deviation g leaves its zero start only after a
+        plateau of about 10 epochs, which a patience of 10 often cut short.
     validation_fraction : float, default=0.2
         Share of the training periods (with returns), taken from the **end**
         of the sample, used for early stopping; the best weights are restored.
@@ -102,12 +113,13 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         ``"svd"``: the top singular vectors of the managed portfolios (IPCA's
         own warm start) and premia at zero (also used with fewer training
         periods than ``n_factors``, where IPCA is not identified).
-    premia : {"head", "mean"}, default="head"
+    premia : {"head", "mean"}, default="mean"
         Factor premia :math:`\lambda_{t+1}` of ``predict`` and ``transform``:
         ``"head"``, the conditional premia head on the factor tokens of month
         ``t``; ``"mean"``, IPCA's rule, the training mean of the realised
-        factors (``factor_means_``), the same for every month. Training is
-        the same either way.
+        factors (``factor_means_``), the same for every month (the default:
+        on the design family it matched IPCA's predictive R² where the head
+        lost 0.1-0.2 points). Training is the same either way.
     device : str, default="cpu"
         torch device (e.g. ``"cuda"``).
     checkpoint_dir : str or path-like, default=None
@@ -201,9 +213,9 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         hidden_size=32,
         n_heads=2,
         dropout=0.0,
-        prediction_weight=1.0,
+        prediction_weight=0.0,
         orthogonality_penalty=0.1,
-        deviation_penalty=1.0,
+        deviation_penalty=0.0,
         weight_decay=1e-4,
         intercept=False,
         temporal_attention=True,
@@ -211,11 +223,11 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         lr=1e-3,
         batch_months=8,
         max_epochs=100,
-        patience=10,
+        patience=20,
         validation_fraction=0.2,
         ridge=1e-4,
         init="ipca",
-        premia="head",
+        premia="mean",
         device="cpu",
         checkpoint_dir=None,
         warm_start=False,
