@@ -12,7 +12,12 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch, check_random_state
 
-from ._simulation import _ar1_characteristics, _presence, _rank_characteristics
+from ._simulation import (
+    _ar1_characteristics,
+    _long_index,
+    _presence,
+    _rank_characteristics,
+)
 
 __all__ = ["DESIGNS", "make_design_family_panel"]
 
@@ -229,10 +234,7 @@ def _nonlinear_scale(linear, nonlinear, f, share):
 def _as_bunch(design, z, beta, nonlinear, f, mu, r, fit, present, noise_vol):
     T, N, L = z.shape
     K = beta.shape[-1]
-    t_idx, n_idx = np.nonzero(present)
-    order = np.lexsort((t_idx, n_idx))  # entity-major rows, as panels usually come
-    t_idx, n_idx = t_idx[order], n_idx[order]
-    index = pd.MultiIndex.from_arrays([n_idx, t_idx], names=["entity", "time"])
+    t_idx, n_idx, index = _long_index(present)
     X = pd.DataFrame(
         z[t_idx, n_idx], index=index, columns=[f"c{j + 1}" for j in range(L)]
     ).assign(const=1.0)
