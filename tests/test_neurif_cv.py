@@ -57,24 +57,35 @@ def test_path_is_warm_started_and_results_have_one_row_per_penalty():
     np.testing.assert_allclose(est.predict(Xtr), refit.predict(Xtr))
 
 
-def test_warm_start_continues_from_the_previous_penalty(monkeypatch):
-    """Every step after the first starts from the previous step's weights."""
-    Xtr, ytr, _, _ = split("abs")
+def _spy_fits(monkeypatch):
     starts = []
     original = NeurIFRegressor.fit
 
     def spy(self, X, y):
-        fitted = hasattr(self, "net_")
-        starts.append((self.deviation_penalty, self.warm_start, fitted))
+        starts.append((self.deviation_penalty, self.warm_start, hasattr(self, "net_")))
         return original(self, X, y)
 
     monkeypatch.setattr(NeurIFRegressor, "fit", spy)
+    return starts
+
+
+def test_warm_start_continues_from_the_previous_penalty(monkeypatch):
+    """Every step after the first starts from the previous step's weights."""
+    Xtr, ytr, _, _ = split("abs")
+    starts = _spy_fits(monkeypatch)
     params = dict(FAST, max_epochs=3)
-    NeurIFRegressorCV(deviation_penalties=[1e4, 0.0], **params).fit(Xtr, ytr)
-    # Validation path (2 fits), then the refit path down to the choice.
-    assert starts[:2] == [(1e4, True, False), (0.0, True, True)]
-    assert starts[2] == (1e4, True, False)
-    assert all(fitted for _, _, fitted in starts[3:])
+    est = NeurIFRegressorCV(deviation_penalties=[1e4, 0.0], **params).fit(Xtr, ytr)
+    # cv=None: one path on all the months, no refit (the step is kept).
+    assert starts == [(1e4, True, False), (0.0, True, True)]
+    assert est.best_estimator_.deviation_penalty == est.deviation_penalty_
+    # With splits: a path per split, then a refit path from a fresh start.
+    starts.clear()
+    cv = PanelTimeSeriesSplit(n_splits=2, test_size=5)
+    est = NeurIFRegressorCV(deviation_penalties=[1e4, 0.0], cv=cv, **params)
+    est.fit(Xtr, ytr)
+    assert starts[:4] == [(1e4, True, False), (0.0, True, True)] * 2
+    assert starts[4] == (1e4, True, False)
+    assert all(fitted for _, _, fitted in starts[5:])
 
 
 def test_cv_splitter_gives_one_score_per_split():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 from numbers import Real
 
@@ -31,14 +32,18 @@ class NeurIFRegressorCV(NeurIFRegressor):
     along a path of ``deviation_penalties`` from the largest (the IPCA-like
     end: the nonlinear deviation is held at ~0, which nests a restricted
     IPCA) to the smallest (the free net), each fit warm-started from the
-    previous one; each penalty is scored on validation months; the best is
-    refitted on all training months along the same path, stopping at it.
+    previous one; each penalty is scored on validation months; the model at
+    the best penalty is the one kept.
 
     Validation months: with ``cv=None``, the last ``validation_fraction`` of
-    the training periods with returns (the path is fitted on the periods
-    before them); otherwise each split of ``cv`` (e.g.
+    the training periods with returns, the months each path fit early-stops
+    on: the path is fitted once on the whole training sample and the model
+    at the chosen penalty is kept (no refit is needed; the selection reuses
+    the early-stopping months, as the choice of the epoch does). Otherwise
+    each split of ``cv`` (e.g.
     :class:`~sklearn_neurif.model_selection.PanelTimeSeriesSplit`, which
-    yields row indices of the panel) and the scores are averaged over splits.
+    yields row indices of the panel): a path on each split's training rows,
+    scores averaged over splits, then a refit on all rows along the path.
     Ties go to the larger penalty (the simpler, more IPCA-like model).
 
     Every other parameter is :class:`NeurIFRegressor`'s (see its docstring),
@@ -51,8 +56,8 @@ class NeurIFRegressorCV(NeurIFRegressor):
         means ``(1e4, 1, 0)``: the IPCA-like end, the
         former default and the free net.
     cv : int, cross-validation splitter, iterable or None, default=None
-        None: one split, the last ``validation_fraction`` of the training
-        periods. Otherwise a splitter with ``split(X, y)`` or an iterable
+        None: NeurIF's own validation months (the last
+        ``validation_fraction`` of the training periods). Otherwise a splitter with ``split(X, y)`` or an iterable
         of ``(train_rows, validation_rows)`` index arrays. Each path fit still
         early-stops on the last ``validation_fraction`` of its own months.
     scoring : {"r2_total", "r2_predictive"}, default="r2_total"
@@ -69,7 +74,7 @@ class NeurIFRegressorCV(NeurIFRegressor):
         ``split<k>_score``, ``mean_score``, ``std_score``, ``epochs`` (summed
         over splits) and ``rank``.
     best_estimator_ : NeurIFRegressor
-        The refitted model; its fitted attributes (``net_``, ``factors_``,
+        The model at the chosen penalty; its fitted attributes (``net_``, ``factors_``,
         ``gamma_``, ``history_``, ...) are also set on this estimator, so it
         predicts, transforms and gives factors as a fitted NeurIF does.
 
@@ -132,6 +137,45 @@ class NeurIFRegressorCV(NeurIFRegressor):
         self._validate_params()
         penalties = self._penalties()  # checked before any training
         splits = self._splits(X, y)
+        if self.cv is None:
+            scores, epochs, models = self._scores_in_place(X, y, penalties, splits[0])
+        else:
+            scores, epochs = self._scores_on_splits(X, y, penalties, splits)
+        # argmax over the path order (largest penalty first): ties keep the
+        # more IPCA-like model.
+        best = int(np.argmax(scores.mean(axis=1)))
+        self.cv_results_ = _results(penalties, scores, epochs)
+        self.deviation_penalty_ = float(penalties[best])
+        if self.cv is None:
+            self.best_estimator_ = models[best]
+        else:
+            # The refit walks the path down to the chosen penalty.
+            refits = list(self._path(X, y, penalties[: best + 1]))
+            self.best_estimator_ = refits[-1][0]
+        self._adopt(self.best_estimator_)
+        return self
+
+    def _scores_in_place(self, X, y, penalties, split):
+        """One path on all the months, scored on NeurIF's validation months.
+
+        The validation months are the ones each path fit early-stops on, so
+        every fit trains on all the other months; the model of each step is
+        kept (a copy) and the chosen one needs no refit. The score is taken
+        on predictions over the whole panel, so the validation months keep
+        their full windows.
+        """
+        val_rows = split[1]
+        scores = np.empty((len(penalties), 1))
+        epochs = np.zeros(len(penalties), dtype=int)
+        models = []
+        for i, (est, n_epochs) in enumerate(self._path(X, y, penalties)):
+            scores[i, 0] = self._score(est, X, y, rows=val_rows)
+            epochs[i] = n_epochs
+            models.append(copy.deepcopy(est))
+        return scores, epochs, models
+
+    def _scores_on_splits(self, X, y, penalties, splits):
+        """A path per split on its training rows, scored on its validation rows."""
         scores = np.empty((len(penalties), len(splits)))
         epochs = np.zeros(len(penalties), dtype=int)
         for j, (fit_rows, val_rows) in enumerate(splits):
@@ -140,18 +184,7 @@ class NeurIFRegressorCV(NeurIFRegressor):
             for i, (est, n_epochs) in enumerate(path):
                 scores[i, j] = self._score(est, X_val, y_val)
                 epochs[i] += n_epochs
-        mean = scores.mean(axis=1)
-        # argmax over the path order (largest penalty first): ties keep the
-        # more IPCA-like model.
-        best = int(np.argmax(mean))
-        self.cv_results_ = _results(penalties, scores, epochs)
-        self.deviation_penalty_ = float(penalties[best])
-        # The refit walks the path down to the chosen penalty.
-        refits = list(self._path(X, y, penalties[: best + 1]))
-        self.best_estimator_ = refits[-1][0]
-        est = self.best_estimator_
-        self._adopt(est)
-        return self
+        return scores, epochs
 
     # ------------------------------------------------------------- helpers
     def _neurif(self):
@@ -183,15 +216,16 @@ class NeurIFRegressorCV(NeurIFRegressor):
             yield est, est.n_iter_ - done
             done = est.n_iter_
 
-    def _score(self, est, X, y):
-        observed = np.asarray(pd.notna(y))
+    def _score(self, est, X, y, rows=None):
         if self.scoring == "r2_total":
-            fitted = est.predict_total(X, y)
+            fitted = np.asarray(est.predict_total(X, y))
         else:
-            fitted = est.predict(X)
-        return _SCORERS[self.scoring](
-            np.asarray(y)[observed], np.asarray(fitted)[observed]
-        )
+            fitted = np.asarray(est.predict(X))
+        y = np.asarray(y, dtype=float)
+        if rows is not None:
+            y, fitted = y[rows], fitted[rows]
+        observed = ~np.isnan(y)
+        return _SCORERS[self.scoring](y[observed], fitted[observed])
 
     def _splits(self, X, y):
         check_panel_frame(X)
@@ -215,7 +249,7 @@ class NeurIFRegressorCV(NeurIFRegressor):
         return [(np.flatnonzero(~is_val), np.flatnonzero(is_val))]
 
     def _adopt(self, est):
-        """Copy the refitted model's fitted state so self predicts as it does."""
+        """Copy the chosen model's fitted state so self predicts as it does."""
         for name, value in vars(est).items():
             if (name.endswith("_") and not name.startswith("__")) or name == "_context":
                 setattr(self, name, value)
