@@ -130,8 +130,8 @@ def make_design_family_panel(
     ...                                 random_state=0)
     >>> data.X.shape[1]
     13
-    >>> round(r2_total(data.y, data.oracle_fit), 2)
-    0.2
+    >>> abs(r2_total(data.y, data.oracle_fit) - 0.2) < 0.02  # noise draws vary
+    True
     """
     _check_arguments(design, n_factors, oracle_r2, nonlinear_r2, missing_fraction)
     rng = check_random_state(random_state)
