@@ -58,7 +58,7 @@ def make_design_family_panel(
     reach it) and scaled (:math:`c`) so that it carries ``nonlinear_r2`` of
     the oracle total R². The noise :math:`\sigma_e` is then set so that the
     oracle (true :math:`\beta'f`) uncentred total R² on the simulated panel
-    equals ``oracle_r2``. Designs, with :math:`a \ne b` two characteristics
+    equals ``oracle_r2`` in expectation over the noise. Designs, with :math:`a \ne b` two characteristics
     drawn per factor:
 
     * ``"linear"``: no nonlinear term (the null: IPCA is the true model);
