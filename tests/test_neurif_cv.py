@@ -39,7 +39,7 @@ def test_large_end_nests_ipca():
 def test_path_is_warm_started_and_results_have_one_row_per_penalty():
     Xtr, ytr, _, _ = split("abs")
     penalties = [0.0, 1e4, 1.0]
-    params = dict(FAST, max_epochs=8)
+    params = dict(FAST, max_epochs=8, warm_path=True)
     est = NeurIFRegressorCV(deviation_penalties=penalties, **params).fit(Xtr, ytr)
     res = est.cv_results_
     assert list(res["deviation_penalty"]) == [1e4, 1.0, 0.0]  # large end first
@@ -73,7 +73,7 @@ def test_warm_start_continues_from_the_previous_penalty(monkeypatch):
     """Every step after the first starts from the previous step's weights."""
     Xtr, ytr, _, _ = split("abs")
     starts = _spy_fits(monkeypatch)
-    params = dict(FAST, max_epochs=3)
+    params = dict(FAST, max_epochs=3, warm_path=True)
     est = NeurIFRegressorCV(deviation_penalties=[1e4, 0.0], **params).fit(Xtr, ytr)
     # cv=None: one path on all the months, no refit (the step is kept).
     assert starts == [(1e4, True, False), (0.0, True, True)]
@@ -86,6 +86,15 @@ def test_warm_start_continues_from_the_previous_penalty(monkeypatch):
     assert starts[:4] == [(1e4, True, False), (0.0, True, True)] * 2
     assert starts[4] == (1e4, True, False)
     assert all(fitted for _, _, fitted in starts[5:])
+
+
+def test_default_path_starts_every_step_at_ipca(monkeypatch):
+    """warm_path=False: each penalty is a fresh fit from IPCA's solution."""
+    Xtr, ytr, _, _ = split("abs")
+    starts = _spy_fits(monkeypatch)
+    params = dict(FAST, max_epochs=3)
+    NeurIFRegressorCV(deviation_penalties=[1e4, 1.0, 0.0], **params).fit(Xtr, ytr)
+    assert starts == [(1e4, False, False), (1.0, False, False), (0.0, False, False)]
 
 
 def test_cv_splitter_gives_one_score_per_split():

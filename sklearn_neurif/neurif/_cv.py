@@ -26,14 +26,15 @@ _SCORERS = {"r2_total": r2_total, "r2_predictive": r2_predictive}
 
 
 class NeurIFRegressorCV(NeurIFRegressor):
-    r"""NeurIF with the deviation penalty chosen along a warm-started path.
+    r"""NeurIF with the deviation penalty chosen on validation months.
 
     In the idiom of :class:`~sklearn.linear_model.LassoCV`: the model is fitted
     along a path of ``deviation_penalties`` from the largest (the IPCA-like
     end: the nonlinear deviation is held at ~0, which nests a restricted
-    IPCA) to the smallest (the free net), each fit warm-started from the
-    previous one; each penalty is scored on validation months; the model at
-    the best penalty is the one kept.
+    IPCA) to the smallest (the free net), each fit starting at IPCA's
+    solution (the large end's model; ``warm_path=True``: from the previous
+    step's weights); each penalty is scored on validation months; the model
+    at the best penalty is the one kept.
 
     Validation months: with ``cv=None``, the last ``validation_fraction`` of
     the training periods with returns, the months each path fit early-stops
@@ -62,6 +63,13 @@ class NeurIFRegressorCV(NeurIFRegressor):
         early-stops on the last ``validation_fraction`` of its own months.
     scoring : {"r2_total", "r2_predictive"}, default="r2_total"
         Validation score (uncentred; the package's metrics).
+    warm_path : bool, default=False
+        True: each step continues from the previous step's weights (the
+        classic warm-started path). False: each step starts afresh at
+        IPCA's solution, the model of the large end. Measured on the design
+        family, the warm path left the deviation collapsed after the large
+        end (its share ~1e-8) and the later steps stopped before it learned,
+        so the path chose a model below IPCA; hence the default.
     **params
         :class:`NeurIFRegressor` parameters (keyword only).
 
@@ -103,10 +111,17 @@ class NeurIFRegressorCV(NeurIFRegressor):
         "deviation_penalties": ["array-like", None],
         "cv": ["cv_object", "array-like", None],
         "scoring": [StrOptions(set(_SCORERS))],
+        "warm_path": ["boolean"],
     }
 
     def __init__(
-        self, *, deviation_penalties=None, cv=None, scoring="r2_total", **params
+        self,
+        *,
+        deviation_penalties=None,
+        cv=None,
+        scoring="r2_total",
+        warm_path=False,
+        **params,
     ):
         unknown = set(params) - set(_neurif_param_names())
         if unknown:
@@ -119,6 +134,7 @@ class NeurIFRegressorCV(NeurIFRegressor):
         self.deviation_penalties = deviation_penalties
         self.cv = cv
         self.scoring = scoring
+        self.warm_path = warm_path
 
     def fit(self, X, y):
         """Fit the path, choose the penalty on validation months, refit.
@@ -149,8 +165,10 @@ class NeurIFRegressorCV(NeurIFRegressor):
         if self.cv is None:
             self.best_estimator_ = models[best]
         else:
-            # The refit walks the path down to the chosen penalty.
-            refits = list(self._path(X, y, penalties[: best + 1]))
+            # The refit walks the path down to the chosen penalty (only the
+            # chosen step when the steps do not depend on each other).
+            steps = penalties[: best + 1] if self.warm_path else penalties[best:][:1]
+            refits = list(self._path(X, y, steps))
             self.best_estimator_ = refits[-1][0]
         self._adopt(self.best_estimator_)
         return self
@@ -189,7 +207,7 @@ class NeurIFRegressorCV(NeurIFRegressor):
     # ------------------------------------------------------------- helpers
     def _neurif(self):
         params = {k: getattr(self, k) for k in _neurif_param_names()}
-        return NeurIFRegressor(**params, warm_start=True)
+        return NeurIFRegressor(**params, warm_start=self.warm_path)
 
     def _penalties(self):
         if self.deviation_penalties is None:
@@ -207,10 +225,19 @@ class NeurIFRegressorCV(NeurIFRegressor):
         return np.unique(penalties)[::-1]
 
     def _path(self, X, y, penalties):
-        """Yield (fitted estimator, epochs of this step) along the path."""
+        """Yield (fitted estimator, epochs of this step) along the path.
+
+        With ``warm_path=False`` every step starts afresh at IPCA's solution
+        (``init="ipca"``), which is where the large end sits: warm-starting
+        from the large end left g collapsed (deviation share ~1e-8) and the
+        later steps stopped on the plateau before g learns (measured in
+        docs/neurif_tuning.md).
+        """
         est = self._neurif()
         done = 0
         for penalty in penalties:
+            if not self.warm_path:
+                est, done = self._neurif(), 0
             est.set_params(deviation_penalty=float(penalty))
             est.fit(X, y)
             yield est, est.n_iter_ - done
