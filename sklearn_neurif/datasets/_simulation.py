@@ -150,10 +150,7 @@ def make_conditional_factor_panel(
     )
 
     present = _presence(rng, N, T, missing_fraction, entry_exit)  # (T, N)
-    t_idx, n_idx = np.nonzero(present)
-    order = np.lexsort((t_idx, n_idx))  # entity-major rows, as panels usually come
-    t_idx, n_idx = t_idx[order], n_idx[order]
-    index = pd.MultiIndex.from_arrays([n_idx, t_idx], names=["entity", "time"])
+    t_idx, n_idx, index = _long_index(present)
     X = pd.DataFrame(
         z[t_idx, n_idx], index=index, columns=[f"c{j + 1}" for j in range(L)]
     )
@@ -222,6 +219,15 @@ def _nonlinear_design(rng, z, K):
             [1.0, 1.0, 0.7, 1.0]
         )
     return phi, gamma
+
+
+def _long_index(present):
+    """Period and entity positions of the present (T, N) cells, and their index."""
+    t_idx, n_idx = np.nonzero(present)
+    order = np.lexsort((t_idx, n_idx))  # entity-major rows, as panels usually come
+    t_idx, n_idx = t_idx[order], n_idx[order]
+    index = pd.MultiIndex.from_arrays([n_idx, t_idx], names=["entity", "time"])
+    return t_idx, n_idx, index
 
 
 def _presence(rng, N, T, missing_fraction, entry_exit):

@@ -200,7 +200,7 @@ TRAINING_PARAMETERS_DOC = """\
         Months per optimisation step (the whole cross-section of each month).
     max_epochs : int, default=100
         Maximum passes over the training months.
-    patience : int, default=10
+    patience : int, default={patience}
         Early stopping: epochs without improvement of the validation loss.
     validation_fraction : float, default=0.2
         Share of the training periods (with returns), taken from the **end**
@@ -262,18 +262,21 @@ def training_parameters_doc(cls):
 
     The estimator's docstring holds the lines ``{training_parameters}`` (in
     Parameters) and ``{training_attributes}`` (in Attributes) where the
-    shared entries go; ``weight_decay``'s default is read from the
-    estimator's signature, the one default that differs between models.
+    shared entries go; the defaults of ``weight_decay`` and ``patience``
+    (the ones that differ between models) are read from the estimator's
+    signature.
     """
     if cls.__doc__:  # None under python -OO
-        default = inspect.signature(cls.__init__).parameters["weight_decay"].default
+        signature = inspect.signature(cls.__init__).parameters
         doc = cls.__doc__
         for marker, text in _DOC_MARKERS.items():
             if marker not in doc:
                 raise RuntimeError(
                     f"{cls.__name__}'s docstring lacks {marker.strip()}."
                 )
-            doc = doc.replace(marker, text.replace("{weight_decay}", repr(default)))
+            for name in ("weight_decay", "patience"):
+                text = text.replace("{" + name + "}", repr(signature[name].default))
+            doc = doc.replace(marker, text)
         cls.__doc__ = doc
     return cls
 
