@@ -25,6 +25,7 @@ __all__ = [
     "FactorModelMixin",
     "FactorOutputs",
     "PredictiveScoreMixin",
+    "check_n_factors",
     "factor_names",
 ]
 
@@ -45,6 +46,60 @@ def factor_names(n_factors: int, prefix: str = "factor") -> list[str]:
     list of str
     """
     return [f"{prefix}_{k + 1}" for k in range(int(n_factors))]
+
+
+def check_n_factors(
+    n_factors, n_features, counts, periods, *, intercept=False, reason=None
+):
+    """Raise ValueError if the factors are not identified by the data's size.
+
+    The one size check of every factor model (IPCA, NeurIF, CA), before
+    training: the K factors (plus an intercept factor) need at least as
+    many characteristics, and every period's factors need at least K assets
+    with returns.
+
+    Parameters
+    ----------
+    n_factors : int
+        Number of factors K.
+    n_features : int
+        Number of characteristics the model's loadings use, the largest K
+        the model admits (e.g. ``L + add_constant``).
+    counts : array-like of int
+        Assets with returns per period checked.
+    periods : array-like
+        Labels of those periods (for the message).
+    intercept : bool, default=False
+        Whether an intercept factor needs a characteristic direction too.
+    reason : str, default=None
+        Why ``n_features`` bounds K; ends the first message.
+
+    Raises
+    ------
+    ValueError
+        Naming ``n_factors`` and the feature count, or the first period with
+        fewer assets with returns than ``n_factors``.
+    """
+    k_eff = n_factors + int(intercept)
+    if k_eff > n_features:
+        extra = " plus the intercept" if intercept else ""
+        raise ValueError(
+            f"n_factors={n_factors}{extra} needs at least {k_eff} "
+            f"characteristics, but X has {n_features} feature(s); "
+            + (reason or "reduce n_factors or add characteristics")
+            + "."
+        )
+    counts = np.asarray(counts)
+    few = np.flatnonzero(counts < n_factors)
+    if len(few):
+        t = few[np.argmin(counts[few])]  # the worst period
+        raise ValueError(
+            f"{len(few)} period(s) have fewer assets with returns than "
+            f"n_factors={n_factors}: n_factors={n_factors} exceeds the "
+            f"{int(counts[t])} asset(s) with returns in period {periods[t]}. "
+            "A period's factors need at least n_factors assets with returns: "
+            "drop those periods or reduce n_factors."
+        )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
-from ..base import FactorModelMixin, FactorOutputs
+from ..base import FactorModelMixin, FactorOutputs, check_n_factors, factor_names
 from ..panel import (
     PanelLayout,
     check_characteristic_scale,
@@ -302,14 +302,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         check_characteristic_scale(Z, getattr(self, "feature_names_in_", None))
         r = check_panel_target(y, index)
         n_features = Z.shape[1] + int(self.add_constant)
-        k_eff = self.n_factors + int(self.intercept)
-        if k_eff > n_features:
-            extra = " plus the intercept" if self.intercept else ""
-            raise ValueError(
-                f"n_factors={self.n_factors}{extra} needs at least {k_eff} "
-                f"characteristics, but X has {n_features} feature(s). Reduce "
-                "n_factors or add characteristics."
-            )
+        check_n_factors(self.n_factors, n_features, [], [], intercept=self.intercept)
         valid = ~np.isnan(r)
         if not np.any(r[valid]):
             raise ValueError("Every return in y is zero; there is nothing to fit.")
@@ -343,15 +336,8 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 f"{what} needs at least {k_eff} periods with returns; got "
                 f"{n_periods} (a plain array is a single period)."
             )
-        few = np.flatnonzero((n_obs > 0) & (n_obs < self.n_factors))
-        if len(few):
-            t = few[0]
-            raise ValueError(
-                f"{len(few)} period(s) have fewer assets with returns than "
-                f"n_factors={self.n_factors} (e.g. period {layout.periods[t]} "
-                f"with {int(n_obs[t])}); their factors are not identified. Drop "
-                "those periods or reduce n_factors."
-            )
+        active = n_obs > 0
+        check_n_factors(self.n_factors, np.inf, n_obs[active], layout.periods[active])
         pooled = W.sum(axis=0)
         # Rank of the correlation form: scale-free, so a column in dollars
         # (1e9) next to ranks in [-1, 1] is not taken for a dependent one.
@@ -409,7 +395,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
 
     def _store(self, gamma, F, active, layout):
         K = self.n_factors
-        columns = [f"factor_{k + 1}" for k in range(K)]
+        columns = factor_names(K)
         features = _feature_names(self)
         self.gamma_ = pd.DataFrame(gamma[:, :K], index=features, columns=columns)
         self.gamma_alpha_ = (

@@ -23,6 +23,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ..base import factor_names
 from ..inference._spanning import newey_west_mean
 from ..panel import (
     PanelLayout,
@@ -616,7 +617,7 @@ def _loading_columns(Z, n_factors):
         Z = Z.to_numpy(dtype=np.float64)
     Z = np.asarray(Z, dtype=np.float64)
     k = n_factors if n_factors is not None else Z.shape[1] // 2
-    return Z[:, :k], [f"loading_{j}" for j in range(1, k + 1)]
+    return Z[:, :k], factor_names(k, "loading")
 
 
 def sort_on_factor_model(
