@@ -49,44 +49,47 @@ def factor_names(n_factors: int, prefix: str = "factor") -> list[str]:
 
 
 def check_n_factors(
-    n_factors, n_features, counts, periods, *, intercept=False, reason=None
+    n_factors, n_features, counts, periods, *, limit=None, intercept=False, reason=None
 ):
     """Raise ValueError if the factors are not identified by the data's size.
 
     The one size check of every factor model (IPCA, NeurIF, CA), before
     training: the K factors (plus an intercept factor) need at least as
-    many characteristics, and every period's factors need at least K assets
-    with returns.
+    many characteristic directions, and every period's factors need at
+    least K assets with returns.
 
     Parameters
     ----------
     n_factors : int
         Number of factors K.
     n_features : int
-        Number of characteristics the model's loadings use, the largest K
-        the model admits (e.g. ``L + add_constant``).
+        Number of characteristics (columns of ``X``).
     counts : array-like of int
         Assets with returns per period checked.
     periods : array-like
         Labels of those periods (for the message).
+    limit : int, default=None
+        Largest K the model admits (e.g. ``L + add_constant``);
+        ``n_features`` if None.
     intercept : bool, default=False
         Whether an intercept factor needs a characteristic direction too.
     reason : str, default=None
-        Why ``n_features`` bounds K; ends the first message.
+        Why ``limit`` bounds K; ends the first message.
 
     Raises
     ------
     ValueError
-        Naming ``n_factors`` and the feature count, or the first period with
-        fewer assets with returns than ``n_factors``.
+        Naming ``n_factors`` and the feature count, or the period with the
+        fewest assets with returns when some have fewer than ``n_factors``.
     """
+    limit = n_features if limit is None else limit
     k_eff = n_factors + int(intercept)
-    if k_eff > n_features:
+    if k_eff > limit:
         extra = " plus the intercept" if intercept else ""
         raise ValueError(
-            f"n_factors={n_factors}{extra} needs at least {k_eff} "
-            f"characteristics, but X has {n_features} feature(s); "
-            + (reason or "reduce n_factors or add characteristics")
+            f"n_factors={n_factors}{extra} exceeds the number of characteristics: "
+            f"X has {n_features} feature(s); "
+            + (reason or f"{k_eff} are needed, reduce n_factors or add some")
             + "."
         )
     counts = np.asarray(counts)

@@ -557,8 +557,8 @@ def _moments_brute_force(Z, r, time, add_constant):
 @pytest.mark.parametrize("add_constant", [False, True])
 @pytest.mark.parametrize("order", ["F", "C"])
 def test_managed_portfolios_chunks_and_memory_order(add_constant, order):
-    from sklearn_neurif.ipca._estimator import _managed_portfolios
     from sklearn_neurif.panel import PanelLayout
+    from sklearn_neurif.panel._managed import managed_portfolios
 
     data = _panel(missing=0.3, n=60, t=15, L=4)
     shuffle = np.random.default_rng(1).permutation(len(data.X))
@@ -581,7 +581,7 @@ def test_managed_portfolios_chunks_and_memory_order(add_constant, order):
         (8, 1, 3),
         (8, 4, 2),
     ):
-        W, x, n_obs = _managed_portfolios(
+        W, x, n_obs = managed_portfolios(
             Z, r, layout, add_constant, chunk_bytes, min_periods, n_jobs=n_jobs
         )
         np.testing.assert_allclose(W, W_ref, rtol=1e-12, atol=1e-12)

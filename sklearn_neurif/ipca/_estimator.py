@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -24,6 +23,7 @@ from ..panel import (
     check_panel_target,
     panel_index,
 )
+from ..panel._managed import managed_portfolios
 from ..panel._validation import Interval  # refuses booleans (n_factors=True)
 
 __all__ = ["IPCARegressor"]
@@ -271,7 +271,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         # The products are small (L x L, LK x LK): one BLAS thread avoids the
         # synchronisation cost that dominates multithreaded BLAS at this size.
         with _one_blas_thread():
-            W, x, n_obs = _managed_portfolios(
+            W, x, n_obs = managed_portfolios(
                 Z, r, layout, self.add_constant, n_jobs=effective_n_jobs(self.n_jobs)
             )
             self._check_finite(X, Z, r, W)
@@ -547,95 +547,6 @@ def _instrumented(Z, gamma, add_constant):
     if add_constant:
         return Z @ gamma[:-1] + gamma[-1]
     return Z @ gamma
-
-
-def _managed_portfolios(
-    Z, r, layout, add_constant=False, chunk_bytes=2**22, min_periods=16, n_jobs=1
-):
-    """Per period ``W_t = Z_t'Z_t`` and ``x_t = Z_t'r_t`` over rows with returns.
-
-    Unscaled sums (the pooled objective). With ``add_constant`` the moments
-    are those of ``[Z_t, 1]``: the extra row and column hold the column sums
-    of ``Z_t``, the count of rows and the sum of returns. Rows are gathered
-    period-major, a chunk of periods at a time, into one reused buffer (no
-    second copy of the panel); each period is then one BLAS product on a
-    contiguous slice: the loop runs over periods, never over assets. A chunk
-    holds at least ``chunk_bytes`` and ``min_periods`` periods: in a panel
-    sorted by entity, consecutive periods of an asset share a cache line, so
-    gathering 16 periods at once reads each line once instead of 8 times.
-    """
-    T, L = layout.n_periods, Z.shape[1]
-    valid = ~np.isnan(r)
-    rows = layout._row_order if T else np.zeros(0, dtype=np.int64)
-    rows = rows[valid[rows]]
-    n_obs = np.bincount(layout.time_pos[rows], minlength=T)
-    bounds = np.concatenate([[0], np.cumsum(n_obs)])
-    W = np.zeros((T, L + int(add_constant), L + int(add_constant)))
-    x = np.zeros((T, L + int(add_constant)))
-    step = max(1, chunk_bytes // (8 * L), -(-min_periods * len(rows) // max(T, 1)))
-    cuts = _chunk_cuts(bounds, step)
-    width = int(np.max(np.diff(bounds[cuts]), initial=0))
-    chunks = list(zip(cuts[:-1], cuts[1:], strict=True))
-
-    def fill(part):
-        gather = _gatherer(Z, width)  # one buffer per thread
-        # NaN or inf in Z reach W silently; _check_finite then raises.
-        with np.errstate(invalid="ignore", over="ignore"):
-            for t, end in part:
-                chunk = rows[bounds[t] : bounds[end]]
-                Zc, rc = gather(chunk), r[chunk]  # Zc: (L, n_chunk)
-                for s in range(t, end):
-                    lo, hi = bounds[s] - bounds[t], bounds[s + 1] - bounds[t]
-                    _period_moments(Zc[:, lo:hi], rc[lo:hi], W[s], x[s], add_constant)
-
-    n_jobs = max(1, min(int(n_jobs), len(chunks)))
-    if n_jobs == 1:
-        fill(chunks)
-    else:
-        # Chunks dealt round-robin; numpy's take and BLAS release the GIL,
-        # and each thread writes only its own periods of W and x.
-        with ThreadPoolExecutor(n_jobs) as pool:
-            list(pool.map(fill, [chunks[j::n_jobs] for j in range(n_jobs)]))
-    return W, x, n_obs.astype(np.float64)
-
-
-def _gatherer(Z, width):
-    """Function gathering rows of ``Z`` as ``(L, n)`` into one reused buffer.
-
-    Gathers along the contiguous axis: a DataFrame's values are F-ordered, so
-    each characteristic is read as one contiguous column. ``mode="clip"``
-    writes straight into ``out`` (the default mode buffers a copy).
-    """
-    L = Z.shape[1]
-    if Z.flags.f_contiguous:
-        buffer = np.empty((L, width))
-        return lambda idx: np.take(
-            Z.T, idx, axis=1, out=buffer[:, : len(idx)], mode="clip"
-        )
-    buffer = np.empty((width, L))
-    return lambda idx: np.take(Z, idx, axis=0, out=buffer[: len(idx)], mode="clip").T
-
-
-def _period_moments(Zs, rs, W, x, add_constant):
-    """Write ``Zs Zs'`` and ``Zs r`` (``Zs``: ``L x n_t``) into ``W``, ``x``."""
-    L = Zs.shape[0]
-    W[:L, :L] = Zs @ Zs.T  # NumPy calls syrk for A @ A.T
-    x[:L] = Zs @ rs
-    if add_constant:
-        W[L, :L] = W[:L, L] = Zs.sum(axis=1)
-        W[L, L] = Zs.shape[1]
-        x[L] = rs.sum()
-
-
-def _chunk_cuts(bounds, step):
-    """Period boundaries of chunks of about ``step`` rows (at least one period)."""
-    T = len(bounds) - 1
-    cuts = [0]
-    while cuts[-1] < T:
-        t = cuts[-1]
-        end = int(np.searchsorted(bounds, bounds[t] + step, side="right")) - 1
-        cuts.append(min(max(end, t + 1), T))
-    return cuts
 
 
 #: Predictions beyond this many times the training returns' root mean square

@@ -466,9 +466,10 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         )[months]
         check_n_factors(
             n_factors,
-            self._max_factors(n_characteristics),
+            n_characteristics,
             valid_counts,
             layout.periods[months],
+            limit=self._max_factors(n_characteristics),
             reason=self._max_factors_reason,
         )
 
