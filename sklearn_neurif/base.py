@@ -17,6 +17,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._deprecation import DeprecatedAlias
+from ._docstrings import fill_doc
 from .metrics import r2_predictive
 from .panel import PanelLayout, check_panel_target, is_panel, panel_index
 
@@ -208,13 +209,13 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
             pred = pred + out.alpha
         return pred
 
+    @fill_doc
     def transform(self, X):
         """Loadings and conditional factor premia per row.
 
         Parameters
         ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel.
+        {panel_X}
 
         Returns
         -------
@@ -251,6 +252,7 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
         names = factor_names(k, "loading") + factor_names(k)
         return np.asarray(names, dtype=object)
 
+    @fill_doc
     def get_factors(self, X, y) -> pd.DataFrame:
         r"""Realised factors of any periods with returns.
 
@@ -262,10 +264,7 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
 
         Parameters
         ----------
-        X : DataFrame
-            Characteristics panel.
-        y : Series
-            Next-period returns on ``X``'s index.
+        {panel_X_y}
 
         Returns
         -------
