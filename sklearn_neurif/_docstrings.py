@@ -1,7 +1,8 @@
 """Parameter blocks shared by the numpydoc docstrings of several public names.
 
 A docstring line holding only ``{name}`` is replaced by the block ``name``,
-indented like that line (docstring composition, as skorch composes its
+and ``{params_name}`` by a numpydoc ``Parameters`` section holding only
+that block, indented like that line (docstring composition, as skorch composes its
 parameter docs): the same parameter is documented once, in one wording.
 """
 
@@ -32,6 +33,9 @@ sample_weight : array-like of shape (n_rows,), optional
 def fill_doc(obj):
     """Replace each ``{name}`` line of ``obj.__doc__`` by ``BLOCKS[name]``.
 
+    A ``{params_name}`` line becomes ``Parameters``, its underline and
+    ``BLOCKS[name]``.
+
     Parameters
     ----------
     obj : function or class
@@ -47,12 +51,21 @@ def fill_doc(obj):
     if obj.__doc__:
         lines = []
         for line in obj.__doc__.split("\n"):
-            key = line.strip()
-            if key.startswith("{") and key.endswith("}") and key[1:-1] in BLOCKS:
-                indent = line[: len(line) - len(line.lstrip())]
-                block = BLOCKS[key[1:-1]].split("\n")
-                lines.extend(indent + part for part in block)
-            else:
+            block = _block(line.strip())
+            indent = line[: len(line) - len(line.lstrip())]
+            if block is None:
                 lines.append(line)
+            else:
+                lines.extend(indent + part for part in block.split("\n"))
         obj.__doc__ = "\n".join(lines)
     return obj
+
+
+def _block(key):
+    """The text a placeholder line stands for, or None for any other line."""
+    if not (key.startswith("{") and key.endswith("}")):
+        return None
+    name = key[1:-1]
+    if name.startswith("params_") and name[len("params_") :] in BLOCKS:
+        return "Parameters\n----------\n" + BLOCKS[name[len("params_") :]]
+    return BLOCKS.get(name)

@@ -213,9 +213,7 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
     def transform(self, X):
         """Loadings and conditional factor premia per row.
 
-        Parameters
-        ----------
-        {panel_X}
+        {params_panel_X}
 
         Returns
         -------
@@ -262,9 +260,7 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
         with :math:`\epsilon` the model's ridge (0 for IPCA). Assets with a
         missing return are left out of their period's regression.
 
-        Parameters
-        ----------
-        {panel_X_y}
+        {params_panel_X_y}
 
         Returns
         -------

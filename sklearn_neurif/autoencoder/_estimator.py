@@ -266,9 +266,7 @@ class ConditionalAutoencoderRegressor(
         over the assets with a return (the model's own factor definition, the
         one it was trained with).
 
-        Parameters
-        ----------
-        {panel_X_y}
+        {params_panel_X_y}
 
         Returns
         -------
@@ -284,9 +282,7 @@ class ConditionalAutoencoderRegressor(
 
         These enter the total R-squared.
 
-        Parameters
-        ----------
-        {panel_X_y}
+        {params_panel_X_y}
 
         Returns
         -------

@@ -172,9 +172,7 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
     def predict(self, X):
         """Mean of the members' predictions.
 
-        Parameters
-        ----------
-        {panel_X}
+        {params_panel_X}
 
         Returns
         -------
@@ -188,9 +186,7 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
     def predict_total(self, X, y):
         """Mean of the members' fitted returns with realised factors.
 
-        Parameters
-        ----------
-        {panel_X_y}
+        {params_panel_X_y}
 
         Returns
         -------
@@ -204,9 +200,7 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
     def get_factors(self, X, y) -> pd.DataFrame:
         """Each member's realised factors, side by side (never averaged).
 
-        Parameters
-        ----------
-        {panel_X_y}
+        {params_panel_X_y}
 
         Returns
         -------
@@ -221,9 +215,7 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
     def transform(self, X):
         """The members' ``transform`` columns side by side (never averaged).
 
-        Parameters
-        ----------
-        {panel_X}
+        {params_panel_X}
 
         Returns
         -------
@@ -246,9 +238,7 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
     def fit_transform(self, X, y):
         """Fit the members, then :meth:`transform` ``X``.
 
-        Parameters
-        ----------
-        {panel_X}
+        {params_panel_X}
         y : Series of shape (n_rows,)
             Next-period returns.
 

@@ -119,9 +119,7 @@ def r2_predictive(y_true, y_pred, *, sample_weight=None) -> float:
 def rmse(y_true, y_pred, *, sample_weight=None) -> float:
     """Root mean squared error of predicted returns, NaN returns left out.
 
-    Parameters
-    ----------
-    {returns_pair}
+    {params_returns_pair}
 
     Returns
     -------
@@ -135,9 +133,7 @@ def rmse(y_true, y_pred, *, sample_weight=None) -> float:
 def mae(y_true, y_pred, *, sample_weight=None) -> float:
     """Mean absolute error of predicted returns, NaN returns left out.
 
-    Parameters
-    ----------
-    {returns_pair}
+    {params_returns_pair}
 
     Returns
     -------
