@@ -50,7 +50,14 @@ def factor_names(n_factors: int, prefix: str = "factor") -> list[str]:
 
 
 def check_n_factors(
-    n_factors, n_features, counts, periods, *, limit=None, intercept=False, reason=None
+    n_factors,
+    n_features,
+    counts=None,
+    periods=None,
+    *,
+    limit=None,
+    intercept=False,
+    reason=None,
 ):
     """Raise ValueError if the factors are not identified by the data's size.
 
@@ -65,9 +72,9 @@ def check_n_factors(
         Number of factors K.
     n_features : int
         Number of characteristics (columns of ``X``).
-    counts : array-like of int
-        Assets with returns per period checked.
-    periods : array-like
+    counts : array-like of int, default=None
+        Assets with returns per period checked (not checked if None).
+    periods : array-like, default=None
         Labels of those periods (for the message).
     limit : int, default=None
         Largest K the model admits (e.g. ``L + add_constant``);
@@ -93,6 +100,8 @@ def check_n_factors(
             + (reason or f"{k_eff} are needed, reduce n_factors or add some")
             + "."
         )
+    if counts is None:
+        return
     counts = np.asarray(counts)
     few = np.flatnonzero(counts < n_factors)
     if len(few):

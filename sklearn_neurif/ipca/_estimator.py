@@ -302,7 +302,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         check_characteristic_scale(Z, getattr(self, "feature_names_in_", None))
         r = check_panel_target(y, index)
         n_features = Z.shape[1] + int(self.add_constant)
-        check_n_factors(self.n_factors, n_features, [], [], intercept=self.intercept)
+        check_n_factors(self.n_factors, n_features, intercept=self.intercept)
         valid = ~np.isnan(r)
         if not np.any(r[valid]):
             raise ValueError("Every return in y is zero; there is nothing to fit.")
@@ -337,6 +337,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 f"{n_periods} (a plain array is a single period)."
             )
         active = n_obs > 0
+        # The feature bound was checked with the data (np.inf skips it here).
         check_n_factors(self.n_factors, np.inf, n_obs[active], layout.periods[active])
         pooled = W.sum(axis=0)
         # Rank of the correlation form: scale-free, so a column in dollars
