@@ -20,6 +20,7 @@ from ._deprecation import DeprecatedAlias
 from ._docstrings import fill_doc
 from .metrics import r2_predictive
 from .panel import PanelLayout, check_panel_target, is_panel, panel_index
+from .panel._validation import check_predictions
 
 __all__ = [
     "DeprecatedAlias",
@@ -211,12 +212,22 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
         -------
         ndarray of shape (n_rows,)
             One prediction per input row, in input order (no row dropped).
+
+        Raises
+        ------
+        ValueError
+            If a prediction is not finite, or (IPCA, a linear model) exceeds
+            10 times the root mean square of the training returns.
+            Conditional means vary less than the returns themselves
+            (:math:`\operatorname{Var} E[r|z] \le \operatorname{Var} r`), so
+            such values mean characteristics on another scale than in
+            ``fit`` (or a degenerate fit), not an expected return.
         """
         out = self._panel_outputs(X)
         pred = np.einsum("nk,nk->n", out.loadings, out.premia)
         if out.alpha is not None:
             pred = pred + out.alpha
-        return pred
+        return check_predictions(pred, getattr(self, "_return_rms_", np.inf))
 
     @fill_doc
     def transform(self, X):

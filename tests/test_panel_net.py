@@ -219,6 +219,24 @@ def test_a_failed_or_interrupted_refit_leaves_the_old_model(panel, name, exc, tm
 
 
 @pytest.mark.parametrize("name", MODELS)
+def test_a_refit_keeps_only_the_last_checkpoints(panel, name, tmp_path):
+    X, y = panel
+    est = clone(MODELS[name]).set_params(checkpoint_dir=tmp_path)
+    first = est.fit(X, y).checkpoint_path_
+    other = clone(est).fit(X, y).checkpoint_path_  # another estimator's
+    second = est.fit(X, y).checkpoint_path_
+    assert second != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.rsplit("/", 1)[-1] for p in (second, other)
+    )
+    assert "params.pt" in {p.name for p in (tmp_path / second).iterdir()}
+    # Without checkpoint_dir on the refit, the last fit's folder goes too.
+    est.set_params(checkpoint_dir=None).fit(X, y)
+    assert est.checkpoint_path_ is None
+    assert [p.name for p in tmp_path.iterdir()] == [other.rsplit("/", 1)[-1]]
+
+
+@pytest.mark.parametrize("name", MODELS)
 def test_a_failed_first_fit_leaves_the_estimator_unfitted(panel, name):
     X, y = panel
     est = clone(MODELS[name]).set_params(callbacks=_after_epoch(1, ValueError("x")))

@@ -9,7 +9,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods
 from sklearn.utils._tags import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
@@ -17,6 +17,7 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 from .._docstrings import fill_doc
 from ..base import PredictiveScoreMixin
 from ..panel import is_panel
+from ..panel._validation import N_JOBS_CONSTRAINT, Interval  # refuses booleans
 
 __all__ = ["SeedEnsembleRegressor"]
 
@@ -104,7 +105,7 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
         "estimator": [HasMethods(["fit", "predict"])],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
-        "n_jobs": [None, Integral],
+        "n_jobs": N_JOBS_CONSTRAINT,
     }
 
     def __init__(self, estimator, *, n_estimators=5, random_state=None, n_jobs=None):

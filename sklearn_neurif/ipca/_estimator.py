@@ -24,7 +24,12 @@ from ..panel import (
     panel_index,
 )
 from ..panel._managed import managed_portfolios
-from ..panel._validation import Interval  # refuses booleans (n_factors=True)
+from ..panel._validation import (
+    N_JOBS_CONSTRAINT,
+    Interval,  # refuses booleans (n_factors=True)
+    check_index_names,
+    return_rms,
+)
 
 __all__ = ["IPCARegressor"]
 
@@ -216,7 +221,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         "intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "iter_tol": [Interval(Real, 0, None, closed="neither")],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS_CONSTRAINT,
         "verbose": ["verbose"],
     }
 
@@ -284,9 +289,8 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             )
         self._store(gamma, F, active, layout)
         self._store_identification(n_masked, W, active, layout)
-        valid = ~np.isnan(r)
         # Scale of the training returns for predict's guard (units of y).
-        self._return_rms_ = float(np.sqrt(np.mean(r[valid] ** 2)))
+        self._return_rms_ = return_rms(r)
         return self
 
     def _check_training_data(self, X, y):
@@ -344,13 +348,16 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         # (1e9) next to ranks in [-1, 1] is not taken for a dependent one.
         scale = np.sqrt(np.diag(pooled))
         scale = np.where(scale > 0, scale, 1.0)
-        rank = np.linalg.matrix_rank(pooled / np.outer(scale, scale), hermitian=True)
+        corr = pooled / np.outer(scale, scale)
+        rank = np.linalg.matrix_rank(corr, hermitian=True)
         if rank < pooled.shape[0]:
             raise ValueError(
                 f"The characteristics are linearly dependent over the "
                 f"{int(n_obs.sum())} sample(s) with returns: Z'Z has rank {rank} "
-                f"< {pooled.shape[0]}, so Gamma is not identified. Drop constant "
-                "or redundant characteristics."
+                f"< {pooled.shape[0]}, so Gamma is not identified; the dependent "
+                f"column(s) are among {_dependent_columns(corr, rank, self)}. Drop "
+                "constant (e.g. all missing before scaling) or redundant "
+                "characteristics."
             )
 
     def _alternating_least_squares(self, W, x, n_obs):
@@ -440,45 +447,6 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             stacklevel=4,
         )
 
-    def predict(self, X):
-        r"""Expected returns :math:`\hat r_{i,t+1} = \alpha_{i,t} + \beta_{i,t}'\lambda`.
-
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel (``(entity, time)`` MultiIndex) or one
-            cross-section as an array, scaled as in ``fit``.
-
-        Returns
-        -------
-        ndarray of shape (n_rows,)
-            One prediction per input row, in input order.
-
-        Raises
-        ------
-        ValueError
-            If a prediction is not finite or exceeds 10 times the root mean
-            square of the training returns. Conditional means vary less than
-            the returns themselves (:math:`\operatorname{Var} E[r|z] \le
-            \operatorname{Var} r`), so such values mean characteristics on
-            another scale than in ``fit`` (or a degenerate fit), not an
-            expected return.
-        """
-        pred = super().predict(X)
-        scale = getattr(self, "_return_rms_", np.inf)
-        bad = ~(np.abs(pred) <= PREDICTION_BOUND * scale)
-        if bad.any():
-            worst = int(np.argmax(np.where(np.isnan(pred), np.inf, np.abs(pred))))
-            raise ValueError(
-                f"{int(bad.sum())} of {len(pred)} prediction(s) are not finite or "
-                f"exceed {PREDICTION_BOUND:g} times the root mean square of the "
-                f"training returns ({scale:.3g}); the largest is {pred[worst]:.3g} "
-                f"(row {worst}). No expected return is that far from the returns: "
-                "are the characteristics scaled as in fit (e.g. with "
-                "CrossSectionalRankScaler)?"
-            )
-        return pred
-
     def _panel_outputs(self, X) -> FactorOutputs:
         check_is_fitted(self)
         index = panel_index(X)
@@ -522,6 +490,7 @@ def _check_characteristics(estimator, X, reset, ensure_all_finite=True):
     one pass only (none with ``ensure_all_finite=False``).
     """
     check_numeric_dtypes(X)  # numbers stored as text: refused, never parsed
+    check_index_names(estimator, X, reset=reset)
     try:
         return validate_data(
             estimator,
@@ -543,16 +512,20 @@ def _feature_names(estimator) -> pd.Index:
     return pd.Index(names, dtype=object)
 
 
+def _dependent_columns(corr, rank, estimator) -> list:
+    """Names of the columns in the null space of a rank-deficient ``Z'Z``."""
+    _, vectors = np.linalg.eigh(corr)  # ascending: the null space comes first
+    null = vectors[:, : corr.shape[0] - rank]
+    involved = np.abs(null).max(axis=1) > 1e-6
+    return [str(n) for n in _feature_names(estimator)[involved]]
+
+
 def _instrumented(Z, gamma, add_constant):
     """``Z @ gamma``, the last row of ``gamma`` weighting the constant if added."""
     if add_constant:
         return Z @ gamma[:-1] + gamma[-1]
     return Z @ gamma
 
-
-#: Predictions beyond this many times the training returns' root mean square
-#: are refused by ``predict``.
-PREDICTION_BOUND = 10.0
 
 #: A period's factor direction is unidentified when its loadings vary along
 #: it at most this fraction (in variance) of the sample's typical period...

@@ -371,8 +371,25 @@ def temporal_train_test_split(*arrays, test_size=0.25, gap=0, groups=None):
     test = _rows_of(codes, n_periods - n_test, n_periods)
     out = []
     for a in arrays:
-        out.extend([_take(a, train), _take(a, test)])
+        rows = (train, test)
+        if is_panel(a) and a is not source and not a.index.equals(source.index):
+            # Another row order (a reordered y): split by its own time level,
+            # never by position (which put test-period returns in training).
+            rows = _own_rows(a, periods, n_train, n_periods - n_test)
+        out.extend([_take(a, r) for r in rows])
     return out
+
+
+def _own_rows(a, periods: pd.Index, train_stop: int, test_start: int):
+    """Train and test rows of a panel array from its own time level."""
+    pos = periods.get_indexer(panel_index(a).get_level_values(-1))
+    if (pos < 0).any():
+        raise ValueError(
+            f"An array has {int((pos < 0).sum())} row(s) in periods that the first "
+            "panel lacks; give the arrays the same (entity, time) rows, e.g. "
+            "y.reindex(X.index)."
+        )
+    return np.flatnonzero(pos < train_stop), np.flatnonzero(pos >= test_start)
 
 
 def _take(a, rows: np.ndarray):

@@ -47,7 +47,11 @@ from ..panel import (
     check_panel_target,
     panel_index,
 )
-from ..panel._validation import Interval  # refuses booleans (n_factors=True)
+from ..panel._validation import (
+    UNSCALED_MAX_ABS,
+    Interval,  # refuses booleans (n_factors=True)
+    check_index_names,
+)
 from ._batching import MonthDataset, PanelBatcher, collate_months
 from ._device import check_device
 
@@ -148,6 +152,26 @@ class PanelNet(NeuralNet):
         return self.module_(**batch)
 
 
+def _train(net, dataset):
+    """``net.partial_fit``, with a torch linear-algebra failure made clear.
+
+    The factor regressions solve small linear systems per month; they can
+    fail only on degenerate data that the checks before training did not
+    catch (characteristics are already refused beyond 1e3).
+    """
+    try:
+        net.partial_fit(dataset)
+    except torch.linalg.LinAlgError as exc:
+        raise ValueError(
+            "Training failed in a linear solve of the model (a singular "
+            f"matrix: {str(exc).splitlines()[0]}). The usual cause is "
+            "characteristics that are not scaled or are (nearly) collinear "
+            "within a month: rank them into [-1, 1] each period with "
+            "sklearn_neurif.preprocessing.CrossSectionalRankScaler and drop "
+            "duplicated columns."
+        ) from exc
+
+
 class _StopTraining(Exception):
     """Early stopping's end of training (skorch raises KeyboardInterrupt)."""
 
@@ -188,7 +212,8 @@ TRAINING_PARAMETERS_DOC = """\
     checkpoint_dir : str or path-like, default=None
         If given, skorch ``Checkpoint`` files are written to a fresh
         subdirectory of it per fit (``checkpoint_path_``), so parallel jobs
-        never overwrite each other.
+        never overwrite each other. A successful refit removes the previous
+        fit's subdirectory: an estimator keeps its last fit's checkpoints.
     warm_start : bool, default=False
         Continue training from the fitted weights on the next ``fit``.
     callbacks : list of skorch callbacks, default=None
@@ -402,7 +427,20 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
                     else "the best weights so far are kept (interrupted_=True)."
                 )
             )
+        self._remove_checkpoints(previous.get("checkpoint_path_"))
         return self
+
+    def _remove_checkpoints(self, path):
+        """Delete a previous fit's checkpoint directory after a successful refit.
+
+        The estimator keeps only its last fit's checkpoints, so a loop of
+        refits does not fill ``checkpoint_dir``. Only a directory this class
+        created (its prefix) is removed, never the one of the current fit.
+        """
+        if path is None or path == self.checkpoint_path_:
+            return
+        if os.path.basename(os.fspath(path)).startswith(self._checkpoint_prefix):
+            shutil.rmtree(path, ignore_errors=True)
 
     def _fit(self, X, y):
         """Train and set the fitted attributes; True if interrupted."""
@@ -424,7 +462,7 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
                     self._copy_state(self.net_, net)
                 else:
                     self._initialize_module(net.module_, batcher, train)
-                net.partial_fit(MonthDataset(batcher, train))
+                _train(net, MonthDataset(batcher, train))
             self._store_fit(net, batcher, valid, warm)
             self.checkpoint_path_ = checkpoint_path
             self._after_fit(batcher, X, y)
@@ -437,8 +475,9 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
     def _prepare_fit(self, X, y, reset):
         check_panel_frame(X)
         index = panel_index(X)
+        check_index_names(self, X, reset=reset, time_type=True)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
-        check_characteristic_scale(Z, getattr(self, "feature_names_in_", None))
+        self._check_scale(Z)
         r = check_panel_target(y, index)
         layout = PanelLayout(index)
         batcher = PanelBatcher(Z, layout, self._history_window(), returns=r)
@@ -451,6 +490,24 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
             n_valid = 0
         train, valid = months[: len(months) - n_valid], months[len(months) - n_valid :]
         return batcher, train, valid
+
+    def _check_scale(self, Z):
+        """Refuse characteristics the nets cannot train on (fit and predict).
+
+        Measured on a simulated panel (docs/validation.md): with one column
+        up to 3e2 NeurIF still finds the signal, from 1e3 it loses it, from
+        1e4 it predicts monthly returns above 100%, and from 1e6 its factor
+        regression fails inside torch (a singular matrix); the conditional
+        autoencoder and the transformer learn nothing. IPCA, whose fit is
+        scale-equivariant, only warns.
+        """
+        check_characteristic_scale(
+            Z,
+            getattr(self, "feature_names_in_", None),
+            max_abs=UNSCALED_MAX_ABS,
+            reason=f"the panel nets ({type(self).__name__}) cannot train on "
+            "unscaled characteristics (they lose the signal, then fail)",
+        )
 
     def _check_sizes(self, n_characteristics, batcher, months):
         """Size parameters against the data, before training."""
@@ -619,7 +676,9 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         check_panel_frame(X)
         index = panel_index(X)
+        check_index_names(self, X, reset=False, time_type=True)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        self._check_scale(Z)
         layout = PanelLayout(index)
         full_index, full_Z, n_ctx = self._with_context(index, Z, layout)
         full = PanelLayout(full_index) if n_ctx else layout

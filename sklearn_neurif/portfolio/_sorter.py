@@ -211,10 +211,18 @@ def _sort_panel(layout, signal, returns, weights, universe, q, min_assets, sign)
         turns.append([*t_row, t_row[-1] + t_row[0]])
         counts.append(c_row)
     if not formed:
+        # Say which input emptied the periods: a missing signal, or weights
+        # that are missing, zero or negative (those rows are left out).
+        why = (
+            f"; {n_missing_signal} row(s) have no signal and {n_missing_weight} "
+            "a weight that is missing, zero or negative"
+            if n_missing_signal or n_missing_weight
+            else ""
+        )
         raise ValueError(
             f"No period has at least {min_assets} assets with a signal to form {q} "
             f"portfolios ({len(skipped)} period(s) skipped, {layout.n_rows} "
-            "sample(s) in all)."
+            f"sample(s) in all{why})."
         )
     index = pd.Index(formed, name=layout.index.names[-1])
     cols = [*names, LS]
@@ -639,9 +647,11 @@ def sort_on_factor_model(
     ----------
     estimator : fitted factor model or Pipeline ending with one
     X : DataFrame with an (entity, time) MultiIndex
-        Characteristics at ``t``.
+        Characteristics at ``t``. A plain array (or a frame without a
+        MultiIndex) is one cross-section, as in :class:`PortfolioSorter`.
     y : Series
-        Excess returns over ``t+1`` on ``X``'s index.
+        Excess returns over ``t+1`` on ``X``'s index (by position for a
+        plain ``X``).
     n_portfolios, long_short, min_assets, nw_lags, periods_per_year
         As in :class:`PortfolioSorter`.
     weights : Series on X's index, optional
@@ -661,8 +671,8 @@ def sort_on_factor_model(
     factor means), so ``LS`` on a loading is long the assets most exposed to
     a factor with a positive premium. Timing as in :class:`PortfolioSorter`.
     """
-    if not is_panel(X):
-        raise TypeError("X must be a DataFrame with an (entity, time) MultiIndex.")
+    # A plain X is one cross-section (the package's convention, as in
+    # PortfolioSorter); y, weights and breakpoints then pair by position.
     index = panel_index(X)
     pred = np.asarray(estimator.predict(X), dtype=np.float64).reshape(-1)
     loadings, names = _loading_columns(
