@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch, check_random_state
 
+from ..base import factor_names
+
 __all__ = ["make_conditional_factor_panel"]
 
 
@@ -155,12 +157,12 @@ def make_conditional_factor_panel(
         z[t_idx, n_idx], index=index, columns=[f"c{j + 1}" for j in range(L)]
     )
     y = pd.Series(r[t_idx, n_idx], index=index, name="ret_next")
-    factor_cols = [f"factor_{k + 1}" for k in range(K)]
+    factor_cols = factor_names(K)
     return Bunch(
         X=X,
         y=y,
         loadings=pd.DataFrame(
-            beta[t_idx, n_idx], index=index, columns=[f"beta_{k + 1}" for k in range(K)]
+            beta[t_idx, n_idx], index=index, columns=factor_names(K, "beta")
         ),
         alpha=pd.Series(alpha[t_idx, n_idx], index=index, name="alpha"),
         factors=pd.DataFrame(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
-from ..base import FactorModelMixin, FactorOutputs
+from ..base import FactorModelMixin, FactorOutputs, check_n_factors, factor_names
 from ..panel import (
     PanelLayout,
     check_characteristic_scale,
@@ -24,6 +23,7 @@ from ..panel import (
     check_panel_target,
     panel_index,
 )
+from ..panel._managed import managed_portfolios
 from ..panel._validation import (
     N_JOBS_CONSTRAINT,
     Interval,  # refuses booleans (n_factors=True)
@@ -276,7 +276,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         # The products are small (L x L, LK x LK): one BLAS thread avoids the
         # synchronisation cost that dominates multithreaded BLAS at this size.
         with _one_blas_thread():
-            W, x, n_obs = _managed_portfolios(
+            W, x, n_obs = managed_portfolios(
                 Z, r, layout, self.add_constant, n_jobs=effective_n_jobs(self.n_jobs)
             )
             self._check_finite(X, Z, r, W)
@@ -306,14 +306,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         check_characteristic_scale(Z, getattr(self, "feature_names_in_", None))
         r = check_panel_target(y, index)
         n_features = Z.shape[1] + int(self.add_constant)
-        k_eff = self.n_factors + int(self.intercept)
-        if k_eff > n_features:
-            extra = " plus the intercept" if self.intercept else ""
-            raise ValueError(
-                f"n_factors={self.n_factors}{extra} needs at least {k_eff} "
-                f"characteristics, but X has {n_features} feature(s). Reduce "
-                "n_factors or add characteristics."
-            )
+        check_n_factors(self.n_factors, n_features, intercept=self.intercept)
         valid = ~np.isnan(r)
         if not np.any(r[valid]):
             raise ValueError("Every return in y is zero; there is nothing to fit.")
@@ -347,15 +340,9 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 f"{what} needs at least {k_eff} periods with returns; got "
                 f"{n_periods} (a plain array is a single period)."
             )
-        few = np.flatnonzero((n_obs > 0) & (n_obs < self.n_factors))
-        if len(few):
-            t = few[0]
-            raise ValueError(
-                f"{len(few)} period(s) have fewer assets with returns than "
-                f"n_factors={self.n_factors} (e.g. period {layout.periods[t]} "
-                f"with {int(n_obs[t])}); their factors are not identified. Drop "
-                "those periods or reduce n_factors."
-            )
+        active = n_obs > 0
+        # The feature bound was checked with the data (np.inf skips it here).
+        check_n_factors(self.n_factors, np.inf, n_obs[active], layout.periods[active])
         pooled = W.sum(axis=0)
         # Rank of the correlation form: scale-free, so a column in dollars
         # (1e9) next to ranks in [-1, 1] is not taken for a dependent one.
@@ -416,7 +403,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
 
     def _store(self, gamma, F, active, layout):
         K = self.n_factors
-        columns = [f"factor_{k + 1}" for k in range(K)]
+        columns = factor_names(K)
         features = _feature_names(self)
         self.gamma_ = pd.DataFrame(gamma[:, :K], index=features, columns=columns)
         self.gamma_alpha_ = (
@@ -538,95 +525,6 @@ def _instrumented(Z, gamma, add_constant):
     if add_constant:
         return Z @ gamma[:-1] + gamma[-1]
     return Z @ gamma
-
-
-def _managed_portfolios(
-    Z, r, layout, add_constant=False, chunk_bytes=2**22, min_periods=16, n_jobs=1
-):
-    """Per period ``W_t = Z_t'Z_t`` and ``x_t = Z_t'r_t`` over rows with returns.
-
-    Unscaled sums (the pooled objective). With ``add_constant`` the moments
-    are those of ``[Z_t, 1]``: the extra row and column hold the column sums
-    of ``Z_t``, the count of rows and the sum of returns. Rows are gathered
-    period-major, a chunk of periods at a time, into one reused buffer (no
-    second copy of the panel); each period is then one BLAS product on a
-    contiguous slice: the loop runs over periods, never over assets. A chunk
-    holds at least ``chunk_bytes`` and ``min_periods`` periods: in a panel
-    sorted by entity, consecutive periods of an asset share a cache line, so
-    gathering 16 periods at once reads each line once instead of 8 times.
-    """
-    T, L = layout.n_periods, Z.shape[1]
-    valid = ~np.isnan(r)
-    rows = layout._row_order if T else np.zeros(0, dtype=np.int64)
-    rows = rows[valid[rows]]
-    n_obs = np.bincount(layout.time_pos[rows], minlength=T)
-    bounds = np.concatenate([[0], np.cumsum(n_obs)])
-    W = np.zeros((T, L + int(add_constant), L + int(add_constant)))
-    x = np.zeros((T, L + int(add_constant)))
-    step = max(1, chunk_bytes // (8 * L), -(-min_periods * len(rows) // max(T, 1)))
-    cuts = _chunk_cuts(bounds, step)
-    width = int(np.max(np.diff(bounds[cuts]), initial=0))
-    chunks = list(zip(cuts[:-1], cuts[1:], strict=True))
-
-    def fill(part):
-        gather = _gatherer(Z, width)  # one buffer per thread
-        # NaN or inf in Z reach W silently; _check_finite then raises.
-        with np.errstate(invalid="ignore", over="ignore"):
-            for t, end in part:
-                chunk = rows[bounds[t] : bounds[end]]
-                Zc, rc = gather(chunk), r[chunk]  # Zc: (L, n_chunk)
-                for s in range(t, end):
-                    lo, hi = bounds[s] - bounds[t], bounds[s + 1] - bounds[t]
-                    _period_moments(Zc[:, lo:hi], rc[lo:hi], W[s], x[s], add_constant)
-
-    n_jobs = max(1, min(int(n_jobs), len(chunks)))
-    if n_jobs == 1:
-        fill(chunks)
-    else:
-        # Chunks dealt round-robin; numpy's take and BLAS release the GIL,
-        # and each thread writes only its own periods of W and x.
-        with ThreadPoolExecutor(n_jobs) as pool:
-            list(pool.map(fill, [chunks[j::n_jobs] for j in range(n_jobs)]))
-    return W, x, n_obs.astype(np.float64)
-
-
-def _gatherer(Z, width):
-    """Function gathering rows of ``Z`` as ``(L, n)`` into one reused buffer.
-
-    Gathers along the contiguous axis: a DataFrame's values are F-ordered, so
-    each characteristic is read as one contiguous column. ``mode="clip"``
-    writes straight into ``out`` (the default mode buffers a copy).
-    """
-    L = Z.shape[1]
-    if Z.flags.f_contiguous:
-        buffer = np.empty((L, width))
-        return lambda idx: np.take(
-            Z.T, idx, axis=1, out=buffer[:, : len(idx)], mode="clip"
-        )
-    buffer = np.empty((width, L))
-    return lambda idx: np.take(Z, idx, axis=0, out=buffer[: len(idx)], mode="clip").T
-
-
-def _period_moments(Zs, rs, W, x, add_constant):
-    """Write ``Zs Zs'`` and ``Zs r`` (``Zs``: ``L x n_t``) into ``W``, ``x``."""
-    L = Zs.shape[0]
-    W[:L, :L] = Zs @ Zs.T  # NumPy calls syrk for A @ A.T
-    x[:L] = Zs @ rs
-    if add_constant:
-        W[L, :L] = W[:L, L] = Zs.sum(axis=1)
-        W[L, L] = Zs.shape[1]
-        x[L] = rs.sum()
-
-
-def _chunk_cuts(bounds, step):
-    """Period boundaries of chunks of about ``step`` rows (at least one period)."""
-    T = len(bounds) - 1
-    cuts = [0]
-    while cuts[-1] < T:
-        t = cuts[-1]
-        end = int(np.searchsorted(bounds, bounds[t] + step, side="right")) - 1
-        cuts.append(min(max(end, t + 1), T))
-    return cuts
 
 
 #: A period's factor direction is unidentified when its loadings vary along

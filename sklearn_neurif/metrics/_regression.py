@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from .._deprecation import DeprecatedAlias
+from .._docstrings import fill_doc
 from ..panel import PanelLayout, aligned_pair, check_sample_weight, row_periods_index
 
 __all__ = ["r2_total", "r2_predictive", "rmse", "mae", "rank_ic", "RankICResult"]
@@ -114,15 +115,11 @@ def r2_predictive(y_true, y_pred, *, sample_weight=None) -> float:
     return _uncentred_r2(y_true, y_pred, sample_weight)
 
 
+@fill_doc
 def rmse(y_true, y_pred, *, sample_weight=None) -> float:
     """Root mean squared error of predicted returns, NaN returns left out.
 
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_rows,)
-        Realised and predicted returns.
-    sample_weight : array-like of shape (n_rows,), optional
-        Row weights.
+    {params_returns_pair}
 
     Returns
     -------
@@ -132,15 +129,11 @@ def rmse(y_true, y_pred, *, sample_weight=None) -> float:
     return float(np.sqrt(np.sum(w * (y - p) ** 2) / np.sum(w)))
 
 
+@fill_doc
 def mae(y_true, y_pred, *, sample_weight=None) -> float:
     """Mean absolute error of predicted returns, NaN returns left out.
 
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_rows,)
-        Realised and predicted returns.
-    sample_weight : array-like of shape (n_rows,), optional
-        Row weights.
+    {params_returns_pair}
 
     Returns
     -------

@@ -7,7 +7,6 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
-from scipy import sparse
 from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -18,6 +17,7 @@ from ..nn._base import (
     PanelNetRegressor,
     training_parameters_doc,
 )
+from ..panel._managed import managed_portfolios
 from ..panel._validation import Interval  # refuses booleans (n_factors=True)
 from ._attribution import as_frame, gradient_attribution, regression_attribution
 from ._module import NeurIFModule
@@ -371,16 +371,13 @@ def _init_gamma(module, batcher, months):
     """
     layout = batcher.layout
     in_train = np.isin(layout.time_pos, months) & batcher.valid
-    # Sum of r * z per month as one sparse (T x rows) float32 product over the
-    # whole panel: no copy of the characteristics, no float64 upcast.
-    weights = np.where(in_train, batcher.returns, 0.0).astype(np.float32)
-    summer = sparse.csr_array(
-        (weights, (layout.time_pos, np.arange(layout.n_rows))),
-        shape=(layout.n_periods, layout.n_rows),
+    _, sums, counts = managed_portfolios(
+        batcher.Z,
+        np.where(in_train, batcher.returns, np.nan),
+        layout,
+        second_moments=False,
     )
-    portfolios = np.asarray(summer @ batcher.Z, dtype=np.float64)
-    counts = np.bincount(layout.time_pos[in_train], minlength=layout.n_periods)
-    portfolios = portfolios[counts > 0] / counts[counts > 0, None]
+    portfolios = sums[counts > 0] / counts[counts > 0, None]  # averages
     left, _, _ = np.linalg.svd(portfolios.T, full_matrices=False)
     K = module.gamma.weight.shape[0]
     with torch.no_grad():

@@ -39,7 +39,7 @@ from skorch.callbacks import Checkpoint, EarlyStopping, PassthroughScoring
 from skorch.dataset import get_len
 from skorch.helper import predefined_split
 
-from ..base import DeprecatedAlias, PredictiveScoreMixin
+from ..base import DeprecatedAlias, PredictiveScoreMixin, check_n_factors
 from ..panel import (
     PanelLayout,
     check_characteristic_scale,
@@ -520,23 +520,18 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         n_factors = getattr(self, "n_factors", None)
         if n_factors is None:
             return
-        limit = self._max_factors(n_characteristics)
-        if n_factors > limit:
-            raise ValueError(
-                f"n_factors={n_factors} exceeds the number of characteristics: "
-                f"X has {n_characteristics} feature(s); {self._max_factors_reason}."
-            )
         layout = batcher.layout
         valid_counts = np.bincount(
             layout.time_pos[batcher.valid], minlength=layout.n_periods
         )[months]
-        if valid_counts.min() < n_factors:
-            worst = layout.periods[months[np.argmin(valid_counts)]]
-            raise ValueError(
-                f"n_factors={n_factors} exceeds the {valid_counts.min()} asset(s) "
-                f"with returns in period {worst!r}; the factors of a month need "
-                "at least n_factors assets with returns."
-            )
+        check_n_factors(
+            n_factors,
+            n_characteristics,
+            valid_counts,
+            layout.periods[months],
+            limit=self._max_factors(n_characteristics),
+            reason=self._max_factors_reason,
+        )
 
     def _checkpoint_path(self):
         if self.checkpoint_dir is None:

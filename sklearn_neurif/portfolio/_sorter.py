@@ -23,6 +23,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ..base import factor_names
 from ..inference._spanning import newey_west_mean
 from ..panel import (
     PanelLayout,
@@ -45,6 +46,11 @@ LS = "LS"
 
 def _portfolio_names(q: int) -> list[str]:
     return [f"P{j}" for j in range(1, q + 1)]
+
+
+def _stat_column(column, doc):
+    """Property reading ``column`` of ``_column_stats()`` as floats."""
+    return property(lambda self: self._column_stats()[column].astype(float), doc=doc)
 
 
 @dataclass(frozen=True, repr=False)
@@ -118,25 +124,13 @@ class PortfolioSortResult:
             self._stats["table"] = pd.DataFrame(rows).T
         return self._stats["table"]
 
-    @property
-    def mean(self) -> pd.Series:
-        """Mean per-period return of each portfolio."""
-        return self._column_stats()["mean"].astype(float)
-
-    @property
-    def tstat(self) -> pd.Series:
-        """Newey-West t-statistic of each mean."""
-        return self._column_stats()["tstat"].astype(float)
-
-    @property
-    def sharpe(self) -> pd.Series:
-        """Annualised Sharpe ratio ``mean / std * sqrt(periods_per_year)``."""
-        return self._column_stats()["sharpe"].astype(float)
-
-    @property
-    def mean_turnover(self) -> pd.Series:
-        """Average one-way turnover per period."""
-        return self._column_stats()["turnover"].astype(float)
+    # Read-only columns of the per-portfolio statistics (computed once).
+    mean = _stat_column("mean", "Mean per-period return of each portfolio.")
+    tstat = _stat_column("tstat", "Newey-West t-statistic of each mean.")
+    sharpe = _stat_column(
+        "sharpe", "Annualised Sharpe ratio ``mean / std * sqrt(periods_per_year)``."
+    )
+    mean_turnover = _stat_column("turnover", "Average one-way turnover per period.")
 
     def summary(self) -> pd.DataFrame:
         """Mean, NW t-stat, std, annualised Sharpe, turnover, periods per portfolio."""
@@ -624,7 +618,7 @@ def _loading_columns(Z, n_factors):
         Z = Z.to_numpy(dtype=np.float64)
     Z = np.asarray(Z, dtype=np.float64)
     k = n_factors if n_factors is not None else Z.shape[1] // 2
-    return Z[:, :k], [f"loading_{j}" for j in range(1, k + 1)]
+    return Z[:, :k], factor_names(k, "loading")
 
 
 def sort_on_factor_model(
