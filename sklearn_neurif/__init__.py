@@ -32,13 +32,4 @@ _LAZY = {
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
-__all__ = [
-    "ConditionalAutoencoderRegressor",
-    "IPCARegressor",
-    "NeurIFRegressor",
-    "SeedEnsembleRegressor",
-    "NeurIFRegressorCV",
-    "TransformerRegressor",
-    "__version__",
-    "evaluate_factor_model",
-]
+__all__ = sorted([*_LAZY, "__version__"])

@@ -188,26 +188,7 @@ class ConditionalAutoencoderRegressor(
         random_state=None,
         verbose=0,
     ):
-        self.n_factors = n_factors
-        self.n_hidden_layers = n_hidden_layers
-        self.hidden_sizes = hidden_sizes
-        self.batch_norm = batch_norm
-        self.dropout = dropout
-        self.l1_penalty = l1_penalty
-        self.ridge = ridge
-        self.add_constant = add_constant
-        self.weight_decay = weight_decay
-        self.lr = lr
-        self.batch_months = batch_months
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.device = device
-        self.checkpoint_dir = checkpoint_dir
-        self.warm_start = warm_start
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.verbose = verbose
+        self._set_init_params(locals())
 
     premia_ = DeprecatedAlias("factor_premia_", convert=np.asarray)
 

@@ -112,7 +112,9 @@ def make_conditional_factor_panel(
     Examples
     --------
     >>> from sklearn_neurif.datasets import make_conditional_factor_panel
-    >>> data = make_conditional_factor_panel(50, 24, 5, 2, random_state=0)
+    >>> data = make_conditional_factor_panel(
+    ...     n_entities=50, n_periods=24, n_characteristics=5, n_factors=2, random_state=0
+    ... )
     >>> data.X.shape, data.y.shape, data.factors.shape
     ((1200, 5), (1200,), (24, 2))
     """

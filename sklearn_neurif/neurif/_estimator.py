@@ -208,32 +208,7 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         random_state=None,
         verbose=0,
     ):
-        self.n_factors = n_factors
-        self.window = window
-        self.hidden_size = hidden_size
-        self.n_heads = n_heads
-        self.dropout = dropout
-        self.prediction_weight = prediction_weight
-        self.orthogonality_penalty = orthogonality_penalty
-        self.deviation_penalty = deviation_penalty
-        self.intercept = intercept
-        self.temporal_attention = temporal_attention
-        self.spatial_attention = spatial_attention
-        self.ridge = ridge
-        self.weight_decay = weight_decay
-        self.lr = lr
-        self.batch_months = batch_months
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.init = init
-        self.premia = premia
-        self.device = device
-        self.checkpoint_dir = checkpoint_dir
-        self.warm_start = warm_start
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.verbose = verbose
+        self._set_init_params(locals())
 
     @property
     def _factor_ridge(self):

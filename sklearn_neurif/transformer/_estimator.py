@@ -147,25 +147,7 @@ class TransformerRegressor(PanelNetRegressor):
         random_state=None,
         verbose=0,
     ):
-        self.window = window
-        self.hidden_size = hidden_size
-        self.n_heads = n_heads
-        self.n_layers = n_layers
-        self.dropout = dropout
-        self.cross_sectional = cross_sectional
-        self.n_inducing = n_inducing
-        self.weight_decay = weight_decay
-        self.lr = lr
-        self.batch_months = batch_months
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.device = device
-        self.checkpoint_dir = checkpoint_dir
-        self.warm_start = warm_start
-        self.callbacks = callbacks
-        self.random_state = random_state
-        self.verbose = verbose
+        self._set_init_params(locals())
 
     # ----------------------------------------------------------------- hooks
     def _module_kwargs(self) -> dict:
