@@ -213,19 +213,15 @@ class ConditionalAutoencoderRegressor(
 
     def _module_kwargs(self) -> dict:
         return {
-            "n_factors": self.n_factors,
+            **self._params(
+                "n_factors", "batch_norm", "dropout", "ridge", "add_constant"
+            ),
             "hidden_sizes": self._hidden_sizes(),
-            "batch_norm": self.batch_norm,
-            "dropout": self.dropout,
-            "ridge": self.ridge,
-            "add_constant": self.add_constant,
         }
 
     def _net_kwargs(self) -> dict:
-        return {
-            "l1_penalty": self.l1_penalty,
-            # GKX train with Adam; the base's AdamW with weight_decay=0 is Adam.
-        }
+        # GKX train with Adam; the base's AdamW with weight_decay=0 is Adam.
+        return self._params("l1_penalty")
 
     def _after_fit(self, batcher, X, y):
         # Factors of the training months from the training batcher (no second

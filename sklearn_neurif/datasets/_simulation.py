@@ -106,8 +106,9 @@ def make_conditional_factor_panel(
 
     References
     ----------
-    Gu, S., Kelly, B., Xiu, D. (2021). Autoencoder asset pricing models.
-    Journal of Econometrics 222(1), 429-450.
+    The nonlinear loadings follow the simulation design of Gu, Kelly and Xiu
+    (2021), "Autoencoder asset pricing models", Journal of Econometrics
+    222(1), 429-450.
 
     Examples
     --------

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import FactorModelMixin, FactorOutputs, factor_names
 from ..nn._base import (
+    ATTENTION_CONSTRAINTS,
     TRAINING_CONSTRAINTS,
     PanelNetRegressor,
     training_parameters_doc,
@@ -159,11 +160,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
 
     _parameter_constraints: dict = {
         **TRAINING_CONSTRAINTS,
+        **ATTENTION_CONSTRAINTS,
         "n_factors": [Interval(Integral, 1, None, closed="left")],
-        "window": [Interval(Integral, 1, None, closed="left")],
-        "hidden_size": [Interval(Integral, 1, None, closed="left")],
-        "n_heads": [Interval(Integral, 1, None, closed="left")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
         "prediction_weight": [Interval(Real, 0, None, closed="left")],
         "orthogonality_penalty": [Interval(Real, 0, None, closed="left")],
         "deviation_penalty": [Interval(Real, 0, None, closed="left")],
@@ -221,23 +219,23 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
 
     def _module_kwargs(self) -> dict:
         return {
-            "n_factors": self.n_factors,
+            **self._params(
+                "n_factors",
+                "hidden_size",
+                "n_heads",
+                "dropout",
+                "ridge",
+                "intercept",
+                "temporal_attention",
+                "spatial_attention",
+            ),
             "window": self._history_window(),
-            "hidden_size": self.hidden_size,
-            "n_heads": self.n_heads,
-            "dropout": self.dropout,
-            "ridge": self.ridge,
-            "intercept": self.intercept,
-            "temporal_attention": self.temporal_attention,
-            "spatial_attention": self.spatial_attention,
         }
 
     def _net_kwargs(self) -> dict:
-        return {
-            "prediction_weight": self.prediction_weight,
-            "orthogonality_penalty": self.orthogonality_penalty,
-            "deviation_penalty": self.deviation_penalty,
-        }
+        return self._params(
+            "prediction_weight", "orthogonality_penalty", "deviation_penalty"
+        )
 
     def _initialize_module(self, module, batcher, months):
         # IPCA identifies K factors only from at least K periods.

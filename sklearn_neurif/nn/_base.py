@@ -297,6 +297,14 @@ TRAINING_CONSTRAINTS: dict = {
     "verbose": ["verbose"],
 }
 
+#: Constraints of the attention models' shared parameters (NeurIF, transformer).
+ATTENTION_CONSTRAINTS: dict = {
+    "window": [Interval(Integral, 1, None, closed="left")],
+    "hidden_size": [Interval(Integral, 1, None, closed="left")],
+    "n_heads": [Interval(Integral, 1, None, closed="left")],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+}
+
 
 class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
     """Base class of the skorch-based panel regressors (not public).
@@ -341,6 +349,14 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
 
     def _net_kwargs(self) -> dict:
         return {}
+
+    def _params(self, *names) -> dict:
+        """``{name: self.name}`` for parameters handed on unchanged.
+
+        ``_module_kwargs`` and ``_net_kwargs`` mostly forward parameters of
+        the same name to the torch module or the net.
+        """
+        return {name: getattr(self, name) for name in names}
 
     def _check_fit_params(self, n_characteristics):
         return None

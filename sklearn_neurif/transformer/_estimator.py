@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 
 from ..nn._base import (
+    ATTENTION_CONSTRAINTS,
     TRAINING_CONSTRAINTS,
     PanelNetRegressor,
     training_parameters_doc,
@@ -112,11 +113,8 @@ class TransformerRegressor(PanelNetRegressor):
 
     _parameter_constraints: dict = {
         **TRAINING_CONSTRAINTS,
-        "window": [Interval(Integral, 1, None, closed="left")],
-        "hidden_size": [Interval(Integral, 1, None, closed="left")],
-        "n_heads": [Interval(Integral, 1, None, closed="left")],
+        **ATTENTION_CONSTRAINTS,
         "n_layers": [Interval(Integral, 1, None, closed="left")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
         "cross_sectional": ["boolean"],
         "n_inducing": [Interval(Integral, 1, None, closed="left")],
     }
@@ -152,13 +150,15 @@ class TransformerRegressor(PanelNetRegressor):
     # ----------------------------------------------------------------- hooks
     def _module_kwargs(self) -> dict:
         return {
+            **self._params(
+                "hidden_size",
+                "n_heads",
+                "n_layers",
+                "dropout",
+                "cross_sectional",
+                "n_inducing",
+            ),
             "window": self._history_window(),
-            "hidden_size": self.hidden_size,
-            "n_heads": self.n_heads,
-            "n_layers": self.n_layers,
-            "dropout": self.dropout,
-            "cross_sectional": self.cross_sectional,
-            "n_inducing": self.n_inducing,
         }
 
     # --------------------------------------------------------------- outputs
