@@ -257,6 +257,22 @@ def test_sort_on_factor_model_one_call():
     assert res.long_short_returns().shape == (24, 3)
 
 
+def test_sort_on_factor_model_takes_the_sorter_parameters():
+    X, y = _signal_panel()
+    est = _LinearFactorStandIn(2).fit(X, y)
+    # Defaults are PortfolioSorter's: ten portfolios.
+    res = sort_on_factor_model(est, X, y)
+    assert res["loading_1"].returns.shape[1] == 11
+    flipped = sort_on_factor_model(est, X, y, n_portfolios=5, long_short="bottom-top")
+    direct = PortfolioSorter(5, long_short="bottom-top").fit(X[["z1"]], y).result_
+    pd.testing.assert_frame_equal(flipped["loading_1"].returns, direct.returns)
+    for bad in ({"n_portfolio": 5}, {"signal": "z1"}):
+        with pytest.raises(TypeError, match=next(iter(bad))):
+            sort_on_factor_model(est, X, y, **bad)
+    with pytest.raises(ValueError, match="n_portfolios"):
+        sort_on_factor_model(est, X, y, n_portfolios=1)
+
+
 def test_scorers_match_sorter_and_accept_pipeline():
     X, y = _signal_panel()
     pipe = make_pipeline(

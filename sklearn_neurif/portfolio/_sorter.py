@@ -425,6 +425,16 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
         self.nw_lags = nw_lags
         self.periods_per_year = periods_per_year
 
+    def _sort_params(self) -> tuple:
+        """The parameters ``_run_sort`` takes, in its order."""
+        return (
+            self.n_portfolios,
+            self.long_short,
+            self.min_assets,
+            self.nw_lags,
+            self.periods_per_year,
+        )
+
     def _columns(self, X, reset=False):
         if is_panel(X):
             _check_feature_names(self, X, reset=reset)
@@ -513,13 +523,7 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
             y,
             weights,
             universe,
-            (
-                self.n_portfolios,
-                self.long_short,
-                self.min_assets,
-                self.nw_lags,
-                self.periods_per_year,
-            ),
+            self._sort_params(),
         )
         self.returns_ = self.result_.returns
         return self
@@ -621,18 +625,33 @@ def _loading_columns(Z, n_factors):
     return Z[:, :k], factor_names(k, "loading")
 
 
+def _sorter_for(sort_params) -> PortfolioSorter:
+    """A PortfolioSorter holding ``sort_params`` (its defaults for the rest).
+
+    The sort parameters and their defaults are defined once, by
+    :class:`PortfolioSorter`; the signal, weights and breakpoints are
+    arrays here, not column names, so they cannot be passed through.
+    """
+    passed_through = {"signal", "weights", "breakpoints"} & set(sort_params)
+    unknown = set(sort_params) - set(PortfolioSorter._get_param_names())
+    if passed_through or unknown:
+        raise TypeError(
+            "sort_on_factor_model got unexpected keyword argument(s) "
+            f"{sorted(passed_through | unknown)}; it takes n_portfolios, "
+            "long_short, min_assets, nw_lags, periods_per_year, weights and "
+            "breakpoints."
+        )
+    return PortfolioSorter(**sort_params)
+
+
 def sort_on_factor_model(
     estimator,
     X,
     y,
     *,
-    n_portfolios=10,
     weights=None,
     breakpoints=None,
-    long_short="top-bottom",
-    min_assets=None,
-    nw_lags=None,
-    periods_per_year=12,
+    **sort_params,
 ) -> FactorSortResult:
     """Sort on the predicted return and on each loading of a fitted factor model.
 
@@ -652,12 +671,14 @@ def sort_on_factor_model(
     y : Series
         Excess returns over ``t+1`` on ``X``'s index (by position for a
         plain ``X``).
-    n_portfolios, long_short, min_assets, nw_lags, periods_per_year
-        As in :class:`PortfolioSorter`.
     weights : Series on X's index, optional
         Value weights (market cap at ``t``); default equal weights.
     breakpoints : boolean Series on X's index, optional
         Assets whose signal sets the breakpoints.
+    **sort_params
+        ``n_portfolios``, ``long_short``, ``min_assets``, ``nw_lags`` and
+        ``periods_per_year``, with the meaning and defaults of
+        :class:`PortfolioSorter` (``n_portfolios=10``).
 
     Returns
     -------
@@ -671,6 +692,9 @@ def sort_on_factor_model(
     factor means), so ``LS`` on a loading is long the assets most exposed to
     a factor with a positive premium. Timing as in :class:`PortfolioSorter`.
     """
+    # Parameters are checked before the model runs on X.
+    params = _sorter_for(sort_params)._sort_params()
+    _check_params(*params)
     # A plain X is one cross-section (the package's convention, as in
     # PortfolioSorter); y, weights and breakpoints then pair by position.
     index = panel_index(X)
@@ -680,7 +704,6 @@ def sort_on_factor_model(
     )
     w = _row_values(weights, index, "weights")
     uni = _row_values(breakpoints, index, "breakpoints")
-    params = (n_portfolios, long_short, min_assets, nw_lags, periods_per_year)
     signals = {"predicted": pred, **{n: loadings[:, j] for j, n in enumerate(names)}}
     results = {
         name: _run_sort(
