@@ -10,6 +10,7 @@ import torch
 from sklearn.base import TransformerMixin
 
 from .._docstrings import fill_doc
+from .._params import set_init_params
 from ..base import DeprecatedAlias, FactorModelMixin, FactorOutputs, factor_names
 from ..nn._base import (
     TRAINING_CONSTRAINTS,
@@ -188,7 +189,7 @@ class ConditionalAutoencoderRegressor(
         random_state=None,
         verbose=0,
     ):
-        self._set_init_params(locals())
+        set_init_params(self, locals())
 
     premia_ = DeprecatedAlias("factor_premia_", convert=np.asarray)
 

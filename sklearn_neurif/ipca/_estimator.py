@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
+from .._params import set_init_params
 from ..base import FactorModelMixin, FactorOutputs, check_n_factors, factor_names
 from ..panel import (
     PanelLayout,
@@ -236,13 +237,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         n_jobs=None,
         verbose=False,
     ):
-        self.n_factors = n_factors
-        self.add_constant = add_constant
-        self.intercept = intercept
-        self.max_iter = max_iter
-        self.iter_tol = iter_tol
-        self.n_jobs = n_jobs
-        self.verbose = verbose
+        set_init_params(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):

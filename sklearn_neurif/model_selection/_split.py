@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils._param_validation import validate_params
 
+from .._params import set_init_params
 from ..panel import PanelLayout, is_panel, panel_index, row_periods_index
 from ..panel._validation import Interval  # refuses booleans
 
@@ -214,10 +215,7 @@ class PanelTimeSeriesSplit(_PeriodSplitter):
     __metadata_request__split = {"groups": True}
 
     def __init__(self, n_splits=5, *, test_size=None, gap=0, max_train_size=None):
-        self.n_splits = n_splits
-        self.test_size = test_size
-        self.gap = gap
-        self.max_train_size = max_train_size
+        set_init_params(self, locals())
 
     def get_n_splits(self, X=None, y=None, groups=None):
         """Return the number of splits.

@@ -13,6 +13,7 @@ from sklearn.base import clone
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils.parallel import Parallel, delayed
 
+from .._params import set_init_params
 from ..metrics import r2_predictive, r2_total, rmse
 from ..metrics._scorers import resolve_final_step
 from ..panel import check_panel_frame, check_panel_target, panel_index
@@ -94,11 +95,7 @@ class WalkForwardSplit(_PeriodSplitter):
         gap=0,
         validation_periods=None,
     ):
-        self.test_start = test_start
-        self.refit_every = refit_every
-        self.window = window
-        self.gap = gap
-        self.validation_periods = validation_periods
+        set_init_params(self, locals())
 
     def get_n_splits(self, X=None, y=None, groups=None):
         """Number of refits for the periods of ``X``.

@@ -11,6 +11,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._params import set_init_params
 from ..base import FactorModelMixin, FactorOutputs, factor_names
 from ..nn._base import (
     ATTENTION_CONSTRAINTS,
@@ -206,7 +207,7 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         random_state=None,
         verbose=0,
     ):
-        self._set_init_params(locals())
+        set_init_params(self, locals())
 
     @property
     def _factor_ridge(self):

@@ -370,18 +370,6 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
     def _after_fit(self, batcher, X, y):
         return None
 
-    def _set_init_params(self, arguments):
-        """Store ``__init__``'s arguments unchanged, as scikit-learn requires.
-
-        The subclasses keep explicit keyword-only signatures (``get_params``
-        reads them) and pass ``locals()`` here rather than repeating one
-        ``self.name = name`` line per parameter. Exactly the signature's
-        parameters are set, so sklearn's ``check_no_attributes_set_in_init``
-        holds.
-        """
-        for name in self._get_param_names():
-            setattr(self, name, arguments[name])
-
     def _history_window(self) -> int:
         return int(getattr(self, "window", 1))
 

@@ -23,6 +23,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .._params import set_init_params
 from ..base import factor_names
 from ..inference._spanning import newey_west_mean
 from ..panel import (
@@ -416,14 +417,7 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
         nw_lags=None,
         periods_per_year=12,
     ):
-        self.n_portfolios = n_portfolios
-        self.signal = signal
-        self.weights = weights
-        self.breakpoints = breakpoints
-        self.long_short = long_short
-        self.min_assets = min_assets
-        self.nw_lags = nw_lags
-        self.periods_per_year = periods_per_year
+        set_init_params(self, locals())
 
     def _sort_params(self) -> tuple:
         """The parameters ``_run_sort`` takes, in its order."""

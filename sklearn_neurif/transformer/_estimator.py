@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from numbers import Integral
 
+from .._params import set_init_params
 from ..nn._base import (
     ATTENTION_CONSTRAINTS,
     TRAINING_CONSTRAINTS,
@@ -145,7 +146,7 @@ class TransformerRegressor(PanelNetRegressor):
         random_state=None,
         verbose=0,
     ):
-        self._set_init_params(locals())
+        set_init_params(self, locals())
 
     # ----------------------------------------------------------------- hooks
     def _module_kwargs(self) -> dict:

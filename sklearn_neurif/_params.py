@@ -1,0 +1,27 @@
+"""Storing ``__init__`` arguments, the one thing scikit-learn lets it do."""
+
+from __future__ import annotations
+
+import inspect
+
+
+def set_init_params(estimator, arguments: dict) -> None:
+    """Set each ``__init__`` parameter of ``estimator`` from ``arguments``.
+
+    Estimators keep explicit signatures (``get_params`` reads them) and call
+    ``set_init_params(self, locals())`` instead of one ``self.name = name``
+    line per parameter. Exactly the signature's parameters are stored,
+    unchanged, so scikit-learn's ``check_no_attributes_set_in_init`` and
+    ``check_parameters_default_constructible`` hold.
+
+    Parameters
+    ----------
+    estimator : object
+        The estimator (or cross-validation splitter) being constructed.
+    arguments : dict
+        ``locals()`` of its ``__init__`` (``self`` is ignored).
+    """
+    signature = inspect.signature(type(estimator).__init__)
+    for name, param in signature.parameters.items():
+        if name != "self" and param.kind is not param.VAR_KEYWORD:
+            setattr(estimator, name, arguments[name])
