@@ -131,10 +131,10 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
 
         Parameters
         ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel (or what ``estimator`` accepts).
-        y : Series of shape (n_rows,)
-            Next-period returns.
+        X, y
+            Passed to each member's ``fit`` as they are: whatever
+            ``estimator`` accepts (for the package's models, the
+            characteristics panel and next-period returns on its index).
 
         Returns
         -------

@@ -124,9 +124,9 @@ def rmse(y_true, y_pred, *, sample_weight=None) -> float:
     Returns
     -------
     float
+        In return units: the square root of the weighted mean squared error.
     """
-    y, p, w = _masked_pair(y_true, y_pred, sample_weight)
-    return float(np.sqrt(np.sum(w * (y - p) ** 2) / np.sum(w)))
+    return float(np.sqrt(_weighted_mean_loss(y_true, y_pred, sample_weight, np.square)))
 
 
 @fill_doc
@@ -138,9 +138,15 @@ def mae(y_true, y_pred, *, sample_weight=None) -> float:
     Returns
     -------
     float
+        The weighted mean of absolute errors.
     """
+    return _weighted_mean_loss(y_true, y_pred, sample_weight, np.abs)
+
+
+def _weighted_mean_loss(y_true, y_pred, sample_weight, loss) -> float:
+    # rmse and mae share the masking, weights and averaging; only loss differs.
     y, p, w = _masked_pair(y_true, y_pred, sample_weight)
-    return float(np.sum(w * np.abs(y - p)) / np.sum(w))
+    return float(np.sum(w * loss(y - p)) / np.sum(w))
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,9 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
     >>> from sklearn_neurif.datasets import make_conditional_factor_panel
     >>> data = make_conditional_factor_panel(50, 24, 5, 2, random_state=0)
     >>> est = NeurIFRegressor(n_factors=2, window=3, max_epochs=2, random_state=0)
-    >>> est.fit(data.X, data.y).predict(data.X).shape
+    >>> est.fit(data.X, data.y).factors_.shape  # one row of factors per month
+    (24, 2)
+    >>> est.predict(data.X).shape
     (1200,)
     """
 
