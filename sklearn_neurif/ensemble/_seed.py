@@ -138,7 +138,8 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
 
         Returns
         -------
-        self
+        self : SeedEnsembleRegressor
+            With ``estimators_`` (the fitted members) and ``seeds_``.
 
         Raises
         ------
