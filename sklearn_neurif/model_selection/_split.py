@@ -195,15 +195,13 @@ class PanelTimeSeriesSplit(_PeriodSplitter):
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
+    >>> from sklearn_neurif.datasets import make_conditional_factor_panel
     >>> from sklearn_neurif.model_selection import PanelTimeSeriesSplit
-    >>> idx = pd.MultiIndex.from_product([["a", "b"], range(6)],
-    ...                                  names=["entity", "time"])
-    >>> X = pd.DataFrame({"z": np.arange(12.0)}, index=idx)
+    >>> X = make_conditional_factor_panel(2, 6, 1, 1, random_state=0).X  # periods 0..5
+    >>> time = X.index.get_level_values("time")
     >>> cv = PanelTimeSeriesSplit(n_splits=2, test_size=2, gap=1)
     >>> for train, test in cv.split(X):
-    ...     print(sorted(set(idx[train].get_level_values("time"))),
-    ...           sorted(set(idx[test].get_level_values("time"))))
+    ...     print(sorted(set(time[train])), sorted(set(time[test])))
     [0] [2, 3]
     [0, 1, 2] [4, 5]
     >>> table = cv.split_periods(X)

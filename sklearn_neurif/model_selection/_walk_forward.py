@@ -71,11 +71,9 @@ class WalkForwardSplit(_PeriodSplitter):
 
     Examples
     --------
-    >>> import numpy as np, pandas as pd
+    >>> from sklearn_neurif.datasets import make_conditional_factor_panel
     >>> from sklearn_neurif.model_selection import WalkForwardSplit
-    >>> idx = pd.MultiIndex.from_product([["a", "b"], range(10)],
-    ...                                  names=["entity", "time"])
-    >>> X = pd.DataFrame({"z": np.arange(20.0)}, index=idx)
+    >>> X = make_conditional_factor_panel(2, 10, 1, 1, random_state=0).X  # periods 0..9
     >>> cv = WalkForwardSplit(test_start=5, refit_every=2, validation_periods=2)
     >>> table = cv.split_periods(X)
     >>> table[["train_end", "validation_start", "test_start", "test_end"]].values.tolist()
