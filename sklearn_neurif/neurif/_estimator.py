@@ -241,8 +241,9 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         )
 
     def _initialize_module(self, module, batcher, months):
-        # IPCA identifies K factors only from at least K periods.
-        if self.init == "ipca" and len(months) >= self.n_factors:
+        # IPCA identifies K factors only from at least K periods; a single
+        # cross-section (a plain array) gets the SVD start.
+        if self.init == "ipca" and len(months) >= max(self.n_factors, 2):
             _init_at_ipca(module, batcher, months)
         else:
             _init_gamma(module, batcher, months)
