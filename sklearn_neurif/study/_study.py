@@ -1002,7 +1002,9 @@ def _anomaly_tests(
         assets["external anomalies"] = external
     results = {}
     for name, frame in assets.items():
-        frame = frame.reindex(test_months).dropna(axis=1, how="any")
+        # Months without any return (the last as-of month) go first; then
+        # assets missing in a remaining month.
+        frame = frame.reindex(test_months).dropna(how="all").dropna(axis=1)
         try:
             results[f"{name} (test months)"] = anomaly_test(
                 frame, sets, join="inner"
