@@ -136,6 +136,9 @@ def test_run_study_one_prediction_per_test_row_and_ipca_by_hand():
     month = preds.index.get_level_values("time")
     test = np.asarray(month >= pd.Period("2004-01", freq="M"))
     assert preds[test].notna().all() and preds[~test].isna().all()
+    # One progress step (and timing) per refit: 84 test months, 24 per refit.
+    refits = [k for k in result.timings if k.startswith("IPCA refit")]
+    assert refits == [f"IPCA refit {i}/4" for i in range(1, 5)]
     src = load_study_data("simulated", seed=0)
     Xs = CrossSectionalRankScaler().fit_transform(src.X).assign(const=1.0)
     search = GridSearchCV(
