@@ -327,3 +327,24 @@ def test_us_stocks_quick(tmp_path):
     assert metrics["data"]["warmup_months_masked"][-1] == "2011-11"
     assert metrics["test"]["IPCA"]["r2_total"] > 0.05
     assert set(pd.DataFrame(metrics["alphas"]).factor_set) == {"CAPM", "FF3", "FF5"}
+
+
+def test_neurif_seed_ensemble_in_the_walk_forward():
+    """neurif_seeds > 1: each refit fits a SeedEnsembleRegressor of NeurIFs."""
+    from sklearn_neurif import SeedEnsembleRegressor
+    from sklearn_neurif.study import run_study, study_settings
+    from sklearn_neurif.study._walk import build_estimator
+
+    params = {"window": 3, "max_epochs": 1, "patience": 1}
+    est = build_estimator("NeurIF", (3,), params, seeds=2, seed=0)
+    assert isinstance(est, SeedEnsembleRegressor) and est.n_estimators == 2
+    assert est.get_params()["estimator__n_factors"] == 3
+    settings = study_settings(quick=True, neurif_seeds=2)
+    result = run_study(
+        "simulated", settings=settings, quick=True, quiet=True,
+        models=["IPCA", "NeurIF"],
+    )  # fmt: skip
+    assert result.config["neurif_seeds"] == 2
+    preds = result.predictions["NeurIF"]
+    test = np.asarray(preds.index.get_level_values("time") >= pd.Period("2004-01"))
+    assert preds[test].notna().all() and preds[~test].isna().all()

@@ -633,20 +633,7 @@ def _evaluate(
             "max_entities": settings.max_entities,
             "max_periods": settings.max_periods,
         },
-        data_info={
-            "name": src.name,
-            "n_rows": len(X),
-            "n_rows_source": len(src.X),
-            "n_entities": int(X.index.get_level_values(0).nunique()),
-            "n_periods": int(periods.nunique()),
-            "median_assets_per_period": float(n_assets),
-            "characteristics": list(X.columns),
-            "n_imputed": int(scaler.n_imputed_),
-            "imputed_per_feature": scaler.n_imputed_per_feature_,
-            "value_weights": sizes is not None,
-            "warmup_months_masked": warmup,
-            "notes": list(src.notes) + _warmup_note(warmup) + notes,
-        },
+        data_info=_data_info(src, X, scaler, sizes, n_assets, warmup, notes),
         split=_split_info(table, periods, y, test_rows),
         refits=_refit_table(runs, grids),
         test={m: _metrics(ev) for m, ev in evaluations.items()},
@@ -663,6 +650,24 @@ def _evaluate(
         evaluations=evaluations,
         predictions=pd.DataFrame({m: runs[m]["predictions"] for m in models}),
     )
+
+
+def _data_info(src, X, scaler, sizes, n_assets, warmup, notes) -> dict:
+    periods = X.index.get_level_values(-1)
+    return {
+        "name": src.name,
+        "n_rows": len(X),
+        "n_rows_source": len(src.X),
+        "n_entities": int(X.index.get_level_values(0).nunique()),
+        "n_periods": int(periods.nunique()),
+        "median_assets_per_period": float(n_assets),
+        "characteristics": list(X.columns),
+        "n_imputed": int(scaler.n_imputed_),
+        "imputed_per_feature": scaler.n_imputed_per_feature_,
+        "value_weights": sizes is not None,
+        "warmup_months_masked": warmup,
+        "notes": list(src.notes) + _warmup_note(warmup) + notes,
+    }
 
 
 def _split_info(table, periods, y, test_rows) -> dict:
