@@ -23,6 +23,7 @@ FIGURES = (
     "decile_means.png",
     "r2_ci.png",
     "rank_ic.png",
+    "validation_r2_by_k.png",
 )
 MODELS = ["IPCA", "NeurIF", "CA2", "Transformer"]
 

@@ -182,6 +182,11 @@ def _sections(r) -> list:
         "",
         f"## K and fit time per refit{q}",
         "",
+        "K chosen on each refit's validation window (its last months); "
+        "R2_predictive is the refit's own test block.",
+        "",
+        "![validation R2 by K](figures/validation_r2_by_k.png)",
+        "",
         _table(r.refits[[*cols, "fit_time", "R2_predictive"]], index=False),
         "",
         f"## Portfolio sorts on predicted returns{q}",
@@ -278,6 +283,7 @@ def _figures(r, folder: Path) -> list:
         ("cumulative_long_short.png", _fig_cumulative),
         ("decile_means.png", _fig_deciles),
         ("rank_ic.png", _fig_ic),
+        ("validation_r2_by_k.png", _fig_by_k),
     ):
         fig = draw(plt, r)
         save(fig, name)
@@ -372,4 +378,27 @@ def _fig_attribution(plt, r):
         ax.set_xlabel("factor")
         ax.set_title(f"{model}: loading ~ characteristic (last refit)", fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8)
+    return fig
+
+
+def _fig_by_k(plt, r):
+    """Validation predictive R² by K of every refit, the chosen K marked."""
+    searched = [m for m in r.models if r.refits[r.refits.model == m].validation_r2
+                .notna().any()]  # fmt: skip
+    fig, axes = plt.subplots(1, max(len(searched), 1), figsize=(9, 3.5), squeeze=False)
+    for ax, model in zip(axes[0], searched, strict=False):
+        rows = r.refits[r.refits.model == model]
+        for row in rows.itertuples(index=False):
+            ks, vals = zip(*sorted(row.validation_r2.items()), strict=True)
+            line = ax.plot(ks, 100 * np.array(vals), marker=".", lw=1,
+                           label=f"refit {row.refit} (to {row.train_end})")  # fmt: skip
+            ax.plot(row.K, 100 * row.validation_r2[row.K], "o", ms=9, mfc="none",
+                    color=line[0].get_color())  # fmt: skip
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xticks(ks)
+        ax.set_xlabel("K")
+        ax.set_ylabel("validation predictive R², %")
+        ax.set_title(f"{model}: validation R² by K (circle: chosen){r.label}",
+                     fontsize=9)  # fmt: skip
+        ax.legend(fontsize=6)
     return fig

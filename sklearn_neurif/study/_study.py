@@ -161,7 +161,9 @@ class StudyResult:
         months, and the walk-forward schedule.
     refits : DataFrame
         One row per model and refit: training and test months, the K chosen
-        on the validation window, fit time, the refit's test R².
+        on the validation window, the validation predictive R² of every K
+        (``validation_r2``, a dict; None without a search), fit time, the
+        refit's test R².
     test : dict
         Out-of-sample metrics per model on the common test months.
     r2_ci : DataFrame
@@ -315,7 +317,12 @@ class StudyResult:
                     f"{r.model_1} vs {r.model_2}": r._asdict()
                     for r in dm.drop(columns="differential").itertuples(index=False)
                 },
-                "refits": self.refits.astype({"best_params": str}),
+                "refits": self.refits.astype({"best_params": str}).assign(
+                    validation_r2=[
+                        None if v is None else {str(k): x for k, x in v.items()}
+                        for v in self.refits.validation_r2
+                    ]
+                ),
                 "sorts": self.sorts,
                 "deciles": self.deciles,
                 "alphas": self.alphas,
@@ -705,7 +712,8 @@ def _refit_table(runs, grids) -> pd.DataFrame:
         r["K"] = chosen_k(r, grids.get(model, ()))
         frames.append(r)
     cols = ["model", "refit", "train_start", "train_end", "test_start", "test_end"]
-    cols += ["K", "best_params", "best_score", "fit_time", "R2_total", "R2_predictive"]
+    cols += ["K", "best_params", "best_score", "validation_r2", "fit_time"]
+    cols += ["R2_total", "R2_predictive"]
     return pd.concat(frames, ignore_index=True)[cols]
 
 

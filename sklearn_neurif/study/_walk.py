@@ -171,8 +171,8 @@ def walk_forward_model(estimator, X, y, schedule_kw, bar, model, expect):
         mask = res.test_mask
         preds.append(res.predictions[mask])
         fitted.append(res.fitted[mask])
-        refits.append(res.refits.assign(refit=i + 1))
         last = res.estimators[-1]
+        refits.append(res.refits.assign(refit=i + 1, validation_r2=[_by_k(last)]))
     refit_table = pd.concat(refits, ignore_index=True)
     return {
         "predictions": pd.concat(preds).reindex(X.index),
@@ -180,6 +180,15 @@ def walk_forward_model(estimator, X, y, schedule_kw, bar, model, expect):
         "refits": refit_table,
         "last_estimator": getattr(last, "best_estimator_", last),
     }
+
+
+def _by_k(search) -> dict | None:
+    """Validation score of every K of a search's grid (None without a search)."""
+    results = getattr(search, "cv_results_", None)
+    if results is None:
+        return None
+    ks = [int(next(iter(p.values()))) for p in results["params"]]
+    return dict(zip(ks, map(float, results["mean_test_score"]), strict=True))
 
 
 def chosen_k(refits: pd.DataFrame, grid) -> list:
