@@ -178,6 +178,12 @@ def test_cli_bad_models_exit_2(models, expected, tmp_path, capsys):
     assert code == 2 and expected in err and "--models" in err
 
 
+def test_cli_bad_neurif_seeds_exit_2(tmp_path, capsys):
+    code = main(["run", "--quiet", "--neurif-seeds", "0", "--out", str(tmp_path)])
+    assert code == 2
+    assert "--neurif-seeds must be >= 1; got 0" in capsys.readouterr().err
+
+
 def test_default_models():
     from sklearn_neurif.study import build_parser, study_settings
 
@@ -340,11 +346,12 @@ def test_neurif_seed_ensemble_in_the_walk_forward():
     est = build_estimator("NeurIF", (3,), params, seeds=2, seed=0)
     assert isinstance(est, SeedEnsembleRegressor) and est.n_estimators == 2
     assert est.get_params()["estimator__n_factors"] == 3
-    settings = study_settings(quick=True, neurif_seeds=2)
     result = run_study(
-        "simulated", settings=settings, quick=True, quiet=True,
-        models=["IPCA", "NeurIF"],
+        "simulated", quick=True, quiet=True, models=["IPCA", "NeurIF"],
+        neurif_seeds=2,
     )  # fmt: skip
+    with pytest.raises(ValueError, match="neurif_seeds must be an integer >= 1"):
+        run_study("simulated", neurif_seeds=0, settings=study_settings(quick=True))
     assert result.config["neurif_seeds"] == 2
     preds = result.predictions["NeurIF"]
     test = np.asarray(preds.index.get_level_values("time") >= pd.Period("2004-01"))

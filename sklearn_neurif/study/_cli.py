@@ -98,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Transformer; IPCA required (default IPCA,NeurIF,CA2)",
     )
     run.add_argument(
+        "--neurif-seeds",
+        type=int,
+        default=1,
+        help="NeurIF seeds averaged per refit (default 1; 2 take the US run from "
+        "about 7 to about 10.5 minutes)",
+    )
+    run.add_argument(
         "--quick", action="store_true", help="fast, smaller run (labelled quick)"
     )
     run.add_argument(
@@ -136,6 +143,8 @@ def _check_args(args, out: Path) -> None:
     except ValueError as exc:
         raise ValueError(f"--models {args.models!r}: {exc}") from None
     _check_split_ends(args.train_end, args.valid_end)
+    if args.neurif_seeds < 1:
+        raise ValueError(f"--neurif-seeds must be >= 1; got {args.neurif_seeds}.")
     if args.threads < 0:
         raise ValueError(
             f"--threads must be >= 0 (0 = torch's default); got {args.threads}."
