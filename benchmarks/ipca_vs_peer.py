@@ -173,6 +173,7 @@ def compare(n, t, L, K, tol, runs):
 def breakdown(n, t, L, K, tol, runs):
     """Median wall ms of each stage of our fit (the steps of ``fit``, in order)."""
     from sklearn_neurif.ipca import _estimator as _ipca
+    from sklearn_neurif.panel._managed import managed_portfolios
 
     data = simulate(n, t, L, K)
     X, y = data.X, data.y
@@ -190,7 +191,7 @@ def breakdown(n, t, L, K, tol, runs):
             Z, r, layout = est._check_training_data(X, y)
         with _ipca._one_blas_thread():
             with stage(STAGES[1]):
-                W, x, n_obs = _ipca._managed_portfolios(
+                W, x, n_obs = managed_portfolios(
                     Z, r, layout, n_jobs=effective_n_jobs(OURS_JOBS)
                 )
             with stage(STAGES[2]):

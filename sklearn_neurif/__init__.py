@@ -25,6 +25,7 @@ _LAZY = {
     "ConditionalAutoencoderRegressor": ".autoencoder",
     "NeurIFRegressor": ".neurif",
     "SeedEnsembleRegressor": ".ensemble",
+    "NeurIFRegressorCV": ".neurif",
     "TransformerRegressor": ".transformer",
     "evaluate_factor_model": ".metrics",
 }
@@ -36,6 +37,7 @@ __all__ = [
     "IPCARegressor",
     "NeurIFRegressor",
     "SeedEnsembleRegressor",
+    "NeurIFRegressorCV",
     "TransformerRegressor",
     "__version__",
     "evaluate_factor_model",

@@ -17,14 +17,17 @@ from sklearn.base import TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._deprecation import DeprecatedAlias
+from ._docstrings import fill_doc
 from .metrics import r2_predictive
 from .panel import PanelLayout, check_panel_target, is_panel, panel_index
+from .panel._validation import check_predictions
 
 __all__ = [
     "DeprecatedAlias",
     "FactorModelMixin",
     "FactorOutputs",
     "PredictiveScoreMixin",
+    "check_n_factors",
     "factor_names",
 ]
 
@@ -45,6 +48,72 @@ def factor_names(n_factors: int, prefix: str = "factor") -> list[str]:
     list of str
     """
     return [f"{prefix}_{k + 1}" for k in range(int(n_factors))]
+
+
+def check_n_factors(
+    n_factors,
+    n_features,
+    counts=None,
+    periods=None,
+    *,
+    limit=None,
+    intercept=False,
+    reason=None,
+):
+    """Raise ValueError if the factors are not identified by the data's size.
+
+    The one size check of every factor model (IPCA, NeurIF, CA), before
+    training: the K factors (plus an intercept factor) need at least as
+    many characteristic directions, and every period's factors need at
+    least K assets with returns.
+
+    Parameters
+    ----------
+    n_factors : int
+        Number of factors K.
+    n_features : int
+        Number of characteristics (columns of ``X``).
+    counts : array-like of int, default=None
+        Assets with returns per period checked (not checked if None).
+    periods : array-like, default=None
+        Labels of those periods (for the message).
+    limit : int, default=None
+        Largest K the model admits (e.g. ``L + add_constant``);
+        ``n_features`` if None.
+    intercept : bool, default=False
+        Whether an intercept factor needs a characteristic direction too.
+    reason : str, default=None
+        Why ``limit`` bounds K; ends the first message.
+
+    Raises
+    ------
+    ValueError
+        Naming ``n_factors`` and the feature count, or the period with the
+        fewest assets with returns when some have fewer than ``n_factors``.
+    """
+    limit = n_features if limit is None else limit
+    k_eff = n_factors + int(intercept)
+    if k_eff > limit:
+        extra = " plus the intercept" if intercept else ""
+        raise ValueError(
+            f"n_factors={n_factors}{extra} exceeds the number of characteristics: "
+            f"X has {n_features} feature(s); "
+            + (reason or f"{k_eff} are needed, reduce n_factors or add some")
+            + "."
+        )
+    if counts is None:
+        return
+    counts = np.asarray(counts)
+    few = np.flatnonzero(counts < n_factors)
+    if len(few):
+        t = few[np.argmin(counts[few])]  # the worst period
+        raise ValueError(
+            f"{len(few)} period(s) have fewer assets with returns than "
+            f"n_factors={n_factors}: n_factors={n_factors} exceeds the "
+            f"{int(counts[t])} asset(s) with returns in period {periods[t]}. "
+            "A period's factors need at least n_factors assets with returns: "
+            "drop those periods or reduce n_factors."
+        )
 
 
 @dataclass(frozen=True)
@@ -143,20 +212,28 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
         -------
         ndarray of shape (n_rows,)
             One prediction per input row, in input order (no row dropped).
+
+        Raises
+        ------
+        ValueError
+            If a prediction is not finite, or (IPCA, a linear model) exceeds
+            10 times the root mean square of the training returns.
+            Conditional means vary less than the returns themselves
+            (:math:`\operatorname{Var} E[r|z] \le \operatorname{Var} r`), so
+            such values mean characteristics on another scale than in
+            ``fit`` (or a degenerate fit), not an expected return.
         """
         out = self._panel_outputs(X)
         pred = np.einsum("nk,nk->n", out.loadings, out.premia)
         if out.alpha is not None:
             pred = pred + out.alpha
-        return pred
+        return check_predictions(pred, getattr(self, "_return_rms_", np.inf))
 
+    @fill_doc
     def transform(self, X):
         """Loadings and conditional factor premia per row.
 
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel.
+        {params_panel_X}
 
         Returns
         -------
@@ -193,6 +270,7 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
         names = factor_names(k, "loading") + factor_names(k)
         return np.asarray(names, dtype=object)
 
+    @fill_doc
     def get_factors(self, X, y) -> pd.DataFrame:
         r"""Realised factors of any periods with returns.
 
@@ -202,12 +280,7 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
         with :math:`\epsilon` the model's ridge (0 for IPCA). Assets with a
         missing return are left out of their period's regression.
 
-        Parameters
-        ----------
-        X : DataFrame
-            Characteristics panel.
-        y : Series
-            Next-period returns on ``X``'s index.
+        {params_panel_X_y}
 
         Returns
         -------

@@ -23,6 +23,7 @@ from sklearn_neurif import (
     NeurIFRegressor,
     TransformerRegressor,
 )
+from sklearn_neurif.ensemble import SeedEnsembleRegressor
 from sklearn_neurif.inference import (
     clark_west,
     diebold_mariano,
@@ -122,7 +123,9 @@ def trained(monkeypatch):
 def test_recorder_sees_training(name, trained):
     # The recorder must see a valid fit train, or "nothing trained" proves nothing.
     ESTIMATORS[name]().fit(X0, Y0)
-    assert trained and set(trained) == {"als" if name == "ipca" else "epoch"}
+    # NeurIF starts at IPCA's solution (init="ipca"), so it runs ALS first.
+    expected = {"ipca": {"als"}, "neurif": {"als", "epoch"}}.get(name, {"epoch"})
+    assert trained and set(trained) == expected
 
 
 def _with_index(X, index):
@@ -300,13 +303,13 @@ X_CASES = [
     (
         "characteristic of 1e30",
         ValueError,
-        "c2.*beyond 1e\\+15.*CrossSectionalRankScaler",
+        "c2.*beyond 1e\\+(15|03).*CrossSectionalRankScaler",
         lambda est: est.fit(X0.assign(c2=X0["c2"] * 1e30), Y0),
     ),
     (
         "one cell of 1e160",
         ValueError,
-        "c1.*beyond 1e\\+15",
+        "c1.*beyond 1e\\+(15|03)",
         lambda est: est.fit(
             X0.assign(c1=X0["c1"].replace(X0["c1"].iloc[7], 1e160)), Y0
         ),
@@ -432,6 +435,12 @@ Y_CASES = [
         lambda est: est.fit(X0, pd.DataFrame({"a": Y0, "b": Y0})),
     ),
     (
+        "duplicated (entity, time) rows in y only",
+        ValueError,
+        "^y: The panel index has 1 duplicated \\(entity, time\\)",
+        lambda est: est.fit(X0, pd.concat([Y0, Y0.iloc[:1]])),
+    ),
+    (
         "y is None",
         ValueError,
         "requires y to be passed",
@@ -449,6 +458,8 @@ PARAM_CASES = [
     ("window=True", "transformer", {"window": True}, "window"),
     ("lr=True", "neurif", {"lr": True}, "lr"),
     ("max_epochs=True", "ca", {"max_epochs": True}, "max_epochs"),
+    ("n_jobs=True", "ipca", {"n_jobs": True}, "n_jobs.*int in the range"),
+    ("n_jobs=0", "ipca", {"n_jobs": 0}, "n_jobs"),
 ]
 
 
@@ -471,12 +482,30 @@ NETS_TOO = {
 }
 
 
+# What only the panel nets refuse (IPCA warns): they cannot train on it.
+NET_CASES = [
+    (
+        "market cap in dollars (the nets refuse beyond 1e3)",
+        ValueError,
+        "c2 \\(max \\|x\\| .*e\\+09\\)\\] hold values beyond 1e\\+03.*cannot train",
+        lambda est: est.fit(X0.assign(c2=(X0["c2"] + 2) * 1e9), Y0),
+    ),
+    (
+        "characteristic of 5e3",
+        ValueError,
+        "c1.*beyond 1e\\+03.*CrossSectionalRankScaler",
+        lambda est: est.fit(X0.assign(c1=X0["c1"] * 5e3), Y0),
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("name", "exc", "match", "call"),
     _estimator_cases(X_CASES + Y_CASES, ["ipca", "neurif"])
     + _estimator_cases(
         [c for c in X_CASES + Y_CASES if c[0] in NETS_TOO], ["ca", "transformer"]
-    ),
+    )
+    + _estimator_cases(NET_CASES, ["neurif", "ca", "transformer"]),
 )
 def test_estimator_bad_input(name, exc, match, call, trained):
     with pytest.raises(exc, match=match):
@@ -524,6 +553,46 @@ def _sorter_frame(**columns):
 
 
 TOOL_CASES = [
+    (
+        "sorter: every weight negative",
+        ValueError,
+        "80 a weight that is missing, zero or negative",
+        lambda: PortfolioSorter(2, signal="signal", weights="w").fit(
+            _sorter_frame(w=-1.0), Y0
+        ),
+    ),
+    (
+        "rank_ic: constant predictions",
+        ValueError,
+        "in 8 period\\(s\\) with at least 3 assets the predictions or the returns "
+        "are constant",
+        lambda: rank_ic(Y0, Y0 * 0 + 1.0),
+    ),
+    (
+        "ipca: a redundant column is named",
+        ValueError,
+        "linearly dependent.*among \\['c1', 'c3'\\]",
+        lambda: _ipca().fit(X0.assign(c3=-2 * X0["c1"]), Y0),
+    ),
+    # parameters of the tools: booleans are not counts
+    (
+        "scaler n_jobs=True",
+        ValueError,
+        "n_jobs",
+        lambda: CrossSectionalRankScaler(n_jobs=True).fit(X0),
+    ),
+    (
+        "seed ensemble n_jobs=True",
+        ValueError,
+        "n_jobs",
+        lambda: SeedEnsembleRegressor(_ipca(), n_jobs=True).fit(X0, Y0),
+    ),
+    (
+        "seed ensemble n_estimators=True",
+        ValueError,
+        "n_estimators",
+        lambda: SeedEnsembleRegressor(_ipca(), n_estimators=True).fit(X0, Y0),
+    ),
     # metrics: alignment, non-finite predictions, weights, types
     (
         "r2 with y_pred on other labels",
@@ -920,9 +989,9 @@ WARNING_CASES = [
         lambda: _ipca().fit(X0.assign(c2=(X0["c2"] + 2) * 1e9), Y0),
     ),
     (
-        "neurif: unscaled characteristic",
-        "c1.*CrossSectionalRankScaler",
-        lambda: _neurif().fit(X0.assign(c1=X0["c1"] * 5e3), Y0),
+        "scaler: a column missing in every row",
+        "\\['c2'\\] are missing in every row.*Drop them",
+        lambda: CrossSectionalRankScaler().fit(X0.assign(c2=np.nan)),
     ),
     (
         "ipca: returns in percent",
@@ -964,12 +1033,30 @@ def test_number_of_kinds():
     kinds = (
         len(X_CASES)
         + len(Y_CASES)
+        + len(NET_CASES)
         + len(PARAM_CASES)
         + len(TOOL_CASES)
         + len(WARNING_CASES)
         + 1  # the q5 loader
+        + len(STANDALONE_KINDS)
     )
     assert kinds >= 60
+
+
+#: Kinds tested by their own functions below (each asserts its answer).
+STANDALONE_KINDS = (
+    "predict on dollar-scale characteristics after a fit on ranks",
+    "non-finite predictions of a net",
+    "a linear solve failing inside torch during training",
+    "levels swapped against fit's names",
+    "levels renamed against fit's names",
+    "levels swapped against fit's names (scaler)",
+    "plain X to sort_on_factor_model and the long-short scorers",
+    "numbers held as objects, and objects mixing numbers with booleans",
+    "temporal_train_test_split with a reordered y",
+    "temporal_train_test_split with y on periods X lacks",
+    "time labels of another type than in fit (nets)",
+)
 
 
 # ------------------------------------------- what the checks must not break
@@ -1133,3 +1220,153 @@ def test_walk_forward_pairs_returns_by_index():
     pd.testing.assert_series_equal(ours.y, ref.y)
     with pytest.raises(ValueError, match="never by position"):
         walk_forward_predict(_ipca(), X0, Y0.to_numpy(), **kwargs)
+
+
+# ------------------------------------- non-finite predictions, torch failures
+def _fitted(name):
+    return ESTIMATORS[name]().fit(X0, Y0)
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_predict_refuses_absurd_predictions(name):
+    # Fitted on ranks, asked about dollar-scale characteristics: the nets
+    # refuse the scale itself, IPCA (which warns) the predictions it gives.
+    est = _fitted(name)
+    match = "not finite or exceed" if name == "ipca" else "c1.*beyond 1e\\+03"
+    with pytest.raises(ValueError, match=match):
+        est.predict(X0 * 1e12)
+
+
+@pytest.mark.parametrize("name", ["neurif", "ca", "transformer"])
+def test_nets_refuse_nan_predictions(name, monkeypatch):
+    est = _fitted(name)
+    # NeurIF's default premia are the training factor means (premia="mean"),
+    # so a NaN must come through its loadings.
+    key = {"transformer": "r_hat", "neurif": "beta"}.get(name, "premia")
+    forward = est.net_.forward_months
+
+    def nan_output(batch):
+        out = dict(forward(batch))
+        out[key] = out[key] * float("nan")
+        return out
+
+    monkeypatch.setattr(est.net_, "forward_months", nan_output)
+    match = f"{len(X0)} of {len(X0)} prediction\\(s\\) are not finite; the largest"
+    with pytest.raises(ValueError, match=match):
+        est.predict(X0)
+
+
+@pytest.mark.parametrize("name", ["neurif", "ca", "transformer"])
+def test_torch_linalg_failure_is_a_clear_error(name):
+    import torch
+    from skorch.callbacks import Callback
+
+    class Singular(Callback):
+        def on_batch_begin(self, net, **kwargs):
+            raise torch.linalg.LinAlgError("The solver failed (singular).")
+
+    est = _fitted(name)
+    before = est.predict(X0)
+    with pytest.raises(ValueError, match="linear solve.*CrossSectionalRankScaler"):
+        est.set_params(callbacks=[Singular()]).fit(X0, Y0)
+    np.testing.assert_array_equal(est.predict(X0), before)  # fit is atomic
+
+
+# ------------------------------------------ level names remembered from fit
+def _named(obj, names):
+    return obj.rename_axis(names)
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_level_names_from_fit_are_checked(name, trained):
+    # Names outside the known entity/time lists and integer periods: nothing
+    # but fit's names tells a swapped index from a right one.
+    names = ["isin", "month_end"]
+    X = _named(_time_relabelled(X0, list(range(8))), names)
+    y = _named(_time_relabelled(Y0, list(range(8))), names)
+    est = ESTIMATORS[name]().fit(X, y)
+    before = est.predict(X)
+    del trained[:]
+    swapped = X.swaplevel().sort_index()
+    calls = [est.predict, lambda X_: est.score(X_, y.reindex(X_.index))]
+    if hasattr(est, "transform"):
+        calls.append(est.transform)
+    for call in calls:
+        with pytest.raises(ValueError, match="levels are swapped.*swaplevel"):
+            call(swapped)
+        with pytest.raises(ValueError, match="fitted on \\['isin', 'month_end'\\]"):
+            call(_named(X, ["firm_id", "month_end"]))
+    if name != "ipca":  # a warm start continues the fitted model: same names
+        renamed = ["firm_id", "month_end"]
+        with pytest.raises(ValueError, match="fitted on \\['isin', 'month_end'\\]"):
+            est.set_params(warm_start=True).fit(_named(X, renamed), _named(y, renamed))
+    assert trained == []
+    # Unnamed levels are not compared; the same names predict as before.
+    np.testing.assert_allclose(est.predict(X.rename_axis([None, None])), before)
+
+
+def test_scaler_checks_level_names_from_fit():
+    X = _named(_time_relabelled(X0, list(range(8))), ["isin", "month_end"])
+    scaler = CrossSectionalRankScaler().fit(X)
+    with pytest.raises(ValueError, match="levels are swapped"):
+        scaler.transform(X.swaplevel().sort_index())
+
+
+def test_factor_sorts_and_scorers_read_a_plain_x_as_one_cross_section():
+    # As PortfolioSorter: a plain X is one period, y pairs by position; the
+    # numbers equal those of the same month given as a panel.
+    from sklearn_neurif.portfolio import make_long_short_scorer
+
+    scorer = make_long_short_scorer("mean", n_portfolios=2)
+    est = IPCARegressor(n_factors=1).fit(X0, Y0)
+    month = X0.xs(MONTHS[3], level="time", drop_level=False)
+    ret = Y0.xs(MONTHS[3], level="time", drop_level=False)
+    flat = month.reset_index(drop=True)  # keeps the feature names
+    panel = sort_on_factor_model(est, month, ret, n_portfolios=2).summary()
+    plain = sort_on_factor_model(est, flat, ret.to_numpy(), n_portfolios=2).summary()
+    np.testing.assert_allclose(plain.to_numpy(float), panel.to_numpy(float))
+    mean = scorer(est, flat, ret.to_numpy())
+    assert np.isfinite(mean)
+    assert mean == pytest.approx(scorer(est, month, ret))
+    assert mean == pytest.approx(panel.loc["predicted", "mean"])
+    # A plain X with a panel y is still refused (no silent pairing).
+    with pytest.raises(ValueError, match="MultiIndex but X does not"):
+        scorer(est, flat, ret)
+
+
+@pytest.mark.parametrize("name", ["ipca", "neurif"])
+def test_numbers_held_as_objects_are_numbers(name):
+    # After a concat or a transpose, floats may sit in object columns: read
+    # as the numbers they are (as a NumPy array of number objects is); text
+    # stays refused (the "numbers stored as strings" cases).
+    expected = ESTIMATORS[name]().fit(X0, Y0).predict(X0)
+    est = ESTIMATORS[name]().fit(X0.astype(object), Y0.astype(object))
+    np.testing.assert_allclose(est.predict(X0.astype(object)), expected)
+    with pytest.raises(TypeError, match="non-numeric column.*c2"):
+        # floats and booleans mixed in one object column: not numbers
+        est.predict(X0.astype(object).assign(c2=X0["c2"].where(X0["c2"] > 0, True)))
+
+
+def test_temporal_split_of_a_reordered_y_keeps_its_periods():
+    # y in another row order is split by its own time level: positions of X
+    # used to put the last months' returns in the training sample.
+    X_tr, X_te, y_tr, y_te = temporal_train_test_split(X0, Y0.iloc[::-1], test_size=2)
+    assert set(y_tr.index) == set(X_tr.index) and set(y_te.index) == set(X_te.index)
+    assert y_tr.index.get_level_values("time").max() == MONTHS[5]
+    pd.testing.assert_series_equal(y_tr.sort_index(), Y0.loc[X_tr.index].sort_index())
+    with pytest.raises(ValueError, match="periods that the first panel lacks"):
+        temporal_train_test_split(X0, _time_relabelled(Y0, MONTHS + 12))
+
+
+@pytest.mark.parametrize("name", ["neurif", "transformer"])
+def test_time_labels_of_another_type_than_in_fit(name):
+    # A net would drop its training history without a word (it prepends the
+    # last months only to periods that follow them). IPCA, cross-sectional,
+    # predicts periods of any type (tests/test_ipca.py).
+    est = ESTIMATORS[name]().fit(X0, Y0)
+    stamps = _time_relabelled(X0, MONTHS.to_timestamp())
+    with pytest.raises(ValueError, match="datetime labels.*fitted on period\\[M\\]"):
+        est.predict(stamps)
+    # Storage details are not a type: datetimes in us or ns, ints of any size.
+    est.fit(stamps, _time_relabelled(Y0, MONTHS.to_timestamp()))
+    est.predict(_time_relabelled(X0, MONTHS.to_timestamp().as_unit("s")))

@@ -124,6 +124,35 @@ def test_months_outside_the_data_refused_before_any_fit(
     assert expected in _error(args, capsys, tmp_path)
 
 
+@pytest.mark.parametrize(
+    "ends, expected",
+    [
+        (("2006-12", None), "train_end='2006-12' and valid_end=None: give both"),
+        ((None, "2008-12"), "train_end=None and valid_end='2008-12': give both"),
+        (("2008-12", "2006-12"), "valid_end 2006-12 must come after train_end"),
+    ],
+)
+def test_run_study_refuses_one_split_end(ends, expected, no_fit):
+    # From Python as from the CLI: one end alone used to fall back to 60/20/20.
+    from sklearn_neurif.study import run_study
+
+    with pytest.raises(ValueError, match=expected):
+        run_study("simulated", train_end=ends[0], valid_end=ends[1])
+
+
+def test_interrupted_run_exits_130_without_report(monkeypatch, capsys, tmp_path):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C during a fit
+
+    monkeypatch.setattr("sklearn_neurif.study._study.run_study", interrupted)
+    out = tmp_path / "out"
+    code = main(["run", "--quiet", "--data", "simulated", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 130
+    assert err == "neurif: interrupted; no report written.\n"
+    assert not out.exists()
+
+
 def _panel_file(path, ret):
     months = pd.period_range("2020-01", periods=12, freq="M").astype(str)
     frame = pd.DataFrame(
@@ -145,6 +174,46 @@ def test_text_in_return_column_names_the_column(no_fit, capsys, tmp_path):
     args = ["--data", str(path), "--entity-col", "permno", "--time-col", "date"]
     err = _error(args, capsys, tmp_path)
     assert "column 'ret' must hold numbers" in err and "'C' on data row 41" in err
+
+
+def _daily_dates(path):
+    frame = pd.read_csv(path)
+    frame["date"] = pd.to_datetime(frame["date"]) + pd.to_timedelta(
+        frame["permno"], "D"
+    )
+    frame.to_csv(path, index=False)
+
+
+def _repeated_rows(path):
+    frame = pd.read_csv(path)
+    pd.concat([frame, frame.iloc[:3]]).to_csv(path, index=False)
+
+
+@pytest.mark.parametrize(
+    "edit, extra, expected",
+    [
+        (
+            _repeated_rows,
+            [],
+            "3 row(s) repeat an (entity, month) pair, e.g. permno=0, "
+            "date='2020-01' on data row 361",
+        ),
+        (_daily_dates, [], "daily data must be compounded to months first"),
+        (
+            None,
+            ["--return-col", "permno"],
+            "columns must differ; got ['permno', 'date', 'permno']",
+        ),
+    ],
+)
+def test_panel_file_rows_and_columns(edit, extra, expected, no_fit, capsys, tmp_path):
+    path = _panel_file(
+        tmp_path / "p.csv", lambda n: np.random.default_rng(1).normal(0, 0.05, n)
+    )
+    if edit is not None:
+        edit(path)
+    args = ["--data", str(path), "--entity-col", "permno", "--time-col", "date"]
+    assert expected in _error([*args, *extra], capsys, tmp_path)
 
 
 def test_wrong_data_home_for_us_panel_is_an_error(no_fit, capsys, tmp_path):

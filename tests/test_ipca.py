@@ -557,8 +557,8 @@ def _moments_brute_force(Z, r, time, add_constant):
 @pytest.mark.parametrize("add_constant", [False, True])
 @pytest.mark.parametrize("order", ["F", "C"])
 def test_managed_portfolios_chunks_and_memory_order(add_constant, order):
-    from sklearn_neurif.ipca._estimator import _managed_portfolios
     from sklearn_neurif.panel import PanelLayout
+    from sklearn_neurif.panel._managed import managed_portfolios
 
     data = _panel(missing=0.3, n=60, t=15, L=4)
     shuffle = np.random.default_rng(1).permutation(len(data.X))
@@ -581,7 +581,7 @@ def test_managed_portfolios_chunks_and_memory_order(add_constant, order):
         (8, 1, 3),
         (8, 4, 2),
     ):
-        W, x, n_obs = _managed_portfolios(
+        W, x, n_obs = managed_portfolios(
             Z, r, layout, add_constant, chunk_bytes, min_periods, n_jobs=n_jobs
         )
         np.testing.assert_allclose(W, W_ref, rtol=1e-12, atol=1e-12)
@@ -594,6 +594,43 @@ def test_managed_portfolios_chunks_and_memory_order(add_constant, order):
     np.testing.assert_array_equal(
         n_obs, pd.Series(~np.isnan(r)).groupby(layout.time_pos).sum()
     )
+
+
+def test_managed_portfolios_first_moments_equal_the_gathered_sums():
+    # NeurIF's warm start takes the sparse path (second_moments=False): the
+    # same x_t as IPCA's gathered path, to rounding.
+    from sklearn_neurif.panel import PanelLayout
+    from sklearn_neurif.panel._managed import managed_portfolios
+
+    data = _panel(missing=0.3, n=60, t=15, L=4)
+    y = data.y.copy()
+    y.iloc[::7] = np.nan
+    Z, r, layout = data.X.to_numpy(), y.to_numpy(), PanelLayout(data.X.index)
+    W, x, n_obs = managed_portfolios(Z, r, layout)
+    none, x_sparse, n_sparse = managed_portfolios(Z, r, layout, second_moments=False)
+    assert none is None
+    np.testing.assert_allclose(x_sparse, x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(n_sparse, n_obs)
+    # float32 characteristics (NeurIF's batcher): summed in float32.
+    _, x32, _ = managed_portfolios(
+        Z.astype(np.float32), r.astype(np.float32), layout, second_moments=False
+    )
+    np.testing.assert_allclose(x32, x, rtol=1e-4, atol=1e-5)
+
+
+def test_check_n_factors_names_the_bound_and_the_worst_period():
+    from sklearn_neurif.base import check_n_factors
+
+    with pytest.raises(ValueError, match=r"n_factors=3 plus the intercept .* 3 feat"):
+        check_n_factors(3, 3, intercept=True)
+    with pytest.raises(ValueError, match=r"X has 2 feature\(s\); why\."):
+        check_n_factors(3, 2, limit=2, reason="why")
+    check_n_factors(3, 2, limit=3)  # a model may admit more (CA's constant)
+    with pytest.raises(
+        ValueError, match=r"^2 period\(s\) .* exceeds the 1 asset\(s\) .* period b\."
+    ):
+        check_n_factors(2, 5, [4, 1, 2, 1], ["a", "b", "c", "d"])
+    check_n_factors(2, 5, [2, 3], ["a", "b"])
 
 
 @pytest.mark.parametrize("missing_return", [False, True])

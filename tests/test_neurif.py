@@ -428,6 +428,13 @@ def test_gradient_attribution_matches_finite_differences(panel, fitted):
 
 
 # -------------------------------------------------------------------- ablations
+#: The former training defaults, under which these tests were written: the
+#: switches are tested on the premia head (spatial attention feeds it) and
+#: with a deviation that moves in 3 epochs (from IPCA's solution and with
+#: the predictive term off it barely does, and the premia are then constant).
+SWITCHES = dict(init="svd", premia="head", prediction_weight=1.0, deviation_penalty=1.0)
+
+
 def _perturb(X, rows):
     X2 = X.copy()
     X2.iloc[rows] = X2.iloc[rows].to_numpy() + 1.0
@@ -438,7 +445,7 @@ def _perturb(X, rows):
 def test_temporal_attention_switch(panel, temporal):
     """Without temporal attention a month's outputs ignore earlier months."""
     X, y = panel
-    est = NeurIFRegressor(**FAST, temporal_attention=temporal).fit(X, y)
+    est = NeurIFRegressor(**FAST, **SWITCHES, temporal_attention=temporal).fit(X, y)
     t = X.index.get_level_values("time")
     last, before = t.max(), np.sort(t.unique())[-2]
     X2 = _perturb(X, np.flatnonzero(t == before))
@@ -454,7 +461,7 @@ def test_temporal_attention_switch(panel, temporal):
 def test_spatial_attention_switch(panel, spatial):
     """Without spatial attention premia are constant and assets do not interact."""
     X, y = panel
-    est = NeurIFRegressor(**FAST, spatial_attention=spatial).fit(X, y)
+    est = NeurIFRegressor(**FAST, **SWITCHES, spatial_attention=spatial).fit(X, y)
     out = est.transform(X)
     premia = out[[c for c in out.columns if c.startswith("factor_")]].to_numpy()
     spread = premia.max(axis=0) - premia.min(axis=0)

@@ -101,9 +101,10 @@ def test_init_is_keyword_only(cls):
 def test_training_parameters_are_documented_once_for_all(cls):
     doc = cls.__doc__
     assert "{training_parameters}" not in doc
-    # The shared text, with the model's own weight_decay default.
-    default = cls().weight_decay
-    shared = TRAINING_PARAMETERS_DOC.replace("{weight_decay}", repr(default))
+    # The shared text, with the model's own weight_decay and patience defaults.
+    est = cls()
+    shared = TRAINING_PARAMETERS_DOC.replace("{weight_decay}", repr(est.weight_decay))
+    shared = shared.replace("{patience}", repr(est.patience))
     assert shared in doc
     for name in TRAINING_CONSTRAINTS:
         assert doc.count(f"\n    {name} : ") == 1, name
@@ -216,6 +217,24 @@ def test_a_failed_or_interrupted_refit_leaves_the_old_model(panel, name, exc, tm
     assert {k: v for k, v in vars(est).items() if k.endswith("_")} == state
     np.testing.assert_array_equal(est.predict(X), before)
     assert list(tmp_path.iterdir()) == []  # the failed fit's directory is gone
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_refit_keeps_only_the_last_checkpoints(panel, name, tmp_path):
+    X, y = panel
+    est = clone(MODELS[name]).set_params(checkpoint_dir=tmp_path)
+    first = est.fit(X, y).checkpoint_path_
+    other = clone(est).fit(X, y).checkpoint_path_  # another estimator's
+    second = est.fit(X, y).checkpoint_path_
+    assert second != first
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.rsplit("/", 1)[-1] for p in (second, other)
+    )
+    assert "params.pt" in {p.name for p in (tmp_path / second).iterdir()}
+    # Without checkpoint_dir on the refit, the last fit's folder goes too.
+    est.set_params(checkpoint_dir=None).fit(X, y)
+    assert est.checkpoint_path_ is None
+    assert [p.name for p in tmp_path.iterdir()] == [other.rsplit("/", 1)[-1]]
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 from sklearn.base import TransformerMixin
 
+from .._docstrings import fill_doc
 from ..base import DeprecatedAlias, FactorModelMixin, FactorOutputs, factor_names
 from ..nn._base import (
     TRAINING_CONSTRAINTS,
@@ -257,6 +258,7 @@ class ConditionalAutoencoderRegressor(
             )
 
     # --------------------------------------------------------------- outputs
+    @fill_doc
     def get_factors(self, X, y) -> pd.DataFrame:
         r"""Factors of the factor network on the managed portfolios of ``(X, y)``.
 
@@ -264,12 +266,7 @@ class ConditionalAutoencoderRegressor(
         over the assets with a return (the model's own factor definition, the
         one it was trained with).
 
-        Parameters
-        ----------
-        X : DataFrame
-            Characteristics panel.
-        y : Series
-            Next-period returns on ``X``'s index.
+        {params_panel_X_y}
 
         Returns
         -------
@@ -279,17 +276,13 @@ class ConditionalAutoencoderRegressor(
         """
         return self._realised(X, y)[0]
 
+    @fill_doc
     def predict_total(self, X, y):
         r"""Fitted returns :math:`\beta_{i,t}' f_{t+1}` with the factors of :meth:`get_factors`.
 
         These enter the total R-squared.
 
-        Parameters
-        ----------
-        X : DataFrame
-            Characteristics panel.
-        y : Series
-            Next-period returns on ``X``'s index.
+        {params_panel_X_y}
 
         Returns
         -------

@@ -42,6 +42,10 @@ class RowBatchNorm(nn.BatchNorm1d):
 def managed_portfolios(z_cur, ret, ret_mask, ridge):
     r"""Characteristic-managed portfolios, one per characteristic and month.
 
+    The regression form of the package's managed portfolios (docs page
+    "Data conventions", "Managed portfolios"): the sums
+    :math:`W_t = Z_t'Z_t` and :math:`Z_t'r_{t+1}` combined as
+
     .. math::
 
         x_{t+1} = (Z_t'Z_t + \epsilon I)^{-1} Z_t' r_{t+1}

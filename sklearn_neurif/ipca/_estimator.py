@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,7 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
-from ..base import FactorModelMixin, FactorOutputs
+from ..base import FactorModelMixin, FactorOutputs, check_n_factors, factor_names
 from ..panel import (
     PanelLayout,
     check_characteristic_scale,
@@ -24,7 +23,13 @@ from ..panel import (
     check_panel_target,
     panel_index,
 )
-from ..panel._validation import Interval  # refuses booleans (n_factors=True)
+from ..panel._managed import managed_portfolios
+from ..panel._validation import (
+    N_JOBS_CONSTRAINT,
+    Interval,  # refuses booleans (n_factors=True)
+    check_index_names,
+    return_rms,
+)
 
 __all__ = ["IPCARegressor"]
 
@@ -216,7 +221,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         "intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "iter_tol": [Interval(Real, 0, None, closed="neither")],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS_CONSTRAINT,
         "verbose": ["verbose"],
     }
 
@@ -271,7 +276,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         # The products are small (L x L, LK x LK): one BLAS thread avoids the
         # synchronisation cost that dominates multithreaded BLAS at this size.
         with _one_blas_thread():
-            W, x, n_obs = _managed_portfolios(
+            W, x, n_obs = managed_portfolios(
                 Z, r, layout, self.add_constant, n_jobs=effective_n_jobs(self.n_jobs)
             )
             self._check_finite(X, Z, r, W)
@@ -284,9 +289,8 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             )
         self._store(gamma, F, active, layout)
         self._store_identification(n_masked, W, active, layout)
-        valid = ~np.isnan(r)
         # Scale of the training returns for predict's guard (units of y).
-        self._return_rms_ = float(np.sqrt(np.mean(r[valid] ** 2)))
+        self._return_rms_ = return_rms(r)
         return self
 
     def _check_training_data(self, X, y):
@@ -302,14 +306,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         check_characteristic_scale(Z, getattr(self, "feature_names_in_", None))
         r = check_panel_target(y, index)
         n_features = Z.shape[1] + int(self.add_constant)
-        k_eff = self.n_factors + int(self.intercept)
-        if k_eff > n_features:
-            extra = " plus the intercept" if self.intercept else ""
-            raise ValueError(
-                f"n_factors={self.n_factors}{extra} needs at least {k_eff} "
-                f"characteristics, but X has {n_features} feature(s). Reduce "
-                "n_factors or add characteristics."
-            )
+        check_n_factors(self.n_factors, n_features, intercept=self.intercept)
         valid = ~np.isnan(r)
         if not np.any(r[valid]):
             raise ValueError("Every return in y is zero; there is nothing to fit.")
@@ -343,27 +340,24 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 f"{what} needs at least {k_eff} periods with returns; got "
                 f"{n_periods} (a plain array is a single period)."
             )
-        few = np.flatnonzero((n_obs > 0) & (n_obs < self.n_factors))
-        if len(few):
-            t = few[0]
-            raise ValueError(
-                f"{len(few)} period(s) have fewer assets with returns than "
-                f"n_factors={self.n_factors} (e.g. period {layout.periods[t]} "
-                f"with {int(n_obs[t])}); their factors are not identified. Drop "
-                "those periods or reduce n_factors."
-            )
+        active = n_obs > 0
+        # The feature bound was checked with the data (np.inf skips it here).
+        check_n_factors(self.n_factors, np.inf, n_obs[active], layout.periods[active])
         pooled = W.sum(axis=0)
         # Rank of the correlation form: scale-free, so a column in dollars
         # (1e9) next to ranks in [-1, 1] is not taken for a dependent one.
         scale = np.sqrt(np.diag(pooled))
         scale = np.where(scale > 0, scale, 1.0)
-        rank = np.linalg.matrix_rank(pooled / np.outer(scale, scale), hermitian=True)
+        corr = pooled / np.outer(scale, scale)
+        rank = np.linalg.matrix_rank(corr, hermitian=True)
         if rank < pooled.shape[0]:
             raise ValueError(
                 f"The characteristics are linearly dependent over the "
                 f"{int(n_obs.sum())} sample(s) with returns: Z'Z has rank {rank} "
-                f"< {pooled.shape[0]}, so Gamma is not identified. Drop constant "
-                "or redundant characteristics."
+                f"< {pooled.shape[0]}, so Gamma is not identified; the dependent "
+                f"column(s) are among {_dependent_columns(corr, rank, self)}. Drop "
+                "constant (e.g. all missing before scaling) or redundant "
+                "characteristics."
             )
 
     def _alternating_least_squares(self, W, x, n_obs):
@@ -409,7 +403,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
 
     def _store(self, gamma, F, active, layout):
         K = self.n_factors
-        columns = [f"factor_{k + 1}" for k in range(K)]
+        columns = factor_names(K)
         features = _feature_names(self)
         self.gamma_ = pd.DataFrame(gamma[:, :K], index=features, columns=columns)
         self.gamma_alpha_ = (
@@ -452,45 +446,6 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             UserWarning,
             stacklevel=4,
         )
-
-    def predict(self, X):
-        r"""Expected returns :math:`\hat r_{i,t+1} = \alpha_{i,t} + \beta_{i,t}'\lambda`.
-
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel (``(entity, time)`` MultiIndex) or one
-            cross-section as an array, scaled as in ``fit``.
-
-        Returns
-        -------
-        ndarray of shape (n_rows,)
-            One prediction per input row, in input order.
-
-        Raises
-        ------
-        ValueError
-            If a prediction is not finite or exceeds 10 times the root mean
-            square of the training returns. Conditional means vary less than
-            the returns themselves (:math:`\operatorname{Var} E[r|z] \le
-            \operatorname{Var} r`), so such values mean characteristics on
-            another scale than in ``fit`` (or a degenerate fit), not an
-            expected return.
-        """
-        pred = super().predict(X)
-        scale = getattr(self, "_return_rms_", np.inf)
-        bad = ~(np.abs(pred) <= PREDICTION_BOUND * scale)
-        if bad.any():
-            worst = int(np.argmax(np.where(np.isnan(pred), np.inf, np.abs(pred))))
-            raise ValueError(
-                f"{int(bad.sum())} of {len(pred)} prediction(s) are not finite or "
-                f"exceed {PREDICTION_BOUND:g} times the root mean square of the "
-                f"training returns ({scale:.3g}); the largest is {pred[worst]:.3g} "
-                f"(row {worst}). No expected return is that far from the returns: "
-                "are the characteristics scaled as in fit (e.g. with "
-                "CrossSectionalRankScaler)?"
-            )
-        return pred
 
     def _panel_outputs(self, X) -> FactorOutputs:
         check_is_fitted(self)
@@ -535,6 +490,7 @@ def _check_characteristics(estimator, X, reset, ensure_all_finite=True):
     one pass only (none with ``ensure_all_finite=False``).
     """
     check_numeric_dtypes(X)  # numbers stored as text: refused, never parsed
+    check_index_names(estimator, X, reset=reset)
     try:
         return validate_data(
             estimator,
@@ -556,105 +512,20 @@ def _feature_names(estimator) -> pd.Index:
     return pd.Index(names, dtype=object)
 
 
+def _dependent_columns(corr, rank, estimator) -> list:
+    """Names of the columns in the null space of a rank-deficient ``Z'Z``."""
+    _, vectors = np.linalg.eigh(corr)  # ascending: the null space comes first
+    null = vectors[:, : corr.shape[0] - rank]
+    involved = np.abs(null).max(axis=1) > 1e-6
+    return [str(n) for n in _feature_names(estimator)[involved]]
+
+
 def _instrumented(Z, gamma, add_constant):
     """``Z @ gamma``, the last row of ``gamma`` weighting the constant if added."""
     if add_constant:
         return Z @ gamma[:-1] + gamma[-1]
     return Z @ gamma
 
-
-def _managed_portfolios(
-    Z, r, layout, add_constant=False, chunk_bytes=2**22, min_periods=16, n_jobs=1
-):
-    """Per period ``W_t = Z_t'Z_t`` and ``x_t = Z_t'r_t`` over rows with returns.
-
-    Unscaled sums (the pooled objective). With ``add_constant`` the moments
-    are those of ``[Z_t, 1]``: the extra row and column hold the column sums
-    of ``Z_t``, the count of rows and the sum of returns. Rows are gathered
-    period-major, a chunk of periods at a time, into one reused buffer (no
-    second copy of the panel); each period is then one BLAS product on a
-    contiguous slice: the loop runs over periods, never over assets. A chunk
-    holds at least ``chunk_bytes`` and ``min_periods`` periods: in a panel
-    sorted by entity, consecutive periods of an asset share a cache line, so
-    gathering 16 periods at once reads each line once instead of 8 times.
-    """
-    T, L = layout.n_periods, Z.shape[1]
-    valid = ~np.isnan(r)
-    rows = layout._row_order if T else np.zeros(0, dtype=np.int64)
-    rows = rows[valid[rows]]
-    n_obs = np.bincount(layout.time_pos[rows], minlength=T)
-    bounds = np.concatenate([[0], np.cumsum(n_obs)])
-    W = np.zeros((T, L + int(add_constant), L + int(add_constant)))
-    x = np.zeros((T, L + int(add_constant)))
-    step = max(1, chunk_bytes // (8 * L), -(-min_periods * len(rows) // max(T, 1)))
-    cuts = _chunk_cuts(bounds, step)
-    width = int(np.max(np.diff(bounds[cuts]), initial=0))
-    chunks = list(zip(cuts[:-1], cuts[1:], strict=True))
-
-    def fill(part):
-        gather = _gatherer(Z, width)  # one buffer per thread
-        # NaN or inf in Z reach W silently; _check_finite then raises.
-        with np.errstate(invalid="ignore", over="ignore"):
-            for t, end in part:
-                chunk = rows[bounds[t] : bounds[end]]
-                Zc, rc = gather(chunk), r[chunk]  # Zc: (L, n_chunk)
-                for s in range(t, end):
-                    lo, hi = bounds[s] - bounds[t], bounds[s + 1] - bounds[t]
-                    _period_moments(Zc[:, lo:hi], rc[lo:hi], W[s], x[s], add_constant)
-
-    n_jobs = max(1, min(int(n_jobs), len(chunks)))
-    if n_jobs == 1:
-        fill(chunks)
-    else:
-        # Chunks dealt round-robin; numpy's take and BLAS release the GIL,
-        # and each thread writes only its own periods of W and x.
-        with ThreadPoolExecutor(n_jobs) as pool:
-            list(pool.map(fill, [chunks[j::n_jobs] for j in range(n_jobs)]))
-    return W, x, n_obs.astype(np.float64)
-
-
-def _gatherer(Z, width):
-    """Function gathering rows of ``Z`` as ``(L, n)`` into one reused buffer.
-
-    Gathers along the contiguous axis: a DataFrame's values are F-ordered, so
-    each characteristic is read as one contiguous column. ``mode="clip"``
-    writes straight into ``out`` (the default mode buffers a copy).
-    """
-    L = Z.shape[1]
-    if Z.flags.f_contiguous:
-        buffer = np.empty((L, width))
-        return lambda idx: np.take(
-            Z.T, idx, axis=1, out=buffer[:, : len(idx)], mode="clip"
-        )
-    buffer = np.empty((width, L))
-    return lambda idx: np.take(Z, idx, axis=0, out=buffer[: len(idx)], mode="clip").T
-
-
-def _period_moments(Zs, rs, W, x, add_constant):
-    """Write ``Zs Zs'`` and ``Zs r`` (``Zs``: ``L x n_t``) into ``W``, ``x``."""
-    L = Zs.shape[0]
-    W[:L, :L] = Zs @ Zs.T  # NumPy calls syrk for A @ A.T
-    x[:L] = Zs @ rs
-    if add_constant:
-        W[L, :L] = W[:L, L] = Zs.sum(axis=1)
-        W[L, L] = Zs.shape[1]
-        x[L] = rs.sum()
-
-
-def _chunk_cuts(bounds, step):
-    """Period boundaries of chunks of about ``step`` rows (at least one period)."""
-    T = len(bounds) - 1
-    cuts = [0]
-    while cuts[-1] < T:
-        t = cuts[-1]
-        end = int(np.searchsorted(bounds, bounds[t] + step, side="right")) - 1
-        cuts.append(min(max(end, t + 1), T))
-    return cuts
-
-
-#: Predictions beyond this many times the training returns' root mean square
-#: are refused by ``predict``.
-PREDICTION_BOUND = 10.0
 
 #: A period's factor direction is unidentified when its loadings vary along
 #: it at most this fraction (in variance) of the sample's typical period...

@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from .._deprecation import DeprecatedAlias
+from .._docstrings import fill_doc
 from ..panel import PanelLayout, aligned_pair, check_sample_weight, row_periods_index
 
 __all__ = ["r2_total", "r2_predictive", "rmse", "mae", "rank_ic", "RankICResult"]
@@ -114,15 +115,11 @@ def r2_predictive(y_true, y_pred, *, sample_weight=None) -> float:
     return _uncentred_r2(y_true, y_pred, sample_weight)
 
 
+@fill_doc
 def rmse(y_true, y_pred, *, sample_weight=None) -> float:
     """Root mean squared error of predicted returns, NaN returns left out.
 
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_rows,)
-        Realised and predicted returns.
-    sample_weight : array-like of shape (n_rows,), optional
-        Row weights.
+    {params_returns_pair}
 
     Returns
     -------
@@ -132,15 +129,11 @@ def rmse(y_true, y_pred, *, sample_weight=None) -> float:
     return float(np.sqrt(np.sum(w * (y - p) ** 2) / np.sum(w)))
 
 
+@fill_doc
 def mae(y_true, y_pred, *, sample_weight=None) -> float:
     """Mean absolute error of predicted returns, NaN returns left out.
 
-    Parameters
-    ----------
-    y_true, y_pred : array-like of shape (n_rows,)
-        Realised and predicted returns.
-    sample_weight : array-like of shape (n_rows,), optional
-        Row weights.
+    {params_returns_pair}
 
     Returns
     -------
@@ -244,17 +237,27 @@ def rank_ic(y_true, y_pred, periods=None, *, min_assets: int = 3) -> RankICResul
     y, p = aligned_pair(y_true, y_pred, allow_nan_pred=True)
     if len(y) != layout.n_rows:
         raise ValueError("y_true, y_pred and periods must have the same length.")
-    values, labels, skipped = [], [], 0
+    values, labels, skipped, constant = [], [], 0, 0
     for label, rows in zip(layout.periods, layout.period_rows(), strict=True):
         # A row counts when both its return and its prediction are known.
         keep = rows[~np.isnan(y[rows]) & ~np.isnan(p[rows])]
         if len(keep) < min_assets or np.ptp(p[keep]) == 0 or np.ptp(y[keep]) == 0:
             skipped += 1
+            constant += len(keep) >= min_assets  # enough assets, no variation
             continue
         values.append(stats.spearmanr(p[keep], y[keep]).statistic)
         labels.append(label)
     if not values:
-        raise ValueError(f"No period has at least {min_assets} assets with returns.")
+        if not constant:
+            raise ValueError(
+                f"No period has at least {min_assets} assets with returns."
+            )
+        raise ValueError(
+            f"No period has a rank correlation: in {constant} period(s) with at "
+            f"least {min_assets} assets the predictions or the returns are "
+            f"constant, the other {skipped - constant} have fewer assets with "
+            "returns."
+        )
     series = pd.Series(values, index=pd.Index(labels, name="time"), name="rank_ic")
     n = len(series)
     std = float(series.std(ddof=1)) if n > 1 else float("nan")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sklearn.pipeline import Pipeline
 
+from .._docstrings import fill_doc
 from ..panel import check_panel_target, panel_index
 from ._regression import r2_predictive, r2_total
 
@@ -43,6 +44,7 @@ def resolve_final_step(estimator, X):
     return estimator, X
 
 
+@fill_doc
 def total_r2_scorer(estimator, X, y) -> float:
     """Out-of-sample total R-squared of a fitted factor model (greater is better).
 
@@ -54,10 +56,7 @@ def total_r2_scorer(estimator, X, y) -> float:
     ----------
     estimator : factor model or Pipeline ending with one
         Must have ``predict_total(X, y)``.
-    X : DataFrame
-        Characteristics panel.
-    y : Series
-        Next-period returns on ``X``'s index.
+    {panel_X_y}
 
     Returns
     -------

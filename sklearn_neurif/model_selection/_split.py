@@ -53,7 +53,95 @@ def _rows_of(codes: np.ndarray, first: int, stop: int) -> np.ndarray:
     return np.flatnonzero((codes >= first) & (codes < stop))
 
 
-class PanelTimeSeriesSplit(BaseCrossValidator):
+class _PeriodSplitter(BaseCrossValidator):
+    """Splits of a panel's sorted periods into train, validation and test blocks.
+
+    Subclasses implement ``_period_windows(periods)``, yielding
+    ``(train_first, train_stop, val_first, test_first, test_stop)`` period
+    positions (``val_first == train_stop`` without a validation window);
+    ``split`` and ``split_periods`` are written once here.
+    """
+
+    #: Index name of the ``split_periods`` table.
+    _split_label = "split"
+    #: Whether ``split_periods`` reports the validation window.
+    _has_validation = False
+
+    def split(self, X, y=None, groups=None):
+        """Generate row positions of each training and test set.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_rows, n_features)
+            A panel with an ``(entity, time)`` MultiIndex, or any data with
+            ``groups``.
+        y : object
+            Ignored.
+        groups : array-like of shape (n_rows,), default=None
+            Period of each row, for data without a MultiIndex. With a panel
+            it must be None or equal to the time level.
+
+        Yields
+        ------
+        train : ndarray of int
+            Row positions of the training periods (validation included).
+        test : ndarray of int
+            Row positions of the test periods.
+
+        Raises
+        ------
+        ValueError
+            If the periods cannot be read, or there are too few periods for
+            the splitter's parameters.
+        """
+        codes, periods = _period_codes(X, groups)
+        for first, stop, _, test_first, test_stop in self._period_windows(periods):
+            yield _rows_of(codes, first, stop), _rows_of(codes, test_first, test_stop)
+
+    def split_periods(self, X, y=None, groups=None):
+        """The periods of each split, for reports and checks.
+
+        Parameters
+        ----------
+        X, y, groups
+            As for :meth:`split`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per split: ``train_start``, ``train_end``, then (for a
+            splitter with a validation window) ``validation_start`` and
+            ``validation_end`` (None without one), ``test_start``,
+            ``test_end`` (period labels, inclusive) and the numbers of
+            periods ``n_train_periods`` (validation included), then
+            ``n_validation_periods`` (with a validation window) and
+            ``n_test_periods``.
+        """
+        _, periods = _period_codes(X, groups)
+        rows = [
+            _window_row(periods, *window, self._has_validation)
+            for window in self._period_windows(periods)
+        ]
+        return pd.DataFrame(rows).rename_axis(self._split_label)
+
+
+def _window_row(periods, first, stop, val_first, test_first, test_stop, validation):
+    """One row of ``split_periods``: period labels and counts of a window."""
+    has_val = val_first < stop
+    row = {"train_start": periods[first], "train_end": periods[stop - 1]}
+    if validation:
+        row["validation_start"] = periods[val_first] if has_val else None
+        row["validation_end"] = periods[stop - 1] if has_val else None
+    row["test_start"] = periods[test_first]
+    row["test_end"] = periods[test_stop - 1]
+    row["n_train_periods"] = stop - first
+    if validation:
+        row["n_validation_periods"] = stop - val_first
+    row["n_test_periods"] = test_stop - test_first
+    return row
+
+
+class PanelTimeSeriesSplit(_PeriodSplitter):
     """Time-series cross-validation over the periods of a long panel.
 
     The rules of :class:`sklearn.model_selection.TimeSeriesSplit`, applied to
@@ -145,74 +233,18 @@ class PanelTimeSeriesSplit(BaseCrossValidator):
         """
         return self.n_splits
 
-    def split(self, X, y=None, groups=None):
-        """Generate row positions of each training and test set.
+    def _period_windows(self, periods):
+        """Period positions ``(train_first, train_stop, stop, test_first, test_stop)``.
 
-        Parameters
-        ----------
-        X : DataFrame or array-like of shape (n_rows, n_features)
-            A panel with an ``(entity, time)`` MultiIndex, or any data with
-            ``groups``.
-        y : object
-            Ignored.
-        groups : array-like of shape (n_rows,), default=None
-            Period of each row, for data without a MultiIndex. With a panel
-            it must be None or equal to the time level.
-
-        Yields
-        ------
-        train : ndarray of int
-            Row positions of the training periods.
-        test : ndarray of int
-            Row positions of the test periods.
-
-        Raises
-        ------
-        ValueError
-            If the periods cannot be read, or there are too few periods for
-            ``n_splits``, ``test_size`` and ``gap``.
+        No validation window: ``val_first`` is ``train_stop``.
         """
-        codes, periods = _period_codes(X, groups)
-        for first, stop, test_first, test_stop in self._period_windows(len(periods)):
-            yield _rows_of(codes, first, stop), _rows_of(codes, test_first, test_stop)
-
-    def split_periods(self, X, y=None, groups=None):
-        """The periods of each split, for reports and checks.
-
-        Parameters
-        ----------
-        X, y, groups
-            As for :meth:`split`.
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per split: ``train_start``, ``train_end``, ``test_start``,
-            ``test_end`` (period labels, inclusive) and the numbers of
-            periods ``n_train_periods`` and ``n_test_periods``.
-        """
-        _, periods = _period_codes(X, groups)
-        rows = [
-            {
-                "train_start": periods[first],
-                "train_end": periods[stop - 1],
-                "test_start": periods[test_first],
-                "test_end": periods[test_stop - 1],
-                "n_train_periods": stop - first,
-                "n_test_periods": test_stop - test_first,
-            }
-            for first, stop, test_first, test_stop in self._period_windows(len(periods))
-        ]
-        return pd.DataFrame(rows).rename_axis("split")
-
-    def _period_windows(self, n_periods: int):
-        """Period positions ``(train_first, train_stop, test_first, test_stop)``."""
+        n_periods = len(periods)
         n_splits, test_size, gap, max_train = self._check_params(n_periods)
         test_starts = range(n_periods - n_splits * test_size, n_periods, test_size)
         for test_first in test_starts:
             stop = test_first - gap
             first = max(0, stop - max_train) if max_train is not None else 0
-            yield first, stop, test_first, test_first + test_size
+            yield first, stop, stop, test_first, test_first + test_size
 
     def _check_params(self, n_periods: int):
         n_splits = _check_int(self.n_splits, "n_splits", minimum=2)
@@ -339,8 +371,25 @@ def temporal_train_test_split(*arrays, test_size=0.25, gap=0, groups=None):
     test = _rows_of(codes, n_periods - n_test, n_periods)
     out = []
     for a in arrays:
-        out.extend([_take(a, train), _take(a, test)])
+        rows = (train, test)
+        if is_panel(a) and a is not source and not a.index.equals(source.index):
+            # Another row order (a reordered y): split by its own time level,
+            # never by position (which put test-period returns in training).
+            rows = _own_rows(a, periods, n_train, n_periods - n_test)
+        out.extend([_take(a, r) for r in rows])
     return out
+
+
+def _own_rows(a, periods: pd.Index, train_stop: int, test_start: int):
+    """Train and test rows of a panel array from its own time level."""
+    pos = periods.get_indexer(panel_index(a).get_level_values(-1))
+    if (pos < 0).any():
+        raise ValueError(
+            f"An array has {int((pos < 0).sum())} row(s) in periods that the first "
+            "panel lacks; give the arrays the same (entity, time) rows, e.g. "
+            "y.reindex(X.index)."
+        )
+    return np.flatnonzero(pos < train_stop), np.flatnonzero(pos >= test_start)
 
 
 def _take(a, rows: np.ndarray):

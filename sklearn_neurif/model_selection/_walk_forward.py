@@ -10,19 +10,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import BaseCrossValidator
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils.parallel import Parallel, delayed
 
 from ..metrics import r2_predictive, r2_total, rmse
 from ..metrics._scorers import resolve_final_step
 from ..panel import check_panel_frame, check_panel_target, panel_index
-from ._split import _check_int, _period_codes, _rows_of
+from ._split import _check_int, _period_codes, _PeriodSplitter, _rows_of
 
 __all__ = ["WalkForwardResult", "WalkForwardSplit", "walk_forward_predict"]
 
 
-class WalkForwardSplit(BaseCrossValidator):
+class WalkForwardSplit(_PeriodSplitter):
     """Refit schedule of a walk-forward evaluation over the periods of a panel.
 
     The test periods run from ``test_start`` to the last period of the
@@ -83,6 +82,8 @@ class WalkForwardSplit(BaseCrossValidator):
     """
 
     __metadata_request__split = {"groups": True}
+    _split_label = "refit"
+    _has_validation = True
 
     def __init__(
         self,
@@ -122,68 +123,6 @@ class WalkForwardSplit(BaseCrossValidator):
             )
         _, periods = _period_codes(X, groups)
         return len(self._period_windows(periods))
-
-    def split(self, X, y=None, groups=None):
-        """Row positions of each refit's training and test periods.
-
-        Parameters
-        ----------
-        X : DataFrame or array-like of shape (n_rows, n_features)
-            A panel with an ``(entity, time)`` MultiIndex, or any data with
-            ``groups``.
-        y : object
-            Ignored.
-        groups : array-like of shape (n_rows,), default=None
-            Period of each row, for data without a MultiIndex.
-
-        Yields
-        ------
-        train : ndarray of int
-            Row positions of the training window (validation included).
-        test : ndarray of int
-            Row positions of the test block.
-        """
-        codes, periods = _period_codes(X, groups)
-        for first, stop, _, test_first, test_stop in self._period_windows(periods):
-            yield _rows_of(codes, first, stop), _rows_of(codes, test_first, test_stop)
-
-    def split_periods(self, X, y=None, groups=None):
-        """The periods of each refit, for reports and checks.
-
-        Parameters
-        ----------
-        X, y, groups
-            As for :meth:`split`.
-
-        Returns
-        -------
-        pandas.DataFrame
-            One row per refit: ``train_start``, ``train_end``,
-            ``validation_start``, ``validation_end`` (None without a
-            validation window), ``test_start``, ``test_end`` (labels,
-            inclusive), ``n_train_periods`` (validation included),
-            ``n_validation_periods`` and ``n_test_periods``.
-        """
-        _, periods = _period_codes(X, groups)
-        rows = []
-        for first, stop, val_first, test_first, test_stop in self._period_windows(
-            periods
-        ):
-            has_val = val_first < stop
-            rows.append(
-                {
-                    "train_start": periods[first],
-                    "train_end": periods[stop - 1],
-                    "validation_start": periods[val_first] if has_val else None,
-                    "validation_end": periods[stop - 1] if has_val else None,
-                    "test_start": periods[test_first],
-                    "test_end": periods[test_stop - 1],
-                    "n_train_periods": stop - first,
-                    "n_validation_periods": stop - val_first,
-                    "n_test_periods": test_stop - test_first,
-                }
-            )
-        return pd.DataFrame(rows).rename_axis("refit")
 
     def _period_windows(self, periods: pd.Index) -> list[tuple[int, ...]]:
         """``(train_first, train_stop, val_first, test_first, test_stop)`` positions."""

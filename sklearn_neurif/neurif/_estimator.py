@@ -7,8 +7,8 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 import torch
-from scipy import sparse
 from sklearn.base import TransformerMixin
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..base import FactorModelMixin, FactorOutputs, factor_names
@@ -17,6 +17,7 @@ from ..nn._base import (
     PanelNetRegressor,
     training_parameters_doc,
 )
+from ..panel._managed import managed_portfolios
 from ..panel._validation import Interval  # refuses booleans (n_factors=True)
 from ._attribution import as_frame, gradient_attribution, regression_attribution
 from ._module import NeurIFModule
@@ -65,14 +66,23 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         Attention heads; ``hidden_size`` must be divisible by it.
     dropout : float, default=0.0
         Dropout rate.
-    prediction_weight : float, default=1.0
-        Weight of the predictive fit term (returns on :math:`\beta'\lambda`).
+    prediction_weight : float, default=0.0
+        Weight of the predictive fit term (returns on :math:`\beta'\lambda`),
+        which trains the premia head. 0 by default: at realistic
+        signal-to-noise that term is ~1 (mostly noise), its gradient and its
+        noise in the validation loss slowed and stopped the learning of the
+        loadings (docs/neurif_tuning.md); use ``premia="head"`` with a
+        positive weight for conditional premia.
     orthogonality_penalty : float, default=0.1
         Weight of the sum of squared off-diagonal cross-sectional correlations
         of the loadings (averaged over months).
-    deviation_penalty : float, default=1.0
+    deviation_penalty : float, default=0.0
         Weight of the share of the loadings' second moment due to the
         nonlinear deviation g. Large values give the restricted IPCA model.
+        0 by default: training starts at IPCA's solution (``init="ipca"``)
+        and early stopping on validation months already keeps the deviation
+        small where it does not pay; :class:`NeurIFRegressorCV` chooses the
+        penalty on validation months.
     intercept : bool, default=False
         Add :math:`\alpha_{i,t} = \Gamma_\alpha' z_{i,t}`.
     temporal_attention : bool, default=True
@@ -86,6 +96,21 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
     ridge : float, default=1e-4
         :math:`\epsilon` of the realised-factor regression (also used by
         :meth:`get_factors`).
+    init : {"ipca", "svd"}, default="ipca"
+        Start of :math:`\Gamma` (the deviation g and the premia head start at
+        zero either way). ``"ipca"``: IPCA's fitted :math:`\Gamma` on the
+        training months (restricted, no intercept) and the premia constant at
+        the mean of IPCA's factors, so training starts *at* the IPCA model.
+        ``"svd"``: the top singular vectors of the managed portfolios (IPCA's
+        own warm start) and premia at zero (also used with fewer training
+        periods than ``n_factors``, where IPCA is not identified).
+    premia : {"head", "mean"}, default="mean"
+        Factor premia :math:`\lambda_{t+1}` of ``predict`` and ``transform``:
+        ``"head"``, the conditional premia head on the factor tokens of month
+        ``t``; ``"mean"``, IPCA's rule, the training mean of the realised
+        factors (``factor_means_``), the same for every month (the default:
+        on the design family it matched IPCA's predictive R² where the head
+        lost 0.1-0.2 points). Training is the same either way.
     {training_parameters}
 
     Attributes
@@ -99,6 +124,9 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
     gamma_alpha_ : Series of shape (n_characteristics,) or None
         The intercept map :math:`\Gamma_\alpha` (``intercept=True``), None
         otherwise (as ``IPCARegressor``).
+    factor_means_ : ndarray of shape (n_factors,)
+        Training mean of the realised factors (the premia with
+        ``premia="mean"``).
     history_ : DataFrame
         Per-epoch train/valid losses and their components.
     {training_attributes}
@@ -143,6 +171,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         "temporal_attention": ["boolean"],
         "spatial_attention": ["boolean"],
         "ridge": [Interval(Real, 0, None, closed="left")],
+        "init": [StrOptions({"ipca", "svd"})],
+        "premia": [StrOptions({"head", "mean"})],
     }
     _net_class = NeurIFNet
     _module_class = NeurIFModule
@@ -156,9 +186,9 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         hidden_size=32,
         n_heads=2,
         dropout=0.0,
-        prediction_weight=1.0,
+        prediction_weight=0.0,
         orthogonality_penalty=0.1,
-        deviation_penalty=1.0,
+        deviation_penalty=0.0,
         intercept=False,
         temporal_attention=True,
         spatial_attention=True,
@@ -167,8 +197,10 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         lr=1e-3,
         batch_months=8,
         max_epochs=100,
-        patience=10,
+        patience=20,
         validation_fraction=0.2,
+        init="ipca",
+        premia="mean",
         device="cpu",
         checkpoint_dir=None,
         warm_start=False,
@@ -194,6 +226,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         self.max_epochs = max_epochs
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.init = init
+        self.premia = premia
         self.device = device
         self.checkpoint_dir = checkpoint_dir
         self.warm_start = warm_start
@@ -231,7 +265,12 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         }
 
     def _initialize_module(self, module, batcher, months):
-        _init_gamma(module, batcher, months)
+        # IPCA identifies K factors only from at least K periods; a single
+        # cross-section (a plain array) gets the SVD start.
+        if self.init == "ipca" and len(months) >= max(self.n_factors, 2):
+            _init_at_ipca(module, batcher, months)
+        else:
+            _init_gamma(module, batcher, months)
 
     def _after_fit(self, batcher, X, y):
         module = self.net_.module_
@@ -252,6 +291,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         # (no second validation, layout and lag table of the panel).
         out = self._outputs(batcher, batcher.layout, 0)
         self.factors_ = self._realised_factors(X, y, out=out)[0]
+        # IPCA's rule: the premia are the training mean of the realised factors.
+        self.factor_means_ = self.factors_.mean().to_numpy()
 
     # --------------------------------------------------------------- outputs
     def _panel_outputs(self, X) -> FactorOutputs:
@@ -262,6 +303,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
             batcher, per_cell=("beta", "alpha"), per_month=("premia",)
         )
         keep = slice(n_context, None)
+        if self.premia == "mean" and hasattr(self, "factor_means_"):
+            out["premia"] = np.broadcast_to(self.factor_means_, out["premia"].shape)
         alpha = out.get("alpha")
         return FactorOutputs(
             layout=layout,
@@ -329,17 +372,37 @@ def _init_gamma(module, batcher, months):
     """
     layout = batcher.layout
     in_train = np.isin(layout.time_pos, months) & batcher.valid
-    # Sum of r * z per month as one sparse (T x rows) float32 product over the
-    # whole panel: no copy of the characteristics, no float64 upcast.
-    weights = np.where(in_train, batcher.returns, 0.0).astype(np.float32)
-    summer = sparse.csr_array(
-        (weights, (layout.time_pos, np.arange(layout.n_rows))),
-        shape=(layout.n_periods, layout.n_rows),
+    _, sums, counts = managed_portfolios(
+        batcher.Z,
+        np.where(in_train, batcher.returns, np.nan),
+        layout,
+        second_moments=False,
     )
-    portfolios = np.asarray(summer @ batcher.Z, dtype=np.float64)
-    counts = np.bincount(layout.time_pos[in_train], minlength=layout.n_periods)
-    portfolios = portfolios[counts > 0] / counts[counts > 0, None]
+    portfolios = sums[counts > 0] / counts[counts > 0, None]  # averages
     left, _, _ = np.linalg.svd(portfolios.T, full_matrices=False)
     K = module.gamma.weight.shape[0]
     with torch.no_grad():
         module.gamma.weight.copy_(torch.as_tensor(left[:, :K].T, dtype=torch.float32))
+
+
+def _init_at_ipca(module, batcher, months):
+    """Start at IPCA's solution: its Gamma, and its mean factors as premia.
+
+    Measured on the design family (docs/neurif_tuning.md): from the SVD warm
+    start, gradient descent had not reached IPCA's fit when early stopping
+    ended training on small panels, so the linear null lost to IPCA and the
+    large-penalty end did not nest it. IPCA's alternating least squares
+    costs O(T L^2 K^2) per iteration, small next to one epoch.
+    """
+    from ..ipca import IPCARegressor  # torch-free; imported where needed
+
+    layout = batcher.layout
+    rows = np.flatnonzero(np.isin(layout.time_pos, months) & batcher.valid)
+    X = pd.DataFrame(batcher.Z[rows], index=layout.index[rows])
+    y = pd.Series(batcher.returns[rows], index=X.index)
+    ipca = IPCARegressor(n_factors=module.gamma.weight.shape[0]).fit(X, y)
+    with torch.no_grad():
+        gamma = np.asarray(ipca.gamma_, dtype=np.float32).T
+        module.gamma.weight.copy_(torch.as_tensor(gamma))
+        premia = np.asarray(ipca.factors_.mean(), dtype=np.float32)
+        module.premia_const.copy_(torch.as_tensor(premia))

@@ -39,7 +39,7 @@ from skorch.callbacks import Checkpoint, EarlyStopping, PassthroughScoring
 from skorch.dataset import get_len
 from skorch.helper import predefined_split
 
-from ..base import DeprecatedAlias, PredictiveScoreMixin
+from ..base import DeprecatedAlias, PredictiveScoreMixin, check_n_factors
 from ..panel import (
     PanelLayout,
     check_characteristic_scale,
@@ -47,7 +47,11 @@ from ..panel import (
     check_panel_target,
     panel_index,
 )
-from ..panel._validation import Interval  # refuses booleans (n_factors=True)
+from ..panel._validation import (
+    UNSCALED_MAX_ABS,
+    Interval,  # refuses booleans (n_factors=True)
+    check_index_names,
+)
 from ._batching import MonthDataset, PanelBatcher, collate_months
 from ._device import check_device
 
@@ -148,6 +152,26 @@ class PanelNet(NeuralNet):
         return self.module_(**batch)
 
 
+def _train(net, dataset):
+    """``net.partial_fit``, with a torch linear-algebra failure made clear.
+
+    The factor regressions solve small linear systems per month; they can
+    fail only on degenerate data that the checks before training did not
+    catch (characteristics are already refused beyond 1e3).
+    """
+    try:
+        net.partial_fit(dataset)
+    except torch.linalg.LinAlgError as exc:
+        raise ValueError(
+            "Training failed in a linear solve of the model (a singular "
+            f"matrix: {str(exc).splitlines()[0]}). The usual cause is "
+            "characteristics that are not scaled or are (nearly) collinear "
+            "within a month: rank them into [-1, 1] each period with "
+            "sklearn_neurif.preprocessing.CrossSectionalRankScaler and drop "
+            "duplicated columns."
+        ) from exc
+
+
 class _StopTraining(Exception):
     """Early stopping's end of training (skorch raises KeyboardInterrupt)."""
 
@@ -176,7 +200,7 @@ TRAINING_PARAMETERS_DOC = """\
         Months per optimisation step (the whole cross-section of each month).
     max_epochs : int, default=100
         Maximum passes over the training months.
-    patience : int, default=10
+    patience : int, default={patience}
         Early stopping: epochs without improvement of the validation loss.
     validation_fraction : float, default=0.2
         Share of the training periods (with returns), taken from the **end**
@@ -188,7 +212,8 @@ TRAINING_PARAMETERS_DOC = """\
     checkpoint_dir : str or path-like, default=None
         If given, skorch ``Checkpoint`` files are written to a fresh
         subdirectory of it per fit (``checkpoint_path_``), so parallel jobs
-        never overwrite each other.
+        never overwrite each other. A successful refit removes the previous
+        fit's subdirectory: an estimator keeps its last fit's checkpoints.
     warm_start : bool, default=False
         Continue training from the fitted weights on the next ``fit``.
     callbacks : list of skorch callbacks, default=None
@@ -237,18 +262,21 @@ def training_parameters_doc(cls):
 
     The estimator's docstring holds the lines ``{training_parameters}`` (in
     Parameters) and ``{training_attributes}`` (in Attributes) where the
-    shared entries go; ``weight_decay``'s default is read from the
-    estimator's signature, the one default that differs between models.
+    shared entries go; the defaults of ``weight_decay`` and ``patience``
+    (the ones that differ between models) are read from the estimator's
+    signature.
     """
     if cls.__doc__:  # None under python -OO
-        default = inspect.signature(cls.__init__).parameters["weight_decay"].default
+        signature = inspect.signature(cls.__init__).parameters
         doc = cls.__doc__
         for marker, text in _DOC_MARKERS.items():
             if marker not in doc:
                 raise RuntimeError(
                     f"{cls.__name__}'s docstring lacks {marker.strip()}."
                 )
-            doc = doc.replace(marker, text.replace("{weight_decay}", repr(default)))
+            for name in ("weight_decay", "patience"):
+                text = text.replace("{" + name + "}", repr(signature[name].default))
+            doc = doc.replace(marker, text)
         cls.__doc__ = doc
     return cls
 
@@ -402,7 +430,20 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
                     else "the best weights so far are kept (interrupted_=True)."
                 )
             )
+        self._remove_checkpoints(previous.get("checkpoint_path_"))
         return self
+
+    def _remove_checkpoints(self, path):
+        """Delete a previous fit's checkpoint directory after a successful refit.
+
+        The estimator keeps only its last fit's checkpoints, so a loop of
+        refits does not fill ``checkpoint_dir``. Only a directory this class
+        created (its prefix) is removed, never the one of the current fit.
+        """
+        if path is None or path == self.checkpoint_path_:
+            return
+        if os.path.basename(os.fspath(path)).startswith(self._checkpoint_prefix):
+            shutil.rmtree(path, ignore_errors=True)
 
     def _fit(self, X, y):
         """Train and set the fitted attributes; True if interrupted."""
@@ -424,7 +465,7 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
                     self._copy_state(self.net_, net)
                 else:
                     self._initialize_module(net.module_, batcher, train)
-                net.partial_fit(MonthDataset(batcher, train))
+                _train(net, MonthDataset(batcher, train))
             self._store_fit(net, batcher, valid, warm)
             self.checkpoint_path_ = checkpoint_path
             self._after_fit(batcher, X, y)
@@ -437,8 +478,9 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
     def _prepare_fit(self, X, y, reset):
         check_panel_frame(X)
         index = panel_index(X)
+        check_index_names(self, X, reset=reset, time_type=True)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
-        check_characteristic_scale(Z, getattr(self, "feature_names_in_", None))
+        self._check_scale(Z)
         r = check_panel_target(y, index)
         layout = PanelLayout(index)
         batcher = PanelBatcher(Z, layout, self._history_window(), returns=r)
@@ -452,6 +494,24 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         train, valid = months[: len(months) - n_valid], months[len(months) - n_valid :]
         return batcher, train, valid
 
+    def _check_scale(self, Z):
+        """Refuse characteristics the nets cannot train on (fit and predict).
+
+        Measured on a simulated panel (docs/validation.md): with one column
+        up to 3e2 NeurIF still finds the signal, from 1e3 it loses it, from
+        1e4 it predicts monthly returns above 100%, and from 1e6 its factor
+        regression fails inside torch (a singular matrix); the conditional
+        autoencoder and the transformer learn nothing. IPCA, whose fit is
+        scale-equivariant, only warns.
+        """
+        check_characteristic_scale(
+            Z,
+            getattr(self, "feature_names_in_", None),
+            max_abs=UNSCALED_MAX_ABS,
+            reason=f"the panel nets ({type(self).__name__}) cannot train on "
+            "unscaled characteristics (they lose the signal, then fail)",
+        )
+
     def _check_sizes(self, n_characteristics, batcher, months):
         """Size parameters against the data, before training."""
         if hasattr(self, "n_heads"):
@@ -460,23 +520,18 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         n_factors = getattr(self, "n_factors", None)
         if n_factors is None:
             return
-        limit = self._max_factors(n_characteristics)
-        if n_factors > limit:
-            raise ValueError(
-                f"n_factors={n_factors} exceeds the number of characteristics: "
-                f"X has {n_characteristics} feature(s); {self._max_factors_reason}."
-            )
         layout = batcher.layout
         valid_counts = np.bincount(
             layout.time_pos[batcher.valid], minlength=layout.n_periods
         )[months]
-        if valid_counts.min() < n_factors:
-            worst = layout.periods[months[np.argmin(valid_counts)]]
-            raise ValueError(
-                f"n_factors={n_factors} exceeds the {valid_counts.min()} asset(s) "
-                f"with returns in period {worst!r}; the factors of a month need "
-                "at least n_factors assets with returns."
-            )
+        check_n_factors(
+            n_factors,
+            n_characteristics,
+            valid_counts,
+            layout.periods[months],
+            limit=self._max_factors(n_characteristics),
+            reason=self._max_factors_reason,
+        )
 
     def _checkpoint_path(self):
         if self.checkpoint_dir is None:
@@ -624,7 +679,9 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         check_panel_frame(X)
         index = panel_index(X)
+        check_index_names(self, X, reset=False, time_type=True)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        self._check_scale(Z)
         layout = PanelLayout(index)
         full_index, full_Z, n_ctx = self._with_context(index, Z, layout)
         full = PanelLayout(full_index) if n_ctx else layout

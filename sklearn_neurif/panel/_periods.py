@@ -98,8 +98,8 @@ def months_from_fields(year, month, *, source="the data") -> pd.PeriodIndex:
 
     Returns
     -------
-    pandas.PeriodIndex
-        Frequency ``"M"``.
+    pandas.PeriodIndex of shape (n_rows,)
+        The month of each row (frequency ``"M"``), in the input order.
 
     Raises
     ------

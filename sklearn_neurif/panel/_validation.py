@@ -8,7 +8,7 @@ mutates its input.
 from __future__ import annotations
 
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,8 @@ __all__ = [
     "check_characteristic_scale",
     "check_return_units",
     "check_sample_weight",
+    "check_predictions",
+    "check_index_names",
     "aligned_pair",
     "row_periods_index",
 ]
@@ -40,6 +42,10 @@ UNSCALED_MAX_ABS = 1e3
 #: means 1e15 (market capitalisation in dollars is about 1e12), and squares
 #: of such values lose every digit of the others in float32 and float64 sums.
 REFUSED_MAX_ABS = 1e15
+
+#: Predictions beyond this many times the training returns' root mean square
+#: are refused by every model's ``predict`` (:func:`check_predictions`).
+PREDICTION_BOUND = 10.0
 
 #: Returns whose median absolute value exceeds this look like percent
 #: (a median monthly return of 50% in decimals is implausible).
@@ -73,6 +79,16 @@ class Interval(_SklearnInterval):
         if isinstance(val, bool | np.bool_):
             return False
         return super().is_satisfied_by(val)
+
+
+#: Constraint of every ``n_jobs`` parameter: a non-zero integer (joblib's
+#: reading, -1 for all cores) or None. ``n_jobs=True`` is refused (a flag is
+#: not a count), and so is 0, which joblib rejects only once work has started.
+N_JOBS_CONSTRAINT = [
+    Interval(Integral, 1, None, closed="left"),
+    Interval(Integral, None, -1, closed="right"),
+    None,
+]
 
 
 def is_panel(X) -> bool:
@@ -164,6 +180,77 @@ def panel_index(X) -> pd.MultiIndex:
         [np.arange(n_rows), np.full(n_rows, SINGLE_PERIOD)],
         names=["entity", "time"],
     )
+
+
+def check_index_names(estimator, X, *, reset: bool, time_type: bool = False) -> None:
+    """Remember a panel's level names at fit; refuse other names afterwards.
+
+    The panel counterpart of scikit-learn's ``feature_names_in_`` check,
+    called next to ``validate_data`` by every estimator: a panel fitted on
+    ``(permno, date)`` and asked to predict on ``(date, permno)`` or on
+    ``(gvkey, date)`` gets a clear error instead of entities read as
+    periods. Unnamed levels (on either side) and plain arrays are not
+    compared: there is nothing to compare.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Gets (``reset=True``) or is checked against (``reset=False``) the
+        private fitted attribute ``_index_names_in_``.
+    X : DataFrame, Series or array-like
+        The input of ``fit``, ``predict``, ``transform`` or ``score``.
+    reset : bool
+        True in ``fit``.
+    time_type : bool, default=False
+        Also require the time labels to have ``fit``'s type: for models that
+        prepend training history at predict time (the panel nets), which
+        periods of another type would silently go without. IPCA, purely
+        cross-sectional, predicts any labelled periods.
+
+    Raises
+    ------
+    ValueError
+        If both ``fit``'s and ``X``'s levels are named and the names differ,
+        or (``time_type=True``) the time level holds labels of another type
+        than in ``fit`` (datetimes after a fit on Periods).
+    """
+    names = tuple(X.index.names) if is_panel(X) else None
+    kind = _time_type(X.index.levels[-1]) if is_panel(X) else None
+    if reset:
+        estimator._index_names_in_ = names
+        estimator._time_type_in_ = kind
+        return
+    fitted_type = getattr(estimator, "_time_type_in_", None)
+    if time_type and None not in (fitted_type, kind) and fitted_type != kind:
+        # A net would silently drop the training history it prepends.
+        raise ValueError(
+            f"X's time level holds {kind} labels, but "
+            f"{type(estimator).__name__} was fitted on {fitted_type} labels; give "
+            "the periods the type they had in fit (e.g. with "
+            "sklearn_neurif.panel.to_monthly_periods)."
+        )
+    fitted = getattr(estimator, "_index_names_in_", None)
+    if fitted is None or names is None or None in fitted + names or names == fitted:
+        return
+    if sorted(map(str, names)) == sorted(map(str, fitted)):
+        hint = "the levels are swapped: use X.swaplevel().sort_index()"
+    else:
+        hint = f"rename them with X.rename_axis({list(fitted)!r})"
+    raise ValueError(
+        f"X's index levels are {list(names)}, but {type(estimator).__name__} was "
+        f"fitted on {list(fitted)} (entity, time); {hint}."
+    )
+
+
+def _time_type(level: pd.Index) -> str:
+    """Type of time labels, blind to storage details (datetime unit, int size)."""
+    dtype = level.dtype
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        tz = getattr(dtype, "tz", None)
+        return "datetime" + (f" ({tz})" if tz is not None else "")
+    return str(dtype)
 
 
 def _check_level_order(index: pd.MultiIndex) -> None:
@@ -337,7 +424,9 @@ def check_panel_frame(X, *, allow_nan: bool = False) -> None:
         str(c)
         for c, dtype in X.dtypes.items()
         if not (
-            pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+            pd.api.types.is_numeric_dtype(dtype)
+            or pd.api.types.is_bool_dtype(dtype)
+            or _holds_numbers(X[c])
         )
         or pd.api.types.is_complex_dtype(dtype)
         # is_bool_dtype is True for a category of booleans: categories are
@@ -363,6 +452,19 @@ def check_panel_frame(X, *, allow_nan: bool = False) -> None:
             "sklearn_neurif.preprocessing.CrossSectionalRankScaler, which sets a "
             "missing characteristic to the cross-sectional median."
         )
+
+
+def _holds_numbers(column) -> bool:
+    """Whether an object column holds real numbers only (e.g. after a concat).
+
+    Such a column is read as numbers, as a NumPy array of number objects is;
+    text (numbers stored as strings included) and booleans are not. An empty
+    object column passes: there is nothing to refuse.
+    """
+    if column.dtype != object:
+        return False
+    kind = pd.api.types.infer_dtype(column, skipna=True)
+    return kind in ("floating", "integer", "mixed-integer-float", "empty")
 
 
 def _check_numeric_array(X) -> None:
@@ -399,7 +501,14 @@ def check_numeric_dtypes(X) -> None:
     TypeError
         If a column (or the array) is not numeric.
     """
-    check_panel_frame(X.iloc[:0] if isinstance(X, pd.DataFrame) else X, allow_nan=True)
+    if not isinstance(X, pd.DataFrame):
+        check_panel_frame(X, allow_nan=True)
+        return
+    check_panel_frame(X.iloc[:0], allow_nan=True)  # dtypes, names
+    # Values are read only where the dtype cannot tell (object columns).
+    objects = X.columns[[dtype == np.dtype(object) for dtype in X.dtypes]]
+    if any(not _holds_numbers(X[c]) for c in objects):
+        check_panel_frame(X[objects], allow_nan=True)  # names them
 
 
 def _count_inf_nan(X: pd.DataFrame, max_cells: int = 20_000_000):
@@ -494,7 +603,7 @@ def check_panel_target(
             )
         if isinstance(y.index, pd.MultiIndex):
             if not y.index.equals(index):
-                values = _reorder_to(values, panel_index(y), index, name)
+                values = _reorder_to(values, _target_index(y, name), index, name)
         elif panel:
             raise ValueError(
                 _unindexed_message(
@@ -524,6 +633,14 @@ def check_panel_target(
     return np.array(values, dtype=np.float64, copy=True)
 
 
+def _target_index(y, name: str) -> pd.MultiIndex:
+    """``panel_index(y)``, its message saying that ``y`` (not ``X``) is at fault."""
+    try:
+        return panel_index(y)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def _is_single_cross_section(index: pd.MultiIndex) -> bool:
     """Whether ``index`` is the one :func:`panel_index` gives a plain array."""
     time = index.levels[-1]
@@ -545,8 +662,8 @@ def _numeric_1d(values, what: str) -> np.ndarray:
     """Float64 copy of a 1-d numeric array-like; strings and booleans refused."""
     if isinstance(values, pd.Series):
         dtype = values.dtype
-        if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(
-            dtype
+        if pd.api.types.is_bool_dtype(dtype) or not (
+            pd.api.types.is_numeric_dtype(dtype) or _holds_numbers(values)
         ):
             raise TypeError(_non_numeric_message(what, dtype))
         return values.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -639,7 +756,9 @@ def check_return_units(values, what: str = "returns") -> None:
         )
 
 
-def check_characteristic_scale(Z, feature_names=None) -> None:
+def check_characteristic_scale(
+    Z, feature_names=None, *, max_abs: float = REFUSED_MAX_ABS, reason: str = ""
+) -> None:
     """Warn about characteristics far from the scale the models expect.
 
     The models are built for characteristics ranked into [-1, 1] each period
@@ -653,6 +772,12 @@ def check_characteristic_scale(Z, feature_names=None) -> None:
         Validated characteristics (NaN ignored).
     feature_names : sequence of str, optional
         Column names for the message (``x0, x1, ...`` by default).
+    max_abs : float, default=REFUSED_MAX_ABS
+        Columns whose largest absolute value exceeds this are refused. The
+        panel nets pass ``UNSCALED_MAX_ABS``: they cannot train on such
+        values (see docs/validation.md), where IPCA only warns.
+    reason : str, default=""
+        Why, appended to the message.
 
     Warns
     -----
@@ -663,9 +788,9 @@ def check_characteristic_scale(Z, feature_names=None) -> None:
     Raises
     ------
     ValueError
-        If a column's largest absolute value exceeds ``REFUSED_MAX_ABS``
-        (1e15): no characteristic scale means that, and fitting would fail
-        (or give NaN) after training had started.
+        If a column's largest absolute value exceeds ``max_abs`` (by
+        default ``REFUSED_MAX_ABS``, 1e15: no characteristic scale means
+        that, and fitting would fail or give NaN after training had started).
     """
     Z = np.asarray(Z)
     if Z.ndim != 2 or Z.size == 0:
@@ -677,14 +802,12 @@ def check_characteristic_scale(Z, feature_names=None) -> None:
     names = [str(n) for n in feature_names]
     # Infinite cells are left to the finiteness checks, which name them.
     largest = np.where(np.isinf(largest), np.nan, largest)
-    refused = {
-        n: float(v) for n, v in zip(names, largest, strict=True) if v > REFUSED_MAX_ABS
-    }
+    refused = {n: float(v) for n, v in zip(names, largest, strict=True) if v > max_abs}
     if refused:
+        why = reason or "no characteristic means that (a unit or data error?)"
         raise ValueError(
             f"Characteristic column(s) {_short(refused)} hold values beyond "
-            f"{REFUSED_MAX_ABS:.0e} in absolute value; no characteristic means that "
-            "(a unit or data error?). Scale them first, e.g. with "
+            f"{max_abs:.0e} in absolute value; {why}. Scale them first, e.g. with "
             "sklearn_neurif.preprocessing.CrossSectionalRankScaler."
         )
     far = {
@@ -699,6 +822,60 @@ def check_characteristic_scale(Z, feature_names=None) -> None:
             PanelDataWarning,
             stacklevel=3,
         )
+
+
+def check_predictions(pred, return_rms: float = np.inf) -> np.ndarray:
+    r"""Refuse predictions that no return model could mean.
+
+    Every return model's ``predict`` ends here. Conditional means vary less
+    than the returns themselves (:math:`\operatorname{Var} E[r|z] \le
+    \operatorname{Var} r`), so a prediction that is not finite, or beyond
+    ``PREDICTION_BOUND`` (10) times the root mean square of the training
+    returns, means characteristics on another scale than in ``fit`` (or a
+    degenerate fit), not an expected return.
+
+    Parameters
+    ----------
+    pred : ndarray of shape (n_rows,)
+        Predictions.
+    return_rms : float, default=inf
+        Root mean square of the training returns (``inf``: only non-finite
+        predictions are refused, e.g. for a model pickled before it was kept).
+
+    Returns
+    -------
+    ndarray
+        ``pred``, unchanged.
+
+    Raises
+    ------
+    ValueError
+        Naming the count, the largest prediction and its row.
+    """
+    pred = np.asarray(pred)
+    bad = ~(np.abs(pred) <= PREDICTION_BOUND * return_rms)
+    if bad.any():
+        worst = int(np.argmax(np.where(np.isnan(pred), np.inf, np.abs(pred))))
+        what = (
+            "are not finite"
+            if np.isinf(return_rms)
+            else f"are not finite or exceed {PREDICTION_BOUND:g} times the root "
+            f"mean square of the training returns ({return_rms:.3g})"
+        )
+        raise ValueError(
+            f"{int(bad.sum())} of {len(pred)} prediction(s) {what}; the largest "
+            f"is {pred[worst]:.3g} (row {worst}). No expected return is that far "
+            "from the returns: are the characteristics scaled as in fit (e.g. "
+            "with CrossSectionalRankScaler)?"
+        )
+    return pred
+
+
+def return_rms(r) -> float:
+    """Root mean square of the observed (non-NaN) returns, for :func:`check_predictions`."""
+    r = np.asarray(r, dtype=np.float64)
+    r = r[~np.isnan(r)]
+    return float(np.sqrt(np.mean(r**2))) if r.size else np.inf
 
 
 def _short(columns: dict, limit: int = 8) -> str:

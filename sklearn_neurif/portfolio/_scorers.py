@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..panel import is_panel, panel_index
+from ..panel import panel_index
 from ._sorter import LS, _run_sort
 
 __all__ = [
@@ -47,17 +47,16 @@ def make_long_short_scorer(
     -----
     ``estimator`` may be a Pipeline whose last step is the factor model: its
     ``predict`` runs the earlier steps. Rows with a missing return are
-    masked (see :class:`PortfolioSorter`).
+    masked (see :class:`PortfolioSorter`). A plain ``X`` (an array, or a
+    frame without a MultiIndex) is one cross-section, as everywhere in the
+    package: one sorted period, whose Sharpe ratio and t-statistic are NaN.
     """
     if statistic not in _STATISTICS:
         raise ValueError(f"statistic must be one of {_STATISTICS}; got {statistic!r}.")
 
     def scorer(estimator, X, y) -> float:
-        if not is_panel(X):
-            raise TypeError(
-                "Long-short scorers need X with an (entity, time) MultiIndex to "
-                "sort each period."
-            )
+        # A plain X is one cross-section (the package's convention, as in
+        # PortfolioSorter), paired with a plain y by position.
         index = panel_index(X)
         signal = np.asarray(estimator.predict(X), dtype=np.float64).reshape(-1)
         result = _run_sort(

@@ -23,6 +23,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ..base import factor_names
 from ..inference._spanning import newey_west_mean
 from ..panel import (
     PanelLayout,
@@ -45,6 +46,11 @@ LS = "LS"
 
 def _portfolio_names(q: int) -> list[str]:
     return [f"P{j}" for j in range(1, q + 1)]
+
+
+def _stat_column(column, doc):
+    """Property reading ``column`` of ``_column_stats()`` as floats."""
+    return property(lambda self: self._column_stats()[column].astype(float), doc=doc)
 
 
 @dataclass(frozen=True, repr=False)
@@ -118,25 +124,13 @@ class PortfolioSortResult:
             self._stats["table"] = pd.DataFrame(rows).T
         return self._stats["table"]
 
-    @property
-    def mean(self) -> pd.Series:
-        """Mean per-period return of each portfolio."""
-        return self._column_stats()["mean"].astype(float)
-
-    @property
-    def tstat(self) -> pd.Series:
-        """Newey-West t-statistic of each mean."""
-        return self._column_stats()["tstat"].astype(float)
-
-    @property
-    def sharpe(self) -> pd.Series:
-        """Annualised Sharpe ratio ``mean / std * sqrt(periods_per_year)``."""
-        return self._column_stats()["sharpe"].astype(float)
-
-    @property
-    def mean_turnover(self) -> pd.Series:
-        """Average one-way turnover per period."""
-        return self._column_stats()["turnover"].astype(float)
+    # Read-only columns of the per-portfolio statistics (computed once).
+    mean = _stat_column("mean", "Mean per-period return of each portfolio.")
+    tstat = _stat_column("tstat", "Newey-West t-statistic of each mean.")
+    sharpe = _stat_column(
+        "sharpe", "Annualised Sharpe ratio ``mean / std * sqrt(periods_per_year)``."
+    )
+    mean_turnover = _stat_column("turnover", "Average one-way turnover per period.")
 
     def summary(self) -> pd.DataFrame:
         """Mean, NW t-stat, std, annualised Sharpe, turnover, periods per portfolio."""
@@ -217,10 +211,18 @@ def _sort_panel(layout, signal, returns, weights, universe, q, min_assets, sign)
         turns.append([*t_row, t_row[-1] + t_row[0]])
         counts.append(c_row)
     if not formed:
+        # Say which input emptied the periods: a missing signal, or weights
+        # that are missing, zero or negative (those rows are left out).
+        why = (
+            f"; {n_missing_signal} row(s) have no signal and {n_missing_weight} "
+            "a weight that is missing, zero or negative"
+            if n_missing_signal or n_missing_weight
+            else ""
+        )
         raise ValueError(
             f"No period has at least {min_assets} assets with a signal to form {q} "
             f"portfolios ({len(skipped)} period(s) skipped, {layout.n_rows} "
-            "sample(s) in all)."
+            f"sample(s) in all{why})."
         )
     index = pd.Index(formed, name=layout.index.names[-1])
     cols = [*names, LS]
@@ -616,7 +618,7 @@ def _loading_columns(Z, n_factors):
         Z = Z.to_numpy(dtype=np.float64)
     Z = np.asarray(Z, dtype=np.float64)
     k = n_factors if n_factors is not None else Z.shape[1] // 2
-    return Z[:, :k], [f"loading_{j}" for j in range(1, k + 1)]
+    return Z[:, :k], factor_names(k, "loading")
 
 
 def sort_on_factor_model(
@@ -645,9 +647,11 @@ def sort_on_factor_model(
     ----------
     estimator : fitted factor model or Pipeline ending with one
     X : DataFrame with an (entity, time) MultiIndex
-        Characteristics at ``t``.
+        Characteristics at ``t``. A plain array (or a frame without a
+        MultiIndex) is one cross-section, as in :class:`PortfolioSorter`.
     y : Series
-        Excess returns over ``t+1`` on ``X``'s index.
+        Excess returns over ``t+1`` on ``X``'s index (by position for a
+        plain ``X``).
     n_portfolios, long_short, min_assets, nw_lags, periods_per_year
         As in :class:`PortfolioSorter`.
     weights : Series on X's index, optional
@@ -667,8 +671,8 @@ def sort_on_factor_model(
     factor means), so ``LS`` on a loading is long the assets most exposed to
     a factor with a positive premium. Timing as in :class:`PortfolioSorter`.
     """
-    if not is_panel(X):
-        raise TypeError("X must be a DataFrame with an (entity, time) MultiIndex.")
+    # A plain X is one cross-section (the package's convention, as in
+    # PortfolioSorter); y, weights and breakpoints then pair by position.
     index = panel_index(X)
     pred = np.asarray(estimator.predict(X), dtype=np.float64).reshape(-1)
     loadings, names = _loading_columns(

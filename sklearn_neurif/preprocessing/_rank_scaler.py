@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
 from concurrent.futures import ThreadPoolExecutor
-from numbers import Integral
 
 import numpy as np
 import pandas as pd
@@ -13,7 +13,14 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
-from ..panel import PanelLayout, check_panel_frame, is_panel, panel_index
+from ..panel import (
+    PanelDataWarning,
+    PanelLayout,
+    check_panel_frame,
+    is_panel,
+    panel_index,
+)
+from ..panel._validation import N_JOBS_CONSTRAINT, check_index_names
 
 __all__ = ["CrossSectionalRankScaler", "ImputationReport"]
 
@@ -162,7 +169,7 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
 
     _parameter_constraints: dict = {
         "missing": [StrOptions({"median", "keep"})],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS_CONSTRAINT,
     }
 
     def __init__(self, missing: str = "median", *, n_jobs=None):
@@ -197,6 +204,11 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
             If a column is not numeric.
         ValueError
             If ``X`` holds infinite values or has a malformed panel index.
+
+        Warns
+        -----
+        PanelDataWarning
+            If a column is missing in every row.
         """
         _, values = self._check_input(X, reset=True)
         if self.missing == "median":
@@ -205,6 +217,17 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
             per_feature = np.zeros(values.shape[1], dtype=np.int64)
         self.n_imputed_per_feature_ = per_feature
         self.n_imputed_ = int(per_feature.sum())
+        empty = np.flatnonzero(np.isnan(values).all(axis=0)) if len(values) else []
+        if len(empty):
+            names = self._output_names(X, values.shape[1])
+            warnings.warn(
+                f"Characteristic column(s) {[str(names[j]) for j in empty]} are "
+                "missing in every row: they become constant (0, or NaN with "
+                "missing='keep') and carry no information; IPCA refuses them as "
+                "linearly dependent. Drop them.",
+                PanelDataWarning,
+                stacklevel=2,
+            )
         return self
 
     def transform(self, X):
@@ -276,6 +299,7 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
             check_panel_frame(X.iloc[:0], allow_nan=True)
         params = dict(dtype=[np.float64, np.float32], ensure_all_finite=False)
         if reset or hasattr(self, "n_features_in_"):
+            check_index_names(self, X, reset=reset)
             values = validate_data(self, X, reset=reset, **params)
         else:
             # Unfitted (allowed: stateless); nothing to check names against.

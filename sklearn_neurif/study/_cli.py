@@ -226,12 +226,17 @@ def main(argv=None) -> int:
     -------
     int
         0 on success, 2 on bad input (message on stderr), as argparse does
-        for bad options.
+        for bad options, 130 when interrupted (Ctrl-C; the shell's code for
+        SIGINT), with no report written.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return _run(args)
+    except KeyboardInterrupt:
+        # The report is written only after the study has run to its end.
+        print("neurif: interrupted; no report written.", file=sys.stderr)
+        return 130
     except (ValueError, TypeError, OSError) as exc:
         message = str(exc).strip() or type(exc).__name__
         print(f"neurif: error: {message}", file=sys.stderr)

@@ -328,6 +328,11 @@ def read_panel_file(path, entity_col, time_col, return_col, size_col=None):
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise ValueError(f"Cannot read {path} as a CSV panel: {exc}") from exc
     needed = [c for c in (entity_col, time_col, return_col, size_col) if c is not None]
+    if len(set(needed)) < len(needed):  # e.g. --return-col naming the entity ids
+        raise ValueError(
+            f"{path}: the entity, time, return (and size) columns must differ; "
+            f"got {needed}."
+        )
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise ValueError(
@@ -341,6 +346,16 @@ def read_panel_file(path, entity_col, time_col, return_col, size_col=None):
     index = pd.MultiIndex.from_arrays(
         [frame[entity_col].to_numpy(), months], names=["entity", "time"]
     )
+    if index.has_duplicates:
+        row = int(np.flatnonzero(index.duplicated())[0])
+        raise ValueError(
+            f"{path}: {int(index.duplicated().sum())} row(s) repeat an (entity, "
+            f"month) pair, e.g. {entity_col}={frame[entity_col].iloc[[row]].tolist()[0]!r}, "
+            f"{time_col}={frame[time_col].iloc[[row]].tolist()[0]!r} on data row "
+            f"{row + 1}; the "
+            "file needs one row per entity and month (daily data must be "
+            "compounded to months first)."
+        )
     chars = [c for c in frame.columns if c not in needed]
     if not chars:
         raise ValueError(f"{path}: no characteristic columns besides {needed}.")

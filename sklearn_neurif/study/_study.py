@@ -842,12 +842,19 @@ def _split(X, y, default_split, train_end, valid_end) -> dict:
     periods = time_of[np.asarray(y.notna())].unique().sort_values()
     all_periods = time_of.unique().sort_values()
     ends = (train_end, valid_end)
+    if (train_end is None) != (valid_end is None):  # as the CLI: never ignored
+        raise ValueError(
+            f"train_end={train_end!r} and valid_end={valid_end!r}: give both ends "
+            "of the split, or neither for the default split."
+        )
     if ends == (None, None) and default_split is not None:
         ends = default_split
     if None in ends:
         n = len(periods)
         ends = (periods[int(0.6 * n) - 1], periods[int(0.8 * n) - 1])
     t_end, v_end = (pd.Period(e, freq="M") if isinstance(e, str) else e for e in ends)
+    if v_end <= t_end:
+        raise ValueError(f"valid_end {v_end} must come after train_end {t_end}.")
     parts = {
         "train": all_periods[all_periods <= t_end],
         "valid": all_periods[(all_periods > t_end) & (all_periods <= v_end)],

@@ -9,7 +9,10 @@ from ..nn._base import (
     PanelNetRegressor,
     training_parameters_doc,
 )
-from ..panel._validation import Interval  # refuses booleans (n_factors=True)
+from ..panel._validation import (
+    Interval,  # refuses booleans (n_factors=True)
+    check_predictions,
+)
 from ._module import TransformerModule
 from ._net import TransformerNet
 
@@ -191,7 +194,13 @@ class TransformerRegressor(PanelNetRegressor):
         ndarray of shape (n_rows,)
             :math:`\\hat r_{i,t+1}` per row, in input order, from
             characteristics up to ``t`` only.
+
+        Raises
+        ------
+        ValueError
+            If a prediction is not finite (characteristics on another scale
+            than in ``fit``), as for every return model of the package.
         """
         batcher, _, n_context = self._predict_batcher(X)
         r_hat = self._per_row_outputs(batcher, per_cell=("r_hat",))["r_hat"]
-        return r_hat[n_context:]
+        return check_predictions(r_hat[n_context:])
