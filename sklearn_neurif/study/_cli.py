@@ -101,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--neurif-seeds",
         type=int,
         default=1,
-        help="NeurIF seeds averaged per refit (default 1; 2 take the US run from "
-        "about 7 to about 10.5 minutes)",
+        help="NeurIF seeds averaged per refit (default 1; each seed adds about "
+        "one NeurIF's time)",
     )
     run.add_argument(
         "--quick", action="store_true", help="fast, smaller run (labelled quick)"

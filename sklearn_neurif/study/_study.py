@@ -412,8 +412,8 @@ def run_study(
     neurif_seeds : int, optional
         NeurIF seeds averaged in each refit (a
         :class:`~sklearn_neurif.SeedEnsembleRegressor` when above 1);
-        default: the settings' (1). Two seeds took the default run on the US
-        panel from 7 to 10.5 minutes on 2 cores.
+        default: the settings' (1). Each seed adds about one NeurIF's time
+        (on the US panel, 2 cores: 4 to 9 minutes of NeurIF refits).
     factors : path, optional
         Ken French five-factor file (or a folder with it) for the alphas and
         the risk-free rate; default: the source's own factors.
