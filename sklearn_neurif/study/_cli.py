@@ -22,8 +22,9 @@ __all__ = ["build_parser", "main"]
 
 _EPILOG = """\
 examples:
-  neurif run                       # the study on the real US stock panel (about 4 min)
-  neurif run --quick               # a 30-second version (see docs/study.md)
+  neurif run                       # the walk-forward study on the US stock panel
+  neurif run --quick               # a quick check of the pipeline (under a minute)
+  neurif run --models IPCA,NeurIF,CA2,Transformer
   neurif run --data simulated --quick --out runs/sim
   neurif run --data panel.csv --entity-col permno --time-col date --return-col ret
 """
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``neurif`` command."""
     parser = argparse.ArgumentParser(
         prog="neurif",
-        description="Conditional latent factor models (IPCA vs NeurIF) on panels.",
+        description="Conditional latent factor models (IPCA, NeurIF, CA) on panels.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
         "run",
-        help="run the IPCA vs NeurIF study and write report.md, figures, metrics.json",
+        help="run the walk-forward study and write report.md, figures, metrics.json",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -90,7 +91,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="last validation month (YYYY-MM), after --train-end",
     )
-    run.add_argument("--quick", action="store_true", help="fast, smaller run")
+    run.add_argument(
+        "--models",
+        default="IPCA,NeurIF,CA2",
+        help="models compared, comma-separated, among IPCA, NeurIF, CA2 and "
+        "Transformer; IPCA required (default IPCA,NeurIF,CA2)",
+    )
+    run.add_argument(
+        "--neurif-seeds",
+        type=int,
+        default=1,
+        help="NeurIF seeds averaged per refit (default 1; each seed adds about "
+        "one NeurIF's time)",
+    )
+    run.add_argument(
+        "--quick", action="store_true", help="fast, smaller run (labelled quick)"
+    )
     run.add_argument(
         "--out", default=None, help="output folder (default ./neurif_runs/<timestamp>)"
     )
@@ -103,7 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch CPU threads (default 1: robust on shared machines; "
         "0 = torch's default)",
     )
-    run.add_argument("--quiet", action="store_true", help="no progress output")
+    run.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no table; the report path is still printed",
+    )
     return parser
 
 
@@ -116,8 +136,15 @@ def _check_args(args, out: Path) -> None:
     Raises ``ValueError`` or ``OSError`` naming the option.
     """
     from ._data import check_data_arguments
+    from ._walk import check_models
 
+    try:
+        check_models(args.models)
+    except ValueError as exc:
+        raise ValueError(f"--models {args.models!r}: {exc}") from None
     _check_split_ends(args.train_end, args.valid_end)
+    if args.neurif_seeds < 1:
+        raise ValueError(f"--neurif-seeds must be >= 1; got {args.neurif_seeds}.")
     if args.threads < 0:
         raise ValueError(
             f"--threads must be >= 0 (0 = torch's default); got {args.threads}."
@@ -188,7 +215,7 @@ def _run(args) -> int:
     paths = write_report(result, out)
     if not args.quiet:
         print(headline_markdown(result))
-        print(f"\nReport: {paths['report']}  ({result.timings['total']:.0f} s)")
+    print(f"Report: {paths['report']}  ({result.timings['total']:.0f} s)")
     return 0
 
 

@@ -47,10 +47,17 @@ def _pct(frame: pd.DataFrame, rows) -> pd.DataFrame:
 
 
 def headline_markdown(result) -> str:
-    """The headline table in Markdown (R² and alphas in percent)."""
+    """The headline table in Markdown (R², means and alphas in percent)."""
     head = result.headline()
-    pct_rows = [r for r in head.index if r.endswith("R2") or r.endswith("(monthly)")]
-    return _table(_pct(head, pct_rows))
+    pct_rows = [
+        r
+        for r in head.index
+        if r.endswith("R2") or r.endswith("(monthly)") or r.startswith("LS mean")
+    ]
+    n = result.split["test"]["n_periods_with_return"]
+    title = f"## Headline{result.label}\n\n{n} test months with returns, the same "
+    title += "months for every model."
+    return f"{title}\n\n" + _table(_pct(head, pct_rows))
 
 
 def write_report(result, out_dir) -> dict:
@@ -78,154 +85,182 @@ def write_report(result, out_dir) -> dict:
 
 
 def _markdown(r, figures) -> str:
-    c, d, s = r.config, r.data_info, r.split
-    ipca_k, nf_k = r.chosen["IPCA"], r.chosen["NeurIF"]
+    c, d, q = r.config, r.data_info, r.label
     lines = [
-        "# NeurIF study: IPCA vs NeurIF out of sample",
+        f"# Walk-forward study{q}: {', '.join(r.models)} out of sample",
         "",
+    ]
+    if c["quick"]:
+        lines += [
+            "**Quick run** (`--quick`): a subsample and few epochs, to check the "
+            "pipeline; its numbers are not the study's results.",
+            "",
+        ]
+    lines += [
         f"Data: **{d['name']}**, {d['n_rows']:,} rows, {d['n_entities']:,} entities, "
         f"{d['n_periods']} months, median {d['median_assets_per_period']:.0f} assets a "
         f"month; characteristics: {', '.join(d['characteristics'])}.",
-        f"Rank-scaled per month into [-0.5, 0.5]; {d['n_imputed']:,} missing "
-        "characteristic cells set to the cross-sectional median (0).",
+        f"Rank-scaled per month into [-0.5, 0.5] plus a constant instrument; "
+        f"{d['n_imputed']:,} missing characteristic cells set to the "
+        "cross-sectional median (0).",
         "",
     ]
     lines += [f"- {n}" for n in d["notes"]]
+    lines += ["", f"## Protocol{q}", "", _protocol(r), "", headline_markdown(r), ""]
+    lines += [_headline_notes(r), "", "## Conclusion" + q, "", _verdict(r), ""]
+    lines += _sections(r)
     lines += [
-        "",
-        "## Protocol",
-        "",
-        "| sample | first as-of month | last as-of month | months | rows with a return |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for part, v in s.items():
-        lines.append(
-            f"| {part} | {v['first']} | {v['last']} | {v['n_periods']} | "
-            f"{v['n_rows_with_return']:,} |"
-        )
-    lines += [
-        "",
-        "Row (i, t) holds characteristics known at the end of month t and the "
-        "return over t+1, so the test returns are earned one month after the "
-        "as-of months above. Period outputs (long-short returns, factors) are "
-        "labelled by the as-of month in `metrics.json` (`long_short_returns`) "
-        "and relabelled to the month earned before every regression on factor "
-        "files; `factors` in `metrics.json` is labelled by the month earned.",
-        "",
-        f"K chosen by **{c['selection']}** (ties: smaller K) among IPCA "
-        f"{c['ipca_grid']} and NeurIF {c['neurif_grid']}, each fitted on the "
-        f"training months; the chosen K refitted on **{c['refit']}**, then "
-        "evaluated once on the test months. NeurIF settings: "
-        f"`{c['neurif_params']}` (early stopping on the last 20% of its own "
-        "training months, best weights restored). Sorts: "
-        f"{c['n_portfolios']} quantile portfolios, long-short = top minus bottom. "
-        f"Seed {c['seed']}, device {c['device']}, quick={c['quick']}.",
-        "",
-        "## Headline (test months, same months for both models)",
-        "",
-        headline_markdown(r),
-        "",
-        "R² are uncentred (benchmark zero); predictive R² uses the premia known "
-        "at t (IPCA: mean training factors; NeurIF: its premium head); total R² "
-        "uses the factors realised over t+1. Alphas: long-short decile portfolio "
-        "on predicted returns regressed on the factor set, Newey-West t.",
-        "",
-        _verdict(r),
-        "",
-        "## R² by number of factors",
-        "",
-        "Every K fitted on the training months only; validation and test R² of "
-        "that same fit (the headline uses the refit of the chosen K).",
-        "",
-        _table(_by_k(r.by_k), index=True),
-        "",
-        "![R2 by K](figures/r2_by_k.png)",
-        "",
-        "## Portfolio sorts (test months)",
-        "",
-        "Long-short (top minus bottom) statistics per signal: mean monthly "
-        "return, Newey-West t, annualised Sharpe, mean one-way turnover.",
-        "",
-        _table(r.sorts, index=False),
-        "",
-        "Mean monthly return of each portfolio, sorts on predicted returns:",
-        "",
-        _table(r.deciles),
-        "",
-        "![cumulative long-short](figures/cumulative_long_short.png)",
-        "",
-        "## Alphas of the long-short portfolios",
-        "",
-    ]
-    if r.alphas.empty:
-        lines.append("No observable factors for this data source: no alphas.")
-    else:
-        lines += [
-            "Monthly alpha, annualised alpha, Newey-West t, R², months:",
-            "",
-            _table(r.alphas, index=False),
-        ]
-    lines += ["", "## Anomaly tests", ""]
-    if not r.anomaly:
-        lines.append("No anomaly test could be run (see the notes above).")
-    for name, summ in r.anomaly.items():
-        lines += [
-            f"### {name}",
-            "",
-            "Test assets regressed on each factor set over the same months: "
-            "mean |alpha|, count of |t| > 1.96 and > 3, GRS F-test, average R². "
-            "Learned factors: realised factors of the refitted models (out of "
-            "sample on the test months, in sample before)."
-            + (
-                " The external file's months that the panel covers are "
-                "(mostly) in the models' estimation months: an in-sample test."
-                if name.startswith("external")
-                else ""
-            ),
-            "",
-            _table(summ),
-            "",
-        ]
-    lines += [
-        "## Loadings and characteristics",
-        "",
-        f"IPCA: Gamma (K={ipca_k}). NeurIF: slopes of the pooled regression of its "
-        f"loadings on the rank-scaled characteristics over the test months "
-        f"(K={nf_k}; `characteristic_attribution(method='regression')`). The "
-        "constant instrument's row is left out of the heatmap (it is in "
-        "`metrics.json`).",
-        "",
-        "![attribution](figures/attribution_heatmap.png)",
-        "",
-        "![factors](figures/factor_time_series.png)",
-        "",
-        "## Wall time",
+        f"## Wall time{q}",
         "",
         _table(pd.Series(r.timings, name="seconds").round(1).astype(str).to_frame()),
         "",
-        "All numbers are in `metrics.json`.",
+        "All numbers and every monthly series are in `metrics.json`.",
         "",
     ]
     return "\n".join(lines)
 
 
-def _by_k(by_k: pd.DataFrame) -> pd.DataFrame:
-    frame = by_k.set_index(["model", "K"]).copy()
-    frame.index = [f"{m} K={k}" for m, k in frame.index]
-    frame.index.name = "model"
-    return frame.map(lambda v: f"{100 * v:.3f}%")
+def _protocol(r) -> str:
+    c, s = r.config, r.split
+    grids = ", ".join(f"{m} {c['grids'][m] or 'no K'}" for m in r.models)
+    return (
+        f"Walk-forward (`walk_forward_predict`): test as-of months {s['test']['first']} "
+        f"to {s['test']['last']} ({s['test']['n_periods_with_return']} with returns, "
+        f"{s['test']['n_rows_with_return']:,} stock-months), {s['n_refits']} refits, "
+        f"one every {c['refit_every']} months on an expanding window that starts "
+        f"{s['first_train']['first']}; the last {c['validation_periods']} months of "
+        "each window are its validation window (first window: validation "
+        f"{s['first_validation']['first']} to {s['first_validation']['last']}). "
+        "Inside each refit K is chosen by a GridSearchCV on the validation "
+        "window's predictive R² (one K: no search), the chosen K is refitted on the "
+        "whole window, and the nets stop early on that validation window. Grids: "
+        f"{grids}. Parameters: `{c['params']}`; NeurIF seeds per refit: "
+        f"{c['neurif_seeds']}. Sorts: {c['n_portfolios']} quantile portfolios, "
+        "long-short = top minus bottom. Row (i, t) holds characteristics known at "
+        "the end of t and the return over t+1. "
+        f"Seed {c['seed']}, device {c['device']}, torch threads {c['torch_threads']}."
+    )
+
+
+def _headline_notes(r) -> str:
+    return (
+        "R² are uncentred (benchmark zero) and pooled over all test stock-months; "
+        "predictive R² uses the premia known at t, total R² the factors realised "
+        "over t+1 (no total R² for the transformer, which has no factors). "
+        "**DM p vs IPCA**: two-sided p-value of the Diebold-Mariano test (Gu, "
+        "Kelly and Xiu 2020) on the monthly cross-sectional mean squared errors "
+        "of the predicted returns, Newey-West variance. **Rank IC NW t**: "
+        "Newey-West t-statistic of the mean monthly Spearman IC. LS: long-short "
+        "decile portfolio on predicted returns, mean monthly return with its "
+        "Newey-West t, annualised Sharpe, mean one-way turnover of both legs "
+        "(at most 2), Sharpe net of 10 and 25 bp one-way costs (net = gross - "
+        "cost x turnover of both legs; the first month pays for building both "
+        "legs). Alpha: the long-short on the factor set, Newey-West t."
+    )
+
+
+def _sections(r) -> list:
+    q = r.label
+    ci = r.r2_ci.map(lambda v: f"{100 * v:.3f}%" if np.isfinite(v) else "n/a")
+    dm = r.diebold_mariano.drop(columns="differential")
+    cols = ["model", "refit", "train_end", "test_start", "test_end", "K"]
+    out = [
+        f"## Out-of-sample R² with 95% confidence intervals{q}",
+        "",
+        "Newey-West (delta-method) intervals of the pooled R² from its monthly sums.",
+        "",
+        _table(ci),
+        "",
+        "![R2 with confidence intervals](figures/r2_ci.png)",
+        "",
+        f"## Diebold-Mariano tests, every pair{q}",
+        "",
+        "A positive statistic: the second model has the smaller monthly mean "
+        "squared errors. Two-sided p-values, Newey-West variance.",
+        "",
+        _table(dm, index=False),
+        "",
+        f"## K and fit time per refit{q}",
+        "",
+        "K chosen on each refit's validation window (its last months); "
+        "R2_predictive is the refit's own test block.",
+        "",
+        "![validation R2 by K](figures/validation_r2_by_k.png)",
+        "",
+        _table(r.refits[[*cols, "fit_time", "R2_predictive"]], index=False),
+        "",
+        f"## Portfolio sorts on predicted returns{q}",
+        "",
+        _table(r.sorts, index=False),
+        "",
+        "Mean monthly return of each portfolio:",
+        "",
+        _table(r.deciles),
+        "",
+        "![decile means](figures/decile_means.png)",
+        "",
+        "![cumulative long-short](figures/cumulative_long_short.png)",
+        "",
+        "![monthly rank IC](figures/rank_ic.png)",
+        "",
+        f"## Alphas of the long-short portfolios{q}",
+        "",
+    ]
+    if r.alphas.empty:
+        out.append("No observable factors for this data source: no alphas.")
+    else:
+        out += ["Monthly alpha, annualised, Newey-West t, R², months:", ""]
+        out.append(_table(r.alphas, index=False))
+    out += ["", f"## Anomaly tests{q}", ""]
+    if not r.anomaly:
+        out.append("No anomaly test could be run (see the notes above).")
+    out += [
+        "Test assets (excess returns) regressed on each factor set over the test "
+        "months: mean |alpha|, counts of |t| > 1.96 and > 3 (Newey-West), GRS "
+        "F-test, average R². A model enters as the market plus its long-short "
+        "portfolio: its latent factors change rotation at every refit, so they "
+        "are not one factor series over the test months.",
+        "",
+    ]
+    for name, summ in r.anomaly.items():
+        out += [f"### {name}", "", _table(summ), ""]
+    if r.attribution:
+        out += [
+            f"## Loadings and characteristics (last refit){q}",
+            "",
+            "IPCA: Gamma; the nets: slopes of their loadings on the characteristics "
+            "(`characteristic_attribution(method='regression')`); the constant's row "
+            "is left out of the heatmap.",
+            "",
+            "![attribution](figures/attribution_heatmap.png)",
+            "",
+        ]
+    return out
 
 
 def _verdict(r) -> str:
-    ti, tn = r.test["IPCA"], r.test["NeurIF"]
+    """Which differences are significant (Diebold-Mariano p < 0.05)."""
     parts = []
-    for key, label in (("r2_total", "total R²"), ("r2_predictive", "predictive R²")):
-        better = "NeurIF" if tn[key] > ti[key] else "IPCA"
+    for row in r.diebold_mariano.itertuples(index=False):
+        better = row.model_2 if row.stat > 0 else row.model_1
+        sig = "significant" if row.pvalue < 0.05 else "not significant"
         parts.append(
-            f"{label}: {better} is higher ({100 * tn[key]:.3f}% NeurIF vs "
-            f"{100 * ti[key]:.3f}% IPCA)"
+            f"{row.model_1} vs {row.model_2}: {better} has the smaller squared "
+            f"errors, DM {row.stat:.2f}, p = {row.pvalue:.3f} ({sig} at 5%)"
         )
-    return "On these test months, " + "; ".join(parts) + "."
+    best = max(r.models, key=lambda m: r.test[m]["r2_predictive"])
+    n = r.split["test"]["n_periods_with_return"]
+    text = (
+        f"Over {n} test months, the highest predictive R² is {best}'s "
+        f"({100 * r.test[best]['r2_predictive']:.3f}%). "
+    )
+    text += "; ".join(parts) + "."
+    if not (r.diebold_mariano.pvalue < 0.05).any():
+        text += (
+            " No difference in forecast accuracy is significant at 5%: on these "
+            "months the models cannot be told apart by their squared errors."
+        )
+    return text
 
 
 def _figures(r, folder: Path) -> list:
@@ -243,42 +278,94 @@ def _figures(r, folder: Path) -> list:
         plt.close(fig)
         paths.append(path)
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, col, title in zip(
-        axes,
-        ("test_total_r2", "test_predictive_r2"),
-        ("total R² (test)", "predictive R² (test)"),
-        strict=False,
+    for name, draw in (
+        ("r2_ci.png", _fig_r2),
+        ("cumulative_long_short.png", _fig_cumulative),
+        ("decile_means.png", _fig_deciles),
+        ("rank_ic.png", _fig_ic),
+        ("validation_r2_by_k.png", _fig_by_k),
     ):
-        for model, grp in r.by_k.groupby("model"):
-            ax.plot(grp.K, 100 * grp[col], marker="o", label=model)
-            ax.plot(grp.K, 100 * grp[col.replace("test", "valid")], ls=":", marker=".",
-                    color=ax.lines[-1].get_color(), label=f"{model} (valid)")  # fmt: skip
-        ax.set_xlabel("K")
-        ax.set_ylabel("%")
-        ax.set_title(title)
-    axes[0].legend(fontsize=8)
-    save(fig, "r2_by_k.png")
+        fig = draw(plt, r)
+        save(fig, name)
+    if r.attribution:
+        save(_fig_attribution(plt, r), "attribution_heatmap.png")
+    return paths
 
-    fig, axes = plt.subplots(1, len({w for _, w in r.ls_returns}), figsize=(9, 3.5))
-    axes = np.atleast_1d(axes)
-    for ax, w in zip(axes, sorted({w for _, w in r.ls_returns}), strict=False):
+
+def _fig_r2(plt, r):
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, kind in zip(axes, ("total", "predictive"), strict=True):
+        ci = 100 * r.r2_ci[[f"r2_{kind}", f"{kind}_lo", f"{kind}_hi"]].astype(float)
+        x = np.arange(len(ci))
+        mid = ci[f"r2_{kind}"].to_numpy()
+        err = [mid - ci[f"{kind}_lo"].to_numpy(), ci[f"{kind}_hi"].to_numpy() - mid]
+        ax.errorbar(x, mid, yerr=err, fmt="o", capsize=4)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xticks(x, list(ci.index))
+        ax.set_ylabel("%")
+        ax.set_title(f"OOS {kind} R² with 95% NW interval{r.label}", fontsize=9)
+    return fig
+
+
+def _fig_cumulative(plt, r):
+    weightings = sorted({w for _, w in r.ls_returns})
+    fig, axes = plt.subplots(1, len(weightings), figsize=(9, 3.5), squeeze=False)
+    for ax, w in zip(axes[0], weightings, strict=True):
         for (model, ww), frame in r.ls_returns.items():
             if ww == w:
-                # Plotted by the month the return is earned (as-of + 1).
+                # By the month the return is earned (as-of + 1); log returns.
                 earned = as_of_to_return_period(frame["predicted"].dropna())
-                cum = (1 + earned).cumprod()
-                ax.plot(cum.index.to_timestamp() if hasattr(cum.index, "to_timestamp")
-                        else cum.index, cum.to_numpy(), label=model)  # fmt: skip
-        ax.set_title(f"long-short on predicted returns, {w}")
+                cum = np.log1p(earned).cumsum()
+                ax.plot(cum.index.to_timestamp(), cum.to_numpy(), label=model)
+        if r.market is not None:
+            mkt = r.market.reindex(earned.index).dropna()
+            cum = np.log1p(mkt).cumsum()
+            ax.plot(cum.index.to_timestamp(), cum.to_numpy(), "k--", lw=1,
+                    label="market excess")  # fmt: skip
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_title(f"Cumulative log return, long-short {w}, gross{r.label}",
+                     fontsize=9)  # fmt: skip
         ax.set_xlabel("month earned")
-        ax.set_ylabel("growth of 1")
+        ax.set_ylabel("sum of log returns")
         ax.legend(fontsize=8)
         ax.tick_params(axis="x", labelrotation=30)
-    save(fig, "cumulative_long_short.png")
+    return fig
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, (model, frame) in zip(axes, r.attribution.items(), strict=False):
+
+def _fig_deciles(plt, r):
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    frame = 100 * r.deciles.drop(columns="LS", errors="ignore")
+    n = len(frame)
+    width = 0.8 / max(n, 1)
+    x = np.arange(frame.shape[1])
+    for i, (label, row) in enumerate(frame.iterrows()):
+        ax.bar(x + i * width - 0.4 + width / 2, row.to_numpy(), width, label=label)
+    ax.set_xticks(x, list(frame.columns))
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_ylabel("mean monthly return, %")
+    ax.set_title(f"Portfolios sorted on predicted returns (low to high){r.label}",
+                 fontsize=9)  # fmt: skip
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def _fig_ic(plt, r):
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    for model, ev in r.evaluations.items():
+        ic = ev.monthly["rank_ic"].dropna()
+        ax.plot(ic.index.to_timestamp(), ic.to_numpy(), lw=1,
+                label=f"{model} (mean {ev.ic_mean:.3f}, NW t {ev.ic_nw_tstat:.2f})")  # fmt: skip
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xlabel("as-of month")
+    ax.set_ylabel("Spearman rank IC")
+    ax.set_title(f"Monthly rank IC of the predicted returns{r.label}", fontsize=9)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _fig_attribution(plt, r):
+    fig, axes = plt.subplots(1, len(r.attribution), figsize=(10, 4), squeeze=False)
+    for ax, (model, frame) in zip(axes[0], r.attribution.items(), strict=True):
         # The constant instrument's row would dominate the colour scale.
         frame = frame.drop(index="const", errors="ignore")
         values = frame.to_numpy(dtype=float)
@@ -286,22 +373,32 @@ def _figures(r, folder: Path) -> list:
         im = ax.imshow(values, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
         ax.set_yticks(range(len(frame.index)), [str(i) for i in frame.index])
         ax.set_xticks(
-            range(frame.shape[1]), [f"{j + 1}" for j in range(frame.shape[1])]
+            range(frame.shape[1]), [str(j + 1) for j in range(frame.shape[1])]
         )
         ax.set_xlabel("factor")
-        ax.set_title(f"{model}: loading ~ characteristic")
+        ax.set_title(f"{model}: loading ~ characteristic (last refit)", fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8)
-    save(fig, "attribution_heatmap.png")
+    return fig
 
-    fig, axes = plt.subplots(len(r.factors), 1, figsize=(9, 6), sharex=True)
-    axes = np.atleast_1d(axes)
-    test_start = pd.Period(r.split["test"]["first"], freq="M") + 1
-    for ax, (model, frame) in zip(axes, r.factors.items(), strict=False):
-        cum = (1 + frame.fillna(0)).cumprod()
-        for col in cum:
-            ax.plot(cum.index.to_timestamp(), cum[col].to_numpy(), label=col, lw=1)
-        ax.axvline(test_start.to_timestamp(), color="k", ls="--", lw=0.8)
-        ax.set_title(f"{model}: cumulative realised factors (dashed: test start)")
-        ax.legend(fontsize=7, ncol=3)
-    save(fig, "factor_time_series.png")
-    return paths
+
+def _fig_by_k(plt, r):
+    """Validation predictive R² by K of every refit, the chosen K marked."""
+    searched = [m for m in r.models if r.refits[r.refits.model == m].validation_r2
+                .notna().any()]  # fmt: skip
+    fig, axes = plt.subplots(1, max(len(searched), 1), figsize=(9, 3.5), squeeze=False)
+    for ax, model in zip(axes[0], searched, strict=False):
+        rows = r.refits[r.refits.model == model]
+        for row in rows.itertuples(index=False):
+            ks, vals = zip(*sorted(row.validation_r2.items()), strict=True)
+            line = ax.plot(ks, 100 * np.array(vals), marker=".", lw=1,
+                           label=f"refit {row.refit} (to {row.train_end})")  # fmt: skip
+            ax.plot(row.K, 100 * row.validation_r2[row.K], "o", ms=9, mfc="none",
+                    color=line[0].get_color())  # fmt: skip
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set_xticks(ks)
+        ax.set_xlabel("K")
+        ax.set_ylabel("validation predictive R², %")
+        ax.set_title(f"{model}: validation R² by K (circle: chosen){r.label}",
+                     fontsize=9)  # fmt: skip
+        ax.legend(fontsize=6)
+    return fig
