@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 
 def set_init_params(estimator, arguments: dict) -> None:
     """Set each ``__init__`` parameter of ``estimator`` from ``arguments``.
@@ -21,7 +19,11 @@ def set_init_params(estimator, arguments: dict) -> None:
     arguments : dict
         ``locals()`` of its ``__init__`` (``self`` is ignored).
     """
-    signature = inspect.signature(type(estimator).__init__)
-    for name, param in signature.parameters.items():
-        if name != "self" and param.kind is not param.VAR_KEYWORD:
-            setattr(estimator, name, arguments[name])
+    # locals() at the top of __init__ holds exactly the parameters of that
+    # __init__ (plus the implicit ``__class__`` cell when it calls super()).
+    # Reading them from there, not from type(estimator).__init__, keeps a
+    # subclass whose own __init__ forwards to this one (NeurIFRegressorCV)
+    # correct.
+    for name, value in arguments.items():
+        if name not in ("self", "__class__"):
+            setattr(estimator, name, value)
