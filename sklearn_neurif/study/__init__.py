@@ -25,16 +25,4 @@ _LAZY = {
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
-__all__ = [
-    "DATA_NAMES",
-    "MODEL_NAMES",
-    "StudyResult",
-    "StudySettings",
-    "characteristic_anomalies",
-    "load_study_data",
-    "main",
-    "read_panel_file",
-    "run_study",
-    "study_settings",
-    "write_report",
-]
+__all__ = sorted(_LAZY)  # every public name of the study is lazy
