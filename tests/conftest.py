@@ -12,3 +12,26 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def make_local_cluster():
+    """Factory of a small dask ``LocalCluster`` for the distributed tests.
+
+    Worker processes (not threads): each fit runs in another interpreter, as
+    on a real cluster. No dashboard (no port to clash), quiet logs.
+    """
+    import logging
+
+    distributed = pytest.importorskip("distributed")
+
+    def make():
+        return distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+
+    return make

@@ -8,7 +8,6 @@ processes). NeurIF is deterministic on CPU for a given ``random_state`` and
 torch thread count, so the cluster must reproduce the serial search exactly.
 """
 
-import logging
 import os
 
 import joblib
@@ -34,16 +33,8 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def client():
-    # Worker processes (not threads): each fit runs in another interpreter, as
-    # on a real cluster. No dashboard (no port to clash), quiet logs.
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+def client(make_local_cluster):
+    cluster = make_local_cluster()
     client = distributed.Client(cluster)
     try:
         # Same torch thread count as the test process (tests/conftest.py):

@@ -315,23 +315,15 @@ def test_panel_net_validation_window_and_warm_start():
     assert res.estimators[0].warm_start and res.estimators[1].warm_start
 
 
-def test_refits_run_on_a_dask_cluster():
+def test_refits_run_on_a_dask_cluster(make_local_cluster):
     """Refits are joblib jobs: under the dask backend they run on the workers."""
-    import logging
-
     import joblib
 
     distributed = pytest.importorskip("distributed")
     data = make_conditional_factor_panel(30, 24, 4, 2, random_state=0)
     kwargs = dict(test_start=12, refit_every=4)
     serial = walk_forward_predict(IPCARegressor(2), data.X, data.y, **kwargs)
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    cluster = make_local_cluster()
     with cluster, distributed.Client(cluster) as client:
         with distributed.get_task_stream(client) as tasks:
             with joblib.parallel_backend("dask"):
