@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
 from .._params import set_init_params
+from .._warnings import warn_at_caller
 from ..base import FactorModelMixin, FactorOutputs, check_n_factors, factor_names
 from ..panel import (
     PanelLayout,
@@ -275,18 +275,28 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 Z, r, layout, self.add_constant, n_jobs=effective_n_jobs(self.n_jobs)
             )
             self._check_finite(X, Z, r, W)
-            active = n_obs > 0
-            if not active.all():  # periods without returns drop out of ALS
-                W, x = W[active], x[active]
-            self._check_identified(W, n_obs, layout)
-            gamma, F, self.n_iter_, n_masked = self._alternating_least_squares(
-                W, x, n_obs[active]
-            )
-        self._store(gamma, F, active, layout)
-        self._store_identification(n_masked, W, active, layout)
+            self._fit_moments(W, x, n_obs, layout)
         # Scale of the training returns for predict's guard (units of y).
         self._return_rms_ = return_rms(r)
         return self
+
+    def _fit_moments(self, W, x, n_obs, layout):
+        """ALS on the per-period moments ``W_t = Z_t'Z_t``, ``x_t = Z_t'r_t``.
+
+        Sets ``gamma_``, ``factors_``, ``factor_premia_``, ``n_iter_`` and
+        ``unidentified_periods_`` (``n_features_in_`` must be set). NeurIF
+        starts from this with the moments of its own float32 panel, so that
+        no second copy of the training rows is made.
+        """
+        active = n_obs > 0
+        if not active.all():  # periods without returns drop out of ALS
+            W, x = W[active], x[active]
+        self._check_identified(W, n_obs, layout)
+        gamma, F, self.n_iter_, n_masked = self._alternating_least_squares(
+            W, x, n_obs[active]
+        )
+        self._store(gamma, F, active, layout)
+        self._store_identification(n_masked, W, active, layout)
 
     def _check_training_data(self, X, y):
         if y is None:
@@ -388,11 +398,10 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 if masked
                 else " Increase max_iter or iter_tol."
             )
-            warnings.warn(
+            warn_at_caller(
                 f"IPCA did not converge in max_iter={self.max_iter} iterations "
                 f"(last change {change:.2e} > iter_tol={self.iter_tol}).{advice}",
                 ConvergenceWarning,
-                stacklevel=4,  # the caller of fit (past sklearn's fit wrapper)
             )
         return gamma, F, n_iter, n_masked
 
@@ -429,7 +438,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             else ""
         )
         shown = ", ".join(map(str, periods[:6])) + (", ..." if len(periods) > 6 else "")
-        warnings.warn(
+        warn_at_caller(
             f"IPCA: in {len(periods)} period(s) ({shown}) the loadings Z_t Gamma do "
             f"not identify all {self.n_factors} factors (along some direction "
             f"they vary at most {IDENTIFICATION_RTOL:g} times as much as in a "
@@ -439,7 +448,6 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             "Reduce n_factors, or start the sample where every characteristic "
             "is available.",
             UserWarning,
-            stacklevel=4,
         )
 
     def _panel_outputs(self, X) -> FactorOutputs:

@@ -7,13 +7,14 @@ mutates its input.
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 from sklearn.utils._param_validation import Interval as _SklearnInterval
 from sklearn.utils.validation import check_consistent_length, column_or_1d
+
+from .._warnings import warn_at_caller
 
 __all__ = [
     "PanelDataWarning",
@@ -746,13 +747,12 @@ def check_return_units(values, what: str = "returns") -> None:
     arr = np.asarray(values, dtype=np.float64)
     arr = arr[~np.isnan(arr)]
     if arr.size and float(np.median(np.abs(arr))) > PERCENT_MEDIAN_ABS:
-        warnings.warn(
+        warn_at_caller(
             f"{what}: the returns look like percent, the median absolute return is "
             f"{float(np.median(np.abs(arr))):.3g} (above {PERCENT_MEDIAN_ABS}). The "
             "package works in decimals (0.01 is one percent); divide by 100, e.g. "
             "with sklearn_neurif.panel.to_decimal_returns(y, 'percent').",
             PanelDataWarning,
-            stacklevel=3,
         )
 
 
@@ -814,13 +814,12 @@ def check_characteristic_scale(
         n: float(v) for n, v in zip(names, largest, strict=True) if v > UNSCALED_MAX_ABS
     }
     if far:
-        warnings.warn(
+        warn_at_caller(
             f"Characteristic column(s) {_short(far)} are far from the scale the "
             f"models expect (largest absolute value above {UNSCALED_MAX_ABS:.0e}); "
             "rank them into [-1, 1] each period with "
             "sklearn_neurif.preprocessing.CrossSectionalRankScaler before fitting.",
             PanelDataWarning,
-            stacklevel=3,
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -13,6 +12,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
+from .._warnings import warn_at_caller
 from ..panel import (
     PanelDataWarning,
     PanelLayout,
@@ -220,13 +220,12 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         empty = np.flatnonzero(np.isnan(values).all(axis=0)) if len(values) else []
         if len(empty):
             names = self._output_names(X, values.shape[1])
-            warnings.warn(
+            warn_at_caller(
                 f"Characteristic column(s) {[str(names[j]) for j in empty]} are "
                 "missing in every row: they become constant (0, or NaN with "
                 "missing='keep') and carry no information; IPCA refuses them as "
                 "linearly dependent. Drop them.",
                 PanelDataWarning,
-                stacklevel=2,
             )
         return self
 
