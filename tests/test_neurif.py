@@ -496,3 +496,32 @@ def test_gamma_alpha_is_the_intercept_map(panel):
     alpha = X.to_numpy() @ est.gamma_alpha_.to_numpy()
     np.testing.assert_allclose(est.predict(X), systematic + alpha, atol=1e-6)
     assert NeurIFRegressor(**FAST).fit(X, y).gamma_alpha_ is None
+
+
+def test_ipca_start_is_ipca_fitted_on_the_training_months(monkeypatch):
+    """init="ipca": Gamma and the premia constant start at IPCA's fit on the
+    months NeurIF trains on (its validation months left out), computed from
+    the batcher's float32 panel without a copy of the training rows."""
+    from sklearn_neurif import IPCARegressor
+
+    data = make_conditional_factor_panel(
+        80, 30, 4, 2, missing_fraction=0.2, random_state=3
+    )
+    starts = {}
+    original = NeurIFRegressor._initialize_module
+
+    def spy(self, module, batcher, months):
+        original(self, module, batcher, months)
+        starts["months"] = batcher.layout.periods[months]
+        starts["gamma"] = module.gamma.weight.detach().numpy().T.copy()
+        starts["premia"] = module.premia_const.detach().numpy().copy()
+
+    monkeypatch.setattr(NeurIFRegressor, "_initialize_module", spy)
+    NeurIFRegressor(**FAST).fit(data.X, data.y)
+    keep = np.asarray(data.X.index.get_level_values("time").isin(starts["months"]))
+    assert 0 < keep.mean() < 1  # the validation months are left out
+    ipca = IPCARegressor(n_factors=2).fit(data.X[keep], data.y[keep])
+    np.testing.assert_allclose(starts["gamma"], ipca.gamma_, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        starts["premia"], ipca.factors_.mean(), rtol=1e-4, atol=1e-6
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,6 +13,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._params import set_init_params
+from .._warnings import warn_at_caller
 from ..base import FactorModelMixin, FactorOutputs, factor_names
 from ..nn._base import (
     ATTENTION_CONSTRAINTS,
@@ -244,7 +246,7 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         # IPCA identifies K factors only from at least K periods; a single
         # cross-section (a plain array) gets the SVD start.
         if self.init == "ipca" and len(months) >= max(self.n_factors, 2):
-            _init_at_ipca(module, batcher, months)
+            _init_at_ipca(module, batcher, months, self._feature_names())
         else:
             _init_gamma(module, batcher, months)
 
@@ -361,22 +363,32 @@ def _init_gamma(module, batcher, months):
         module.gamma.weight.copy_(torch.as_tensor(left[:, :K].T, dtype=torch.float32))
 
 
-def _init_at_ipca(module, batcher, months):
+def _init_at_ipca(module, batcher, months, feature_names):
     """Start at IPCA's solution: its Gamma, and its mean factors as premia.
 
     Measured on the design family (docs/neurif_tuning.md): from the SVD warm
     start, gradient descent had not reached IPCA's fit when early stopping
     ended training on small panels, so the linear null lost to IPCA and the
     large-penalty end did not nest it. IPCA's alternating least squares
-    costs O(T L^2 K^2) per iteration, small next to one epoch.
+    costs O(T L^2 K^2) per iteration, small next to one epoch. It runs on
+    the managed-portfolio moments of the batcher's own float32 panel: no
+    second copy of the training rows (at CRSP scale that copy, upcast to
+    float64, was 2 GB).
     """
     from ..ipca import IPCARegressor  # torch-free; imported where needed
 
     layout = batcher.layout
-    rows = np.flatnonzero(np.isin(layout.time_pos, months) & batcher.valid)
-    X = pd.DataFrame(batcher.Z[rows], index=layout.index[rows])
-    y = pd.Series(batcher.returns[rows], index=X.index)
-    ipca = IPCARegressor(n_factors=module.gamma.weight.shape[0]).fit(X, y)
+    in_train = np.isin(layout.time_pos, months) & batcher.valid
+    returns = np.where(in_train, batcher.returns, np.nan)
+    ipca = IPCARegressor(n_factors=module.gamma.weight.shape[0])
+    ipca.n_features_in_ = len(feature_names)
+    ipca.feature_names_in_ = np.asarray(feature_names, dtype=object)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        W, x, n_obs = managed_portfolios(batcher.Z, returns, layout)
+        ipca._fit_moments(W, x, n_obs, layout)
+    for warning in caught:  # IPCA's warnings, told as the start's
+        warn_at_caller(f"NeurIF's IPCA start: {warning.message}", warning.category)
     with torch.no_grad():
         gamma = np.asarray(ipca.gamma_, dtype=np.float32).T
         module.gamma.weight.copy_(torch.as_tensor(gamma))

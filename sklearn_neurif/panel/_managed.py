@@ -59,7 +59,8 @@ def managed_portfolios(
     Parameters
     ----------
     Z : ndarray of shape (n_rows, L)
-        Characteristics (float32 only with ``second_moments=False``).
+        Characteristics, float64 or float32 (gathered a chunk at a time and
+        upcast: the moments are float64 either way).
     r : ndarray of shape (n_rows,)
         Returns, NaN where missing.
     layout : PanelLayout
@@ -139,13 +140,30 @@ def _gatherer(Z, width):
     writes straight into ``out`` (the default mode buffers a copy).
     """
     L = Z.shape[1]
+    # A float32 panel (NeurIF's batcher) is gathered in its own dtype and
+    # upcast a chunk at a time: the moments are float64 sums either way, and
+    # no float64 copy of the whole panel is made.
+    if Z.dtype == np.float64:
+        upcast = _identity
+    else:
+        upcast = _as_float64
     if Z.flags.f_contiguous:
-        buffer = np.empty((L, width))
-        return lambda idx: np.take(
-            Z.T, idx, axis=1, out=buffer[:, : len(idx)], mode="clip"
+        buffer = np.empty((L, width), dtype=Z.dtype)
+        return lambda idx: upcast(
+            np.take(Z.T, idx, axis=1, out=buffer[:, : len(idx)], mode="clip")
         )
-    buffer = np.empty((width, L))
-    return lambda idx: np.take(Z, idx, axis=0, out=buffer[: len(idx)], mode="clip").T
+    buffer = np.empty((width, L), dtype=Z.dtype)
+    return lambda idx: upcast(
+        np.take(Z, idx, axis=0, out=buffer[: len(idx)], mode="clip").T
+    )
+
+
+def _identity(a):
+    return a
+
+
+def _as_float64(a):
+    return a.astype(np.float64)
 
 
 def _period_moments(Zs, rs, W, x, add_constant):
