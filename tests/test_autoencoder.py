@@ -127,6 +127,31 @@ def test_get_factors_is_the_factor_network_on_managed_portfolios(panel, add_cons
     np.testing.assert_allclose(fitted.predict_total(X, y), (beta * f).sum(1), rtol=1e-6)
 
 
+def test_regression_factors_are_the_ols_of_returns_on_the_loadings(panel):
+    """realised_factors="regression": IPCA's rule, per period the OLS of the
+    returns on the loadings; same training, and the premia are their mean."""
+    X, y = panel
+    network = ConditionalAutoencoderRegressor(**FAST).fit(X, y)
+    fitted = ConditionalAutoencoderRegressor(**FAST, realised_factors="regression")
+    fitted.fit(X, y)
+    beta = fitted.transform(X).iloc[:, :2].to_numpy()
+    np.testing.assert_array_equal(beta, network.transform(X).iloc[:, :2].to_numpy())
+    factors = fitted.get_factors(X, y)
+    t = X.index.get_level_values("time")
+    for period in (3, 17):
+        keep = (t == period) & y.notna().to_numpy()
+        ols = np.linalg.lstsq(beta[keep], y[keep].to_numpy(), rcond=None)[0]
+        np.testing.assert_allclose(factors.loc[period], ols, rtol=1e-5, atol=1e-8)
+    assert not np.allclose(factors, network.get_factors(X, y))
+    pd.testing.assert_frame_equal(fitted.factors_, factors)
+    np.testing.assert_allclose(fitted.factor_premia_, factors.mean())
+    f = factors.loc[t].to_numpy()
+    np.testing.assert_allclose(fitted.predict_total(X, y), (beta * f).sum(1), rtol=1e-6)
+    np.testing.assert_allclose(
+        fitted.predict(X), beta @ factors.mean().to_numpy(), rtol=1e-5, atol=1e-9
+    )
+
+
 def test_period_without_returns_has_nan_factors(panel):
     X, y = panel
     y = y.copy()
