@@ -168,6 +168,13 @@ def test_bad_input():
         diebold_mariano(y, good, noisy, alternative="bigger")
     with pytest.raises(ValueError, match="nw_lags"):
         diebold_mariano(y, good, noisy, nw_lags=-1)
+    # 6 periods: a Bartlett kernel with 6 lags has nothing to weight.
+    with pytest.raises(ValueError, match=r"lags=6 must be below .*\(6\)"):
+        diebold_mariano(y, good, noisy, nw_lags=6)
+    assert diebold_mariano(y, good, noisy, nw_lags=5).nw_lags == 5
+    for test in (diebold_mariano, clark_west):
+        with pytest.raises(ValueError, match="identical forecasts"):
+            test(y, good, good.copy())
     with pytest.raises(ValueError, match="infinite"):
         diebold_mariano(y, good, noisy.replace(noisy.iloc[0], np.inf))
     other = noisy.copy()

@@ -176,6 +176,13 @@ def _nw_test(test, differential, n_rows, n_dropped, nw_lags, alternative):
             f"The {test} test needs at least 2 periods with forecasts; got "
             f"{len(differential)}."
         )
+    if np.ptp(differential.to_numpy()) == 0:
+        raise ValueError(
+            f"The {test} test is undefined: the loss differential is "
+            f"{float(differential.iloc[0]):.3g} in every one of the "
+            f"{len(differential)} periods (identical forecasts?), so its variance "
+            "is zero."
+        )
     mean, stat, lags = newey_west_mean(differential.to_numpy(), nw_lags)
     if alternative == "two-sided":
         pvalue = 2 * stats.norm.sf(abs(stat))
@@ -244,7 +251,9 @@ def diebold_mariano(y, pred1, pred2, *, nw_lags=None, alternative="two-sided"):
         If ``y`` is not a numeric Series on an ``(entity, time)``
         MultiIndex.
     ValueError
-        Misaligned forecasts, infinite values, fewer than 2 periods.
+        Misaligned forecasts, infinite values, fewer than 2 periods, a loss
+        differential with zero variance (identical forecasts), or ``nw_lags``
+        not below the number of periods.
 
     See Also
     --------

@@ -82,14 +82,19 @@ def newey_west_mean(values, lags: int | None = None) -> tuple[float, float, int]
     values : array-like of shape (n_periods,)
         One observation per period; NaN entries are dropped.
     lags : int, optional
-        Bartlett-kernel lags; default :func:`newey_west_lags` of the number of
-        observations.
+        Bartlett-kernel lags, below the number of observations; default
+        :func:`newey_west_lags` of the number of observations.
 
     Returns
     -------
     mean : float
     tstat : float
         NaN with fewer than two observations or zero variance.
+
+    Raises
+    ------
+    ValueError
+        If ``lags`` is at least the number of (two or more) observations.
     lags : int
         The lags used.
     """
@@ -98,6 +103,12 @@ def newey_west_mean(values, lags: int | None = None) -> tuple[float, float, int]
     n = len(x)
     if lags is None:
         lags = newey_west_lags(n)
+    elif n >= 2 and lags >= n:
+        # The Bartlett kernel has no autocovariance at lag >= T to weight.
+        raise ValueError(
+            f"Newey-West lags={lags} must be below the number of observations "
+            f"({n}); use fewer lags or None for the plug-in rule."
+        )
     if n < 2 or np.ptp(x) == 0:
         return (float(x.mean()) if n else np.nan), np.nan, int(lags)
     fit = _hac_fit(x, np.ones((n, 1)), lags)
