@@ -107,7 +107,9 @@ def test_predict_is_beta_times_training_factor_mean(panel, fitted):
 @pytest.mark.parametrize("add_constant", [False, True])
 def test_get_factors_is_the_factor_network_on_managed_portfolios(panel, add_constant):
     X, y = panel
-    fitted = ConditionalAutoencoderRegressor(**FAST, add_constant=add_constant)
+    fitted = ConditionalAutoencoderRegressor(
+        **FAST, add_constant=add_constant, realised_factors="network"
+    )
     fitted.fit(X, y)
     W = fitted.net_.module_.factor_net.weight.detach().numpy().astype(np.float64)
     assert W.shape == (2, 5 + add_constant)
@@ -128,12 +130,13 @@ def test_get_factors_is_the_factor_network_on_managed_portfolios(panel, add_cons
 
 
 def test_regression_factors_are_the_ols_of_returns_on_the_loadings(panel):
-    """realised_factors="regression": IPCA's rule, per period the OLS of the
-    returns on the loadings; same training, and the premia are their mean."""
+    """realised_factors="regression" (the default): IPCA's rule, per period the
+    OLS of the returns on the loadings; same training, premia their mean."""
     X, y = panel
-    network = ConditionalAutoencoderRegressor(**FAST).fit(X, y)
-    fitted = ConditionalAutoencoderRegressor(**FAST, realised_factors="regression")
-    fitted.fit(X, y)
+    network = ConditionalAutoencoderRegressor(**FAST, realised_factors="network")
+    network.fit(X, y)
+    fitted = ConditionalAutoencoderRegressor(**FAST).fit(X, y)  # the default
+    assert fitted.realised_factors == "regression"
     beta = fitted.transform(X).iloc[:, :2].to_numpy()
     np.testing.assert_array_equal(beta, network.transform(X).iloc[:, :2].to_numpy())
     factors = fitted.get_factors(X, y)

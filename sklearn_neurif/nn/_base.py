@@ -194,7 +194,7 @@ class _EarlyStopping(EarlyStopping):
 TRAINING_PARAMETERS_DOC = """\
     weight_decay : float, default={weight_decay}
         AdamW weight decay.
-    lr : float, default=1e-3
+    lr : float, default={lr}
         Learning rate (AdamW).
     batch_months : int, default=8
         Months per optimisation step (the whole cross-section of each month).
@@ -262,9 +262,9 @@ def training_parameters_doc(cls):
 
     The estimator's docstring holds the lines ``{training_parameters}`` (in
     Parameters) and ``{training_attributes}`` (in Attributes) where the
-    shared entries go; the defaults of ``weight_decay`` and ``patience``
-    (the ones that differ between models) are read from the estimator's
-    signature.
+    shared entries go; the defaults of ``weight_decay``, ``lr`` and
+    ``patience`` (the ones that differ between models) are read from the
+    estimator's signature.
     """
     if cls.__doc__:  # None under python -OO
         signature = inspect.signature(cls.__init__).parameters
@@ -274,7 +274,7 @@ def training_parameters_doc(cls):
                 raise RuntimeError(
                     f"{cls.__name__}'s docstring lacks {marker.strip()}."
                 )
-            for name in ("weight_decay", "patience"):
+            for name in ("weight_decay", "lr", "patience"):
                 text = text.replace("{" + name + "}", repr(signature[name].default))
             doc = doc.replace(marker, text)
         cls.__doc__ = doc
