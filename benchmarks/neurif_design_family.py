@@ -80,6 +80,11 @@ class ExpandedIPCA(IPCARegressor):
         return super().predict_total(pairwise_expansion(X), y)
 
 
+#: Row order of the tables.
+MODEL_ORDER = ["IPCA", "IPCA pairwise", "CA2", "NeurIF", "NeurIF CV", "NeurIF ensemble"]
+DESIGN_RANK = {name: i for i, name in enumerate(DESIGNS)}
+
+
 def model_factories(neurif_params, ca_params, train):
     """name -> factory(seed)."""
     neurif = dict(n_factors=K, **train, **neurif_params)
@@ -220,7 +225,23 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--tag", default="", help="suffix of the output files")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument(
+        "--from-runs",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="no fit: the table of earlier runs CSVs (a later file's row for the "
+        "same design, seed and model replaces an earlier one's)",
+    )
     args = parser.parse_args(argv)
+    if args.from_runs:
+        runs = pd.concat([pd.read_csv(path) for path in args.from_runs])
+        runs = runs.drop_duplicates(["design", "seed", "model"], keep="last")
+        report(
+            add_relative(runs[["design", "seed", "model", "total", "pred", "fit_s"]]),
+            args,
+        )
+        return
     torch.set_num_threads(args.threads)
     sizes = dict(n_entities=args.n_entities, n_periods=args.n_periods)
     sizes.update(n_train=args.train)
@@ -235,7 +256,21 @@ def main(argv=None):
     for seed in args.seeds:
         for design in args.designs:
             rows += run_design(design, seed, models, sizes)
-    runs = add_relative(pd.DataFrame(rows))
+    report(add_relative(pd.DataFrame(rows)), args)
+
+
+def _order(column):
+    """Sort key: designs and models in table order, seeds as numbers."""
+    if column.name == "design":
+        return column.map(DESIGN_RANK)
+    if column.name == "model":
+        return column.map({name: i for i, name in enumerate(["oracle", *MODEL_ORDER])})
+    return column
+
+
+def report(runs, args):
+    """Print the table and the family average; write them and the runs."""
+    runs = runs.sort_values(["seed", "design", "model"], key=_order, kind="stable")
     text = table(runs) + "\n\nAverage over the nonlinear designs:\n\n"
     text += family_average(runs)
     print(text, flush=True)
