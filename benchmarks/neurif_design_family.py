@@ -110,6 +110,7 @@ def panel(design, seed, sizes):
 
 
 def evaluate(model, data, train):
+    """Fit on the training months; test R^2, fit time and the epochs record."""
     X, y = data.X, data.y
     start = time.perf_counter()
     model.fit(X[train], y[train])
@@ -119,6 +120,8 @@ def evaluate(model, data, train):
         "total": r2_total(yte, model.predict_total(Xte, yte)),
         "pred": r2_predictive(yte, model.predict(Xte)),
         "fit_s": fit_s,
+        "best_epoch": getattr(model, "best_epoch_", None),
+        "epochs": getattr(model, "n_iter_", None),
     }
 
 
