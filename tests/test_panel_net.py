@@ -101,10 +101,10 @@ def test_init_is_keyword_only(cls):
 def test_training_parameters_are_documented_once_for_all(cls):
     doc = cls.__doc__
     assert "{training_parameters}" not in doc
-    # The shared text, with the model's own weight_decay and patience defaults.
-    est = cls()
-    shared = TRAINING_PARAMETERS_DOC.replace("{weight_decay}", repr(est.weight_decay))
-    shared = shared.replace("{patience}", repr(est.patience))
+    # The shared text, with the model's own weight_decay, lr and patience defaults.
+    est, shared = cls(), TRAINING_PARAMETERS_DOC
+    for name in ("weight_decay", "lr", "patience"):
+        shared = shared.replace("{" + name + "}", repr(getattr(est, name)))
     assert shared in doc
     for name in TRAINING_CONSTRAINTS:
         assert doc.count(f"\n    {name} : ") == 1, name
