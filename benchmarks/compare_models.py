@@ -99,7 +99,8 @@ def model_factories(k, window, train):
                 n_factors=k, n_hidden_layers=layers, random_state=seed, **train
             ),
         )
-    # CA2 as GKX set it up, before the defaults of issue 13 (docs/autoencoder.md).
+    # CA2 with its defaults before issue 13: GKX's network factors, lr 1e-3
+    # (docs/autoencoder.md).
     gkx = {**train, "lr": 1e-3, "realised_factors": "network"}
     models["CA2 GKX setup (lr 1e-3, network factors)"] = (
         "factor",
