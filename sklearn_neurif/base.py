@@ -309,11 +309,13 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
         return np.nan_to_num(fitted, nan=0.0)
 
     def _realised_factors(self, X, y, out=None):
-        # ``out``: the panel outputs of X when already computed (during fit).
+        # ``out``: the panel outputs of X when already computed (during fit,
+        # where y was checked already: no second percent warning).
+        check_units = out is None
         if out is None:
             out = self._panel_outputs(X)
         layout = out.layout
-        r = check_panel_target(y, layout.index)
+        r = check_panel_target(y, layout.index, check_units=check_units)
         if out.alpha is not None:
             r = r - out.alpha
         B = layout.to_dense(out.loadings, fill_value=0.0)  # (T, N, K)

@@ -148,6 +148,10 @@ def test_regression_factors_are_the_ols_of_returns_on_the_loadings(panel):
     assert not np.allclose(factors, network.get_factors(X, y))
     pd.testing.assert_frame_equal(fitted.factors_, factors)
     np.testing.assert_allclose(fitted.factor_premia_, factors.mean())
+    # The rule is the fitted model's: set_params without a refit changes nothing.
+    fitted.set_params(realised_factors="network")
+    pd.testing.assert_frame_equal(fitted.get_factors(X, y), factors)
+    fitted.set_params(realised_factors="regression")
     f = factors.loc[t].to_numpy()
     np.testing.assert_allclose(fitted.predict_total(X, y), (beta * f).sum(1), rtol=1e-6)
     np.testing.assert_allclose(

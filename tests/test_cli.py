@@ -58,7 +58,7 @@ BAD = {
         ["--train-end", "2018-12", "--valid-end", "2016-12"],
         "--valid-end 2016-12 must come after --train-end 2018-12",
     ),
-    "threads": (["--threads", "-1"], "--threads must be in [0, "),
+    "threads": (["--threads", "-1"], "--threads: threads must be in [1, "),
     "threads above the CPUs": (["--threads", "100000"], "the CPUs of this machine"),
     "seed": (["--seed", "-1"], "--seed must be in [0, 2**32 - 1]; got -1"),
     "seed too large": (["--seed", str(2**32)], "--seed must be in"),

@@ -352,6 +352,9 @@ def test_neurif_seed_ensemble_in_the_walk_forward():
     )  # fmt: skip
     with pytest.raises(ValueError, match="neurif_seeds must be an integer >= 1"):
         run_study("simulated", neurif_seeds=0, settings=study_settings(quick=True))
+    for threads, error in [(0, ValueError), (100000, ValueError), (True, TypeError)]:
+        with pytest.raises(error, match="threads must be"):
+            run_study("simulated", threads=threads, settings=study_settings(quick=True))
     assert result.config["neurif_seeds"] == 2
     preds = result.predictions["NeurIF"]
     test = np.asarray(preds.index.get_level_values("time") >= pd.Period("2004-01"))

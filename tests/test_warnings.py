@@ -71,3 +71,17 @@ def test_neurif_reports_its_ipca_start_warning_as_its_own():
         est.fit(X, y)
     found = _only(caught, UserWarning, "NeurIF's IPCA start: IPCA: in")
     assert all(w.filename == __file__ for w in found)
+
+
+@pytest.mark.parametrize("model", ["NeurIF", "CA"])
+def test_percent_warning_once_per_fit(model):
+    """y is checked once: the realised factors of the training months, computed
+    at the end of fit, do not warn a second time."""
+    from sklearn_neurif import ConditionalAutoencoderRegressor
+
+    X, y = _percent_panel(n=60, t=12)
+    cls = NeurIFRegressor if model == "NeurIF" else ConditionalAutoencoderRegressor
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cls(n_factors=1, max_epochs=1, random_state=0).fit(X, y)
+    assert len(_only(caught, PanelDataWarning, "look like percent")) == 1

@@ -180,8 +180,8 @@ def _nw_test(test, differential, n_rows, n_dropped, nw_lags, alternative):
         raise ValueError(
             f"The {test} test is undefined: the loss differential is "
             f"{float(differential.iloc[0]):.3g} in every one of the "
-            f"{len(differential)} periods (identical forecasts?), so its variance "
-            "is zero."
+            f"{len(differential)} periods (identical forecasts, or losses that "
+            "differ by a constant), so its variance is zero."
         )
     mean, stat, lags = newey_west_mean(differential.to_numpy(), nw_lags)
     if alternative == "two-sided":

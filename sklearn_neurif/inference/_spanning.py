@@ -107,7 +107,8 @@ def newey_west_mean(values, lags: int | None = None) -> tuple[float, float, int]
         # The Bartlett kernel has no autocovariance at lag >= T to weight.
         raise ValueError(
             f"Newey-West lags={lags} must be below the number of observations "
-            f"({n}); use fewer lags or None for the plug-in rule."
+            f"(periods) with data ({n}); use fewer lags or None for the plug-in "
+            "rule."
         )
     if n < 2 or np.ptp(x) == 0:
         return (float(x.mean()) if n else np.nan), np.nan, int(lags)

@@ -136,7 +136,7 @@ def _check_args(args, out: Path) -> None:
     Raises ``ValueError`` or ``OSError`` naming the option.
     """
     from ._data import check_data_arguments
-    from ._walk import check_models
+    from ._walk import check_models, check_threads
 
     try:
         check_models(args.models)
@@ -145,13 +145,11 @@ def _check_args(args, out: Path) -> None:
     _check_split_ends(args.train_end, args.valid_end)
     if args.neurif_seeds < 1:
         raise ValueError(f"--neurif-seeds must be >= 1; got {args.neurif_seeds}.")
-    n_cpus = os.cpu_count() or 1
-    if not 0 <= args.threads <= n_cpus:
-        # More threads than cores only adds contention (a typo, e.g. 100000).
-        raise ValueError(
-            f"--threads must be in [0, {n_cpus}], the CPUs of this machine "
-            f"(0 = torch's default); got {args.threads}."
-        )
+    if args.threads != 0:  # 0 stands for torch's default (threads=None)
+        try:
+            check_threads(args.threads)
+        except ValueError as exc:
+            raise ValueError(f"--threads: {exc} 0 = torch's default.") from None
     if not 0 <= args.seed < 2**32:
         raise ValueError(f"--seed must be in [0, 2**32 - 1]; got {args.seed}.")
     check_data_arguments(

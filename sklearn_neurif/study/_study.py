@@ -42,6 +42,7 @@ from ._walk import (
     TimedBar,
     build_estimator,
     check_models,
+    check_threads,
     chosen_k,
     expected_seconds,
     frozen_model,
@@ -431,7 +432,8 @@ def run_study(
     quiet : bool, default=False
         No progress bar.
     threads : int or None, default=1
-        Torch CPU threads during the run (restored afterwards); None leaves
+        Torch CPU threads during the run, at most the machine's CPUs
+        (restored afterwards); None leaves
         torch's setting. One thread is the robust choice on a machine whose
         cores are shared with other jobs.
     data_home, download
@@ -474,6 +476,7 @@ def run_study(
             )
         settings = replace(settings, neurif_seeds=int(neurif_seeds))
     check_models(settings.models)
+    check_threads(threads)
     previous = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(int(threads))

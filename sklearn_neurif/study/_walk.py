@@ -11,6 +11,7 @@ fitted model.
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -52,6 +53,24 @@ def check_models(models) -> tuple:
             "The models must include IPCA: every other model is tested against it."
         )
     return models
+
+
+def check_threads(threads) -> None:
+    """Refuse a thread count that is not None or an integer in [1, CPUs].
+
+    More threads than cores only adds contention; a value like 100000 is a
+    typo. Used by :func:`run_study` and the CLI (where 0 stands for None).
+    """
+    n_cpus = os.cpu_count() or 1
+    if threads is None:
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer):
+        raise TypeError(f"threads must be None or an integer; got {threads!r}.")
+    if not 1 <= threads <= n_cpus:
+        raise ValueError(
+            f"threads must be in [1, {n_cpus}], the CPUs of this machine (None: "
+            f"torch's default); got {threads}."
+        )
 
 
 def build_estimator(model, grid, params, seeds, seed):
