@@ -129,8 +129,11 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         The intercept map :math:`\Gamma_\alpha` (``intercept=True``), None
         otherwise (as ``IPCARegressor``).
     factor_means_ : ndarray of shape (n_factors,)
-        Training mean of the realised factors (the premia with
-        ``premia="mean"``).
+        Mean of ``factors_`` over every period passed to ``fit``, the
+        early-stopping validation months included, as ``IPCARegressor``
+        fitted on the same ``X`` computes its premia (the premia with
+        ``premia="mean"``). The IPCA start (``init="ipca"``) uses the
+        training months only.
     history_ : DataFrame
         Per-epoch train/valid losses and their components.
     {training_attributes}
