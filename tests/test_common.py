@@ -48,16 +48,7 @@ _FLOAT32_ORDER = (
     "the float32 sums of the attention over the cross-section, which moves the "
     "last bits (about 2e-7 relative, above the check's rtol of 1e-7)"
 )
-_FLOAT32_SUBSET = (
-    "the loadings are float32: a subset of rows goes through matrix products "
-    "of another shape, which moves the last bits (1.6e-7 relative, measured); "
-    "the check's atol of 1e-7 is below that for predictions of order 1, which "
-    "the check's percent-like targets give (premia of about 3)"
-)
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
-    "ConditionalAutoencoderRegressor": {
-        "check_methods_subset_invariance": _FLOAT32_SUBSET
-    },
     "CrossSectionalRankScaler": {"check_methods_subset_invariance": _CROSS_SECTIONAL},
     # Quantile breakpoints come from the whole cross-section of the period.
     "PortfolioSorter": {"check_methods_subset_invariance": _CROSS_SECTIONAL},

@@ -101,8 +101,9 @@ class ConditionalAutoencoderRegressor(
         can play the market: use it on real returns. Off by default, as in
         ``IPCARegressor``.
     realised_factors : {"network", "regression"}, default="regression"
-        How the realised factors of :meth:`get_factors`, :meth:`predict_total`,
-        ``factors_`` and ``factor_premia_`` are computed. ``"regression"``:
+        How the realised factors of :meth:`get_factors`, :meth:`predict_total`
+        and ``factors_`` are computed (the total R²; ``predict`` and
+        ``factor_premia_`` do not depend on it). ``"regression"``:
         per period, the cross-sectional OLS of returns on the model's
         loadings, the rule ``IPCARegressor`` and ``NeurIFRegressor`` use, so
         that total R² compares the loadings of the three models on the same
@@ -110,8 +111,8 @@ class ConditionalAutoencoderRegressor(
         managed portfolios, the factors the model was trained with. Training
         is the same either way. On the design family the regression factors
         gave CA2 about 0.3 points more out-of-sample total R² on average
-        (``docs/autoencoder.md``, "Defaults"); ``realised_factors="network", lr=1e-3`` restores the former defaults
-        (GKX's factor definition).
+        (``docs/autoencoder.md``, "Defaults"); ``realised_factors="network",
+        lr=1e-3`` restores the former defaults (GKX's factor definition).
     {training_parameters}
 
     Attributes
@@ -124,8 +125,11 @@ class ConditionalAutoencoderRegressor(
         on the loadings), labelled by the as-of period ``t`` (NaN for a
         period without returns).
     factor_premia_ : Series of shape (n_factors,)
-        :math:`\lambda`: mean of ``factors_`` over its non-missing periods
-        (the name ``IPCARegressor`` uses; ``premia_`` is a deprecated alias).
+        :math:`\lambda`: mean of the factor network's factors over the
+        fitted periods with returns (GKX's premia), under either
+        ``realised_factors`` (so it equals ``factors_.mean()`` only with
+        ``"network"``); the name ``IPCARegressor`` uses (``premia_`` is a
+        deprecated alias).
     history_ : DataFrame
         Per-epoch losses (``train_fit``, ``train_l1``, ``valid_fit``...).
     {training_attributes}
@@ -248,14 +252,16 @@ class ConditionalAutoencoderRegressor(
         # validation of the panel). The rule is kept with the fit, so that a
         # later set_params does not mix two rules in one model.
         self._realised_rule = self.realised_factors
+        out = self._row_outputs(batcher)
+        network = _factor_frame(batcher, out["factors"], self.n_factors)
+        # GKX's premia: the mean of the factors the model was trained with,
+        # under either rule. The regression rule's premia lowered CA2's
+        # predictive R2 on the real panel (docs/autoencoder.md, "Defaults").
+        self.factor_premia_ = network.mean().rename("premium")
+        self.factors_ = network
         if self._realised_rule == "regression":
-            out = self._row_outputs(batcher, with_factors=False)
             loadings = FactorOutputs(batcher.layout, out["beta"], out["premia"])
             self.factors_ = self._realised_factors(X, y, out=loadings)[0]
-        else:
-            out = self._row_outputs(batcher)
-            self.factors_ = _factor_frame(batcher, out["factors"], self.n_factors)
-        self.factor_premia_ = self.factors_.mean().rename("premium")
         with torch.no_grad():
             self.net_.module_.premia.copy_(
                 torch.tensor(self.factor_premia_.to_numpy(), dtype=torch.float32)
