@@ -43,6 +43,7 @@ Usage::
     python benchmarks/compare_models.py                  # both data sets
     python benchmarks/compare_models.py --data sim --seeds 0 1 2
     python benchmarks/compare_models.py --quick          # a smoke run, ~1 minute
+    python benchmarks/compare_models.py --data sim --models CA0 CA2  # a subset
 """
 
 from __future__ import annotations
@@ -300,6 +301,9 @@ def run(data_name, args, seeds, train, window):
     split = load_split(data_name, args.quick, args.max_entities)
     print(f"\n== {data_name}: {split['desc']}", flush=True)
     names = list(model_factories(split["k"], window, train))
+    if args.models:  # IPCA and NeurIF stay: the gain columns refer to them
+        keep = {"IPCA", "NeurIF", *args.models}
+        names = [name for name in names if name in keep]
     context = multiprocessing.get_context("spawn")
     runs = []
     for name in names:
@@ -353,6 +357,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument(
+        "--models", nargs="+", default=None, help="a subset (IPCA and NeurIF kept)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     # Each model trains with its own defaults unless a budget is given: the
