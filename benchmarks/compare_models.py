@@ -323,11 +323,12 @@ def run(data_name, args, seeds, train, window):
     summary = summarise(runs)
     text = markdown(summary)
     speed = summary[("mean", "s_per_epoch")]
-    ratio = speed["NeurIF"] / speed["Transformer"]
-    text += (
-        f"\n\nSeconds per epoch, NeurIF / plain Transformer (same width d=32, "
-        f"W={window}): {ratio:.2f}"
-    )
+    if "Transformer" in speed.index:  # not with a --models subset without it
+        ratio = speed["NeurIF"] / speed["Transformer"]
+        text += (
+            f"\n\nSeconds per epoch, NeurIF / plain Transformer (same width d=32, "
+            f"W={window}): {ratio:.2f}"
+        )
     print(text, flush=True)
     out_dir = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
