@@ -90,13 +90,13 @@ def newey_west_mean(values, lags: int | None = None) -> tuple[float, float, int]
     mean : float
     tstat : float
         NaN with fewer than two observations or zero variance.
+    lags : int
+        The lags used.
 
     Raises
     ------
     ValueError
         If ``lags`` is at least the number of (two or more) observations.
-    lags : int
-        The lags used.
     """
     x = np.asarray(values, dtype=np.float64)
     x = x[~np.isnan(x)]

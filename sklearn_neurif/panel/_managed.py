@@ -141,29 +141,19 @@ def _gatherer(Z, width):
     """
     L = Z.shape[1]
     # A float32 panel (NeurIF's batcher) is gathered in its own dtype and
-    # upcast a chunk at a time: the moments are float64 sums either way, and
-    # no float64 copy of the whole panel is made.
-    if Z.dtype == np.float64:
-        upcast = _identity
-    else:
-        upcast = _as_float64
+    # upcast a chunk at a time (asarray: no copy for float64): the moments are
+    # float64 sums either way, and no float64 copy of the whole panel is made.
     if Z.flags.f_contiguous:
         buffer = np.empty((L, width), dtype=Z.dtype)
-        return lambda idx: upcast(
-            np.take(Z.T, idx, axis=1, out=buffer[:, : len(idx)], mode="clip")
+        return lambda idx: np.asarray(
+            np.take(Z.T, idx, axis=1, out=buffer[:, : len(idx)], mode="clip"),
+            dtype=np.float64,
         )
     buffer = np.empty((width, L), dtype=Z.dtype)
-    return lambda idx: upcast(
-        np.take(Z, idx, axis=0, out=buffer[: len(idx)], mode="clip").T
+    return lambda idx: np.asarray(
+        np.take(Z, idx, axis=0, out=buffer[: len(idx)], mode="clip").T,
+        dtype=np.float64,
     )
-
-
-def _identity(a):
-    return a
-
-
-def _as_float64(a):
-    return a.astype(np.float64)
 
 
 def _period_moments(Zs, rs, W, x, add_constant):
