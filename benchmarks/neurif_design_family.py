@@ -1,7 +1,8 @@
 """NeurIF against its baselines on the design family, over several seeds.
 
 Each seed draws a fresh panel of every design (``make_design_family_panel``:
-a linear null and five nonlinearities, oracle total R^2 20% of which 3
+a linear null, five nonlinearities on factors with a linear core and four
+designs where a factor has no linear part, oracle total R^2 20% of which 3
 points are nonlinear, 12 rank-scaled characteristics plus a constant, 10% of
 rows missing) and seeds the models with the same number. Models are trained
 on the first ``--train`` months and tested on the rest:
@@ -10,6 +11,8 @@ on the first ``--train`` months and tested on the rest:
 * ``IPCA pairwise``: IPCA on the characteristics, all their pairwise
   products and their absolute values (a generic linear expansion);
 * ``CA2``: ``ConditionalAutoencoderRegressor(n_factors=3, n_hidden_layers=2)``;
+* ``NeurIF former``: the defaults before issue 19 (``deviation_init=0.0,
+  validation_criterion="loss"``), only when named in ``--models``;
 * ``NeurIF``: ``NeurIFRegressor(n_factors=3)`` with its defaults (``--set
   name=value`` overrides a parameter, e.g. to compare candidate defaults);
 * ``NeurIF CV``: ``NeurIFRegressorCV(n_factors=3)``;
@@ -27,7 +30,7 @@ time; mean (sd) over seeds. The table is printed and written to ``--out``.
 
 Usage::
 
-    python benchmarks/neurif_design_family.py                 # 6 designs x 3 seeds
+    python benchmarks/neurif_design_family.py                 # 10 designs x 3 seeds
     python benchmarks/neurif_design_family.py --designs linear abs --seeds 0 1
     python benchmarks/neurif_design_family.py --quick         # smoke run, ~2 min
     python benchmarks/neurif_design_family.py --set deviation_penalty=0.1
@@ -57,6 +60,10 @@ from sklearn_neurif.metrics import r2_predictive, r2_total
 
 K = 3
 
+#: The defaults before issue 19 (g's output layer at zero, early stopping on
+#: the penalised validation loss).
+FORMER = dict(deviation_init=0.0, validation_criterion="loss")
+
 
 def pairwise_expansion(X):
     """Characteristics, their pairwise products and absolute values (+ const)."""
@@ -81,7 +88,15 @@ class ExpandedIPCA(IPCARegressor):
 
 
 #: Row order of the tables.
-MODEL_ORDER = ["IPCA", "IPCA pairwise", "CA2", "NeurIF", "NeurIF CV", "NeurIF ensemble"]
+MODEL_ORDER = [
+    "IPCA",
+    "IPCA pairwise",
+    "CA2",
+    "NeurIF former",
+    "NeurIF",
+    "NeurIF CV",
+    "NeurIF ensemble",
+]
 DESIGN_RANK = {name: i for i, name in enumerate(DESIGNS)}
 
 
@@ -93,6 +108,9 @@ def model_factories(neurif_params, ca_params, train):
         "IPCA": lambda seed: IPCARegressor(n_factors=K),
         "IPCA pairwise": lambda seed: ExpandedIPCA(n_factors=K),
         "CA2": lambda seed: ConditionalAutoencoderRegressor(random_state=seed, **ca),
+        "NeurIF former": lambda seed: NeurIFRegressor(
+            random_state=seed, **{**neurif, **FORMER}
+        ),
         "NeurIF": lambda seed: NeurIFRegressor(random_state=seed, **neurif),
         "NeurIF CV": lambda seed: NeurIFRegressorCV(random_state=seed, **neurif),
         # SeedEnsembleRegressor seeds its members from its own random_state.
@@ -255,6 +273,8 @@ def main(argv=None):
     models = model_factories(parse_set(args.set), parse_set(args.ca_set), train)
     if args.models:
         models = {k: v for k, v in models.items() if k in args.models}
+    else:
+        models.pop("NeurIF former")
     rows = []
     for seed in args.seeds:
         for design in args.designs:
