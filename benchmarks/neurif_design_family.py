@@ -184,11 +184,12 @@ def table(runs: pd.DataFrame) -> str:
     """Markdown: design x model, ``mean (sd)`` over seeds."""
     grouped = runs.groupby(["design", "model"], sort=False)
     mean, sd = grouped.mean(numeric_only=True), grouped.std(numeric_only=True)
-    head = ["design", "model", "total R2 %", "pred R2 %", "total - IPCA"]
+    count = grouped.size()
+    head = ["design", "model", "n", "total R2 %", "pred R2 %", "total - IPCA"]
     head += ["pred - IPCA", "gap closed", "fit s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for design, model in mean.index:
-        cells = [design, model]
+        cells = [design, model, str(count.loc[(design, model)])]
         for col, scale, digits in COLUMNS:
             m, s = mean.loc[(design, model), col], sd.loc[(design, model), col]
             if not np.isfinite(m):
