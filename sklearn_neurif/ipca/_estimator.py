@@ -13,6 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
+from .._param_validation import N_JOBS_CONSTRAINT, Interval  # refuses booleans
 from .._params import set_init_params
 from .._warnings import warn_at_caller
 from ..base import FactorModelMixin, FactorOutputs, check_n_factors, factor_names
@@ -24,13 +25,9 @@ from ..panel import (
     check_panel_target,
     panel_index,
 )
+from ..panel._index import check_index_names
 from ..panel._managed import managed_portfolios
-from ..panel._validation import (
-    N_JOBS_CONSTRAINT,
-    Interval,  # refuses booleans (n_factors=True)
-    check_index_names,
-    return_rms,
-)
+from ..panel._units import return_rms
 
 __all__ = ["IPCARegressor"]
 

@@ -12,6 +12,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._param_validation import Interval  # refuses booleans (n_factors=True)
 from .._params import set_init_params
 from .._warnings import warn_at_caller
 from ..base import FactorModelMixin, FactorOutputs, factor_names
@@ -22,7 +23,6 @@ from ..nn._base import (
     training_parameters_doc,
 )
 from ..panel._managed import managed_portfolios
-from ..panel._validation import Interval  # refuses booleans (n_factors=True)
 from ._attribution import as_frame, gradient_attribution, regression_attribution
 from ._module import NeurIFModule
 from ._net import NeurIFNet

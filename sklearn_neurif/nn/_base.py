@@ -39,6 +39,7 @@ from skorch.callbacks import Checkpoint, EarlyStopping, PassthroughScoring
 from skorch.dataset import get_len
 from skorch.helper import predefined_split
 
+from .._param_validation import Interval  # refuses booleans (n_factors=True)
 from ..base import DeprecatedAlias, PredictiveScoreMixin, check_n_factors
 from ..panel import (
     PanelLayout,
@@ -47,11 +48,8 @@ from ..panel import (
     check_panel_target,
     panel_index,
 )
-from ..panel._validation import (
-    UNSCALED_MAX_ABS,
-    Interval,  # refuses booleans (n_factors=True)
-    check_index_names,
-)
+from ..panel._index import check_index_names
+from ..panel._units import UNSCALED_MAX_ABS
 from ._batching import MonthDataset, PanelBatcher, collate_months
 from ._device import check_device
 
