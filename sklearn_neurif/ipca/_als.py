@@ -21,7 +21,18 @@ import numpy as np
 import scipy.linalg
 from sklearn.linear_model import ElasticNet
 
-__all__ = ["ALSMoments", "ALSResult", "initial_gamma", "run_als"]
+__all__ = [
+    "ALSMoments",
+    "ALSResult",
+    "PenaltyCollapseError",
+    "initial_gamma",
+    "run_als",
+]
+
+
+class PenaltyCollapseError(ValueError):
+    """The penalised Gamma step set every loading of a latent factor to zero."""
+
 
 #: A period's factor direction is unidentified when its loadings vary along
 #: it at most this fraction (in variance) of the sample's typical period...
@@ -112,6 +123,8 @@ def run_als(
     for n_iter in range(1, max_iter + 1):
         F_new, n_masked = _factor_step(moments, x, gamma, K, n_masked)
         gamma_new = _gamma_step(moments, x, F_new, alpha, l1_ratio, gamma)
+        if alpha > 0:
+            _check_not_collapsed(gamma_new[:, :K], alpha, l1_ratio)
         gamma_new, F_new = _normalise(gamma_new, F_new, K, G)
         change = np.max(np.abs(gamma_new - gamma))
         if G is None:  # with observed columns ipca checks Gamma only
@@ -122,6 +135,17 @@ def run_als(
         if change <= iter_tol:
             return ALSResult(gamma, F, n_iter, n_masked, True, change)
     return ALSResult(gamma, F, max_iter, n_masked, False, change)
+
+
+def _check_not_collapsed(gamma_beta, alpha, l1_ratio):
+    dead = np.flatnonzero(~np.any(gamma_beta != 0, axis=0))
+    if len(dead):
+        raise PenaltyCollapseError(
+            f"The penalty (alpha={alpha:g}, l1_ratio={l1_ratio:g}) sets every "
+            f"loading of latent factor(s) {[int(k) + 1 for k in dead]} to zero: "
+            "the factor vanishes and the KPS normalisation is undefined. Reduce "
+            "alpha or n_factors."
+        )
 
 
 def _factor_step(moments, x, gamma, K, n_masked):

@@ -303,7 +303,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         self._return_rms_ = return_rms(r)
         return self
 
-    def _fit_moments(self, W, x, n_obs, layout, observed=None):
+    def _fit_moments(self, W, x, n_obs, layout, observed=None, start=None):
         """ALS on the per-period moments ``W_t = Z_t'Z_t``, ``x_t = Z_t'r_t``.
 
         Sets ``gamma_``, ``gamma_delta_``, ``gamma_alpha_``, ``factors_``,
@@ -311,7 +311,9 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         (``n_features_in_`` must be set). ``observed``: a DataFrame of the
         observable factors on ``layout.periods`` (or None). NeurIF starts
         from this with the moments of its own float32 panel, so that no
-        second copy of the training rows is made.
+        second copy of the training rows is made. ``start``: ALS starting
+        values ``(gamma, F)`` (a warm start, e.g. the previous step of a
+        regularisation path); returns the final ``(gamma, F)``.
         """
         active = n_obs > 0
         if not active.all():  # periods without returns drop out of ALS
@@ -319,10 +321,11 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         G = self._observed_columns(observed, active)
         self._check_identified(W, n_obs, layout, G)
         moments = ALSMoments.build(W, n_obs[active], G)
-        result = self._alternating_least_squares(moments, x)
+        result = self._alternating_least_squares(moments, x, start)
         self.n_iter_ = result.n_iter
         self._store(result.gamma, result.F, active, layout, observed)
         self._store_identification(result.n_masked, W, active, layout)
+        return result.gamma, result.F
 
     def _observed_columns(self, observed, active):
         """``G``: the observable factors of the active periods, then a constant."""
@@ -578,7 +581,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         _check_feature_names_in(self, input_features)
         observed = [] if self.gamma_delta_ is None else list(self.gamma_delta_.columns)
-        K = self.n_factors
+        K = self.gamma_.shape[1]
         names = (
             factor_names(K, "loading")
             + [f"loading_{n}" for n in observed]
@@ -642,7 +645,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                     "observable factors."
                 )
             return self._realised_factors(X, y, out=out)[0], out
-        layout, K = out.layout, self.n_factors
+        layout, K = out.layout, self.gamma_.shape[1]
         r = check_panel_target(y, layout.index)
         needed = np.bincount(
             layout.time_pos[~np.isnan(r)], minlength=layout.n_periods
