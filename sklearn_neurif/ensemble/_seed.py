@@ -15,9 +15,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from .._docstrings import fill_doc
+from .._param_validation import N_JOBS_CONSTRAINT, Interval  # refuses booleans
 from ..base import PredictiveScoreMixin
 from ..panel import is_panel
-from ..panel._validation import N_JOBS_CONSTRAINT, Interval  # refuses booleans
 
 __all__ = ["SeedEnsembleRegressor"]
 

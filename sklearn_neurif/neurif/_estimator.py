@@ -12,6 +12,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._param_validation import Interval  # refuses booleans (n_factors=True)
 from .._params import set_init_params
 from .._warnings import warn_at_caller
 from ..base import FactorModelMixin, FactorOutputs, factor_names
@@ -21,8 +22,8 @@ from ..nn._base import (
     PanelNetRegressor,
     training_parameters_doc,
 )
+from ..nn._batching import MonthBlockLoader
 from ..panel._managed import managed_portfolios
-from ..panel._validation import Interval  # refuses booleans (n_factors=True)
 from ._attribution import as_frame, gradient_attribution, regression_attribution
 from ._module import NeurIFModule
 from ._net import NeurIFNet
@@ -115,6 +116,11 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         factors (``factor_means_``), the same for every month (the default:
         on the design family it matched IPCA's predictive R² where the head
         lost 0.1-0.2 points). Training is the same either way.
+    mixed_precision : bool, default=False
+        Run the network under ``torch.autocast`` in bfloat16 (meant for
+        GPUs; on CPU it is slower). The temporal attention, the realised-factor
+        regression, the loss and the outputs stay float32. Predictions differ
+        from a float32 fit's by the rounding of bfloat16 (docs/training.md).
     {training_parameters}
 
     Attributes
@@ -179,10 +185,13 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         "ridge": [Interval(Real, 0, None, closed="left")],
         "init": [StrOptions({"ipca", "svd"})],
         "premia": [StrOptions({"head", "mean"})],
+        "mixed_precision": ["boolean"],
     }
     _net_class = NeurIFNet
     _module_class = NeurIFModule
     _checkpoint_prefix = "neurif-"
+    # Blocks of consecutive months: docs/training.md, "Batches are months".
+    _train_loader = MonthBlockLoader
 
     def __init__(
         self,
@@ -207,6 +216,7 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         validation_fraction=0.2,
         init="ipca",
         premia="mean",
+        mixed_precision=False,
         device="cpu",
         checkpoint_dir=None,
         warm_start=False,
@@ -242,7 +252,10 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
 
     def _net_kwargs(self) -> dict:
         return self._params(
-            "prediction_weight", "orthogonality_penalty", "deviation_penalty"
+            "prediction_weight",
+            "orthogonality_penalty",
+            "deviation_penalty",
+            "mixed_precision",
         )
 
     def _initialize_module(self, module, batcher, months):

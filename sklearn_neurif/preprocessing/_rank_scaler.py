@@ -12,6 +12,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
+from .._param_validation import N_JOBS_CONSTRAINT
 from .._warnings import warn_at_caller
 from ..panel import (
     PanelDataWarning,
@@ -20,7 +21,7 @@ from ..panel import (
     is_panel,
     panel_index,
 )
-from ..panel._validation import N_JOBS_CONSTRAINT, check_index_names
+from ..panel._index import check_index_names
 
 __all__ = ["CrossSectionalRankScaler", "ImputationReport"]
 
