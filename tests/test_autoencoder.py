@@ -415,8 +415,7 @@ def test_sklearn_tags():
     assert tags.estimator_type == "regressor" and tags.transformer_tags is not None
 
 
-def test_premia_is_a_deprecated_alias_of_factor_premia(fitted):
+def test_premia_are_factor_premia_only(fitted):
+    # No deprecated alias (nothing has been released): premia_ is gone.
     assert list(fitted.factor_premia_.index) == ["factor_1", "factor_2"]
-    with pytest.warns(FutureWarning, match="factor_premia_"):
-        np.testing.assert_array_equal(fitted.premia_, fitted.factor_premia_)
-    assert not hasattr(ConditionalAutoencoderRegressor(), "premia_")
+    assert not hasattr(fitted, "premia_")

@@ -173,12 +173,12 @@ def test_callbacks_must_be_a_list():
         NeurIFRegressor(callbacks="print").fit(np.ones((3, 2)), np.ones(3))
 
 
-def test_n_epochs_is_a_deprecated_alias_of_n_iter(panel):
+def test_epochs_are_n_iter_only(panel):
+    # No deprecated alias (nothing has been released): n_epochs_ is gone.
     X, y = panel
     est = clone(MODELS["transformer"]).set_params(max_epochs=2).fit(X, y)
-    with pytest.warns(FutureWarning, match="n_iter_"):
-        assert est.n_epochs_ == est.n_iter_ == 2
-    assert not hasattr(TransformerRegressor(), "n_epochs_")
+    assert est.n_iter_ == 2
+    assert not hasattr(est, "n_epochs_")
 
 
 # ------------------------------------------------- interrupts, atomic fit

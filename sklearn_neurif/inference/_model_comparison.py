@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._deprecation import DeprecatedAlias
 from ..panel import check_panel_target, is_panel, panel_index
 from ._spanning import newey_west_mean
 
@@ -49,8 +48,7 @@ class ForecastComparisonResult:
     mean_differential : float
         Time-series mean of :attr:`differential`.
     n_periods : int
-        Number of periods in the differential (``nobs`` is a deprecated
-        alias).
+        Number of periods in the differential.
     nw_lags : int
         Newey-West (Bartlett) lags.
     differential : Series
@@ -71,8 +69,6 @@ class ForecastComparisonResult:
     differential: pd.Series
     n_rows: int
     n_rows_dropped: int
-
-    nobs = DeprecatedAlias("n_periods")
 
     def summary(self) -> pd.DataFrame:
         """The statistics as a one-row table indexed by the test's name."""

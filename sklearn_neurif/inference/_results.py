@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .._deprecation import DeprecatedAlias
-
 __all__ = [
     "SpanningResult",
     "AnomalyTestResult",
@@ -27,13 +25,11 @@ class SpanningResult:
     params : DataFrame (n_assets, 1 + n_factors)
         Column ``alpha`` then one beta per factor.
     tstat, pvalue : DataFrame
-        Newey-West t-statistics and two-sided normal p-values, same layout
-        (formerly ``tvalues`` and ``pvalues``, deprecated aliases).
+        Newey-West t-statistics and two-sided normal p-values, same layout.
     r2 : Series
         Centred R-squared of each regression.
     n_periods, nw_lags : Series
-        Periods used and Newey-West lags, per asset (``n_obs`` is a
-        deprecated alias of ``n_periods``).
+        Periods used and Newey-West lags, per asset.
     periods : Index
         Periods of the sample (after alignment).
     periods_per_year : int
@@ -55,10 +51,6 @@ class SpanningResult:
     periods_per_year: int = 12
     n_periods_unmatched: int = 0
     n_periods_missing_returns: int = 0
-
-    tvalues = DeprecatedAlias("tstat")
-    pvalues = DeprecatedAlias("pvalue")
-    n_obs = DeprecatedAlias("n_periods")
 
     @property
     def alpha(self) -> pd.Series:
@@ -122,7 +114,7 @@ class AnomalyTestResult:
         Number of alphas with ``|t| > 1.96`` and ``|t| > 3``.
     grs_stat, grs_pvalue : float
         Gibbons-Ross-Shanken (1989) F statistic and its ``F(M, T-M-K)``
-        p-value (``grs_f`` is a deprecated alias of ``grs_stat``).
+        p-value.
     avg_r2 : float
         Average time-series R-squared.
     cs_r2 : float
@@ -151,8 +143,6 @@ class AnomalyTestResult:
     nw_lags: int
     betas: pd.DataFrame = field(default=None)
     grs_unavailable: str | None = None
-
-    grs_f = DeprecatedAlias("grs_stat")
 
     @property
     def n_assets(self) -> int:
@@ -329,7 +319,7 @@ class GRSResult:
     Attributes
     ----------
     stat : float
-        The GRS F statistic (``f_stat`` is a deprecated alias).
+        The GRS F statistic.
     pvalue : float
         ``P(F(df1, df2) > stat)``.
     df1, df2 : int
@@ -345,8 +335,6 @@ class GRSResult:
     df1: int
     df2: int
     wald: float
-
-    f_stat = DeprecatedAlias("stat")
 
     def summary(self) -> pd.DataFrame:
         """The statistics as a one-row table."""
