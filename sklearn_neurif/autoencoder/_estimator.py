@@ -188,8 +188,8 @@ class ConditionalAutoencoderRegressor(
 
     def __init__(
         self,
-        *,
         n_factors=5,
+        *,
         n_hidden_layers=2,
         hidden_sizes=None,
         batch_norm=True,
