@@ -327,7 +327,7 @@ def test_inputs_not_mutated(panel):
 
 
 def test_pipeline_and_grid_search(panel):
-    from sklearn_neurif.metrics import total_r2_scorer
+    from sklearn_neurif.metrics import r2_total_scorer
     from sklearn_neurif.model_selection import PanelTimeSeriesSplit
     from sklearn_neurif.preprocessing import CrossSectionalRankScaler
 
@@ -343,7 +343,7 @@ def test_pipeline_and_grid_search(panel):
             "conditionalautoencoderregressor__n_factors": [1, 2],
         },
         cv=PanelTimeSeriesSplit(n_splits=2, test_size=5),
-        scoring=total_r2_scorer,
+        scoring=r2_total_scorer,
     ).fit(X, y)
     assert len(grid.cv_results_["mean_test_score"]) == 4
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
