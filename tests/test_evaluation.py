@@ -60,7 +60,7 @@ def test_figures_equal_the_metric_functions(panel):
     assert ev.mae == mae(y, pred)
     assert (ev.ic_mean, ev.ic_tstat) == (ic.mean, ic.tstat)
     pd.testing.assert_series_equal(ev.rank_ic.series, ic.series)
-    assert ev.ic_nw_tstat == newey_west_mean(ic.series.to_numpy())[1]
+    assert ev.ic_nw_tstat == newey_west_mean(ic.series.to_numpy()).stat
     frame = pd.DataFrame({"pred": pred, "w": sizes}, index=X.index)
     for w, col in (("EW", None), ("VW", "w")):
         ref = _sort(frame, y, "pred", col)

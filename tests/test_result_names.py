@@ -57,3 +57,19 @@ def test_former_names_are_removed(obj, old, new):
 def test_single_tests_have_stat_and_pvalue():
     for name in ("grs", "dm"):
         assert np.isfinite(RESULTS[name].stat) and 0 <= RESULTS[name].pvalue <= 1
+
+
+def test_newey_west_mean_returns_a_frozen_result():
+    import dataclasses
+
+    from sklearn_neurif.inference import NeweyWestMeanResult, newey_west_mean
+
+    rng = np.random.default_rng(1)
+    res = newey_west_mean(rng.normal(0.01, 0.02, 60), lags=2)
+    assert isinstance(res, NeweyWestMeanResult)
+    assert res.stat == pytest.approx(res.mean / res.std_error)
+    assert 0 < res.pvalue < 1 and res.nw_lags == 2 and res.n_periods == 60
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.mean = 0.0
+    with pytest.raises(TypeError):
+        mean, stat, lags = res  # not a tuple

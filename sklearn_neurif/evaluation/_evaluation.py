@@ -328,7 +328,7 @@ def evaluate_factor_model(
     w = _row_values(weights, index, "weights")
     final, pred, total, signals, notes = _model_outputs(estimator, X, y, sort_loadings)
     ic = rank_ic(y, pred, index.get_level_values(-1))
-    _, ic_nw_tstat, ic_nw_lags = newey_west_mean(ic.series.to_numpy(), nw_lags)
+    ic_nw = newey_west_mean(ic.series.to_numpy(), nw_lags)
     return FactorModelEvaluation(
         name=name or type(final).__name__,
         r2_total=r2_total(y, total) if total is not None else float("nan"),
@@ -336,8 +336,8 @@ def evaluate_factor_model(
         rmse=rmse(y, pred),
         mae=mae(y, pred),
         rank_ic=ic,
-        ic_nw_tstat=ic_nw_tstat,
-        ic_nw_lags=ic_nw_lags,
+        ic_nw_tstat=ic_nw.stat,
+        ic_nw_lags=ic_nw.nw_lags,
         sorts=_sorts(index, y, signals, w, n_portfolios, nw_lags, periods_per_year),
         monthly=_monthly(index, r, pred, total, ic),
         n_rows=int(np.isfinite(r).sum()),

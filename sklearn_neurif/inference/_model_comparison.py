@@ -179,7 +179,8 @@ def _nw_test(test, differential, n_rows, n_dropped, nw_lags, alternative):
             f"{len(differential)} periods (identical forecasts, or losses that "
             "differ by a constant), so its variance is zero."
         )
-    mean, stat, lags = newey_west_mean(differential.to_numpy(), nw_lags)
+    nw = newey_west_mean(differential.to_numpy(), nw_lags)
+    mean, stat, lags = nw.mean, nw.stat, nw.nw_lags
     if alternative == "two-sided":
         pvalue = 2 * stats.norm.sf(abs(stat))
     elif alternative == "greater":

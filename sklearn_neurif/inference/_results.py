@@ -8,12 +8,45 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "NeweyWestMeanResult",
     "SpanningResult",
     "AnomalyTestResult",
     "AnomalyComparison",
     "CrossSectionalR2Result",
     "GRSResult",
 ]
+
+
+@dataclass(frozen=True)
+class NeweyWestMeanResult:
+    """Mean of a time series and its Newey-West test of a zero mean.
+
+    Returned by :func:`~sklearn_neurif.inference.newey_west_mean`.
+
+    Attributes
+    ----------
+    mean : float
+        Mean of the non-missing observations (NaN without any).
+    std_error : float
+        Newey-West (Bartlett kernel, no small-sample correction) standard
+        error of the mean; NaN with fewer than two observations or zero
+        variance.
+    stat : float
+        t-statistic ``mean / std_error`` (NaN where ``std_error`` is).
+    pvalue : float
+        Two-sided normal p-value of ``stat``.
+    nw_lags : int
+        Lags used.
+    n_periods : int
+        Non-missing observations.
+    """
+
+    mean: float
+    std_error: float
+    stat: float
+    pvalue: float
+    nw_lags: int
+    n_periods: int
 
 
 @dataclass(frozen=True, repr=False)

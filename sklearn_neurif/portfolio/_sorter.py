@@ -105,7 +105,8 @@ class PortfolioSortResult:
             rows = {}
             for col in self.returns.columns:
                 x = self.returns[col].to_numpy(dtype=float)
-                mean, tstat, lags = newey_west_mean(x, self.nw_lags)
+                nw = newey_west_mean(x, self.nw_lags)
+                mean, tstat, lags = nw.mean, nw.stat, nw.nw_lags
                 valid = x[~np.isnan(x)]
                 sd = valid.std(ddof=1) if len(valid) > 1 else np.nan
                 sharpe = (
