@@ -78,7 +78,7 @@ class ForecastComparisonResult:
                 "pvalue": [self.pvalue],
                 "alternative": [self.alternative],
                 "mean_differential": [self.mean_differential],
-                "nobs": [self.n_periods],
+                "n_periods": [self.n_periods],
                 "nw_lags": [self.nw_lags],
                 "n_rows": [self.n_rows],
             },
@@ -88,7 +88,7 @@ class ForecastComparisonResult:
     def __repr__(self) -> str:
         return (
             f"ForecastComparisonResult({self.test}: stat={self.stat:.4f}, "
-            f"p={self.pvalue:.4g}, nobs={self.n_periods}, alternative={self.alternative!r})"
+            f"p={self.pvalue:.4g}, n_periods={self.n_periods}, alternative={self.alternative!r})"
         )
 
 

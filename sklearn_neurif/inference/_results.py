@@ -119,7 +119,7 @@ class SpanningResult:
             out[f"beta_{col}"] = self.params[col]
             out[f"t_{col}"] = self.tstat[col]
         out["R2"] = self.r2
-        out["n_obs"] = self.n_periods
+        out["n_periods"] = self.n_periods
         return out
 
     def __repr__(self) -> str:
@@ -205,8 +205,9 @@ class AnomalyTestResult:
     def avg_r2(self) -> float:
         return float(self.r2.mean())
 
+    @property
     def statistics(self) -> pd.Series:
-        """The summary statistics as a Series (one column of the comparison).
+        """The summary statistics as a Series (one row of the comparison).
 
         A ``GRS_unavailable`` row, with the reason, is added when the GRS
         test is undefined.
@@ -280,21 +281,24 @@ class AnomalyComparison:
         return self.results[name]
 
     def summary(self) -> pd.DataFrame:
-        """Statistics (rows) by factor set (columns).
+        """One row per factor set, the statistics as columns.
 
-        With a ``GRS_unavailable`` row (the reason) when the GRS test is
+        With a ``GRS_unavailable`` column (the reason) when the GRS test is
         undefined for some set.
         """
-        columns = [r.statistics() for r in self.results.values()]
-        rows = max(columns, key=len).index  # the one with GRS_unavailable, if any
-        return pd.concat(columns, axis=1).reindex(rows)
+        rows = [r.statistics for r in self.results.values()]
+        columns = max(rows, key=len).index  # the one with GRS_unavailable, if any
+        table = pd.DataFrame(rows).reindex(columns=columns)
+        return table.rename_axis("factor_set")
 
+    @property
     def alphas(self) -> pd.DataFrame:
         """Alphas of every test asset (rows) under each factor set (columns)."""
         return pd.DataFrame({k: r.alpha for k, r in self.results.items()})
 
+    @property
     def tstats(self) -> pd.DataFrame:
-        """Newey-West t-statistics of the alphas, same layout as :meth:`alphas`."""
+        """Newey-West t-statistics of the alphas, same layout as :attr:`alphas`."""
         return pd.DataFrame({k: r.tstat for k, r in self.results.items()})
 
     def __repr__(self) -> str:

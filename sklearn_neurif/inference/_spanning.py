@@ -489,7 +489,7 @@ def spanning_regression(
             2 * stats.norm.sf(np.abs(tvalues)), index=r.columns, columns=names
         ),
         r2=pd.Series([x[2] for x in rows], index=r.columns, name="R2"),
-        n_periods=pd.Series([x[3] for x in rows], index=r.columns, name="n_obs"),
+        n_periods=pd.Series([x[3] for x in rows], index=r.columns, name="n_periods"),
         nw_lags=pd.Series([x[4] for x in rows], index=r.columns, name="nw_lags"),
         periods=r.index,
         periods_per_year=periods_per_year,

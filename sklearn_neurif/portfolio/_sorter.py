@@ -601,6 +601,7 @@ class FactorSortResult:
         rows = {k: r.summary().loc[portfolio] for k, r in self.results.items()}
         return pd.DataFrame(rows).T.astype({"n_periods": int, "nw_lags": int})
 
+    @property
     def long_short_returns(self) -> pd.DataFrame:
         """Long-short returns by signal (columns), as-of period index."""
         return pd.DataFrame({k: r.returns[LS] for k, r in self.results.items()})
