@@ -82,7 +82,9 @@ LAYERS = (
     ("estimator base", {"base"}),
     ("tools", {"portfolio", "preprocessing", "model_selection", "datasets"}),
     ("linear model and torch layer", {"ipca", "nn"}),
-    ("models", {"neurif", "autoencoder", "transformer", "ensemble"}),
+    ("models", {"neurif", "autoencoder", "transformer"}),
+    # The seed ensemble's default member is a NeurIFRegressor (imported when used).
+    ("meta-estimators", {"ensemble"}),
     ("evaluation", {"evaluation"}),
     ("study", {"study"}),
     ("command line", {"__main__"}),
@@ -168,14 +170,31 @@ def test_every_unit_has_a_layer():
     assert set(LAYER_OF) - units == set()
 
 
+#: The one declared exception, file by file: KPS's bootstrap tests of IPCA are
+#: statistics (``sklearn_neurif.inference``, where users look for tests), but
+#: each draw refits IPCA's ALS under the null. The imports sit inside the
+#: functions, so importing ``inference`` never loads ``ipca`` (checked below).
+UPWARD_ALLOWED = {"inference/_ipca_bootstrap.py": {"inference -> ipca"}}
+
+
 def test_no_import_runs_up_in_the_source():
     violations = []
     for path in sorted(PACKAGE.rglob("*.py")):
         unit = _unit(".".join(["sklearn_neurif", *path.relative_to(PACKAGE).parts]))
         if path.parent == PACKAGE:
             unit = path.stem
-        violations += _upward(unit, _imported_units(path))
+        allowed = UPWARD_ALLOWED.get(path.relative_to(PACKAGE).as_posix(), set())
+        violations += [
+            v
+            for v in _upward(unit, _imported_units(path))
+            if v.split(" (")[0] not in allowed
+        ]
     assert violations == []
+
+
+def test_inference_does_not_load_ipca():
+    loaded = _loaded("import sklearn_neurif.inference", ["sklearn_neurif.ipca"])
+    assert loaded == []
 
 
 def test_layer_check_sees_an_upward_import():
