@@ -39,7 +39,7 @@ class StudyResult:
     r2_intervals : DataFrame
         Pooled total and predictive R² with 95% Newey-West (delta-method)
         confidence intervals, one row per model
-        (:attr:`~sklearn_neurif.metrics.FactorModelEvaluation.r2_intervals`).
+        (:attr:`~sklearn_neurif.evaluation.FactorModelEvaluation.r2_intervals`).
     diebold_mariano : DataFrame
         One row per model pair: Diebold-Mariano statistic and p-value on the
         monthly cross-sectional mean squared errors (Newey-West variance).
@@ -61,7 +61,7 @@ class StudyResult:
     timings : dict
         Seconds per step and in total.
     evaluations : dict
-        Model -> :class:`~sklearn_neurif.metrics.FactorModelEvaluation` of its
+        Model -> :class:`~sklearn_neurif.evaluation.FactorModelEvaluation` of its
         walk-forward predictions on the test months (per-month series
         included): the source of ``test``, ``sorts``, ``deciles`` and
         ``long_short_returns``.

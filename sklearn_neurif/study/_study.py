@@ -7,7 +7,7 @@ asked for (IPCA, NeurIF, CA2, the transformer) through
 month from the first January with three years of history on is predicted by
 a model refitted every 12 months on an expanding window, K chosen on the
 window's last 12 months. On the same test months it reports, per model,
-:func:`~sklearn_neurif.metrics.evaluate_factor_model` figures (R², RMSE, rank
+:func:`~sklearn_neurif.evaluation.evaluate_factor_model` figures (R², RMSE, rank
 IC, decile sorts), Diebold-Mariano tests of every pair, long-short returns
 net of costs, alphas and anomaly tests (:mod:`._tables`, :mod:`._anomaly`).
 It returns a :class:`StudyResult`; :func:`write_report` turns that into
@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from ..datasets import load_anomaly_portfolios
-from ..metrics import evaluate_factor_model
+from ..evaluation import evaluate_factor_model
 from ._anomaly import anomaly_tables, characteristic_anomalies, market_returns
 from ._data import load_study_data
 from ._models import (

@@ -6,7 +6,7 @@ prepared panel's schedule; its ``on_refit`` hook advances the progress bar
 by the expected time of each refit as it finishes and keeps what the report
 needs of the refit's estimator (the validation score of every K). The
 predictions of all refits are then frozen in a tiny estimator that
-:func:`~sklearn_neurif.metrics.evaluate_factor_model` evaluates like any
+:func:`~sklearn_neurif.evaluation.evaluate_factor_model` evaluates like any
 fitted model.
 """
 
