@@ -1372,6 +1372,133 @@ def test_time_labels_of_another_type_than_in_fit(name):
     est.predict(_time_relabelled(X0, MONTHS.to_timestamp().as_unit("s")))
 
 
+# ------------------------------ walk_forward_predict (issue 17, h17-study)
+# The last block without returns, refit errors named, YYYYMM periods, row-wise
+# CV objects, holes and one-period training windows, n_jobs and warm_start.
+def _wf_walk(estimator=None, X=X0, y=Y0, **kwargs):
+    from sklearn_neurif.model_selection import walk_forward_predict
+
+    kwargs = {"test_start": MONTHS[5], "refit_every": 1, **kwargs}
+    return walk_forward_predict(estimator or _ipca(), X, y, **kwargs)
+
+
+def test_walk_forward_last_block_without_returns_is_not_scored():
+    # align_next_period_returns leaves the last month without a return.
+    y = Y0.where(Y0.index.get_level_values("time") != MONTHS[-1])
+    seen = []
+    res = _wf_walk(y=y, on_refit=seen.append)
+    assert [r.refit for r in seen] == [1, 2, 3]
+    assert res.predictions[res.test_mask].notna().all()  # predicted...
+    last = res.refits.iloc[-1]
+    assert np.isnan(last.R2_predictive) and np.isnan(last.R2_total)  # ...not scored
+    assert res.refits.R2_total.iloc[:-1].notna().all()
+    assert res.factors.loc[MONTHS[-1]].isna().all()
+
+
+class _WfFailsLate(IPCARegressor):
+    """IPCA that fails once its training window passes six months."""
+
+    def fit(self, X, y):
+        if X.index.get_level_values(-1).nunique() > 6:
+            raise ValueError("singular design")
+        return super().fit(X, y)
+
+
+def test_walk_forward_error_names_the_refit_and_keeps_finished_refits():
+    seen = []
+    with pytest.raises(
+        ValueError,
+        match=r"Walk-forward refit 3/3 \(training 2020-01 to 2020-07, test "
+        r"2020-08 to 2020-08\): singular design",
+    ):
+        _wf_walk(_WfFailsLate(n_factors=1), on_refit=seen.append)
+    # The refits that finished were handed over before the failure.
+    assert [r.refit for r in seen] == [1, 2]
+    assert all(r.predictions.notna().all() for r in seen)
+    assert str(seen[-1].periods.test_start) == "2020-07"
+
+
+def _wf_yyyymm(obj):
+    return _time_relabelled(obj, [m.year * 100 + m.month for m in MONTHS])
+
+
+@pytest.mark.parametrize("start", [202006, "2020-06", "202006", pd.Period("2020-06")])
+def test_walk_forward_yyyymm_panel_takes_its_own_labels(start):
+    res = _wf_walk(X=_wf_yyyymm(X0), y=_wf_yyyymm(Y0), test_start=start)
+    assert str(res.refits.test_start.iloc[0]) == "2020-06"
+    assert res.test_mask.sum() == 3 * N_ASSETS
+    assert res.predictions[res.test_mask].notna().all()
+
+
+def test_walk_forward_string_start_on_integer_periods_refused(trained):
+    X, y = _time_relabelled(X0, list(range(8))), _time_relabelled(Y0, list(range(8)))
+    with pytest.raises(ValueError, match="test_start='5' is not an integer.*integers"):
+        _wf_walk(X=X, y=y, test_start="5")
+    with pytest.raises(ValueError, match="cannot be read as a period of the panel"):
+        _wf_walk(test_start="not a month")
+    assert trained == []
+
+
+@pytest.mark.parametrize("cv", ["kfold", "shuffled", "timeseries", "ridgecv"])
+def test_walk_forward_refuses_row_wise_cv_objects(cv, trained):
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import GridSearchCV, KFold, TimeSeriesSplit
+
+    splitter = {
+        "kfold": KFold(3),
+        "shuffled": KFold(3, shuffle=True, random_state=0),
+        "timeseries": TimeSeriesSplit(3),
+        "ridgecv": KFold(3),
+    }[cv]
+    if cv == "ridgecv":
+        est, owner = RidgeCV(cv=splitter), r"RidgeCV \(cv\)"
+    else:
+        est = GridSearchCV(_ipca(), {"n_factors": [1, 2]}, cv=splitter)
+        owner = "The GridSearchCV"
+    with pytest.raises(ValueError, match=f"{owner} has cv=.*a row-wise splitter"):
+        _wf_walk(est)
+    assert trained == []
+    # A period splitter passes (and validation_periods replaces any cv).
+    search = GridSearchCV(_ipca(), {"n_factors": [1]}, cv=PanelTimeSeriesSplit(2))
+    assert _wf_walk(search, refit_every=3).predictions.notna().any()
+    est = GridSearchCV(_ipca(), {"n_factors": [1]}, cv=KFold(3))
+    assert _wf_walk(est, validation_periods=2, refit_every=3).predictions.notna().any()
+
+
+def test_walk_forward_warns_of_a_missing_month():
+    keep = X0.index.get_level_values("time") != MONTHS[2]
+    with pytest.warns(PanelDataWarning, match=r"1 period\(s\).*absent.*2020-03"):
+        _wf_walk(X=X0[keep], y=Y0[keep], refit_every=3)
+
+
+def _wf_ipca_search():
+    from sklearn.model_selection import GridSearchCV
+
+    return GridSearchCV(_ipca(), {"n_factors": [1]})
+
+
+def test_walk_forward_warns_of_one_training_period():
+    with pytest.warns(PanelDataWarning, match="leaves one training period .2020-01."):
+        _wf_walk(_wf_ipca_search(), test_start=MONTHS[3], validation_periods=2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"n_jobs": 0}, ValueError, "n_jobs=0 runs nothing"),
+        ({"n_jobs": True}, TypeError, "n_jobs must be None or a non-zero integer"),
+        ({"n_jobs": "2"}, TypeError, "n_jobs must be None or a non-zero integer"),
+        ({"n_jobs": 1.5}, TypeError, r"got 1.5 \(float\)"),
+        ({"warm_start": "yes"}, TypeError, "warm_start must be True or False"),
+        ({"on_refit": "print"}, TypeError, "on_refit must be None or a callable"),
+    ],
+)
+def test_walk_forward_bad_options(kwargs, error, match, trained):
+    with pytest.raises(error, match=match):
+        _wf_walk(**kwargs)
+    assert trained == []
+
+
 # ------------------------------------------- NeurIFRegressorCV (issue 17, h17-api)
 def _neurif_cv(**kwargs):
     from sklearn_neurif.neurif import NeurIFRegressorCV

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..inference import monthly_r2, newey_west_mean
+from ..inference import monthly_r2, newey_west_lags, newey_west_mean
+from ..inference._spanning import _hac_fit
 from ..metrics import RankICResult, mae, r2_predictive, r2_total, rank_ic, rmse
 from ..metrics._scorers import resolve_final_step
 from ..panel import check_panel_target, is_panel, panel_index
@@ -115,6 +116,30 @@ class FactorModelEvaluation:
         return pd.DataFrame(
             {w: s["predicted"].returns[LS] for w, s in self.sorts.items()}
         )
+
+    @property
+    def r2_intervals(self) -> pd.Series:
+        """Pooled total and predictive R² with 95% Newey-West intervals.
+
+        ``r2_total``, ``total_lo``, ``total_hi``, ``r2_predictive``,
+        ``predictive_lo``, ``predictive_hi`` (R² ± 1.96 s.e.; NaN bounds with
+        fewer than 3 months or an undefined R²). The pooled R² is
+        :math:`1 - S/Q` with monthly sums :math:`s_t` (squared errors) and
+        :math:`q_t` (squared returns) of :attr:`monthly`; its linearisation
+        :math:`z_t = -(s_t - (1 - R^2) q_t) / \\bar q` (delta method) has a
+        mean whose Newey-West standard error is that of R².
+        """
+        m, out = self.monthly, {}
+        for kind, r2 in (("total", self.r2_total), ("predictive", self.r2_predictive)):
+            s, q = m[f"sse_{kind}"].to_numpy(float), m["sum_sq"].to_numpy(float)
+            lo = hi = np.nan
+            if np.isfinite(r2) and len(s) >= 3:
+                z = -(s - (1 - r2) * q) / q.mean()
+                lags = newey_west_lags(len(z))
+                se = float(_hac_fit(z, np.ones((len(z), 1)), lags).bse[0])
+                lo, hi = r2 - 1.96 * se, r2 + 1.96 * se
+            out.update({f"r2_{kind}": r2, f"{kind}_lo": lo, f"{kind}_hi": hi})
+        return pd.Series(out, dtype=float)
 
     def summary(self) -> pd.DataFrame:
         """The headline statistics as a one-column table named after the model.

@@ -133,6 +133,39 @@ class PortfolioSortResult:
     )
     mean_turnover = _stat_column("turnover", "Average one-way turnover per period.")
 
+    def net_of_costs(self, costs_bp) -> pd.Series:
+        """Long-short mean, Newey-West t and Sharpe net of one-way trading costs.
+
+        ``net_t = LS_t - cost * turnover_t`` for each cost in basis points,
+        where the long-short turnover is the sum of its two legs' one-way
+        turnover; the first month (no turnover: the legs are built from
+        cash) pays for two full legs.
+
+        Parameters
+        ----------
+        costs_bp : sequence of float
+            One-way costs in basis points.
+
+        Returns
+        -------
+        Series
+            ``mean_net_<c>bp``, ``tstat_net_<c>bp``, ``sharpe_net_<c>bp``
+            (annualised) for each cost ``c``.
+        """
+        gross = self.returns[LS]
+        turnover = self.turnover[LS].fillna(2.0)
+        out = {}
+        for bp in costs_bp:
+            net = (gross - bp / 1e4 * turnover).dropna()
+            mean, t, _ = newey_west_mean(net.to_numpy(), self.nw_lags)
+            sd = float(net.std(ddof=1))
+            out[f"mean_net_{bp:g}bp"] = mean
+            out[f"tstat_net_{bp:g}bp"] = t
+            out[f"sharpe_net_{bp:g}bp"] = (
+                mean / sd * math.sqrt(self.periods_per_year) if sd > 0 else np.nan
+            )
+        return pd.Series(out, dtype=float)
+
     def summary(self) -> pd.DataFrame:
         """Mean, NW t-stat, std, annualised Sharpe, turnover, periods per portfolio."""
         table = self._column_stats().copy()
