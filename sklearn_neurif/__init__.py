@@ -22,6 +22,7 @@ __version__ = "0.1.0.dev0"
 
 _LAZY = {
     "IPCARegressor": ".ipca",
+    "IPCARegressorCV": ".ipca",
     "ConditionalAutoencoderRegressor": ".autoencoder",
     "NeurIFRegressor": ".neurif",
     "SeedEnsembleRegressor": ".ensemble",

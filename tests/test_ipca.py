@@ -454,7 +454,7 @@ def test_error_collinear_characteristics():
 
 def test_error_invalid_parameters():
     X, y = _small()
-    for params in ({"n_factors": 0}, {"iter_tol": -1.0}, {"max_iter": 0}):
+    for params in ({"n_factors": -1}, {"iter_tol": -1.0}, {"max_iter": 0}):
         with pytest.raises(InvalidParameterError):
             IPCARegressor(**params).fit(X, y)
 
@@ -690,10 +690,10 @@ def test_unidentified_factor_no_longer_drifts(monkeypatch):
     """Periods where z2 is absent cannot identify the z2 factor: unmasked, it
     drifts (the ipca algorithm); masked, ALS converges and stays bounded."""
     X, y = _absent_panel()
-    from sklearn_neurif.ipca import _estimator
+    from sklearn_neurif.ipca import _als
 
     with monkeypatch.context() as m:  # the rule off: plain ALS, as ipca
-        m.setattr(_estimator, "IDENTIFICATION_RTOL", 0.0)
+        m.setattr(_als, "IDENTIFICATION_RTOL", 0.0)
         with pytest.warns(ConvergenceWarning):
             drifting = IPCARegressor(3, max_iter=2000).fit(X, y)
     assert drifting.factors_.std().max() > 5  # true factors: sd 0.05

@@ -3,10 +3,18 @@
 Time-series regressions of test-asset returns on observable or learned
 factors with Newey-West t-statistics, the Gibbons-Ross-Shanken test,
 side-by-side comparisons of factor sets on the same periods, and tests of
-forecast differences between two models (Diebold-Mariano, Clark-West).
+forecast differences between two models (Diebold-Mariano, Clark-West), and
+the bootstrap tests of IPCA (Kelly, Pruitt and Su 2019).
 """
 
 from ._anomaly import anomaly_test, cross_sectional_r2, grs_test
+from ._ipca_bootstrap import (
+    IPCABootstrapResult,
+    ipca_alpha_test,
+    ipca_factor_test,
+    ipca_instrument_significance,
+    ipca_instrument_test,
+)
 from ._model_comparison import (
     ForecastComparisonResult,
     clark_west,
@@ -37,6 +45,7 @@ __all__ = [
     "CrossSectionalR2Result",
     "ForecastComparisonResult",
     "GRSResult",
+    "IPCABootstrapResult",
     "SpanningResult",
     "align_factor_frames",
     "align_periods",
@@ -45,6 +54,10 @@ __all__ = [
     "cross_sectional_r2",
     "diebold_mariano",
     "grs_test",
+    "ipca_alpha_test",
+    "ipca_factor_test",
+    "ipca_instrument_significance",
+    "ipca_instrument_test",
     "monthly_r2",
     "newey_west_lags",
     "newey_west_mean",
