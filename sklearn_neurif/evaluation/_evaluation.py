@@ -10,7 +10,6 @@ long-short portfolios) from the package's metric functions and
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +22,7 @@ from ..metrics._scorers import resolve_final_step
 from ..panel import check_panel_target, is_panel, panel_index
 from ..portfolio import FactorSortResult, PortfolioSorter
 from ..portfolio._sorter import LS, _loading_columns, _row_values
+from ..portfolio._sorter import _check_params as _check_sort_params
 
 __all__ = ["FactorModelEvaluation", "evaluate_factor_model"]
 
@@ -176,9 +176,16 @@ class FactorModelEvaluation:
         )
 
 
-def _check_options(n_portfolios, sort_loadings, name):
-    if not isinstance(n_portfolios, numbers.Integral) or n_portfolios < 2:
-        raise ValueError(f"n_portfolios must be an integer >= 2; got {n_portfolios!r}.")
+def _check_options(
+    estimator, n_portfolios, sort_loadings, nw_lags, periods_per_year, name
+):
+    """Every option checked before the model runs (the sorts' checks included)."""
+    if not callable(getattr(estimator, "predict", None)):
+        raise TypeError(
+            "estimator must be a fitted return model with predict (a factor model, a "
+            f"Pipeline or a fitted search ending with one); got {type(estimator).__name__}."
+        )
+    _check_sort_params(n_portfolios, "top-bottom", None, nw_lags, periods_per_year)
     if not isinstance(sort_loadings, bool):
         raise TypeError(f"sort_loadings must be True or False; got {sort_loadings!r}.")
     if name is not None and not isinstance(name, str):
@@ -287,9 +294,12 @@ def evaluate_factor_model(
 
     Parameters
     ----------
-    estimator : fitted estimator or Pipeline
+    estimator : fitted estimator, Pipeline or search
         A factor model of the package (``predict``, ``predict_total``,
-        ``transform``), a Pipeline ending with one, or any return model with
+        ``transform``), a Pipeline ending with one, a fitted search
+        (``GridSearchCV``, refitted) over one, whose ``best_estimator_`` is
+        evaluated, a :class:`~sklearn_neurif.SeedEnsembleRegressor` of one,
+        or any return model with
         ``predict`` (e.g. :class:`~sklearn_neurif.TransformerRegressor`):
         without ``predict_total`` the total R² is NaN and a note says so.
     X : DataFrame with an (entity, time) MultiIndex
@@ -322,11 +332,12 @@ def evaluate_factor_model(
     Raises
     ------
     TypeError
-        If ``X`` is not a panel, or ``sort_loadings=True`` for a model
-        without loadings.
+        If ``estimator`` has no ``predict`` (e.g. None), ``X`` is not a
+        panel, or ``sort_loadings=True`` for a model without loadings.
     ValueError
         If ``y`` or ``weights`` are not aligned with ``X``, or the options
-        are invalid (before the model is called).
+        are invalid (``n_portfolios`` below 2, ``nw_lags`` negative,
+        ``periods_per_year`` below 1), all before the model is called.
 
     Examples
     --------
@@ -342,7 +353,9 @@ def evaluate_factor_model(
     >>> ev.long_short.columns.tolist()
     ['mean', 'tstat', 'sharpe', 'turnover', 'n_periods']
     """
-    _check_options(n_portfolios, sort_loadings, name)
+    _check_options(
+        estimator, n_portfolios, sort_loadings, nw_lags, periods_per_year, name
+    )
     if not is_panel(X):
         raise TypeError("X must be a DataFrame with an (entity, time) MultiIndex.")
     index = panel_index(X)
