@@ -56,6 +56,13 @@ CONFIGS = {
     "dropout0.1": dict(dropout=0.1),
     "wd1e-2": dict(weight_decay=1e-2),
     "wd0": dict(weight_decay=0.0),
+    "orth0": dict(orthogonality_penalty=0.0),
+    "window3": dict(window=3),
+    "patience40": dict(patience=40, max_epochs=200),
+    # The five changes of issue 19 that together left IPCA's start.
+    "issue19": dict(
+        hidden_size=64, lr=3e-4, patience=40, window=3, orthogonality_penalty=0.0
+    ),
 }
 
 

@@ -61,17 +61,10 @@ def _reset_peak() -> None:
         pass
 
 
-def run_one(
-    n_assets, n_periods, n_chars, window, epochs, threads, batch_months, loader
-):
+def synthetic_panel(n_assets, n_periods, n_chars):
+    """Balanced float32 panel (uniform characteristics, N(0, 0.1^2) returns)."""
     import numpy as np
     import pandas as pd
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
-
-    from sklearn_neurif.neurif import NeurIFRegressor
 
     rng = np.random.default_rng(0)
     n_rows = n_assets * n_periods
@@ -84,8 +77,22 @@ def run_one(
     )
     # A default DataFrame (column-major block, as users' frames usually are).
     X = pd.DataFrame(Z, index=index, columns=[f"c{j}" for j in range(n_chars)])
-    del Z
     y = pd.Series((0.1 * rng.standard_normal(n_rows)).astype(np.float64), index=index)
+    return X, y
+
+
+def run_one(
+    n_assets, n_periods, n_chars, window, epochs, threads, batch_months, loader
+):
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+
+    from sklearn_neurif.neurif import NeurIFRegressor
+
+    X, y = synthetic_panel(n_assets, n_periods, n_chars)
+    n_rows = len(X)
     rss_data = _rss_gb("VmRSS")
     _reset_peak()
     cls = _prefetching(NeurIFRegressor) if loader == "prefetch" else NeurIFRegressor
@@ -133,13 +140,15 @@ def _prefetching(estimator_class):
     return Prefetching
 
 
-def module_step(sizes, n_periods, n_chars, window, batch_months, rounds=4):
+def module_step(sizes, n_periods, n_chars, window, batch_months, order, rounds=4):
     """Interleaved timing of one training step of the module (no skorch).
 
     Each size's step (batch assembly, forward with the loss, backward,
     optimizer) is timed in turn on a batch of shuffled months, ``rounds``
     times, so that drifts of the machine's load hit all sizes alike;
-    medians of the rounds after the first are printed.
+    medians of the rounds after the first are printed. ``order="blocks"``
+    takes ``batch_months`` consecutive months (as NeurIF now trains),
+    ``"shuffled"`` random months (as before).
     """
     import numpy as np
     import pandas as pd
@@ -163,7 +172,11 @@ def module_step(sizes, n_periods, n_chars, window, batch_months, rounds=4):
     parts = ("batch", "forward", "backward", "optimizer")
     times = {n: {p: [] for p in parts} for n in sizes}
     for _ in range(rounds):
-        months = rng.permutation(n_periods)[:batch_months]
+        if order == "blocks":
+            start = rng.integers(n_periods - batch_months + 1)
+            months = np.arange(start, start + batch_months)
+        else:
+            months = rng.permutation(n_periods)[:batch_months]
         for n, (batcher, module, opt) in setups.items():
             t = [time.perf_counter()]
             batch = batcher.batch(months)
@@ -214,6 +227,12 @@ def main():
         default="estimator",
         help="training loader: the estimator's own, or the prefetching one",
     )
+    parser.add_argument(
+        "--order",
+        choices=["blocks", "shuffled"],
+        default="blocks",
+        help="--step: consecutive months (as trained now) or shuffled ones",
+    )
     args = parser.parse_args()
     if args.one:
         res = run_one(
@@ -234,7 +253,12 @@ def main():
             torch.set_num_threads(args.threads)
         print(f"load average before: {os.getloadavg()}, cpus: {os.cpu_count()}")
         module_step(
-            args.sizes, args.periods, args.chars, args.window, args.batch_months
+            args.sizes,
+            args.periods,
+            args.chars,
+            args.window,
+            args.batch_months,
+            args.order,
         )
         print(f"load average after: {os.getloadavg()}")
         return

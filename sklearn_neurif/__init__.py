@@ -28,7 +28,7 @@ _LAZY = {
     "SeedEnsembleRegressor": ".ensemble",
     "NeurIFRegressorCV": ".neurif",
     "TransformerRegressor": ".transformer",
-    "evaluate_factor_model": ".metrics",
+    "evaluate_factor_model": ".evaluation",
 }
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

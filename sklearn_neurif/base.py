@@ -20,7 +20,7 @@ from ._deprecation import DeprecatedAlias
 from ._docstrings import fill_doc
 from .metrics import r2_predictive
 from .panel import PanelLayout, check_panel_target, is_panel, panel_index
-from .panel._validation import check_predictions
+from .panel._units import check_predictions
 
 __all__ = [
     "DeprecatedAlias",

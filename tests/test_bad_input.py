@@ -1370,3 +1370,136 @@ def test_time_labels_of_another_type_than_in_fit(name):
     # Storage details are not a type: datetimes in us or ns, ints of any size.
     est.fit(stamps, _time_relabelled(Y0, MONTHS.to_timestamp()))
     est.predict(_time_relabelled(X0, MONTHS.to_timestamp().as_unit("s")))
+
+
+# ------------------------------------------- NeurIFRegressorCV (issue 17, h17-api)
+def _neurif_cv(**kwargs):
+    from sklearn_neurif.neurif import NeurIFRegressorCV
+
+    return NeurIFRegressorCV(_neurif(), **{"deviation_penalties": [1e4, 0.0], **kwargs})
+
+
+NEURIF_CV_CASES = [
+    (
+        "penalties as strings",
+        TypeError,
+        "deviation_penalties must be a flat sequence.*'a' is not a number",
+        dict(deviation_penalties=["a", "b"]),
+    ),
+    (
+        "ragged penalties",
+        TypeError,
+        "deviation_penalties must be a flat sequence.*\\[1.0, 2.0\\] is not a number",
+        dict(deviation_penalties=[[1.0, 2.0], [3.0]]),
+    ),
+    (
+        "penalties as a dict",
+        TypeError,
+        "deviation_penalties must be a flat sequence.*\\(a dict\\)",
+        dict(deviation_penalties={"low": 0.0, "high": 1.0}),
+    ),
+    (
+        "penalties as booleans",
+        TypeError,
+        "deviation_penalties must be a flat sequence.*True is not a number",
+        dict(deviation_penalties=[True, False]),
+    ),
+    (
+        "negative penalty",
+        ValueError,
+        "deviation_penalties must be a flat sequence of finite non-negative",
+        dict(deviation_penalties=[1.0, -1.0]),
+    ),
+    ("empty cv", ValueError, "cv=\\[\\] yielded no split", dict(cv=[])),
+    (
+        "KFold",
+        ValueError,
+        "cv=KFold.*splits rows, not months.*PanelTimeSeriesSplit",
+        dict(cv="KFold"),
+    ),
+    (
+        "shuffled KFold",
+        ValueError,
+        "cv=KFold.*shuffle=True.*splits rows, not months",
+        dict(cv="KFold-shuffle"),
+    ),
+    (
+        "TimeSeriesSplit",
+        ValueError,
+        "cv=TimeSeriesSplit.*splits rows, not months",
+        dict(cv="TimeSeriesSplit"),
+    ),
+    (
+        "row-wise splits as an iterable",
+        ValueError,
+        "cv split 0 puts rows of \\d+ month\\(s\\) in both the training and the "
+        "validation rows",
+        dict(cv="KFold-rows"),
+    ),
+    ("boolean cv", InvalidParameterError, "'cv' parameter.*Got True", dict(cv=True)),
+    (
+        "estimator class, not instance",
+        TypeError,
+        "estimator must be a NeurIFRegressor.*the class NeurIFRegressor \\(pass an "
+        "instance\\)",
+        dict(estimator=NeurIFRegressor),
+    ),
+    (
+        "estimator of another model",
+        TypeError,
+        "estimator must be a NeurIFRegressor.*got IPCARegressor",
+        dict(estimator=IPCARegressor(n_factors=1)),
+    ),
+]
+
+
+def _cv_object(name):
+    from sklearn.model_selection import KFold, TimeSeriesSplit
+
+    return {
+        "KFold": KFold(3),
+        "KFold-shuffle": KFold(3, shuffle=True, random_state=0),
+        "TimeSeriesSplit": TimeSeriesSplit(3),
+        "KFold-rows": list(KFold(3, shuffle=True, random_state=0).split(X0)),
+    }.get(name, name)
+
+
+@pytest.mark.parametrize(
+    "error, match, kwargs",
+    [case[1:] for case in NEURIF_CV_CASES],
+    ids=[case[0] for case in NEURIF_CV_CASES],
+)
+def test_neurif_cv_bad_parameters(error, match, kwargs, trained):
+    if isinstance(kwargs.get("cv"), str):
+        kwargs = dict(kwargs, cv=_cv_object(kwargs["cv"]))
+    est = _neurif_cv(**{k: v for k, v in kwargs.items() if k != "estimator"})
+    if "estimator" in kwargs:
+        est.set_params(estimator=kwargs["estimator"])
+    with pytest.raises(error, match=match):
+        est.fit(X0, Y0)
+    assert not trained
+
+
+def test_neurif_cv_y_missing_rows(trained):
+    with pytest.raises(
+        ValueError, match="40 \\(entity, time\\) row\\(s\\) of X missing"
+    ):
+        _neurif_cv().fit(X0, Y0.iloc[:-40])
+    assert not trained
+
+
+def test_neurif_cv_y_without_index(trained):
+    with pytest.raises(ValueError, match="paired with X by index, never by position"):
+        _neurif_cv().fit(X0, Y0.to_numpy())
+    assert not trained
+
+
+@pytest.mark.parametrize("cv", [None, 2])
+def test_neurif_cv_pairs_a_shuffled_y_by_index(cv):
+    shuffled = Y0.sample(frac=1, random_state=0)
+    a = _neurif_cv(cv=cv, random_state=0).fit(X0, Y0)
+    b = _neurif_cv(cv=cv, random_state=0).fit(X0, shuffled)
+    np.testing.assert_allclose(
+        a.cv_results_["mean_test_score"], b.cv_results_["mean_test_score"]
+    )
+    np.testing.assert_allclose(a.predict(X0), b.predict(X0))

@@ -16,9 +16,9 @@ from sklearn.pipeline import make_pipeline
 
 from sklearn_neurif import IPCARegressor, evaluate_factor_model
 from sklearn_neurif.datasets import make_conditional_factor_panel
+from sklearn_neurif.evaluation import FactorModelEvaluation
 from sklearn_neurif.inference import monthly_r2, newey_west_mean
 from sklearn_neurif.metrics import (
-    FactorModelEvaluation,
     mae,
     r2_predictive,
     r2_total,
@@ -197,7 +197,7 @@ def test_returns_and_weights_paired_by_index(panel):
 def test_top_level_import_stays_torch_free():
     code = (
         "import sys; import sklearn_neurif as s; s.evaluate_factor_model; "
-        "import sklearn_neurif.metrics as m; m.FactorModelEvaluation; "
+        "import sklearn_neurif.evaluation as m; m.FactorModelEvaluation; "
         "print('torch' in sys.modules, 'skorch' in sys.modules)"
     )
     out = subprocess.run(

@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._docstrings import fill_doc
+from .._param_validation import Interval  # refuses booleans (n_factors=True)
 from .._params import set_init_params
 from ..base import DeprecatedAlias, FactorModelMixin, FactorOutputs, factor_names
 from ..nn._base import (
@@ -21,7 +22,6 @@ from ..nn._base import (
 )
 from ..nn._batching import PanelBatcher
 from ..panel import check_panel_target
-from ..panel._validation import Interval  # refuses booleans (n_factors=True)
 from ._module import ConditionalAutoencoderModule
 from ._net import AutoencoderNet
 

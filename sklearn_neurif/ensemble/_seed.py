@@ -15,9 +15,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from .._docstrings import fill_doc
+from .._param_validation import N_JOBS_CONSTRAINT, Interval  # refuses booleans
 from ..base import PredictiveScoreMixin
 from ..panel import is_panel
-from ..panel._validation import N_JOBS_CONSTRAINT, Interval  # refuses booleans
 
 __all__ = ["SeedEnsembleRegressor"]
 
@@ -26,7 +26,7 @@ def _members_have(method):
     """``available_if`` condition: the wrapped estimator has ``method``."""
 
     def check(self):
-        getattr(self.estimator, method)  # AttributeError hides the method
+        getattr(self._member(), method)  # AttributeError hides the method
         return True
 
     return check
@@ -45,9 +45,10 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
 
     Parameters
     ----------
-    estimator : estimator object
+    estimator : estimator object, default=None
         A return model with ``fit`` and ``predict`` and a ``random_state``
-        parameter (directly or in a step of a Pipeline).
+        parameter (directly or in a step of a Pipeline). None means
+        ``NeurIFRegressor()``, the package's model.
     n_estimators : int, default=5
         Number of members M.
     random_state : int, RandomState instance or None, default=None
@@ -102,21 +103,31 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
     """
 
     _parameter_constraints: dict = {
-        "estimator": [HasMethods(["fit", "predict"])],
+        "estimator": [HasMethods(["fit", "predict"]), None],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "n_jobs": N_JOBS_CONSTRAINT,
     }
 
-    def __init__(self, estimator, *, n_estimators=5, random_state=None, n_jobs=None):
+    def __init__(
+        self, estimator=None, *, n_estimators=5, random_state=None, n_jobs=None
+    ):
         self.estimator = estimator
         self.n_estimators = n_estimators
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    def _member(self):
+        """The estimator whose seeded clones are the members."""
+        if self.estimator is None:
+            from ..neurif import NeurIFRegressor  # torch; imported when used
+
+            return NeurIFRegressor()
+        return self.estimator
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        inner = get_tags(self.estimator)
+        inner = get_tags(self._member())
         tags.input_tags = inner.input_tags
         tags.target_tags = inner.target_tags
         tags.transformer_tags = inner.transformer_tags  # None without transform
@@ -147,12 +158,12 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
             ``estimator`` has no ``random_state`` parameter (its clones would
             all be the same model), or any error of the members' ``fit``.
         """
-        names = _seed_parameters(self.estimator)
+        member = self._member()
+        names = _seed_parameters(member)
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_estimators)
         members = [
-            clone(self.estimator).set_params(**{n: int(s) for n in names})
-            for s in seeds
+            clone(member).set_params(**{n: int(s) for n in names}) for s in seeds
         ]
         members = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_member)(m, X, y) for m in members

@@ -12,10 +12,11 @@ from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import StrOptions
 
+from .._param_validation import N_JOBS_CONSTRAINT, Interval
 from ..metrics import r2_predictive, r2_total
 from ..panel import check_panel_target, panel_index
 from ..panel._managed import managed_portfolios
-from ..panel._validation import N_JOBS_CONSTRAINT, Interval, return_rms
+from ..panel._units import return_rms
 from ._als import PenaltyCollapseError
 from ._estimator import IPCARegressor, _one_blas_thread
 

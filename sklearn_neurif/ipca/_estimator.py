@@ -16,6 +16,7 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import ThreadpoolController
 
+from .._param_validation import N_JOBS_CONSTRAINT, Interval  # refuses booleans
 from .._params import set_init_params
 from .._warnings import warn_at_caller
 from ..base import FactorModelMixin, FactorOutputs, check_n_factors, factor_names
@@ -28,13 +29,9 @@ from ..panel import (
     is_panel,
     panel_index,
 )
+from ..panel._index import check_index_names
 from ..panel._managed import managed_portfolios
-from ..panel._validation import (
-    N_JOBS_CONSTRAINT,
-    Interval,  # refuses booleans (n_factors=True)
-    check_index_names,
-    return_rms,
-)
+from ..panel._units import return_rms
 from ._als import IDENTIFICATION_RTOL, ALSMoments, initial_gamma, run_als
 from ._observable import align_observable_factors
 

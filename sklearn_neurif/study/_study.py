@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from ..datasets import fetch_french_portfolios, load_anomaly_portfolios
+from ..evaluation import evaluate_factor_model
 from ..inference import (
     anomaly_test,
     diebold_mariano,
@@ -30,7 +31,6 @@ from ..inference import (
     spanning_regression,
 )
 from ..inference._spanning import _hac_fit
-from ..metrics import evaluate_factor_model
 from ..model_selection import WalkForwardSplit
 from ..panel import as_of_to_return_period
 from ..portfolio import PortfolioSorter

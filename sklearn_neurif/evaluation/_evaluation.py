@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from ..inference import monthly_r2, newey_west_mean
+from ..metrics import RankICResult, mae, r2_predictive, r2_total, rank_ic, rmse
+from ..metrics._scorers import resolve_final_step
 from ..panel import check_panel_target, is_panel, panel_index
 from ..portfolio import FactorSortResult, PortfolioSorter
 from ..portfolio._sorter import LS, _loading_columns, _row_values
-from ._regression import RankICResult, mae, r2_predictive, r2_total, rank_ic, rmse
-from ._scorers import resolve_final_step
 
 __all__ = ["FactorModelEvaluation", "evaluate_factor_model"]
 
