@@ -32,12 +32,12 @@ from sklearn_neurif.inference import (
 )
 from sklearn_neurif.metrics import (
     mae,
-    predictive_r2_scorer,
     r2_predictive,
+    r2_predictive_scorer,
     r2_total,
+    r2_total_scorer,
     rank_ic,
     rmse,
-    total_r2_scorer,
 )
 from sklearn_neurif.model_selection import (
     PanelTimeSeriesSplit,
@@ -725,13 +725,13 @@ TOOL_CASES = [
         "predictive scorer with a NumPy y",
         ValueError,
         "never by position",
-        lambda: predictive_r2_scorer(_fitted_ipca(), X0, Y0.to_numpy()),
+        lambda: r2_predictive_scorer(_fitted_ipca(), X0, Y0.to_numpy()),
     ),
     (
         "total scorer with y missing rows",
         ValueError,
         "not aligned",
-        lambda: total_r2_scorer(_fitted_ipca(), X0, Y0.iloc[1:]),
+        lambda: r2_total_scorer(_fitted_ipca(), X0, Y0.iloc[1:]),
     ),
     (
         "predict with string months",
@@ -1124,7 +1124,7 @@ def test_align_next_period_returns_across_a_year_boundary():
 def test_reordered_y_scores_the_same(name):
     est = ESTIMATORS[name]().fit(X0, Y0)
     assert est.score(X0, Y0.iloc[::-1]) == pytest.approx(est.score(X0, Y0))
-    assert predictive_r2_scorer(est, X0, Y0.sample(frac=1, random_state=0)) == (
+    assert r2_predictive_scorer(est, X0, Y0.sample(frac=1, random_state=0)) == (
         pytest.approx(est.score(X0, Y0))
     )
 

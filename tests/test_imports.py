@@ -75,7 +75,7 @@ def test_probe_sees_torch_when_it_is_imported():
 # importing each subpackage are checked.
 LAYERS = (
     ("helpers", {"_warnings", "_docstrings", "_params", "_param_validation"}),
-    ("helpers of helpers", {"_deprecation", "_lazy"}),
+    ("helpers of helpers", {"_lazy"}),
     ("package facade", {"__init__"}),  # eager: _lazy only; the rest on first use
     ("data layer", {"panel"}),
     ("statistics", {"inference", "metrics"}),

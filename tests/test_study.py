@@ -128,7 +128,7 @@ def test_run_study_one_prediction_per_test_row_and_ipca_by_hand(monkeypatch):
     """Each test row predicted once; IPCA's walk-forward recomputed directly."""
     from sklearn.model_selection import GridSearchCV
 
-    from sklearn_neurif.metrics import predictive_r2_scorer
+    from sklearn_neurif.metrics import r2_predictive_scorer
     from sklearn_neurif.model_selection import walk_forward_predict
     from sklearn_neurif.study import _walk, run_study
 
@@ -157,7 +157,7 @@ def test_run_study_one_prediction_per_test_row_and_ipca_by_hand(monkeypatch):
     src = load_study_data("simulated", seed=0)
     Xs = CrossSectionalRankScaler().fit_transform(src.X).assign(const=1.0)
     search = GridSearchCV(
-        IPCARegressor(), {"n_factors": [1, 2, 3]}, scoring=predictive_r2_scorer
+        IPCARegressor(), {"n_factors": [1, 2, 3]}, scoring=r2_predictive_scorer
     )
     wf = walk_forward_predict(
         search, Xs, src.y, test_start=pd.Period("2004-01", freq="M"),

@@ -55,7 +55,8 @@ class FactorModelEvaluation:
     ic_nw_lags : int
         Lags of that t-statistic.
     sorts : dict of str -> FactorSortResult
-        ``"EW"`` (and ``"VW"`` when weights were given): quantile sorts on
+        ``"equal"`` (and ``"value"`` when weights were given), the
+        weightings of :class:`PortfolioSorter`: quantile sorts on
         the predicted return (key ``"predicted"``) and, with
         ``sort_loadings=True``, on each loading ``loading_1..K``.
     monthly : DataFrame
@@ -101,7 +102,7 @@ class FactorModelEvaluation:
     def long_short(self) -> pd.DataFrame:
         """Long-short (top minus bottom) statistics of the sort on ``predict``.
 
-        One row per weighting (``EW``, ``VW``); columns ``mean``, ``tstat``
+        One row per weighting (``equal``, ``value``); columns ``mean``, ``tstat``
         (Newey-West), ``sharpe`` (annualised), ``turnover``, ``n_periods``.
         """
         rows = {
@@ -112,7 +113,10 @@ class FactorModelEvaluation:
 
     @property
     def long_short_returns(self) -> pd.DataFrame:
-        """Monthly long-short returns of the sort on ``predict`` (as-of labels)."""
+        """Monthly long-short returns of the sort on ``predict`` (as-of labels).
+
+        One column per weighting (``equal``, ``value``).
+        """
         return pd.DataFrame(
             {w: s["predicted"].returns[LS] for w, s in self.sorts.items()}
         )
@@ -142,10 +146,11 @@ class FactorModelEvaluation:
         return pd.Series(out, dtype=float)
 
     def summary(self) -> pd.DataFrame:
-        """The headline statistics as a one-column table named after the model.
+        """The headline statistics as a one-row table indexed by the model.
 
-        Tables of several models concatenate side by side:
-        ``pd.concat([a.summary(), b.summary()], axis=1)``.
+        One row per model, the statistics as columns (the package's rule
+        for ``summary()``); tables of several models stack:
+        ``pd.concat([a.summary(), b.summary()])``.
         """
         rows = {
             "total R2": self.r2_total,
@@ -158,11 +163,10 @@ class FactorModelEvaluation:
         }
         for w, stats in self.long_short.iterrows():
             for stat in ("mean", "tstat", "sharpe", "turnover"):
-                rows[f"LS {stat} {w}"] = float(stats[stat])
-        rows.update({"rows": self.n_rows, "months": self.n_periods})
-        return pd.DataFrame({self.name: pd.Series(rows, dtype=float)}).rename_axis(
-            "statistic"
-        )
+                rows[f"LS {stat} ({w})"] = float(stats[stat])
+        rows.update({"n_rows": self.n_rows, "n_periods": self.n_periods})
+        table = pd.DataFrame([rows], index=pd.Index([self.name], name="model"))
+        return table.astype({"n_rows": int, "n_periods": int})
 
     def __repr__(self) -> str:
         sharpe = ", ".join(
@@ -243,7 +247,9 @@ def _monthly(index, r, pred, total, ic: RankICResult) -> pd.DataFrame:
 def _sorts(index, y, signals, weights, n_portfolios, nw_lags, periods_per_year):
     """Quantile sorts on each signal, equal- and (with weights) value-weighted."""
     frame = pd.DataFrame(signals, index=index)
-    by_weighting = {"EW": None} if weights is None else {"EW": None, "VW": "__weight"}
+    by_weighting = {"equal": None}
+    if weights is not None:
+        by_weighting["value"] = "__weight"
     if weights is not None:
         frame["__weight"] = weights
     out = {}
@@ -366,7 +372,7 @@ def evaluate_factor_model(
     w = _row_values(weights, index, "weights")
     final, pred, total, signals, notes = _model_outputs(estimator, X, y, sort_loadings)
     ic = rank_ic(y, pred, index.get_level_values(-1))
-    _, ic_nw_tstat, ic_nw_lags = newey_west_mean(ic.series.to_numpy(), nw_lags)
+    ic_nw = newey_west_mean(ic.series.to_numpy(), nw_lags)
     return FactorModelEvaluation(
         name=name or type(final).__name__,
         r2_total=r2_total(y, total) if total is not None else float("nan"),
@@ -374,8 +380,8 @@ def evaluate_factor_model(
         rmse=rmse(y, pred),
         mae=mae(y, pred),
         rank_ic=ic,
-        ic_nw_tstat=ic_nw_tstat,
-        ic_nw_lags=ic_nw_lags,
+        ic_nw_tstat=ic_nw.stat,
+        ic_nw_lags=ic_nw.nw_lags,
         sorts=_sorts(index, y, signals, w, n_portfolios, nw_lags, periods_per_year),
         monthly=_monthly(index, r, pred, total, ic),
         n_rows=int(np.isfinite(r).sum()),

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._deprecation import DeprecatedAlias
 from ..panel import aligned_forecast, check_panel_target, is_panel, panel_index
 from ._spanning import newey_west_mean
 
@@ -49,8 +48,7 @@ class ForecastComparisonResult:
     mean_differential : float
         Time-series mean of :attr:`differential`.
     n_periods : int
-        Number of periods in the differential (``nobs`` is a deprecated
-        alias).
+        Number of periods in the differential.
     nw_lags : int
         Newey-West (Bartlett) lags.
     differential : Series
@@ -72,8 +70,6 @@ class ForecastComparisonResult:
     n_rows: int
     n_rows_dropped: int
 
-    nobs = DeprecatedAlias("n_periods")
-
     def summary(self) -> pd.DataFrame:
         """The statistics as a one-row table indexed by the test's name."""
         return pd.DataFrame(
@@ -82,7 +78,7 @@ class ForecastComparisonResult:
                 "pvalue": [self.pvalue],
                 "alternative": [self.alternative],
                 "mean_differential": [self.mean_differential],
-                "nobs": [self.n_periods],
+                "n_periods": [self.n_periods],
                 "nw_lags": [self.nw_lags],
                 "n_rows": [self.n_rows],
             },
@@ -92,7 +88,7 @@ class ForecastComparisonResult:
     def __repr__(self) -> str:
         return (
             f"ForecastComparisonResult({self.test}: stat={self.stat:.4f}, "
-            f"p={self.pvalue:.4g}, nobs={self.n_periods}, alternative={self.alternative!r})"
+            f"p={self.pvalue:.4g}, n_periods={self.n_periods}, alternative={self.alternative!r})"
         )
 
 
@@ -146,7 +142,8 @@ def _nw_test(test, differential, n_rows, n_dropped, nw_lags, alternative):
             f"{len(differential)} periods (identical forecasts, or losses that "
             "differ by a constant), so its variance is zero."
         )
-    mean, stat, lags = newey_west_mean(differential.to_numpy(), nw_lags)
+    nw = newey_west_mean(differential.to_numpy(), nw_lags)
+    mean, stat, lags = nw.mean, nw.stat, nw.nw_lags
     if alternative == "two-sided":
         pvalue = 2 * stats.norm.sf(abs(stat))
     elif alternative == "greater":

@@ -24,7 +24,7 @@ from ..panel import (
     to_decimal_returns,
     to_monthly_periods,
 )
-from ._results import SpanningResult
+from ._results import NeweyWestMeanResult, SpanningResult
 
 __all__ = [
     "FACTOR_SETS",
@@ -75,7 +75,7 @@ def _hac_fit(y: np.ndarray, X: np.ndarray, lags: int):
     )
 
 
-def newey_west_mean(values, lags: int | None = None) -> tuple[float, float, int]:
+def newey_west_mean(values, lags: int | None = None) -> NeweyWestMeanResult:
     """Mean of a time series and its Newey-West t-statistic.
 
     Parameters
@@ -88,17 +88,23 @@ def newey_west_mean(values, lags: int | None = None) -> tuple[float, float, int]
 
     Returns
     -------
-    mean : float
-    tstat : float
-        NaN with fewer than two observations or zero variance.
-    lags : int
-        The lags used.
+    NeweyWestMeanResult
+        ``mean``, ``std_error``, ``stat`` (the t-statistic; NaN with fewer
+        than two observations or zero variance), two-sided normal
+        ``pvalue``, ``nw_lags`` (the lags used) and ``n_periods``.
 
     Raises
     ------
     ValueError
         If ``lags`` is not None or an integer >= 0, or is at least the
         number of (two or more) observations.
+
+    Examples
+    --------
+    >>> from sklearn_neurif.inference import newey_west_mean
+    >>> res = newey_west_mean([0.01, 0.03, -0.01, 0.02, 0.01], lags=1)
+    >>> round(res.mean, 3), res.nw_lags, res.n_periods
+    (0.012, 1, 5)
     """
     if lags is not None and (
         not isinstance(lags, numbers.Integral)
@@ -121,9 +127,18 @@ def newey_west_mean(values, lags: int | None = None) -> tuple[float, float, int]
             "rule."
         )
     if n < 2 or np.ptp(x) == 0:
-        return (float(x.mean()) if n else np.nan), np.nan, int(lags)
+        mean = float(x.mean()) if n else np.nan
+        return NeweyWestMeanResult(mean, np.nan, np.nan, np.nan, int(lags), n)
     fit = _hac_fit(x, np.ones((n, 1)), lags)
-    return float(fit.params[0]), float(fit.tvalues[0]), int(lags)
+    stat = float(fit.tvalues[0])
+    return NeweyWestMeanResult(
+        mean=float(fit.params[0]),
+        std_error=float(fit.bse[0]),
+        stat=stat,
+        pvalue=float(2 * stats.norm.sf(abs(stat))),
+        nw_lags=int(lags),
+        n_periods=n,
+    )
 
 
 def resolve_factor_set(factors: pd.DataFrame, factor_set) -> pd.DataFrame:
@@ -494,7 +509,7 @@ def spanning_regression(
             2 * stats.norm.sf(np.abs(tvalues)), index=r.columns, columns=names
         ),
         r2=pd.Series([x[2] for x in rows], index=r.columns, name="R2"),
-        n_periods=pd.Series([x[3] for x in rows], index=r.columns, name="n_obs"),
+        n_periods=pd.Series([x[3] for x in rows], index=r.columns, name="n_periods"),
         nw_lags=pd.Series([x[4] for x in rows], index=r.columns, name="nw_lags"),
         periods=r.index,
         periods_per_year=periods_per_year,

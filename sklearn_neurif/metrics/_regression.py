@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._deprecation import DeprecatedAlias
 from .._docstrings import fill_doc
 from ..panel import PanelLayout, aligned_pair, check_sample_weight, row_periods_index
 
@@ -163,8 +162,7 @@ class RankICResult:
     std : float
         Time-series standard deviation (ddof=1).
     tstat : float
-        ``mean / (std / sqrt(n_periods))`` (formerly ``t_stat``, a
-        deprecated alias).
+        ``mean / (std / sqrt(n_periods))``.
     n_periods : int
         Periods with at least ``min_assets`` valid assets.
     n_skipped : int
@@ -177,8 +175,6 @@ class RankICResult:
     tstat: float
     n_periods: int
     n_skipped: int
-
-    t_stat = DeprecatedAlias("tstat")
 
     def summary(self) -> pd.DataFrame:
         """Return the statistics as a one-row table."""

@@ -195,8 +195,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
 
     def __init__(
         self,
-        *,
         n_factors=5,
+        *,
         window=12,
         hidden_size=32,
         n_heads=2,

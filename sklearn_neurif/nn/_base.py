@@ -40,7 +40,7 @@ from skorch.dataset import get_len
 from skorch.helper import predefined_split
 
 from .._param_validation import Interval  # refuses booleans (n_factors=True)
-from ..base import DeprecatedAlias, PredictiveScoreMixin, check_n_factors
+from ..base import PredictiveScoreMixin, check_n_factors
 from ..panel import (
     PanelLayout,
     check_characteristic_scale,
@@ -679,8 +679,6 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         self.best_epoch_ = None if es is None else int(es.best_epoch_)
         self.interrupted_ = bool(net.interrupted_)
         self._context = self._keep_context(batcher)
-
-    n_epochs_ = DeprecatedAlias("n_iter_")
 
     def _feature_names(self):
         if hasattr(self, "feature_names_in_"):

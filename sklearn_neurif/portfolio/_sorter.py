@@ -107,7 +107,8 @@ class PortfolioSortResult:
             rows = {}
             for col in self.returns.columns:
                 x = self.returns[col].to_numpy(dtype=float)
-                mean, tstat, lags = newey_west_mean(x, self.nw_lags)
+                nw = newey_west_mean(x, self.nw_lags)
+                mean, tstat, lags = nw.mean, nw.stat, nw.nw_lags
                 valid = x[~np.isnan(x)]
                 sd = valid.std(ddof=1) if len(valid) > 1 else np.nan
                 sharpe = (
@@ -159,10 +160,11 @@ class PortfolioSortResult:
         out = {}
         for bp in costs_bp:
             net = (gross - bp / 1e4 * turnover).dropna()
-            mean, t, _ = newey_west_mean(net.to_numpy(), self.nw_lags)
+            nw = newey_west_mean(net.to_numpy(), self.nw_lags)
+            mean = nw.mean
             sd = float(net.std(ddof=1))
             out[f"mean_net_{bp:g}bp"] = mean
-            out[f"tstat_net_{bp:g}bp"] = t
+            out[f"tstat_net_{bp:g}bp"] = nw.stat
             out[f"sharpe_net_{bp:g}bp"] = (
                 mean / sd * math.sqrt(self.periods_per_year) if sd > 0 else np.nan
             )
@@ -656,6 +658,7 @@ class FactorSortResult:
         rows = {k: r.summary().loc[portfolio] for k, r in self.results.items()}
         return pd.DataFrame(rows).T.astype({"n_periods": int, "nw_lags": int})
 
+    @property
     def long_short_returns(self) -> pd.DataFrame:
         """Long-short returns by signal (columns), as-of period index."""
         return pd.DataFrame({k: r.returns[LS] for k, r in self.results.items()})
