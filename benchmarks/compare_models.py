@@ -149,7 +149,7 @@ def simulated_split(quick):
 
 def us_split(quick, max_entities):
     from sklearn_neurif.study._data import load_study_data
-    from sklearn_neurif.study._study import _mask_warmup, _subsample
+    from sklearn_neurif.study._prepare import _mask_warmup, _subsample
 
     src = load_study_data("us-stocks")
     if quick:

@@ -93,7 +93,7 @@ def test_schedule_errors(panel):
         WalkForwardSplit("2002-01", refit_every=0).split_periods(X)
     with pytest.raises(ValueError, match="needs X"):
         WalkForwardSplit("2002-01").get_n_splits()
-    with pytest.raises(ValueError, match="cannot be compared with the panel's periods"):
+    with pytest.raises(ValueError, match="cannot be read as a period of the panel"):
         WalkForwardSplit(5).split_periods(X)
     with pytest.raises(ValueError, match="Too few periods before the test block"):
         WalkForwardSplit("1999-01").split_periods(X)
@@ -332,3 +332,26 @@ def test_refits_run_on_a_dask_cluster(make_local_cluster):
         assert used and used <= set(client.scheduler_info()["workers"])
     np.testing.assert_allclose(res.predictions, serial.predictions, rtol=1e-10)
     assert res.refits["best_params"].isna().all()
+
+
+def test_on_refit_reports_each_refit_in_order(panel):
+    X, y = panel
+    seen = []
+    res = walk_forward_predict(
+        IPCARegressor(2), X, y, test_start="2002-07", refit_every=6,
+        on_refit=seen.append, n_jobs=2,
+    )  # fmt: skip
+    assert [r.refit for r in seen] == [1, 2, 3] and seen[0].n_refits == 3
+    for refit, row in zip(seen, res.refits.itertuples(), strict=True):
+        assert refit.periods.test_start == row.test_start
+        assert refit.fit_time == row.fit_time
+        # The block's predictions and fitted values, on their rows.
+        pd.testing.assert_series_equal(
+            refit.predictions, res.predictions.loc[refit.predictions.index]
+        )
+        np.testing.assert_allclose(
+            refit.fitted.to_numpy(), res.fitted.loc[refit.fitted.index].to_numpy()
+        )
+        assert refit.estimator.n_factors == 2 and hasattr(refit.estimator, "gamma_")
+    assert res.estimators is None  # the hook sees estimators the result drops
+    assert "WalkForwardRefit(1/3, train 2001-01 to 2002-06" in repr(seen[0])

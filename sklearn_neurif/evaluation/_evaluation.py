@@ -10,18 +10,19 @@ long-short portfolios) from the package's metric functions and
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..inference import monthly_r2, newey_west_mean
+from ..inference import monthly_r2, newey_west_lags, newey_west_mean
+from ..inference._spanning import _hac_fit
 from ..metrics import RankICResult, mae, r2_predictive, r2_total, rank_ic, rmse
 from ..metrics._scorers import resolve_final_step
 from ..panel import check_panel_target, is_panel, panel_index
 from ..portfolio import FactorSortResult, PortfolioSorter
 from ..portfolio._sorter import LS, _loading_columns, _row_values
+from ..portfolio._sorter import _check_params as _check_sort_params
 
 __all__ = ["FactorModelEvaluation", "evaluate_factor_model"]
 
@@ -120,6 +121,30 @@ class FactorModelEvaluation:
             {w: s["predicted"].returns[LS] for w, s in self.sorts.items()}
         )
 
+    @property
+    def r2_intervals(self) -> pd.Series:
+        """Pooled total and predictive R² with 95% Newey-West intervals.
+
+        ``r2_total``, ``total_lo``, ``total_hi``, ``r2_predictive``,
+        ``predictive_lo``, ``predictive_hi`` (R² ± 1.96 s.e.; NaN bounds with
+        fewer than 3 months or an undefined R²). The pooled R² is
+        :math:`1 - S/Q` with monthly sums :math:`s_t` (squared errors) and
+        :math:`q_t` (squared returns) of :attr:`monthly`; its linearisation
+        :math:`z_t = -(s_t - (1 - R^2) q_t) / \\bar q` (delta method) has a
+        mean whose Newey-West standard error is that of R².
+        """
+        m, out = self.monthly, {}
+        for kind, r2 in (("total", self.r2_total), ("predictive", self.r2_predictive)):
+            s, q = m[f"sse_{kind}"].to_numpy(float), m["sum_sq"].to_numpy(float)
+            lo = hi = np.nan
+            if np.isfinite(r2) and len(s) >= 3:
+                z = -(s - (1 - r2) * q) / q.mean()
+                lags = newey_west_lags(len(z))
+                se = float(_hac_fit(z, np.ones((len(z), 1)), lags).bse[0])
+                lo, hi = r2 - 1.96 * se, r2 + 1.96 * se
+            out.update({f"r2_{kind}": r2, f"{kind}_lo": lo, f"{kind}_hi": hi})
+        return pd.Series(out, dtype=float)
+
     def summary(self) -> pd.DataFrame:
         """The headline statistics as a one-row table indexed by the model.
 
@@ -155,9 +180,16 @@ class FactorModelEvaluation:
         )
 
 
-def _check_options(n_portfolios, sort_loadings, name):
-    if not isinstance(n_portfolios, numbers.Integral) or n_portfolios < 2:
-        raise ValueError(f"n_portfolios must be an integer >= 2; got {n_portfolios!r}.")
+def _check_options(
+    estimator, n_portfolios, sort_loadings, nw_lags, periods_per_year, name
+):
+    """Every option checked before the model runs (the sorts' checks included)."""
+    if not callable(getattr(estimator, "predict", None)):
+        raise TypeError(
+            "estimator must be a fitted return model with predict (a factor model, a "
+            f"Pipeline or a fitted search ending with one); got {type(estimator).__name__}."
+        )
+    _check_sort_params(n_portfolios, "top-bottom", None, nw_lags, periods_per_year)
     if not isinstance(sort_loadings, bool):
         raise TypeError(f"sort_loadings must be True or False; got {sort_loadings!r}.")
     if name is not None and not isinstance(name, str):
@@ -268,9 +300,12 @@ def evaluate_factor_model(
 
     Parameters
     ----------
-    estimator : fitted estimator or Pipeline
+    estimator : fitted estimator, Pipeline or search
         A factor model of the package (``predict``, ``predict_total``,
-        ``transform``), a Pipeline ending with one, or any return model with
+        ``transform``), a Pipeline ending with one, a fitted search
+        (``GridSearchCV``, refitted) over one, whose ``best_estimator_`` is
+        evaluated, a :class:`~sklearn_neurif.SeedEnsembleRegressor` of one,
+        or any return model with
         ``predict`` (e.g. :class:`~sklearn_neurif.TransformerRegressor`):
         without ``predict_total`` the total R² is NaN and a note says so.
     X : DataFrame with an (entity, time) MultiIndex
@@ -303,11 +338,12 @@ def evaluate_factor_model(
     Raises
     ------
     TypeError
-        If ``X`` is not a panel, or ``sort_loadings=True`` for a model
-        without loadings.
+        If ``estimator`` has no ``predict`` (e.g. None), ``X`` is not a
+        panel, or ``sort_loadings=True`` for a model without loadings.
     ValueError
         If ``y`` or ``weights`` are not aligned with ``X``, or the options
-        are invalid (before the model is called).
+        are invalid (``n_portfolios`` below 2, ``nw_lags`` negative,
+        ``periods_per_year`` below 1), all before the model is called.
 
     Examples
     --------
@@ -323,7 +359,9 @@ def evaluate_factor_model(
     >>> ev.long_short.columns.tolist()
     ['mean', 'tstat', 'sharpe', 'turnover', 'n_periods']
     """
-    _check_options(n_portfolios, sort_loadings, name)
+    _check_options(
+        estimator, n_portfolios, sort_loadings, nw_lags, periods_per_year, name
+    )
     if not is_panel(X):
         raise TypeError("X must be a DataFrame with an (entity, time) MultiIndex.")
     index = panel_index(X)

@@ -9,6 +9,7 @@ frames; the periods must line up (see :func:`align_periods`).
 from __future__ import annotations
 
 import math
+import numbers
 from numbers import Integral
 
 import numpy as np
@@ -95,7 +96,8 @@ def newey_west_mean(values, lags: int | None = None) -> NeweyWestMeanResult:
     Raises
     ------
     ValueError
-        If ``lags`` is at least the number of (two or more) observations.
+        If ``lags`` is not None or an integer >= 0, or is at least the
+        number of (two or more) observations.
 
     Examples
     --------
@@ -104,6 +106,14 @@ def newey_west_mean(values, lags: int | None = None) -> NeweyWestMeanResult:
     >>> round(res.mean, 3), res.nw_lags, res.n_periods
     (0.012, 1, 5)
     """
+    if lags is not None and (
+        not isinstance(lags, numbers.Integral)
+        or isinstance(lags, bool | np.bool_)
+        or lags < 0
+    ):
+        raise ValueError(
+            f"Newey-West lags must be None or an integer >= 0; got {lags!r}."
+        )
     x = np.asarray(values, dtype=np.float64)
     x = x[~np.isnan(x)]
     n = len(x)
@@ -236,6 +246,12 @@ def align_periods(returns, factors, *, join: str = "strict"):
     # In time order: Newey-West lags count neighbouring rows, so a shuffled
     # sample would give other t-statistics.
     keep = r_index[r_index.isin(f_index)].sort_values()
+    if len(keep) == 0:
+        raise ValueError(
+            f"The test assets and the factors have no period in common (test assets "
+            f"{_describe(r_index)}, factors {_describe(f_index)}); check the timing "
+            "and the period labels."
+        )
     return returns.loc[keep].copy(), factors.loc[keep].copy(), len(missing)
 
 
@@ -348,12 +364,6 @@ def _prepare(returns, factors, factor_set, join, missing):
             f"missing must be 'per_asset', 'drop' or 'raise'; got {missing!r}."
         )
     r, f, n_dropped = align_periods(returns, factors, join=join)
-    if len(r) == 0:
-        raise ValueError(
-            f"The test assets and the factors have no period in common (test assets "
-            f"{_describe(returns.index)}, factors {_describe(factors.index)}); check "
-            "the timing and the period labels."
-        )
     check_numeric_dtypes(r)  # text is refused, never parsed
     values = r.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
@@ -364,13 +374,26 @@ def _prepare(returns, factors, factor_set, join, missing):
     nan_rows = missing_return_rows(r.columns, values, missing)
     if missing == "drop":
         r, f = r.loc[~nan_rows], f.loc[~nan_rows]
-        if len(r) == 0:
-            raise ValueError(
-                "missing='drop' leaves no period: every period has a missing "
-                "test-asset return. Use missing='per_asset' to fit each asset on "
-                "its own periods."
-            )
     return r, f, n_dropped, int(nan_rows.sum()) if missing == "drop" else 0
+
+
+def _check_parameters(nw_lags, periods_per_year) -> None:
+    """Refuse bad ``nw_lags`` and ``periods_per_year`` before any regression."""
+    if nw_lags is not None and (
+        not isinstance(nw_lags, Integral) or isinstance(nw_lags, bool) or nw_lags < 0
+    ):
+        raise ValueError(
+            f"nw_lags must be a non-negative integer or None; got {nw_lags!r}."
+        )
+    if (
+        not isinstance(periods_per_year, Integral)
+        or isinstance(periods_per_year, bool | np.bool_)
+        or periods_per_year < 1
+    ):
+        raise ValueError(
+            "periods_per_year (of the annualised alpha) must be a positive integer; "
+            f"got {periods_per_year!r}."
+        )
 
 
 def spanning_regression(
@@ -428,7 +451,9 @@ def spanning_regression(
     ValueError
         Misaligned periods (the missing periods are listed), constant or
         collinear factors, missing factor values, an asset with fewer
-        observations than regressors plus two.
+        observations than regressors plus two or with no return at all, no
+        period in common, ``nw_lags`` negative or ``periods_per_year`` below
+        1.
 
     Notes
     -----
@@ -450,12 +475,7 @@ def spanning_regression(
     >>> round(float(res.betas.loc["p", "Mkt-RF"]), 1)
     1.2
     """
-    if nw_lags is not None and (
-        not isinstance(nw_lags, Integral) or isinstance(nw_lags, bool) or nw_lags < 0
-    ):
-        raise ValueError(
-            f"nw_lags must be a non-negative integer or None; got {nw_lags!r}."
-        )
+    _check_parameters(nw_lags, periods_per_year)
     r, f, n_dropped, n_nan_periods = _prepare(
         returns, factors, factor_set, join, missing
     )
@@ -513,8 +533,26 @@ def missing_return_rows(columns, values, missing: str) -> np.ndarray:
     Returns
     -------
     ndarray of bool, shape (T,)
+
+    Raises
+    ------
+    ValueError
+        If a test asset has no return in any period, or ``missing="drop"``
+        would leave no period.
     """
+    empty = [str(c) for c, e in zip(columns, np.isnan(values).all(0), strict=True) if e]
+    if empty:
+        raise ValueError(
+            f"Test asset(s) {empty} have no return in any of the {len(values)} "
+            "period(s) shared with the factors: nothing to test. Drop them."
+        )
     nan_rows = np.isnan(values).any(axis=1)
+    if nan_rows.all() and missing == "drop":
+        raise ValueError(
+            "missing='drop' leaves no period: every period has a missing test-asset "
+            "return. Use missing='per_asset' (spanning_regression) to fit each asset "
+            "on its own periods, or drop the sparse assets."
+        )
     if nan_rows.any() and missing == "raise":
         cols = {
             str(c): int(n)

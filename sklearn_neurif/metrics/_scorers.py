@@ -22,8 +22,9 @@ def resolve_final_step(estimator, X):
 
     Parameters
     ----------
-    estimator : estimator or Pipeline
-        A fitted factor model, or a Pipeline ending with one.
+    estimator : estimator, Pipeline or fitted search
+        A fitted factor model, a Pipeline ending with one, or a fitted
+        search (``GridSearchCV``...) whose ``best_estimator_`` is one.
     X : DataFrame
         Panel of characteristics.
 
@@ -34,6 +35,10 @@ def resolve_final_step(estimator, X):
     Xt : DataFrame or array
         ``X`` passed through the earlier steps.
     """
+    if hasattr(estimator, "best_estimator_"):
+        # A fitted search (GridSearchCV, RandomizedSearchCV): its predict is
+        # the refitted best model's, and so are the factor outputs.
+        return resolve_final_step(estimator.best_estimator_, X)
     if isinstance(estimator, Pipeline):
         Xt = X
         for _, step in estimator.steps[:-1]:

@@ -510,8 +510,8 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         return net.interrupted_
 
     def _prepare_fit(self, X, y, reset):
+        index = panel_index(X)  # structure first: ids/dates as columns refused
         check_panel_frame(X)
-        index = panel_index(X)
         check_index_names(self, X, reset=reset, time_type=True)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         self._check_scale(Z)
@@ -710,8 +710,8 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
             Number of prepended context rows (the first rows of the batcher).
         """
         check_is_fitted(self)
+        index = panel_index(X)  # structure first: ids/dates as columns refused
         check_panel_frame(X)
-        index = panel_index(X)
         check_index_names(self, X, reset=False, time_type=True)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         self._check_scale(Z)
