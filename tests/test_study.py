@@ -170,7 +170,7 @@ def test_run_study_one_prediction_per_test_row_and_ipca_by_hand(monkeypatch):
         1 - np.sum((r - p) ** 2) / np.sum(r**2), abs=1e-12
     )
     # Net-of-cost long-short: gross minus cost x turnover of both legs.
-    ev = result.evaluations["IPCA"].sorts["EW"]["predicted"]
+    ev = result.evaluations["IPCA"].sorts["equal"]["predicted"]
     turnover = ev.turnover["LS"].fillna(2.0)
     net = ev.returns["LS"] - 25e-4 * turnover
     row = result.sorts[result.sorts.weighting == "equal"].iloc[0]
