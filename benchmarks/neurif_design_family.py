@@ -15,6 +15,9 @@ on the first ``--train`` months and tested on the rest:
   validation_criterion="loss"``), only when named in ``--models``;
 * ``NeurIF``: ``NeurIFRegressor(n_factors=3)`` with its defaults (``--set
   name=value`` overrides a parameter, e.g. to compare candidate defaults);
+* ``NeurIF months``: ``NeurIF`` trained on batches of shuffled single
+  months, the order before issue 18 (``NeurIF`` trains on shuffled blocks
+  of consecutive months), to measure the effect of the batch order;
 * ``NeurIF CV``: ``NeurIFRegressorCV(n_factors=3)``;
 * ``NeurIF ensemble``: ``SeedEnsembleRegressor(NeurIFRegressor(n_factors=3))``
   (5 seeds, predictions averaged).
@@ -88,16 +91,15 @@ class ExpandedIPCA(IPCARegressor):
 
 
 #: Row order of the tables.
-MODEL_ORDER = [
-    "IPCA",
-    "IPCA pairwise",
-    "CA2",
-    "NeurIF former",
-    "NeurIF",
-    "NeurIF CV",
-    "NeurIF ensemble",
-]
+MODEL_ORDER = ["IPCA", "IPCA pairwise", "CA2", "NeurIF former", "NeurIF"]
+MODEL_ORDER += ["NeurIF months", "NeurIF CV", "NeurIF ensemble"]
 DESIGN_RANK = {name: i for i, name in enumerate(DESIGNS)}
+
+
+class ShuffledMonthsNeurIF(NeurIFRegressor):
+    """NeurIF trained on shuffled single months (the order before issue 18)."""
+
+    _train_loader = torch.utils.data.DataLoader
 
 
 def model_factories(neurif_params, ca_params, train):
@@ -112,7 +114,10 @@ def model_factories(neurif_params, ca_params, train):
             random_state=seed, **{**neurif, **FORMER}
         ),
         "NeurIF": lambda seed: NeurIFRegressor(random_state=seed, **neurif),
-        "NeurIF CV": lambda seed: NeurIFRegressorCV(random_state=seed, **neurif),
+        "NeurIF months": lambda seed: ShuffledMonthsNeurIF(random_state=seed, **neurif),
+        "NeurIF CV": lambda seed: NeurIFRegressorCV(
+            NeurIFRegressor(random_state=seed, **neurif)
+        ),
         # SeedEnsembleRegressor seeds its members from its own random_state.
         "NeurIF ensemble": lambda seed: SeedEnsembleRegressor(
             NeurIFRegressor(**neurif), random_state=seed

@@ -205,3 +205,62 @@ def test_estimator_rejects_bad_device_before_training(data, device, match, monke
         NeurIFRegressor(device=device, **PARAMS).fit(X, data.y)
     assert repr(device) in str(info.value)
     assert not started
+
+
+# ------------------------------------------------ batches made on the device
+def _device_batches(batcher, months_list):
+    return [batcher.batch(m) for m in months_list]
+
+
+def test_batches_gathered_from_a_device_copy_equal_numpy_batches(data):
+    """The device path (characteristics copied once, rows gathered there)."""
+    from sklearn_neurif.nn._batching import PanelBatcher
+    from sklearn_neurif.panel import PanelLayout
+
+    Z = np.asarray(data.X, dtype=np.float32)
+    batcher = PanelBatcher(Z, PanelLayout(data.X.index), 3, data.y.to_numpy())
+    months = [[0, 1, 2], [7, 8, 9, 10], [29]]
+    expected = _device_batches(batcher, months)
+    # What .to("cuda") does, with a CPU tensor (pinning needs CUDA).
+    batcher._Z_device = torch.tensor(Z)
+    got = _device_batches(batcher, months)
+    for a, b in zip(got, expected, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert batcher.to("cpu")._Z_device is None
+    assert "_Z_device" not in batcher.__getstate__()
+
+
+def test_mixed_precision_stays_close_to_float32(data):
+    """bfloat16 autocast (on CPU here): outputs float32, predictions close."""
+    full = NeurIFRegressor(**PARAMS).fit(data.X, data.y)
+    mixed = NeurIFRegressor(mixed_precision=True, **PARAMS).fit(data.X, data.y)
+    assert mixed.net_.mixed_precision and not full.net_.mixed_precision
+    a, b = full.predict(data.X), mixed.predict(data.X)
+    assert b.dtype == np.float64 and np.isfinite(b).all()
+    # Measured: 0.6% of the largest prediction after 2 epochs, correlation 0.99999.
+    assert np.abs(a - b).max() <= 0.03 * np.abs(a).max()
+    assert np.corrcoef(a, b)[0, 1] > 0.999
+
+
+@needs_cuda
+def test_cuda_batches_are_made_on_the_gpu(data):
+    from sklearn_neurif.nn._batching import PanelBatcher
+    from sklearn_neurif.panel import PanelLayout
+
+    Z = np.asarray(data.X, dtype=np.float32)
+    batcher = PanelBatcher(Z, PanelLayout(data.X.index), 3, data.y.to_numpy())
+    expected = batcher.batch([4, 5, 6])
+    got = batcher.to("cuda").batch([4, 5, 6])
+    for key, value in got.items():
+        assert value.device.type == "cuda"
+        torch.testing.assert_close(value.cpu(), expected[key], rtol=0, atol=0)
+
+
+@needs_cuda
+def test_cuda_mixed_precision_fit(data):
+    full = NeurIFRegressor(device="cuda", **PARAMS).fit(data.X, data.y)
+    mixed = NeurIFRegressor(device="cuda", mixed_precision=True, **PARAMS)
+    a, b = full.predict(data.X), mixed.fit(data.X, data.y).predict(data.X)
+    assert np.abs(a - b).max() <= 0.03 * np.abs(a).max()

@@ -13,11 +13,20 @@ import pandas as pd
 import pytest
 import torch
 
-from sklearn_neurif.neurif._module import LastPositionAttention, _WindowAttention
+from sklearn_neurif.datasets import make_conditional_factor_panel
+from sklearn_neurif.neurif import NeurIFRegressor
+from sklearn_neurif.neurif._module import (
+    LastPositionAttention,
+    NeurIFModule,
+    _WindowAttention,
+)
 from sklearn_neurif.nn._batching import (
+    MonthBlockLoader,
+    MonthBlockSampler,
     MonthDataset,
     PanelBatcher,
     PrefetchingLoader,
+    PrefetchingMonthBlockLoader,
     collate_months,
 )
 from sklearn_neurif.panel import PanelLayout
@@ -257,3 +266,123 @@ def test_prefetching_loader_stops_its_thread_when_interrupted():
     with pytest.raises(IndexError):
         list(bad)
     assert not _prefetch_threads()
+
+
+# ------------------------------------------------- blocks of consecutive months
+def _passes(sampler, n_passes, seed):
+    torch.manual_seed(seed)
+    return [list(sampler) for _ in range(n_passes)]
+
+
+@pytest.mark.parametrize("n, size", [(20, 3), (24, 8), (5, 8), (1, 4)])
+def test_month_blocks_cover_every_month_once_in_consecutive_runs(n, size):
+    sampler = MonthBlockSampler(n, size, shuffle=True)
+    passes = _passes(sampler, 6, seed=0)
+    for blocks in passes:
+        assert len(blocks) == len(sampler) == -(-n // size)
+        assert sorted(m for b in blocks for m in b) == list(range(n))
+        assert all(1 <= len(b) <= size for b in blocks)
+        # Consecutive months, except the one block that wraps around.
+        wrapped = [b for b in blocks if np.any(np.diff(b) != 1)]
+        assert len(wrapped) <= 1
+        for b in wrapped:
+            assert np.all(np.diff(b) % n == 1) and b[-1] < b[0]
+    if n > size:
+        # Offsets and block orders change from pass to pass.
+        assert len({tuple(map(tuple, p)) for p in passes}) > 1
+        # Where the blocks start (the offset) changes too.
+        assert len({tuple(sorted(b[0] for b in p)) for p in passes}) > 1
+    # Seeded by torch's global generator, as DataLoader's shuffle.
+    assert _passes(sampler, 3, seed=5) == _passes(sampler, 3, seed=5)
+
+
+def test_month_blocks_without_shuffle_are_plain_chunks():
+    sampler = MonthBlockSampler(7, 3, shuffle=False)
+    assert list(sampler) == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+def test_month_block_loader_batches_and_prefetching_agree():
+    index, Z, r = _unbalanced_panel(seed=4)
+    batcher = PanelBatcher(Z, PanelLayout(index), 3, r)
+    expected, draw = _loader_batches(MonthBlockLoader, batcher, 11)
+    got, draw_prefetch = _loader_batches(PrefetchingMonthBlockLoader, batcher, 11)
+    assert len(got) == len(expected) == 7
+    for a, b in zip(got, expected, strict=True):
+        for key in a:
+            torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert float(draw_prefetch) == float(draw)
+    # A block of 3 consecutive months refers to at most 3 + 3 - 1 months of
+    # rows (wrapped block: 2 runs), 3 shuffled ones to up to 9.
+    n_assets = len(np.unique(index.get_level_values(0)))
+    assert max(len(b["z"]) for b in got) <= 2 * 5 * n_assets
+
+
+def test_neurif_trains_on_blocks_of_consecutive_months(monkeypatch):
+    data = make_conditional_factor_panel(30, 40, 4, 2, random_state=0)
+    seen = []
+    batch = PanelBatcher.batch
+
+    def spy(self, months):
+        seen.append(list(months))
+        return batch(self, months)
+
+    monkeypatch.setattr(PanelBatcher, "batch", spy)
+    est = NeurIFRegressor(
+        n_factors=2,
+        window=3,
+        hidden_size=8,
+        max_epochs=2,
+        batch_months=4,
+        validation_fraction=0.0,
+        random_state=0,
+    ).fit(data.X, data.y)
+    assert est.net_.iterator_train is MonthBlockLoader
+    train = seen[: 2 * 10]  # 2 epochs of 10 blocks (the factors' passes follow)
+    assert all(len(b) == 4 for b in train)
+    assert sum(np.all(np.diff(b) == 1) for b in train) >= 2 * 10 - 2
+
+
+def _module_outputs(module, batcher, months):
+    with torch.no_grad():
+        return module(**batcher.batch(months))
+
+
+def test_a_block_forward_equals_the_forward_of_each_month_alone():
+    """Encoding the union of a block's windows once changes no output."""
+    index, Z, r = _unbalanced_panel(seed=5)
+    torch.manual_seed(0)
+    module = NeurIFModule(Z.shape[1], 2, window=4, hidden_size=8).eval()
+    batcher = PanelBatcher(Z, PanelLayout(index), 4, r)
+    block = [6, 7, 8, 9, 10]
+    together = _module_outputs(module, batcher, block)
+    for m, month in enumerate(block):
+        alone = _module_outputs(module, batcher, [month])
+        n = int(alone["present"].sum())
+        for key in ("beta", "deviation", "premia", "factors"):
+            a = together[key][m]
+            b = alone[key][0]
+            if a.dim() > 1:
+                a, b = a[:n], b[:n]
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_predictions_see_only_their_window():
+    """Perturbing months after t or before its window leaves month t unchanged."""
+    data = make_conditional_factor_panel(30, 30, 4, 2, random_state=1)
+    window = 4
+    est = NeurIFRegressor(
+        n_factors=2, window=window, hidden_size=8, max_epochs=2, random_state=0
+    ).fit(data.X, data.y)
+    time = data.X.index.get_level_values("time")
+    t = 15
+    at_t = np.asarray(time == t)
+    base = est.predict(data.X)[at_t]
+    rng = np.random.default_rng(0)
+    outside = np.asarray((time > t) | (time <= t - window))
+    X_out = data.X.copy()
+    X_out[outside] = rng.uniform(-0.5, 0.5, size=X_out[outside].shape)
+    np.testing.assert_allclose(est.predict(X_out)[at_t], base, rtol=1e-5, atol=1e-7)
+    X_in = data.X.copy()
+    inside = np.asarray(time == t - window + 1)  # the oldest month of the window
+    X_in[inside] = rng.uniform(-0.5, 0.5, size=X_in[inside].shape)
+    assert not np.allclose(est.predict(X_in)[at_t], base, rtol=1e-5, atol=1e-7)

@@ -12,6 +12,7 @@ from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._param_validation import Interval  # refuses booleans (n_factors=True)
 from .._params import set_init_params
 from .._warnings import warn_at_caller
 from ..base import FactorModelMixin, FactorOutputs, factor_names
@@ -21,8 +22,8 @@ from ..nn._base import (
     PanelNetRegressor,
     training_parameters_doc,
 )
+from ..nn._batching import MonthBlockLoader
 from ..panel._managed import managed_portfolios
-from ..panel._validation import Interval  # refuses booleans (n_factors=True)
 from ._attribution import as_frame, gradient_attribution, regression_attribution
 from ._module import NeurIFModule
 from ._net import NeurIFNet
@@ -116,6 +117,11 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         factors (``factor_means_``), the same for every month (the default:
         on the design family it matched IPCA's predictive R² where the head
         lost 0.1-0.2 points). Training is the same either way.
+    mixed_precision : bool, default=False
+        Run the network under ``torch.autocast`` in bfloat16 (meant for
+        GPUs). The temporal attention, the realised-factor regression, the
+        loss and the outputs stay float32. Predictions differ from a float32
+        fit's by the rounding of bfloat16 (docs/training.md).
     deviation_init : "residual" or float, default="residual"
         Start of the output layer of the deviation g. ``"residual"``: IPCA's
         step on the residuals: the managed portfolios of the start's
@@ -199,6 +205,7 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         "ridge": [Interval(Real, 0, None, closed="left")],
         "init": [StrOptions({"ipca", "svd"})],
         "premia": [StrOptions({"head", "mean"})],
+        "mixed_precision": ["boolean"],
         "deviation_init": [
             Interval(Real, 0, None, closed="left"),
             StrOptions({"residual"}),
@@ -208,11 +215,13 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
     _net_class = NeurIFNet
     _module_class = NeurIFModule
     _checkpoint_prefix = "neurif-"
+    # Blocks of consecutive months: docs/training.md, "Batches are months".
+    _train_loader = MonthBlockLoader
 
     def __init__(
         self,
-        *,
         n_factors=5,
+        *,
         window=12,
         hidden_size=32,
         n_heads=2,
@@ -232,6 +241,7 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         validation_fraction=0.2,
         init="ipca",
         premia="mean",
+        mixed_precision=False,
         deviation_init="residual",
         validation_criterion="total_r2",
         device="cpu",
@@ -269,7 +279,10 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
 
     def _net_kwargs(self) -> dict:
         return self._params(
-            "prediction_weight", "orthogonality_penalty", "deviation_penalty"
+            "prediction_weight",
+            "orthogonality_penalty",
+            "deviation_penalty",
+            "mixed_precision",
         )
 
     def _initialize_module(self, module, batcher, months):
@@ -388,6 +401,37 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         return as_frame(values, self._feature_names(), self.n_factors)
 
 
+def _start_columns(pooled, n_factors, feature_names):
+    """Columns of a full-rank IPCA start (all of them, usually); None if < K.
+
+    The rank is IPCA's own test (the correlation form of the pooled Z'Z);
+    QR with column pivoting keeps a maximal independent set of columns.
+    """
+    from scipy.linalg import qr
+
+    scale = np.sqrt(np.diag(pooled))
+    scale = np.where(scale > 0, scale, 1.0)
+    corr = pooled / np.outer(scale, scale)
+    rank = np.linalg.matrix_rank(corr, hermitian=True)
+    if rank == len(corr):
+        return np.arange(len(corr))
+    keep = np.sort(qr(corr, pivoting=True)[2][:rank])
+    dropped = [str(feature_names[j]) for j in np.setdiff1d(np.arange(len(corr)), keep)]
+    what = f"the characteristics are linearly dependent (Z'Z has rank {rank} < {len(corr)})"
+    if rank < n_factors:
+        warn_at_caller(
+            f"NeurIF's IPCA start: {what}, fewer independent columns than "
+            f"n_factors={n_factors}; training starts from the SVD start instead."
+        )
+        return None
+    warn_at_caller(
+        f"NeurIF's IPCA start: {what}; IPCA's Gamma is fitted without {dropped} "
+        "(their rows start at 0) and training uses every column. Drop the "
+        "redundant column(s) to silence this."
+    )
+    return keep
+
+
 def _as_float64(weight):
     return weight.detach().cpu().numpy().astype(np.float64)
 
@@ -431,6 +475,12 @@ def _init_deviation(module, scale):
 def _init_at_ipca(module, batcher, months, feature_names):
     """Start at IPCA's solution: its Gamma, and its mean factors as premia.
 
+    Linearly dependent characteristics (e.g. a constant column next to
+    ``const``) leave IPCA's Gamma unidentified, not NeurIF's training: the
+    start then drops the dependent columns from IPCA only (their rows of
+    Gamma start at 0; training uses every column), with a warning, or takes
+    the SVD start when fewer independent columns than factors remain.
+
     Measured on the design family (docs/neurif_tuning.md): from the SVD warm
     start, gradient descent had not reached IPCA's fit when early stopping
     ended training on small panels, so the linear null lost to IPCA and the
@@ -445,17 +495,23 @@ def _init_at_ipca(module, batcher, months, feature_names):
     layout = batcher.layout
     in_train = np.isin(layout.time_pos, months) & batcher.valid
     returns = np.where(in_train, batcher.returns, np.nan)
-    ipca = IPCARegressor(n_factors=module.gamma.weight.shape[0])
-    ipca.n_features_in_ = len(feature_names)
-    ipca.feature_names_in_ = np.asarray(feature_names, dtype=object)
+    K = module.gamma.weight.shape[0]
+    W, x, n_obs = managed_portfolios(batcher.Z, returns, layout)
+    keep = _start_columns(W.sum(axis=0), K, feature_names)
+    if keep is None:  # fewer independent columns than factors
+        _init_gamma(module, batcher, months)
+        return
+    ipca = IPCARegressor(n_factors=K)
+    ipca.n_features_in_ = len(keep)
+    ipca.feature_names_in_ = np.asarray(feature_names, dtype=object)[keep]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        W, x, n_obs = managed_portfolios(batcher.Z, returns, layout)
-        ipca._fit_moments(W, x, n_obs, layout)
+        ipca._fit_moments(W[:, keep][:, :, keep], x[:, keep], n_obs, layout)
     for warning in caught:  # IPCA's warnings, told as the start's
         warn_at_caller(f"NeurIF's IPCA start: {warning.message}", warning.category)
+    gamma = np.zeros((len(feature_names), K), dtype=np.float32)
+    gamma[keep] = np.asarray(ipca.gamma_, dtype=np.float32)
     with torch.no_grad():
-        gamma = np.asarray(ipca.gamma_, dtype=np.float32).T
-        module.gamma.weight.copy_(torch.as_tensor(gamma))
+        module.gamma.weight.copy_(torch.as_tensor(gamma.T))
         premia = np.asarray(ipca.factors_.mean(), dtype=np.float32)
         module.premia_const.copy_(torch.as_tensor(premia))

@@ -176,6 +176,12 @@ class LastPositionAttention(nn.Module):
     chunk_elements = 1 << 20
 
     def forward(self, h, lags):
+        # In the parameters' dtype (float32) also under mixed precision: the
+        # hand-written backward accumulates into tensors of h's dtype.
+        with torch.autocast(h.device.type, enabled=False):
+            return self._attend(h.to(self.position.dtype), lags)
+
+    def _attend(self, h, lags):
         # h: (U, d); lags: (M, n, W) with the last column valid for every cell.
         M, n, W = lags.shape
         d = h.shape[-1]
@@ -331,16 +337,20 @@ class NeurIFModule(nn.Module):
         alpha = None
         if self.gamma_alpha is not None:
             alpha = self.gamma_alpha(z_cur).squeeze(-1) * keep[..., 0]
+        # float32 outputs (under mixed precision the layers may give bfloat16).
         out = {
-            "beta": beta,
-            "linear": linear,
-            "deviation": deviation,
-            "premia": premia,
-            "alpha": alpha,
+            "beta": beta.float(),
+            "linear": linear.float(),
+            "deviation": deviation.float(),
+            "premia": premia.float(),
+            "alpha": None if alpha is None else alpha.float(),
             "present": present,
         }
         if ret is not None:
-            out["factors"] = self.realised_factors(beta, ret, ret_mask, alpha)
+            with torch.autocast(beta.device.type, enabled=False):
+                out["factors"] = self.realised_factors(
+                    out["beta"], ret, ret_mask, out["alpha"]
+                )
             out["ret"] = ret
             out["ret_mask"] = ret_mask
         return out

@@ -61,6 +61,9 @@ class NeurIFNet(PanelNet):
     ----------
     prediction_weight, orthogonality_penalty, deviation_penalty : float
         Loss weights (see :func:`neurif_loss`).
+    mixed_precision : bool
+        Run the module under bfloat16 autocast (the temporal attention, the
+        factor regression and the outputs stay float32).
     **kwargs
         Passed to :class:`skorch.NeuralNet`.
     """
@@ -73,9 +76,11 @@ class NeurIFNet(PanelNet):
         prediction_weight=1.0,
         orthogonality_penalty=0.1,
         deviation_penalty=1.0,
+        mixed_precision=False,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        self.mixed_precision = mixed_precision
         self.prediction_weight = prediction_weight
         self.orthogonality_penalty = orthogonality_penalty
         self.deviation_penalty = deviation_penalty

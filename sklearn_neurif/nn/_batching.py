@@ -19,7 +19,14 @@ import torch
 
 from ..panel import PanelLayout
 
-__all__ = ["PanelBatcher", "MonthDataset", "collate_months", "PrefetchingLoader"]
+__all__ = [
+    "PanelBatcher",
+    "MonthDataset",
+    "MonthBlockSampler",
+    "MonthBlockLoader",
+    "collate_months",
+    "PrefetchingLoader",
+]
 
 #: Rows per block when gathering from column-major characteristics.
 _GATHER_BLOCK = 8192
@@ -104,11 +111,56 @@ class PanelBatcher:
         ret[present] = self.returns[cur]
         mask = np.zeros(rows.shape, dtype=bool)
         mask[present] = self.valid[cur]
+        if self._Z_device is not None:
+            return self._on_device(unique, lags, ret, mask)
         return {
             "z": torch.from_numpy(self._gather(unique)),
             "lags": torch.from_numpy(lags),
             "ret": torch.from_numpy(ret),
             "ret_mask": torch.from_numpy(mask),
+        }
+
+    def to(self, device):
+        """Keep the characteristics on ``device`` and make batches there.
+
+        The panel's characteristics are copied to the device once; a batch
+        then sends only its row positions, lag table, returns and mask (from
+        pinned memory on CUDA, asynchronously) and gathers its rows on the
+        device: no per-step copy of characteristics from the host. A CPU
+        device restores the NumPy path.
+
+        Parameters
+        ----------
+        device : str or torch.device
+
+        Returns
+        -------
+        self
+        """
+        device = torch.device(device)
+        if device.type == "cpu":
+            self._Z_device = None
+            return self
+        self._Z_device = torch.tensor(np.ascontiguousarray(self.Z), device=device)
+        return self
+
+    def _on_device(self, unique, lags, ret, mask):
+        """The batch dict made on the characteristics' device."""
+        device = self._Z_device.device
+        pin = device.type == "cuda"
+
+        def send(array):
+            tensor = torch.from_numpy(array)
+            if pin:
+                tensor = tensor.pin_memory()
+            return tensor.to(device, non_blocking=pin)
+
+        rows = send(unique)
+        return {
+            "z": self._Z_device.index_select(0, rows),
+            "lags": send(lags),
+            "ret": send(ret),
+            "ret_mask": send(mask),
         }
 
     def _distinct(self, referenced_rows):
@@ -183,7 +235,7 @@ class PanelBatcher:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for key in ("_scratch_lock", "_seen", "_position", "_pool"):
+        for key in ("_scratch_lock", "_seen", "_position", "_pool", "_Z_device"):
             state.pop(key, None)
         return state
 
@@ -194,6 +246,7 @@ class PanelBatcher:
     def _init_scratch(self):
         self._scratch_lock = threading.Lock()
         self._seen = self._position = self._pool = None
+        self._Z_device = getattr(self, "_Z_device", None)
 
     def rows_of(self, months) -> np.ndarray:
         """Row positions of the dense ``(M, n)`` cells of :meth:`batch`."""
@@ -249,6 +302,79 @@ class PrefetchingLoader(torch.utils.data.DataLoader):
         recycling = batcher.recycling() if batcher else contextlib.nullcontext()
         with recycling:
             yield from _prefetched(super().__iter__())
+
+
+class MonthBlockSampler(torch.utils.data.Sampler):
+    """Batches of consecutive months, the batches in a shuffled order.
+
+    A batch of ``batch_size`` shuffled months refers to about
+    ``batch_size x window`` distinct months (each month carries its window),
+    so every asset-month is encoded about ``window`` times an epoch; a block
+    of ``batch_size`` consecutive months refers to ``batch_size + window - 1``
+    months. Here the items (months, in time order) are cut into blocks of
+    ``batch_size`` consecutive ones and each pass yields the blocks in a
+    random order. With ``shuffle``, each pass also draws where the blocks
+    start: the items are rotated by a random offset in ``[0, batch_size)``
+    (the one block that wraps around joins the last months to the first), so
+    which months share a step changes from pass to pass. Without
+    ``shuffle``: consecutive blocks in order, as a plain ``DataLoader``.
+
+    The shuffle is drawn from ``generator`` (torch's global generator when
+    None), one seed per pass as ``torch.utils.data.RandomSampler`` does.
+
+    Parameters
+    ----------
+    n_items : int
+        Number of months (dataset items, in time order).
+    batch_size : int
+        Months per block.
+    shuffle : bool
+        Random offset and order of the blocks each pass.
+    generator : torch.Generator, optional
+    """
+
+    def __init__(self, n_items, batch_size, shuffle=True, generator=None):
+        self.n_items = int(n_items)
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return -(-self.n_items // self.batch_size)
+
+    def __iter__(self):
+        n, size = self.n_items, self.batch_size
+        items = torch.arange(n)
+        if not self.shuffle or n <= 1:
+            yield from (items[s : s + size].tolist() for s in range(0, n, size))
+            return
+        seed = self.generator
+        if seed is None:
+            seed = int(torch.empty((), dtype=torch.int64).random_().item())
+            seed = torch.Generator().manual_seed(seed)
+        offset = int(torch.randint(min(size, n), (), generator=seed))
+        items = torch.roll(items, -offset)
+        blocks = [items[s : s + size].tolist() for s in range(0, n, size)]
+        for b in torch.randperm(len(blocks), generator=seed).tolist():
+            yield blocks[b]
+
+
+class MonthBlockLoader(torch.utils.data.DataLoader):
+    """DataLoader over a :class:`MonthDataset` batching consecutive months.
+
+    Takes skorch's ``batch_size`` and ``shuffle`` and turns them into a
+    :class:`MonthBlockSampler`: each batch is a block of ``batch_size``
+    consecutive months, the blocks shuffled every pass. Other arguments go
+    to ``DataLoader``.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, generator=None, **kwargs):
+        sampler = MonthBlockSampler(len(dataset), batch_size, shuffle, generator)
+        super().__init__(dataset, batch_sampler=sampler, generator=generator, **kwargs)
+
+
+class PrefetchingMonthBlockLoader(PrefetchingLoader, MonthBlockLoader):
+    """:class:`MonthBlockLoader` that assembles the next batch in a thread."""
 
 
 _END = object()
