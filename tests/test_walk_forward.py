@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 
 from sklearn_neurif import IPCARegressor
 from sklearn_neurif.datasets import make_conditional_factor_panel
-from sklearn_neurif.metrics import r2_total, total_r2_scorer
+from sklearn_neurif.metrics import r2_total, r2_total_scorer
 from sklearn_neurif.model_selection import (
     PanelTimeSeriesSplit,
     WalkForwardSplit,
@@ -75,7 +75,7 @@ def test_schedule_expanding_rolling_gap_validation(panel):
     # The splits are not a partition: cross_validate accepts them,
     # cross_val_predict (which needs every row in one test fold) does not.
     _, y = panel
-    scores = cross_validate(IPCARegressor(2), X, y, cv=cv, scoring=total_r2_scorer)
+    scores = cross_validate(IPCARegressor(2), X, y, cv=cv, scoring=r2_total_scorer)
     assert len(scores["test_score"]) == 2
     with pytest.raises(ValueError, match="partition"):
         cross_val_predict(IPCARegressor(2), X, y, cv=cv)
@@ -208,7 +208,7 @@ def test_no_look_ahead(panel):
 def test_grid_search_chooses_inside_each_refit(panel):
     X, y = panel
     search = GridSearchCV(
-        IPCARegressor(iter_tol=1e-10), {"n_factors": [1, 2, 3]}, scoring=total_r2_scorer
+        IPCARegressor(iter_tol=1e-10), {"n_factors": [1, 2, 3]}, scoring=r2_total_scorer
     )
     res = walk_forward_predict(
         search,
@@ -229,7 +229,7 @@ def test_grid_search_chooses_inside_each_refit(panel):
         end = pd.Period(b, "M")
         fit_part, val = _in(X, a, str(end - 6)), _in(X, str(end - 5), b)
         scores = {
-            k: total_r2_scorer(
+            k: r2_total_scorer(
                 IPCARegressor(k, iter_tol=1e-10).fit(X[fit_part], y[fit_part]),
                 X[val],
                 y[val],

@@ -27,6 +27,7 @@ from ._results import (
     AnomalyTestResult,
     CrossSectionalR2Result,
     GRSResult,
+    NeweyWestMeanResult,
     SpanningResult,
 )
 from ._spanning import (
@@ -47,6 +48,7 @@ __all__ = [
     "ForecastComparisonResult",
     "GRSResult",
     "IPCABootstrapResult",
+    "NeweyWestMeanResult",
     "SpanningResult",
     "align_factor_frames",
     "align_periods",

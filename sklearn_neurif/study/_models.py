@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import GridSearchCV
 
-from ..metrics import predictive_r2_scorer
+from ..metrics import r2_predictive_scorer
 
 __all__ = [
     "MODEL_NAMES",
@@ -186,7 +186,7 @@ def build_estimator(model, grid, params, seeds, seed):
         base = SeedEnsembleRegressor(base, n_estimators=seeds, random_state=seed)
         key = "estimator__n_factors"
     if spec.always_search or len(grid) > 1:
-        return GridSearchCV(base, {key: list(grid)}, scoring=predictive_r2_scorer)
+        return GridSearchCV(base, {key: list(grid)}, scoring=r2_predictive_scorer)
     return base.set_params(**{key: grid[0]})
 
 

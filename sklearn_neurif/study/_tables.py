@@ -84,7 +84,7 @@ def sort_tables(evaluations: dict, costs_bp=()):
                 }
             )
             deciles.append(sorts["predicted"].mean.rename(f"{model} {w}"))
-            ls[(model, w)] = sorts.long_short_returns()
+            ls[(model, w)] = sorts.long_short_returns
     return pd.DataFrame(stats), pd.DataFrame(deciles), ls
 
 
