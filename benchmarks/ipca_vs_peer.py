@@ -173,6 +173,7 @@ def compare(n, t, L, K, tol, runs):
 def breakdown(n, t, L, K, tol, runs):
     """Median wall ms of each stage of our fit (the steps of ``fit``, in order)."""
     from sklearn_neurif.ipca import _estimator as _ipca
+    from sklearn_neurif.ipca._als import ALSMoments
     from sklearn_neurif.panel._managed import managed_portfolios
 
     data = simulate(n, t, L, K)
@@ -201,7 +202,9 @@ def breakdown(n, t, L, K, tol, runs):
                     W, x = W[active], x[active]
                 est._check_identified(W, n_obs, layout)
             with stage(STAGES[3]):
-                gamma, F, _ = est._alternating_least_squares(W, x, n_obs[active])
+                moments = ALSMoments.build(W, n_obs[active], None)
+                result = est._alternating_least_squares(moments, x)
+                gamma, F = result.gamma, result.F
         with stage(STAGES[4]):
             est._store(gamma, F, active, layout)
     return {k: 1e3 * float(np.median(v[1:])) for k, v in times.items()}

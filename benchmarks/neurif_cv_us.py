@@ -23,7 +23,7 @@ def main() -> None:
 
     from sklearn_neurif import IPCARegressor, evaluate_factor_model
     from sklearn_neurif.datasets import load_us_stock_panel
-    from sklearn_neurif.neurif import NeurIFRegressorCV
+    from sklearn_neurif.neurif import NeurIFRegressor, NeurIFRegressorCV
     from sklearn_neurif.preprocessing import CrossSectionalRankScaler
 
     # IPCA's warning on the 2011 warm-up months is expected here.
@@ -36,9 +36,10 @@ def main() -> None:
     Xtr, ytr, Xte, yte = X[train], data.y[train], X[~train], data.y[~train]
     print(f"train rows {len(Xtr)}, test rows {len(Xte)}")
     start = time.perf_counter()
-    cv = NeurIFRegressorCV(n_factors=5, random_state=0).fit(Xtr, ytr)
+    cv = NeurIFRegressorCV(NeurIFRegressor(n_factors=5, random_state=0))
+    cv.fit(Xtr, ytr)
     print(f"CV fit {time.perf_counter() - start:.0f} s, chosen {cv.deviation_penalty_}")
-    print(cv.cv_results_.to_string())
+    print(pd.DataFrame(cv.cv_results_).drop(columns="params").to_string())
     ipca = IPCARegressor(n_factors=5).fit(Xtr, ytr)
     for name, est in [("IPCA", ipca), ("NeurIFRegressorCV", cv)]:
         ev = evaluate_factor_model(est, Xte, yte)

@@ -105,7 +105,9 @@ def model_factories(neurif_params, ca_params, train):
         "CA2": lambda seed: ConditionalAutoencoderRegressor(random_state=seed, **ca),
         "NeurIF": lambda seed: NeurIFRegressor(random_state=seed, **neurif),
         "NeurIF months": lambda seed: ShuffledMonthsNeurIF(random_state=seed, **neurif),
-        "NeurIF CV": lambda seed: NeurIFRegressorCV(random_state=seed, **neurif),
+        "NeurIF CV": lambda seed: NeurIFRegressorCV(
+            NeurIFRegressor(random_state=seed, **neurif)
+        ),
         # SeedEnsembleRegressor seeds its members from its own random_state.
         "NeurIF ensemble": lambda seed: SeedEnsembleRegressor(
             NeurIFRegressor(**neurif), random_state=seed

@@ -22,12 +22,13 @@ __version__ = "0.1.0.dev0"
 
 _LAZY = {
     "IPCARegressor": ".ipca",
+    "IPCARegressorCV": ".ipca",
     "ConditionalAutoencoderRegressor": ".autoencoder",
     "NeurIFRegressor": ".neurif",
     "SeedEnsembleRegressor": ".ensemble",
     "NeurIFRegressorCV": ".neurif",
     "TransformerRegressor": ".transformer",
-    "evaluate_factor_model": ".metrics",
+    "evaluate_factor_model": ".evaluation",
 }
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

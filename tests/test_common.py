@@ -13,6 +13,7 @@ from sklearn_neurif import (
     ConditionalAutoencoderRegressor,
     IPCARegressor,
     NeurIFRegressor,
+    NeurIFRegressorCV,
     SeedEnsembleRegressor,
     TransformerRegressor,
 )
@@ -24,6 +25,9 @@ ESTIMATORS = [
     PortfolioSorter(),
     IPCARegressor(),
     IPCARegressor(add_constant=True),
+    # IPCARegressorCV (new on main, branch h21-ipca) is not listed yet: 41 of
+    # its 57 checks fail (a plain array, one period, leaves it no validation
+    # month; y is paired by position). Reported to the lead (issue 17 item 3).
     # Defaults except fewer epochs, and n_factors=1 where K <= L is intrinsic
     # (the checks' data have as few as one feature). window=12 on the checks'
     # single-period arrays is masked, as for new assets.
@@ -31,6 +35,13 @@ ESTIMATORS = [
     ConditionalAutoencoderRegressor(n_factors=1, max_epochs=2),
     TransformerRegressor(max_epochs=2),
     TransformerRegressor(cross_sectional=True, max_epochs=2),
+    # The meta-estimators around their default member (NeurIFRegressor), with
+    # the same two settings; two seeds instead of five. The checks' plain
+    # arrays are one period, so the CV keeps the large end (with a warning).
+    NeurIFRegressorCV(NeurIFRegressor(n_factors=1, max_epochs=2)),
+    SeedEnsembleRegressor(
+        NeurIFRegressor(n_factors=1, max_epochs=2), n_estimators=2, random_state=0
+    ),
     SeedEnsembleRegressor(
         ConditionalAutoencoderRegressor(n_factors=1, max_epochs=2),
         n_estimators=2,
@@ -66,7 +77,7 @@ def _expected_failed(estimator):
             "check_methods_subset_invariance": _CROSS_SECTIONAL,
             "check_methods_sample_order_invariance": _FLOAT32_ORDER,
         }
-    if name == "SeedEnsembleRegressor":  # the members' reasons
+    if name in ("SeedEnsembleRegressor", "NeurIFRegressorCV"):  # the member's
         return _expected_failed(estimator.estimator)
     return EXPECTED_FAILED_CHECKS.get(name, {})
 

@@ -169,7 +169,8 @@ def unbalanced_panels(draw):
 @given(unbalanced_panels())
 def test_matches_brute_force_on_random_panels(X):
     original = X.copy()
-    out = CrossSectionalRankScaler().fit_transform(X)
+    # Every column ranked (a random column can be constant within periods).
+    out = CrossSectionalRankScaler(constant_columns="rank").fit_transform(X)
     np.testing.assert_allclose(out.to_numpy(), _brute_force(X), atol=1e-12)
     assert out.index.equals(X.index) and list(out.columns) == list(X.columns)
     assert np.abs(out.to_numpy()).max() <= 0.5
@@ -302,3 +303,53 @@ def test_errors_name_the_problem(tiny):
         CrossSectionalRankScaler().fit(dup)
     with pytest.raises(ValueError, match="missing"):
         CrossSectionalRankScaler(missing="mean").fit(tiny)
+
+
+# ------------------------------------- columns constant within each period
+def _with_constants(tiny):
+    """``tiny`` plus ``const`` (1 everywhere) and a macro variable per period."""
+    periods = tiny.index.get_level_values("time")
+    macro = np.where(periods == periods[0], 0.03, -0.01)
+    return tiny.assign(const=1.0, macro=macro)
+
+
+def test_constant_columns_pass_through_by_default(tiny):
+    X = _with_constants(tiny)
+    scaler = CrossSectionalRankScaler().fit(X)
+    out = scaler.transform(X)
+    np.testing.assert_array_equal(scaler.constant_features_, [False, False, True, True])
+    pd.testing.assert_series_equal(out["const"], X["const"])
+    pd.testing.assert_series_equal(out["macro"], X["macro"])
+    # The other columns are ranked as without the constant ones.
+    expected = CrossSectionalRankScaler().fit_transform(tiny)
+    pd.testing.assert_frame_equal(out[["a", "b"]], expected)
+    # Unfitted (stateless), transform finds them in its input.
+    pd.testing.assert_frame_equal(CrossSectionalRankScaler().transform(X), out)
+
+
+def test_constant_columns_rank_maps_them_to_zero(tiny):
+    out = CrossSectionalRankScaler(constant_columns="rank").fit_transform(
+        _with_constants(tiny)
+    )
+    assert (out[["const", "macro"]] == 0.0).all().all()
+
+
+def test_missing_cell_of_a_constant_column_takes_its_period_value(tiny):
+    X = _with_constants(tiny)
+    X.iloc[0, X.columns.get_loc("macro")] = np.nan
+    out = CrossSectionalRankScaler().fit_transform(X)
+    assert out["macro"].iloc[0] == 0.03
+    kept = CrossSectionalRankScaler(missing="keep").fit_transform(X)
+    assert np.isnan(kept["macro"].iloc[0])
+
+
+def test_a_single_row_is_not_a_constant_column():
+    # One value per period is no evidence of a period-level variable: it
+    # keeps the documented map to 0.
+    out = CrossSectionalRankScaler().fit_transform(np.array([[3.0, 1.0]]))
+    np.testing.assert_array_equal(out, [[0.0, 0.0]])
+
+
+def test_constant_columns_parameter_is_checked(tiny):
+    with pytest.raises(ValueError, match="constant_columns"):
+        CrossSectionalRankScaler(constant_columns="keep").fit(tiny)

@@ -22,7 +22,24 @@ from ._simulation import (
 __all__ = ["DESIGNS", "make_design_family_panel"]
 
 #: Names of the designs, the linear null first.
-DESIGNS = ("linear", "interaction", "abs", "step", "conditional_slope", "regime")
+DESIGNS = (
+    "linear",
+    "interaction",
+    "abs",
+    "step",
+    "conditional_slope",
+    "regime",
+    "pure_interaction",
+    "pure_abs",
+    "latent_state",
+    "mixed",
+)
+
+#: Designs where one factor's loading has no linear part at all (issue 19).
+_PURE = ("pure_interaction", "pure_abs")
+
+#: Monthly probability that the latent state of ``"latent_state"`` flips.
+_STATE_SWITCH = 1.0 / 24.0
 
 #: Factor volatilities and means (monthly, decimals): a market-like factor
 #: (constant loading near 1) and two long-short-like factors.
@@ -72,13 +89,38 @@ def make_design_family_panel(
       down when :math:`z_b < -0.25` (hysteresis): the slope on ``a`` depends
       on the asset's path, visible only through its history of ``b``.
 
+    Designs without a linear footprint (issue 19), where IPCA's linear map
+    has nothing to start from:
+
+    * ``"pure_interaction"``: the last factor's loading is :math:`z_a z_b`
+      alone (residualised), with no linear part at all (its column of
+      :math:`\Gamma` and its constant are zero); the other factors are linear;
+    * ``"pure_abs"``: the same with :math:`|z_a|` (centred and orthogonal to
+      :math:`z`, a volatility-managed-like exposure);
+    * ``"latent_state"``: the last factor's loading is :math:`s_{i,t}`
+      alone, a persistent per-asset state in :math:`\{-1, 1\}` that flips
+      with probability 1/24 a month and is independent of every
+      characteristic; the last characteristic is replaced by the
+      cross-sectional rank of the asset's own latest return
+      :math:`r_{i,t}` (known at :math:`t`), so the state is visible only
+      through the asset's return history (its window of that column);
+    * ``"mixed"``: several kinds at once on different factors: the first
+      factor linear plus :math:`|z_a|`, the second linear plus the
+      ``"regime"`` slope, the last factor :math:`z_a z_b` with no linear part
+      (with K < 3 the first kinds are dropped).
+
+    For the designs without a linear part, ``nonlinear_r2`` is the share of
+    the factor that has none (its whole loading), and with ``"mixed"`` the
+    sum over the three kinds.
+
     Timing is the package's as-of convention: row ``(i, t)`` of ``X`` holds
     :math:`z_{i,t}` and row ``(i, t)`` of ``y`` holds :math:`r_{i,t+1}`.
 
     Parameters
     ----------
     design : {"linear", "interaction", "abs", "step", "conditional_slope", \
-"regime"}, default="interaction"
+"regime", "pure_interaction", "pure_abs", "latent_state", "mixed"}, \
+default="interaction"
         Kind of nonlinearity (``DESIGNS`` lists them).
     n_entities : int, default=600
         Assets per period before rows are removed.
@@ -139,13 +181,18 @@ def make_design_family_panel(
     if min(N, T, L) < 2:
         raise ValueError("n_entities, n_periods and n_characteristics must be >= 2.")
     z = _rank_characteristics(_ar1_characteristics(rng, N, T, L, (0.9, 1.0)))
-    linear = _linear_loadings(rng, z, K)  # (T, N, K)
+    # "latent_state" replaces the last characteristic: no loading on it.
+    linear = _linear_loadings(rng, z, K, drop_last=design == "latent_state")
     vols = np.asarray(_FACTOR_VOLS[:K])
     mu = np.asarray(_FACTOR_MEANS[:K])
     f = mu + vols * rng.standard_normal((T, K))
     nonlinear = np.zeros_like(linear)
-    if design != "linear":
+    if design in DESIGNS[1:6]:
         nonlinear = _residualise(_nonlinear_terms(design, rng, z, K), z)
+    elif design != "linear":
+        # Drawn after the first designs' draws: their panels are unchanged.
+        linear, nonlinear = _extended_terms(design, rng, z, linear)
+    if design != "linear":
         nonlinear *= _nonlinear_scale(linear, nonlinear, f, nonlinear_r2 / oracle_r2)
     beta = linear + nonlinear
     fit = np.einsum("tnk,tk->tn", beta, f)
@@ -154,6 +201,8 @@ def make_design_family_panel(
     signal = np.mean(fit[present] ** 2)
     noise_vol = float(np.sqrt(signal * (1.0 / oracle_r2 - 1.0)))
     r = fit + noise_vol * rng.standard_normal((T, N))
+    if design == "latent_state":
+        z[..., -1] = _last_return_rank(r)
     return _as_bunch(design, z, beta, nonlinear, f, mu, r, fit, present, noise_vol)
 
 
@@ -172,10 +221,12 @@ def _check_arguments(design, n_factors, oracle_r2, nonlinear_r2, missing_fractio
         raise ValueError(f"missing_fraction must be in [0, 1); got {missing_fraction}.")
 
 
-def _linear_loadings(rng, z, K):
+def _linear_loadings(rng, z, K, drop_last=False):
     """Gamma'[z, 1]: factor 1 market-like (mean 1), each factor's z part sd ~1."""
     L = z.shape[-1]
     gamma = rng.standard_normal((L, K)) * np.sqrt(12.0 / L)
+    if drop_last:
+        gamma[-1] = 0.0
     const = np.zeros(K)
     const[0] = 1.0
     return z @ gamma + const
@@ -202,6 +253,52 @@ def _nonlinear_terms(design, rng, z, K):
     return np.stack(terms, axis=-1)
 
 
+def _extended_terms(design, rng, z, linear):
+    """Linear and nonlinear loadings of the designs of issue 19.
+
+    The factor without a linear part is the last one: its linear column is
+    set to zero, so its whole loading is the (residualised) nonlinear term.
+    """
+    T, N, L = z.shape
+    K = linear.shape[-1]
+    linear = linear.copy()
+    terms = np.zeros_like(linear)
+    a, b = rng.choice(L - 1, size=2, replace=False)  # the last column may change
+    za, zb = z[..., a], z[..., b]
+    if design == "pure_interaction":
+        terms[..., -1] = za * zb
+    elif design == "pure_abs":
+        terms[..., -1] = np.abs(za)
+    elif design == "latent_state":
+        terms[..., -1] = _markov_state(rng, T, N)
+    else:  # mixed
+        terms[..., -1] = za * zb
+        c, d, e = rng.choice(L - 1, size=3, replace=False)
+        if K >= 3:
+            terms[..., 0] = np.abs(z[..., c])
+            terms[..., 1] = _hysteresis_state(z[..., d]) * z[..., e]
+    linear[..., -1] = 0.0
+    signs = rng.choice([-1.0, 1.0], size=K)
+    return linear, _residualise(terms * signs, z)
+
+
+def _markov_state(rng, T, N):
+    """+1/-1 per asset, flipping with probability ``_STATE_SWITCH`` a month."""
+    states = np.empty((T, N))
+    states[0] = rng.choice([-1.0, 1.0], size=N)
+    flips = rng.uniform(size=(T, N)) < _STATE_SWITCH
+    for t in range(1, T):
+        states[t] = np.where(flips[t], -states[t - 1], states[t - 1])
+    return states
+
+
+def _last_return_rank(r):
+    """Rank-scaled r_{i,t} (row t-1 of ``r``) known at t; 0 in the first month."""
+    ranks = np.zeros_like(r)
+    ranks[1:] = _rank_characteristics(r[:-1][..., None])[..., 0]
+    return ranks
+
+
 def _hysteresis_state(zb, threshold=0.25):
     """+1/-1 per asset: up above +threshold, down below -threshold, else kept."""
     state = np.where(zb[0] >= 0, 1.0, -1.0)
@@ -221,6 +318,7 @@ def _residualise(terms, z):
     coef, *_ = np.linalg.lstsq(design, flat, rcond=None)
     resid = flat - design @ coef
     resid /= resid.std(axis=0).clip(min=1e-12)
+    resid[:, ~flat.any(axis=0)] = 0.0  # factors without a nonlinear term
     return resid.reshape(terms.shape)
 
 

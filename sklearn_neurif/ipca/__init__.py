@@ -4,6 +4,7 @@ Torch-free: importing :mod:`sklearn_neurif.ipca` loads numpy, scipy and
 scikit-learn only.
 """
 
+from ._cv import IPCARegressorCV
 from ._estimator import IPCARegressor
 
-__all__ = ["IPCARegressor"]
+__all__ = ["IPCARegressor", "IPCARegressorCV"]

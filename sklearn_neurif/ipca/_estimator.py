@@ -6,13 +6,17 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    check_is_fitted,
+    validate_data,
+)
 from threadpoolctl import ThreadpoolController
 
+from .._param_validation import N_JOBS_CONSTRAINT, Interval  # refuses booleans
 from .._params import set_init_params
 from .._warnings import warn_at_caller
 from ..base import FactorModelMixin, FactorOutputs, check_n_factors, factor_names
@@ -22,15 +26,14 @@ from ..panel import (
     check_numeric_dtypes,
     check_panel_frame,
     check_panel_target,
+    is_panel,
     panel_index,
 )
+from ..panel._index import check_index_names
 from ..panel._managed import managed_portfolios
-from ..panel._validation import (
-    N_JOBS_CONSTRAINT,
-    Interval,  # refuses booleans (n_factors=True)
-    check_index_names,
-    return_rms,
-)
+from ..panel._units import UNSCALED_MAX_ABS, return_rms
+from ._als import IDENTIFICATION_RTOL, ALSMoments, initial_gamma, run_als
+from ._observable import align_observable_factors
 
 __all__ = ["IPCARegressor"]
 
@@ -60,8 +63,12 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
     ----------
     n_factors : int, default=1
         Number of latent factors ``K`` (the default of
-        ``ipca.InstrumentedPCA``). Must not exceed the number of
-        characteristics (minus one with ``intercept=True``).
+        ``ipca.InstrumentedPCA``). ``K`` plus the observable factors (plus
+        one with ``intercept=True``) must not exceed the number of
+        characteristics. 0 is allowed with observable factors (a model of
+        observable factors with instrumented betas). Unlike ``ipca``, whose
+        ``n_factors`` counts the pre-specified factors too, this is the
+        number of latent factors only.
     add_constant : bool, default=False
         If True, a constant instrument (a column of ones, named ``const`` in
         ``gamma_``) is added to the characteristics, as in Kelly, Pruitt and
@@ -74,6 +81,18 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         If True, fit the unrestricted model with an alpha
         :math:`\alpha_{i,t} = \Gamma_\alpha' z_{i,t}`, orthogonal to the
         loadings (:math:`\Gamma_\beta'\Gamma_\alpha = 0`).
+    alpha : float, default=0.0
+        Elastic-net penalty of the Gamma step (``ipca``'s ``alpha``): each
+        Gamma step minimises :math:`\frac{1}{2n}\sum (r - z'\Gamma\tilde
+        f)^2 + \alpha\,\rho\,\lVert\Gamma\rVert_1 +
+        \frac{\alpha(1-\rho)}{2}\lVert\Gamma\rVert_2^2` over the ``n``
+        rows with returns (all of :math:`\Gamma`: loadings, alpha and
+        observable-factor loadings), then the KPS normalisation rotates it,
+        as ``ipca`` does. 0 (default) is the unpenalised fit. Bootstrap
+        tests refuse penalised fits.
+    l1_ratio : float, default=1.0
+        :math:`\rho`, the share of the L1 penalty (1: lasso, 0: ridge),
+        as ``ipca``'s ``l1_ratio``.
     max_iter : int, default=10000
         Maximum number of ALS iterations.
     iter_tol : float, default=1e-6
@@ -100,13 +119,17 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         arrays), columns ``factor_1..K``.
     gamma_alpha_ : Series of shape (n_characteristics + add_constant,) or None
         :math:`\Gamma_\alpha` with ``intercept=True``, else None.
-    factors_ : DataFrame of shape (n_periods, n_factors)
-        Realised factors of the training periods, labelled by the as-of
-        period ``t`` (the factor is realised over ``t+1``). A training
-        period without any return has NaN.
-    factor_premia_ : Series of shape (n_factors,)
-        :math:`\lambda`, the time-series mean of ``factors_``: the factor
-        premia used by :meth:`predict`.
+    gamma_delta_ : DataFrame of shape (n_characteristics + add_constant, n_observable) or None
+        :math:`\Gamma_\delta`, the loadings map of the observable factors
+        (columns named as in ``factors``), or None without them.
+    factors_ : DataFrame of shape (n_periods, n_factors + n_observable)
+        Realised latent factors of the training periods, then the
+        observable factors as given, labelled by the as-of period ``t``
+        (the factor is realised over ``t+1``). A training period without
+        any return has NaN latent factors.
+    factor_premia_ : Series of shape (n_factors + n_observable,)
+        :math:`\lambda`, the mean of ``factors_`` over the training periods
+        with returns: the factor premia used by :meth:`predict`.
     n_iter_ : int
         Number of ALS iterations run.
     unidentified_periods_ : Index
@@ -193,10 +216,23 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
 
     A plain array (no MultiIndex) is one cross-section, i.e. one period.
 
-    Elastic-net regularisation of ``Gamma`` (``alpha``/``l1_ratio`` of
-    ``ipca``) is not offered: ``ipca`` fits it with scikit-learn's
-    ``ElasticNet`` (with an intercept) on the full ``N T x L K`` panel,
-    which cannot be cross-checked to tight tolerance.
+    **Observable factors** (``fit(X, y, factors=...)``, ``ipca``'s
+    ``PSF``): :math:`r_{i,t+1} = \alpha_{i,t} + \beta_{i,t}'f_{t+1} +
+    \delta_{i,t}'g_{t+1} + e`, :math:`\delta_{i,t} = \Gamma_\delta'z_{i,t}`,
+    with :math:`g` given. ALS treats them (and the intercept, a factor equal
+    to one) as factors whose values are known; :math:`\Gamma_\delta` is
+    projected off :math:`\Gamma_\beta` as :math:`\Gamma_\alpha` is. They
+    are a fit parameter, not a constructor parameter: they are data
+    (scikit-learn keeps data out of ``__init__``), matched to the panel's
+    periods by label, so a Pipeline routes them as
+    ``fit(X, y, ipcaregressor__factors=...)`` and a period split needs no
+    slicing of them.
+
+    **Regularisation** (``alpha > 0``): the Gamma step is ``ipca``'s
+    ``ElasticNet`` objective without its intercept, solved on the managed
+    portfolios (coordinate descent on :math:`\sum_t W_t \otimes \tilde
+    f\tilde f'`, so it costs nothing per asset); ``ipca``'s default fits
+    an intercept in every Gamma step (see docs/ipca.md).
 
     References
     ----------
@@ -217,9 +253,11 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_factors": [Interval(Integral, 1, None, closed="left")],
+        "n_factors": [Interval(Integral, 0, None, closed="left")],
         "add_constant": ["boolean"],
         "intercept": ["boolean"],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "iter_tol": [Interval(Real, 0, None, closed="neither")],
         "n_jobs": N_JOBS_CONSTRAINT,
@@ -232,6 +270,8 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         *,
         add_constant=False,
         intercept=False,
+        alpha=0.0,
+        l1_ratio=1.0,
         max_iter=10000,
         iter_tol=1e-6,
         n_jobs=None,
@@ -240,7 +280,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         set_init_params(self, locals())
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, factors=None):
         """Fit ``Gamma`` and the factors by alternating least squares.
 
         Parameters
@@ -252,6 +292,16 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         y : Series of shape (n_rows,)
             Excess returns over ``t+1`` on ``X``'s index. Missing returns
             (NaN) are left out of the fit.
+        factors : DataFrame or Series, default=None
+            Observable (pre-specified) factor returns, one column per
+            factor, indexed by the **as-of** period ``t`` of ``X``'s time
+            level: the row labelled ``t`` holds the factor return over
+            ``t+1``, the month of ``y``'s returns (relabel a factor file
+            with ``sklearn_neurif.panel.as_of_to_return_period``'s inverse,
+            i.e. shift its month labels back by one). Every training period
+            with returns must be present and finite; other rows are
+            ignored. Their loadings ``Gamma_delta`` (``gamma_delta_``) are
+            instrumented by the characteristics like the latent ones.
 
         Returns
         -------
@@ -262,12 +312,15 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         ValueError
             For a malformed panel, missing or infinite characteristics,
             more factors than characteristics, fewer periods than factors,
-            a period with fewer assets than factors, or collinear
-            characteristics.
+            a period with fewer assets than factors, collinear
+            characteristics, ``n_factors=0`` without observable factors, or
+            observable factors missing for a training month.
         TypeError
-            For non-numeric characteristics or returns.
+            For non-numeric characteristics or returns, or ``factors`` not
+            a pandas object.
         """
         Z, r, layout = self._check_training_data(X, y)
+        observed = self._check_observable(X, factors, layout, r)
         # The products are small (L x L, LK x LK): one BLAS thread avoids the
         # synchronisation cost that dominates multithreaded BLAS at this size.
         with _one_blas_thread():
@@ -275,28 +328,47 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 Z, r, layout, self.add_constant, n_jobs=effective_n_jobs(self.n_jobs)
             )
             self._check_finite(X, Z, r, W)
-            self._fit_moments(W, x, n_obs, layout)
+            self._fit_moments(W, x, n_obs, layout, observed)
         # Scale of the training returns for predict's guard (units of y).
         self._return_rms_ = return_rms(r)
         return self
 
-    def _fit_moments(self, W, x, n_obs, layout):
+    def _fit_moments(self, W, x, n_obs, layout, observed=None, start=None):
         """ALS on the per-period moments ``W_t = Z_t'Z_t``, ``x_t = Z_t'r_t``.
 
-        Sets ``gamma_``, ``factors_``, ``factor_premia_``, ``n_iter_`` and
-        ``unidentified_periods_`` (``n_features_in_`` must be set). NeurIF
-        starts from this with the moments of its own float32 panel, so that
-        no second copy of the training rows is made.
+        Sets ``gamma_``, ``gamma_delta_``, ``gamma_alpha_``, ``factors_``,
+        ``factor_premia_``, ``n_iter_`` and ``unidentified_periods_``
+        (``n_features_in_`` must be set). ``observed``: a DataFrame of the
+        observable factors on ``layout.periods`` (or None). NeurIF starts
+        from this with the moments of its own float32 panel, so that no
+        second copy of the training rows is made. ``start``: ALS starting
+        values ``(gamma, F)`` (a warm start, e.g. the previous step of a
+        regularisation path); returns the final ``(gamma, F)``.
         """
         active = n_obs > 0
         if not active.all():  # periods without returns drop out of ALS
             W, x = W[active], x[active]
-        self._check_identified(W, n_obs, layout)
-        gamma, F, self.n_iter_, n_masked = self._alternating_least_squares(
-            W, x, n_obs[active]
-        )
-        self._store(gamma, F, active, layout)
-        self._store_identification(n_masked, W, active, layout)
+        G = self._observed_columns(observed, active)
+        self._check_identified(W, n_obs, layout, G)
+        moments = ALSMoments.build(W, n_obs[active], G)
+        try:
+            result = self._alternating_least_squares(moments, x, start)
+        except np.linalg.LinAlgError:
+            message = self._unscaled_message(W.sum(axis=0), n_obs)
+            if message is None:
+                raise
+            raise ValueError(message) from None
+        self.n_iter_ = result.n_iter
+        self._store(result.gamma, result.F, active, layout, observed)
+        self._store_identification(result.n_masked, W, active, layout)
+        return result.gamma, result.F
+
+    def _observed_columns(self, observed, active):
+        """``G``: the observable factors of the active periods, then a constant."""
+        columns = [] if observed is None else [observed.to_numpy()[active]]
+        if self.intercept:
+            columns.append(np.ones((int(active.sum()), 1)))
+        return np.hstack(columns) if columns else None
 
     def _check_training_data(self, X, y):
         if y is None:
@@ -317,6 +389,56 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             raise ValueError("Every return in y is zero; there is nothing to fit.")
         return Z, r, PanelLayout(index)
 
+    def _check_observable(self, X, factors, layout, r):
+        """The observable factors on ``layout.periods`` (DataFrame), or None.
+
+        Raised before any computation: ``n_factors=0`` without them, a
+        non-panel ``X``, too many factors for the characteristics, a
+        training month with returns but no factor value, collinear factors.
+        """
+        if factors is None:
+            if self.n_factors == 0:
+                raise ValueError(
+                    "n_factors=0 needs observable factors: pass them as "
+                    "fit(X, y, factors=...), or set n_factors >= 1."
+                )
+            return None
+        if not is_panel(X):
+            raise ValueError(
+                "Observable factors need a panel X (an (entity, time) MultiIndex) "
+                "to be matched to its periods by label."
+            )
+        needed = np.bincount(
+            layout.time_pos[~np.isnan(r)], minlength=layout.n_periods
+        ).astype(bool)
+        observed = align_observable_factors(factors, layout.periods, needed)
+        M = observed.shape[1]
+        n_features = self.n_features_in_ + int(self.add_constant)
+        k_total = self.n_factors + M + int(self.intercept)
+        if k_total > n_features:
+            raise ValueError(
+                f"n_factors={self.n_factors} latent plus {M} observable factor(s)"
+                + (" plus the intercept" if self.intercept else "")
+                + f" need {k_total} characteristic directions; X has {n_features}."
+            )
+        clash = set(observed.columns) & set(factor_names(self.n_factors))
+        if clash:
+            raise ValueError(
+                f"Observable factor name(s) {sorted(clash)} clash with the latent "
+                "factors' names factor_1..K; rename them."
+            )
+        G = observed.to_numpy()[needed]
+        if self.intercept:
+            G = np.hstack([G, np.ones((len(G), 1))])
+        if np.linalg.matrix_rank(G) < G.shape[1]:
+            raise ValueError(
+                "The observable factors"
+                + (" and the intercept (a constant)" if self.intercept else "")
+                + " are linearly dependent over the training months with returns "
+                "(e.g. a constant factor): their loadings are not identified."
+            )
+        return observed
+
     def _check_finite(self, X, Z, r, W):
         """Raise the usual message if ``X`` holds NaN or infinite values.
 
@@ -333,13 +455,13 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         if not finite:
             _check_characteristics(self, X, reset=True)
 
-    def _check_identified(self, W, n_obs, layout):
+    def _check_identified(self, W, n_obs, layout, G=None):
         """Raise before ALS if the factors or Gamma are not identified."""
-        k_eff = self.n_factors + int(self.intercept)
+        k_eff = self.n_factors + (0 if G is None else G.shape[1])
         n_periods = int(np.count_nonzero(n_obs))
         if n_periods < k_eff:
             what = f"n_factors={self.n_factors}" + (
-                " plus the intercept" if self.intercept else ""
+                " plus the observable factors and intercept" if G is not None else ""
             )
             raise ValueError(
                 f"{what} needs at least {k_eff} periods with returns; got "
@@ -355,6 +477,9 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         scale = np.where(scale > 0, scale, 1.0)
         corr = pooled / np.outer(scale, scale)
         rank = np.linalg.matrix_rank(corr, hermitian=True)
+        unscaled = self._unscaled_message(pooled, n_obs)
+        if unscaled and (rank < pooled.shape[0] or np.linalg.cond(corr) > 1e10):
+            raise ValueError(unscaled)
         if rank < pooled.shape[0]:
             raise ValueError(
                 f"The characteristics are linearly dependent over the "
@@ -365,31 +490,47 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 "characteristics."
             )
 
-    def _alternating_least_squares(self, W, x, n_obs):
-        K, intercept = self.n_factors, self.intercept
-        k_eff = K + int(intercept)
-        # Warm start: SVD of the average managed portfolios, as ipca does.
-        U, s, Vt = np.linalg.svd((x / n_obs[:, None]).T, full_matrices=False)
-        gamma = U[:, :k_eff]
-        F = (s[:k_eff, None] * Vt[:k_eff]).T[:, :K]
-        W_upper, upper = _pack_upper(W)
-        n_masked = np.zeros(len(W), dtype=np.int64)
-        converged = False
-        for n_iter in range(1, self.max_iter + 1):
-            F_new, n_masked = _factor_step(W, x, gamma, K, n_obs, n_masked)
-            gamma_new = _gamma_step(W_upper, upper, x, F_new, intercept)
-            gamma_new, F_new = _normalise(gamma_new, F_new, K)
-            change = np.max(np.abs(gamma_new - gamma))
-            if not intercept:  # with an intercept ipca checks Gamma only
-                change = max(change, np.max(np.abs(F_new - F)))
-            gamma, F = gamma_new, F_new
-            if self.verbose:
-                print(f"IPCA iteration {n_iter}: max change {change:.3e}")
-            if change <= self.iter_tol:
-                converged = True
-                break
-        if not converged:
-            masked = int(np.count_nonzero(n_masked))
+    def _unscaled_message(self, pooled, n_obs) -> str | None:
+        """Why the moments are singular when columns are far from [-1, 1].
+
+        Rounding, not the data, then makes ``Z'Z`` singular, and the advice
+        is to scale, not to drop columns. None when every column's root mean
+        square is within ``UNSCALED_MAX_ABS``.
+        """
+        rms = np.sqrt(np.diag(pooled) / max(int(n_obs.sum()), 1))
+        unscaled = [str(c) for c in _feature_names(self)[rms > UNSCALED_MAX_ABS]]
+        if not unscaled:
+            return None
+        return (
+            f"Characteristic column(s) {unscaled} are far from the scale the model "
+            f"needs (root mean square above {UNSCALED_MAX_ABS:.0e}, e.g. a market "
+            "capitalisation in dollars): at that scale the moments Z'Z are "
+            "numerically singular, so Gamma cannot be estimated. This is a scale "
+            "problem, not redundant columns: rank the characteristics into [-1, 1] "
+            "each period first, with "
+            "sklearn_neurif.preprocessing.CrossSectionalRankScaler."
+        )
+
+    def _alternating_least_squares(self, moments, x, start=None):
+        """Run ALS from the SVD warm start (or ``start = (gamma, F)``); warn if
+        ``max_iter`` is reached."""
+        K = self.n_factors
+        n_columns = K + (0 if moments.G is None else moments.G.shape[1])
+        if start is None:
+            start = initial_gamma(x, moments.n_obs, K, n_columns)
+        result = run_als(
+            moments,
+            x,
+            K,
+            *start,
+            max_iter=self.max_iter,
+            iter_tol=self.iter_tol,
+            alpha=self.alpha,
+            l1_ratio=self.l1_ratio,
+            verbose=self.verbose,
+        )
+        if not result.converged:
+            masked = int(np.count_nonzero(result.n_masked))
             advice = (
                 f" {masked} period(s) have a factor direction their loadings do not "
                 "identify (unidentified_periods_); ALS can cycle between masked "
@@ -400,27 +541,41 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             )
             warn_at_caller(
                 f"IPCA did not converge in max_iter={self.max_iter} iterations "
-                f"(last change {change:.2e} > iter_tol={self.iter_tol}).{advice}",
+                f"(last change {result.change:.2e} > iter_tol={self.iter_tol})."
+                f"{advice}",
                 ConvergenceWarning,
             )
-        return gamma, F, n_iter, n_masked
+        return result
 
-    def _store(self, gamma, F, active, layout):
+    def _store(self, gamma, F, active, layout, observed=None):
         K = self.n_factors
-        columns = factor_names(K)
+        latent = factor_names(K)
+        observed_names = [] if observed is None else list(observed.columns)
+        M = len(observed_names)
         features = _feature_names(self)
-        self.gamma_ = pd.DataFrame(gamma[:, :K], index=features, columns=columns)
+        self.gamma_ = pd.DataFrame(gamma[:, :K], index=features, columns=latent)
+        self.gamma_delta_ = (
+            pd.DataFrame(gamma[:, K : K + M], index=features, columns=observed_names)
+            if M
+            else None
+        )
         self.gamma_alpha_ = (
-            pd.Series(gamma[:, K], index=features, name="alpha")
+            pd.Series(gamma[:, K + M], index=features, name="alpha")
             if self.intercept
             else None
         )
-        factors = np.full((layout.n_periods, K), np.nan)
-        factors[active] = F
+        factors = np.full((layout.n_periods, K + M), np.nan)
+        factors[active, :K] = F
+        if M:
+            factors[:, K:] = observed.to_numpy()
         self.factors_ = pd.DataFrame(
-            factors, index=pd.Index(layout.periods, name="time"), columns=columns
+            factors,
+            index=pd.Index(layout.periods, name="time"),
+            columns=latent + observed_names,
         )
-        self.factor_premia_ = pd.Series(F.mean(axis=0), index=columns, name="premium")
+        self.factor_premia_ = pd.Series(
+            factors[active].mean(axis=0), index=self.factors_.columns, name="premium"
+        )
 
     def _store_identification(self, n_masked, W, active, layout):
         """Set ``unidentified_periods_`` and warn, naming periods and causes."""
@@ -450,11 +605,17 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             UserWarning,
         )
 
+    def _loading_map(self):
+        """``[Gamma_beta, Gamma_delta]``: the loadings on every factor."""
+        if self.gamma_delta_ is None:
+            return self.gamma_.to_numpy()
+        return np.hstack([self.gamma_.to_numpy(), self.gamma_delta_.to_numpy()])
+
     def _panel_outputs(self, X) -> FactorOutputs:
         check_is_fitted(self)
         index = panel_index(X)
         Z = _check_characteristics(self, X, reset=False)
-        loadings = _instrumented(Z, self.gamma_.to_numpy(), self.add_constant)
+        loadings = _instrumented(Z, self._loading_map(), self.add_constant)
         premia = np.broadcast_to(self.factor_premia_.to_numpy(), loadings.shape)
         alpha = (
             None
@@ -462,6 +623,113 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             else _instrumented(Z, self.gamma_alpha_.to_numpy(), self.add_constant)
         )
         return FactorOutputs(PanelLayout(index), loadings, premia, alpha)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the ``transform`` columns.
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Checked against ``feature_names_in_`` (scikit-learn's rule).
+
+        Returns
+        -------
+        ndarray of str
+            ``loading_1..K`` (then ``loading_<name>`` per observable
+            factor), followed by ``factor_1..K`` (then ``factor_<name>``).
+        """
+        check_is_fitted(self)
+        _check_feature_names_in(self, input_features)
+        observed = [] if self.gamma_delta_ is None else list(self.gamma_delta_.columns)
+        K = self.gamma_.shape[1]
+        names = (
+            factor_names(K, "loading")
+            + [f"loading_{n}" for n in observed]
+            + factor_names(K)
+            + [f"factor_{n}" for n in observed]
+        )
+        return np.asarray(names, dtype=object)
+
+    def get_factors(self, X, y, factors=None) -> pd.DataFrame:
+        r"""Realised factors of any periods with returns.
+
+        Latent factors per period by the cross-sectional regression of
+        returns, net of alpha and of the observable factors' part, on the
+        latent loadings (the ALS factor step):
+        :math:`\hat f_{t+1} = (B_t'B_t)^{-1}B_t'(r_{t+1} - \alpha_t -
+        \Delta_t g_{t+1})`; observable factors as given.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Characteristics panel.
+        y : Series
+            Next-period returns on ``X``'s rows (NaN masked).
+        factors : DataFrame or Series, default=None
+            Observable factors by as-of period (as in :meth:`fit`) for the
+            periods of ``X`` with returns; None takes them from ``factors_``
+            (training periods only). Only for a model fitted with them.
+
+        Returns
+        -------
+        DataFrame of shape (n_periods, n_factors + n_observable)
+            Labelled by the as-of period ``t``; a period with no returns
+            gets NaN latent factors.
+        """
+        return self._realised_all(X, y, factors)[0]
+
+    def predict_total(self, X, y, factors=None):
+        r"""Fitted returns :math:`\alpha_{i,t} + \beta_{i,t}'f_{t+1}` with realised factors.
+
+        These enter the total R-squared. Parameters are as for
+        :meth:`get_factors`.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+        """
+        frame, out = self._realised_all(X, y, factors)
+        fitted = np.einsum(
+            "nk,nk->n", out.loadings, out.layout.per_period(frame.to_numpy())
+        )
+        if out.alpha is not None:
+            fitted = fitted + out.alpha
+        return np.nan_to_num(fitted, nan=0.0)
+
+    def _realised_all(self, X, y, factors):
+        out = self._panel_outputs(X)
+        if self.gamma_delta_ is None:
+            if factors is not None:
+                raise ValueError(
+                    "factors= was passed, but this model was fitted without "
+                    "observable factors."
+                )
+            return self._realised_factors(X, y, out=out)[0], out
+        layout, K = out.layout, self.gamma_.shape[1]
+        r = check_panel_target(y, layout.index)
+        needed = np.bincount(
+            layout.time_pos[~np.isnan(r)], minlength=layout.n_periods
+        ).astype(bool)
+        names = list(self.gamma_delta_.columns)
+        source = self.factors_[names] if factors is None else factors
+        observed = align_observable_factors(source, layout.periods, needed, names)
+        G = observed.to_numpy()
+        rows_G = layout.per_period(np.where(np.isnan(G), 0.0, G))
+        part = np.einsum("nm,nm->n", out.loadings[:, K:], rows_G)
+        alpha = part if out.alpha is None else out.alpha + part
+        if K:
+            latent_out = FactorOutputs(
+                layout, out.loadings[:, :K], out.premia[:, :K], alpha
+            )
+            latent = self._realised_factors(X, y, out=latent_out)[0].to_numpy()
+        else:
+            latent = np.zeros((layout.n_periods, 0))
+        frame = pd.DataFrame(
+            np.hstack([latent, G]),
+            index=pd.Index(layout.periods, name="time"),
+            columns=list(self.factors_.columns),
+        )
+        return frame, out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -528,143 +796,3 @@ def _instrumented(Z, gamma, add_constant):
     if add_constant:
         return Z @ gamma[:-1] + gamma[-1]
     return Z @ gamma
-
-
-#: A period's factor direction is unidentified when its loadings vary along
-#: it at most this fraction (in variance) of the sample's typical period...
-IDENTIFICATION_RTOL = 0.05
-#: ... and, once masked, stays masked until they vary more than this fraction.
-IDENTIFICATION_HOLD = 0.5
-
-
-def _factor_step(W, x, gamma, K, n_obs, n_masked):
-    """Factors of every period given Gamma: ``T`` batched ``K x K`` solves.
-
-    ``A_t = Gb' W_t Gb`` is compared with the pooled per-asset average
-    ``Abar = sum_t A_t / sum_t N_t``: the eigenvalues ``mu`` of
-    ``A_t / N_t`` relative to ``Abar`` (generalised) measure how much the
-    period's loadings vary along each factor direction against a typical
-    period (about 1). Directions with ``mu <= IDENTIFICATION_RTOL`` are
-    unidentified: the factor is fitted orthogonally to them (0 along them;
-    the pseudo-inverse solution when they span the null space of ``A_t``).
-    The ``n_masked[t]`` directions masked at the previous iteration stay
-    masked while their ``mu <= IDENTIFICATION_HOLD`` (re-admitted as soon as
-    ``mu`` exceeds ``IDENTIFICATION_RTOL``, the factor drifts again and ALS
-    oscillates; held for good, a direction masked at the warm start that
-    the period does identify makes ALS cycle). Returns the factors and the
-    new counts. Periods passing the bound below get exactly
-    the plain solve, so the iterates are those of ``ipca`` wherever every
-    period identifies the factors.
-    """
-    WG = W @ gamma  # (T, L, K[+1])
-    Gb = gamma[:, :K]
-    A = np.matmul(Gb.T, WG[:, :, :K])  # Gb' W_t Gb, (T, K, K)
-    b = x @ Gb
-    if gamma.shape[1] > K:  # intercept: returns net of alpha
-        b = b - WG[:, :, K] @ Gb
-    A_bar = A.sum(axis=0) / n_obs.sum()
-    n_weak = n_masked.copy()
-    # One solve gives f_t and A_t^-1; mu_min >= 1 / (N_t tr(A_t^-1 Abar)),
-    # so periods passing that bound need no eigendecomposition (5 solves).
-    rhs = np.concatenate([b[..., None], np.broadcast_to(A_bar, A.shape)], axis=2)
-    try:
-        with np.errstate(all="ignore"):
-            sol = np.linalg.solve(A, rhs)
-        F = sol[:, :, 0]
-        bound = n_obs * np.trace(sol[:, :, 1:], axis1=1, axis2=2)
-        suspect = ~((bound > 0) & (bound * IDENTIFICATION_RTOL < 1)) | (n_masked > 0)
-    except np.linalg.LinAlgError:  # an exactly singular period
-        F, suspect = np.zeros_like(b), np.ones(len(b), dtype=bool)
-    if suspect.any():
-        idx = np.flatnonzero(suspect)
-        # Whitened by Abar = C C': B_t = C^-1 (A_t / N_t) C^-T = Q diag(mu) Q';
-        # the columns of P = C^-T Q are the directions, mu ascending.
-        C = np.linalg.cholesky(A_bar)
-        Ci = scipy.linalg.solve_triangular(C, np.eye(K), lower=True)
-        mu, Q = np.linalg.eigh(Ci @ A[idx] @ Ci.T / n_obs[idx, None, None])
-        P = Ci.T @ Q
-        held = np.minimum(n_masked[idx], np.sum(mu <= IDENTIFICATION_HOLD, 1))
-        n_weak[idx] = np.maximum(held, np.sum(mu <= IDENTIFICATION_RTOL, 1))
-        for m in np.unique(n_weak[idx]):
-            sel = n_weak[idx] == m
-            F[idx[sel]] = _solve_masked(A[idx[sel]], b[idx[sel]], P[sel, :, :m])
-    return F, n_weak
-
-
-def _solve_masked(A, b, V):
-    """Least squares ``f_t`` orthogonal to the columns of ``V_t`` (``K x m``).
-
-    ``f = N (N'AN)^-1 N'b`` with ``N`` an orthonormal basis of the
-    complement of ``V``: the factor has no component along the unidentified
-    directions, and the others are fitted. When ``A_t`` is singular with
-    null space ``V_t`` this is the pseudo-inverse (minimum-norm) solution.
-    """
-    K, m = A.shape[-1], V.shape[-1]
-    if m == 0:
-        return np.linalg.solve(A, b[..., None])[..., 0]
-    if m == K:
-        return np.zeros_like(b)
-    N = np.linalg.qr(V, mode="complete")[0][:, :, m:]  # (T, K, K - m)
-    NtA = np.matmul(N.transpose(0, 2, 1), A)
-    coef = np.linalg.solve(NtA @ N, (N.transpose(0, 2, 1) @ b[..., None]))
-    return (N @ coef)[..., 0]
-
-
-def _pack_upper(W):
-    """Upper triangles of the symmetric ``W_t``, as ``(T, L(L+1)/2)``."""
-    upper = np.triu_indices(W.shape[1])
-    return np.ascontiguousarray(W[:, upper[0], upper[1]]), upper
-
-
-def _gamma_step(W_upper, upper, x, F, intercept):
-    """Gamma given the factors: one ``LK x LK`` system ``sum_t W_t (x) f f'``.
-
-    The blocks ``sum_t W_t[l, m] f f'`` are formed for ``l <= m`` only (one
-    matrix product) and mirrored: ``W_t`` is symmetric.
-    """
-    T, L = x.shape
-    Fa = np.hstack([F, np.ones((T, 1))]) if intercept else F
-    k = Fa.shape[1]
-    FF = (Fa[:, :, None] * Fa[:, None, :]).reshape(T, k * k)
-    blocks = (FF.T @ W_upper).T.reshape(-1, k, k)
-    D = np.empty((L, L, k, k))
-    D[upper[0], upper[1]] = blocks
-    D[upper[1], upper[0]] = blocks
-    D = D.transpose(0, 2, 1, 3).reshape(L * k, L * k)
-    rhs = (x.T @ Fa).reshape(L * k)
-    # LAPACK directly: the scipy.linalg wrappers cost as much as the solve.
-    potrf, potrs = scipy.linalg.get_lapack_funcs(("potrf", "potrs"), (D,))
-    chol, info = potrf(D, lower=False, overwrite_a=False, clean=False)
-    if info == 0:
-        sol, info = potrs(chol, rhs, lower=False)
-    if info != 0:  # not positive definite: least squares
-        sol = np.linalg.lstsq(D, rhs, rcond=None)[0]
-    return sol.reshape(L, k)
-
-
-def _normalise(gamma, F, K):
-    """KPS normalisation, the same rotation and signs as ``ipca`` 0.6.7.
-
-    ``Gamma_b'Gamma_b = I``; ``F'F`` diagonal, decreasing; positive factor
-    means; with an intercept column, ``Gamma_a`` orthogonal to ``Gamma_b``.
-    """
-    gamma = gamma.copy()
-    Gb = gamma[:, :K]
-    R1 = np.linalg.cholesky(Gb.T @ Gb).T  # upper triangular, R1'R1 = Gb'Gb
-    R2 = np.linalg.svd(R1 @ (F.T @ F) @ R1.T)[0]
-    Gb = scipy.linalg.solve_triangular(R1, Gb.T, trans="T").T @ R2
-    F = F @ R1.T @ R2
-    Gb, F = _positive_means(Gb, F)
-    if gamma.shape[1] > K:
-        shift = Gb.T @ gamma[:, K]
-        gamma[:, K] -= Gb @ shift
-        F = F + shift  # keeps alpha + beta'f unchanged
-        Gb, F = _positive_means(Gb, F)
-    gamma[:, :K] = Gb
-    return gamma, F
-
-
-def _positive_means(Gb, F):
-    sign = np.sign(F.mean(axis=0))
-    sign[sign == 0] = 1.0
-    return Gb * sign, F * sign

@@ -9,9 +9,9 @@ import pandas as pd
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils._param_validation import validate_params
 
+from .._param_validation import Interval  # refuses booleans
 from .._params import set_init_params
 from ..panel import PanelLayout, is_panel, panel_index, row_periods_index
-from ..panel._validation import Interval  # refuses booleans
 
 __all__ = ["PanelTimeSeriesSplit", "temporal_train_test_split"]
 

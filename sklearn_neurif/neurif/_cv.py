@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import copy
-import inspect
-from numbers import Real
+import time
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from sklearn.utils._param_validation import StrOptions
+from scipy.stats import rankdata
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils._tags import get_tags
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._warnings import warn_at_caller
+from ..base import FactorModelMixin
 from ..metrics import r2_predictive, r2_total
-from ..panel import check_panel_frame, panel_index
+from ..panel import check_panel_frame, check_panel_target, is_panel, panel_index
 from ._estimator import NeurIFRegressor
 
 __all__ = ["NeurIFRegressorCV"]
@@ -19,161 +26,287 @@ __all__ = ["NeurIFRegressorCV"]
 #: The default path, from the IPCA-like end (g forced to ~0) to the free net.
 DEFAULT_PENALTIES = (1e4, 1.0, 0.0)
 
-#: NeurIF parameters the CV estimator sets itself along the path.
-_PATH_PARAMS = ("deviation_penalty", "warm_start")
-
 _SCORERS = {"r2_total": r2_total, "r2_predictive": r2_predictive}
 
+#: Fitted attributes of the chosen model also set on the CV estimator.
+_ADOPTED = (
+    "factors_",
+    "gamma_",
+    "gamma_alpha_",
+    "factor_means_",
+    "n_iter_",
+    "n_features_in_",
+    "feature_names_in_",
+)
 
-class NeurIFRegressorCV(NeurIFRegressor):
+
+class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
     r"""NeurIF with the deviation penalty chosen on validation months.
 
-    In the idiom of :class:`~sklearn.linear_model.LassoCV`: the model is fitted
-    along a path of ``deviation_penalties`` from the largest (the IPCA-like
-    end: the nonlinear deviation is held at ~0, which nests a restricted
-    IPCA) to the smallest (the free net), each fit starting at IPCA's
-    solution (the large end's model; ``warm_path=True``: from the previous
-    step's weights); each penalty is scored on validation months; the model
-    at the best penalty is the one kept.
+    In the idiom of :class:`~sklearn.linear_model.RidgeCV` and
+    :class:`~sklearn.linear_model.LassoCV`: ``estimator`` (a
+    :class:`NeurIFRegressor`) is fitted along a path of
+    ``deviation_penalties`` from the largest (the IPCA-like end: the
+    nonlinear deviation is held at ~0, which nests a restricted IPCA) to the
+    smallest (the free net); each penalty is scored on validation months and
+    the model at the best penalty is kept as ``best_estimator_``. The CV
+    estimator then predicts, transforms and gives factors as that model does.
 
-    Validation months: with ``cv=None``, the last ``validation_fraction`` of
-    the training periods with returns, the months each path fit early-stops
-    on: the path is fitted once on the whole training sample and the model
-    at the chosen penalty is kept (no refit is needed; the selection reuses
-    the early-stopping months, as the choice of the epoch does). Otherwise
-    each split of ``cv`` (e.g.
-    :class:`~sklearn_neurif.model_selection.PanelTimeSeriesSplit`, which
-    yields row indices of the panel): a path on each split's training rows,
-    scores averaged over splits, then a refit on all rows along the path.
-    Ties go to the larger penalty (the simpler, more IPCA-like model).
-
-    Every other parameter is :class:`NeurIFRegressor`'s (see its docstring),
-    except ``deviation_penalty`` and ``warm_start``, which the path sets.
+    Validation months: with ``cv=None``, the last ``validation_fraction``
+    (``estimator``'s) of the periods with returns, the months each path fit
+    early-stops on: the path is fitted once on the whole sample and the
+    model at the chosen penalty is kept (no refit; the selection reuses the
+    early-stopping months, as the choice of the epoch does). Otherwise each
+    split of ``cv`` (e.g.
+    :class:`~sklearn_neurif.model_selection.PanelTimeSeriesSplit`): a path
+    on each split's training rows, scores averaged over splits, then a refit
+    on all rows. Ties go to the larger penalty (the simpler, more IPCA-like
+    model).
 
     Parameters
     ----------
+    estimator : NeurIFRegressor, default=None
+        The model whose ``deviation_penalty`` is chosen; None means
+        ``NeurIFRegressor()``. It is cloned, never fitted itself; the path
+        sets the clones' ``deviation_penalty`` and ``warm_start``.
     deviation_penalties : sequence of float, default=None
-        Penalties to try; they are sorted from largest to smallest. None
-        means ``(1e4, 1, 0)``: the IPCA-like end, the
-        former default and the free net.
-    cv : int, cross-validation splitter, iterable or None, default=None
-        None: NeurIF's own validation months (the last
-        ``validation_fraction`` of the training periods). Otherwise a splitter with ``split(X, y)`` or an iterable
-        of ``(train_rows, validation_rows)`` index arrays. Each path fit still
-        early-stops on the last ``validation_fraction`` of its own months.
+        Penalties to try (finite, non-negative, not booleans); they are
+        sorted from largest to smallest. None means ``(1e4, 1, 0)``: the
+        IPCA-like end, the former default and the free net.
+    cv : int, splitter, iterable or None, default=None
+        None: the estimator's own validation months (see above). An int:
+        ``PanelTimeSeriesSplit(n_splits=cv)``. A splitter of months (one with
+        ``split(X, y)`` yielding row positions, such as
+        ``PanelTimeSeriesSplit``) or an iterable of ``(train_rows,
+        validation_rows)`` position arrays. Each split must hold whole
+        months on each side: scikit-learn's row-wise splitters (``KFold``,
+        ``TimeSeriesSplit``, ...) put rows of one month in both and are
+        refused. Each path fit still early-stops on the last
+        ``validation_fraction`` of its own months.
     scoring : {"r2_total", "r2_predictive"}, default="r2_total"
         Validation score (uncentred; the package's metrics).
     warm_path : bool, default=False
         True: each step continues from the previous step's weights (the
-        classic warm-started path). False: each step starts afresh at
-        IPCA's solution, the model of the large end. Measured on the design
-        family, the warm path left the deviation collapsed after the large
-        end (its share ~1e-8) and the later steps stopped before it learned,
-        so the path chose a model below IPCA; hence the default.
-    **params
-        :class:`NeurIFRegressor` parameters (keyword only).
+        classic warm-started path). False: each step starts afresh at IPCA's
+        solution, the model of the large end. Measured on the design family,
+        the warm path left the deviation collapsed after the large end (its
+        share ~1e-8) and the later steps stopped before it learned, so the
+        path chose a model below IPCA; hence the default.
+    random_state : int, RandomState instance or None, default=None
+        None: each fit uses ``estimator``'s own ``random_state``. Otherwise
+        one seed drawn from it at ``fit`` replaces it for every fit of the
+        path, so the penalties are compared from the same initialisation
+        (and ``fit`` is repeatable).
 
     Attributes
     ----------
     deviation_penalty_ : float
-        The chosen penalty.
-    cv_results_ : DataFrame
-        One row per penalty (in path order): ``deviation_penalty``,
-        ``split<k>_score``, ``mean_score``, ``std_score``, ``epochs`` (summed
-        over splits) and ``rank``.
+        The chosen penalty (as ``RidgeCV.alpha_``).
+    best_params_ : dict
+        ``{"deviation_penalty": deviation_penalty_}``.
+    best_index_ : int
+        Row of ``cv_results_`` of the chosen penalty.
+    best_score_ : float
+        Its mean validation score.
     best_estimator_ : NeurIFRegressor
-        The model at the chosen penalty; its fitted attributes (``net_``, ``factors_``,
-        ``gamma_``, ``history_``, ...) are also set on this estimator, so it
-        predicts, transforms and gives factors as a fitted NeurIF does.
+        The model at the chosen penalty.
+    cv_results_ : dict of ndarray
+        scikit-learn's layout (``pd.DataFrame(cv_results_)`` is a table),
+        one entry per penalty in path order: ``params``,
+        ``param_deviation_penalty``, ``split<k>_test_score``,
+        ``mean_test_score``, ``std_test_score``, ``rank_test_score``,
+        ``mean_fit_time``, ``std_fit_time`` and ``n_epochs`` (summed over
+        splits).
+    n_splits_ : int
+        Number of splits scored (1 with ``cv=None``).
+    factors_, gamma_, gamma_alpha_, factor_means_, n_iter_ : as ``NeurIFRegressor``
+        Those of ``best_estimator_``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
 
     See Also
     --------
     NeurIFRegressor : The model at one penalty.
 
+    Notes
+    -----
+    ``y`` is paired with ``X`` by its ``(entity, time)`` index, never by
+    position. With a single period (a plain array is one cross-section)
+    there are no validation months: the largest penalty is kept with a
+    warning and the others are not fitted (their scores are NaN).
+
     Examples
     --------
     >>> from sklearn_neurif.datasets import make_design_family_panel
-    >>> from sklearn_neurif.neurif import NeurIFRegressorCV
+    >>> from sklearn_neurif.neurif import NeurIFRegressor, NeurIFRegressorCV
     >>> data = make_design_family_panel("abs", n_entities=60, n_periods=30,
     ...                                 n_characteristics=4, random_state=0)
-    >>> est = NeurIFRegressorCV(deviation_penalties=[1e4, 0.0], n_factors=2,
-    ...                         window=2, max_epochs=2, random_state=0)
-    >>> est.fit(data.X, data.y).cv_results_.shape[0]
-    2
+    >>> base = NeurIFRegressor(n_factors=2, window=2, max_epochs=2, random_state=0)
+    >>> est = NeurIFRegressorCV(base, deviation_penalties=[1e4, 0.0])
+    >>> est.fit(data.X, data.y).cv_results_["param_deviation_penalty"]
+    array([10000.,     0.])
+    >>> est.predict(data.X).shape
+    (1627,)
     """
 
     _parameter_constraints: dict = {
-        **{
-            k: v
-            for k, v in NeurIFRegressor._parameter_constraints.items()
-            if k not in _PATH_PARAMS
-        },
+        "estimator": [HasMethods(["fit", "predict"]), None],
         "deviation_penalties": ["array-like", None],
         "cv": ["cv_object", "array-like", None],
         "scoring": [StrOptions(set(_SCORERS))],
         "warm_path": ["boolean"],
+        "random_state": ["random_state"],
     }
 
     def __init__(
         self,
+        estimator=None,
         *,
         deviation_penalties=None,
         cv=None,
         scoring="r2_total",
         warm_path=False,
-        **params,
+        random_state=None,
     ):
-        unknown = set(params) - set(_neurif_param_names())
-        if unknown:
-            raise TypeError(
-                f"Unexpected parameter(s) {sorted(unknown)} for NeurIFRegressorCV."
-            )
-        super().__init__(**params)
-        # Set by the path; not parameters of the CV estimator.
-        del self.deviation_penalty, self.warm_start
+        self.estimator = estimator
         self.deviation_penalties = deviation_penalties
         self.cv = cv
         self.scoring = scoring
         self.warm_path = warm_path
+        self.random_state = random_state
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = self.estimator
+        if not isinstance(inner, NeurIFRegressor):
+            inner = NeurIFRegressor()
+        inner = get_tags(inner)
+        tags.input_tags = inner.input_tags
+        tags.target_tags = inner.target_tags
+        tags.regressor_tags = inner.regressor_tags
+        tags.non_deterministic = inner.non_deterministic
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Fit the path, choose the penalty on validation months, refit.
 
         Parameters
         ----------
         X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics with an ``(entity, time)`` MultiIndex.
+            Characteristics with an ``(entity, time)`` MultiIndex (a plain
+            array is one period).
         y : Series of shape (n_rows,)
-            Next-period returns on ``X``'s index; NaN is masked.
+            Next-period returns on ``X``'s index, in any order (paired by
+            index); NaN is masked.
 
         Returns
         -------
-        self
+        self : NeurIFRegressorCV
+
+        Raises
+        ------
+        ValueError
+            Malformed panel or ``y``, bad ``deviation_penalties``, a ``cv``
+            that splits rows rather than months or yields no split, no
+            validation months; all before any training.
+        TypeError
+            ``estimator`` is not a NeurIFRegressor, non-numeric penalties.
         """
-        self._validate_params()
-        penalties = self._penalties()  # checked before any training
-        splits = self._splits(X, y)
-        if self.cv is None:
-            scores, epochs, models = self._scores_in_place(X, y, penalties, splits[0])
+        base = self._base_estimator()
+        penalties = _check_penalties(self.deviation_penalties)
+        X, y = self._check_data(X, y)
+        splits = self._splits(X, y, base)  # checked before any training
+        if splits is None:
+            result = self._single_period_fit(X, y, base, penalties)
+        elif self.cv is None:
+            result = self._scores_in_place(X, y, base, penalties, splits[0])
         else:
-            scores, epochs = self._scores_on_splits(X, y, penalties, splits)
-        # argmax over the path order (largest penalty first): ties keep the
-        # more IPCA-like model.
-        best = int(np.argmax(scores.mean(axis=1)))
-        self.cv_results_ = _results(penalties, scores, epochs)
+            result = self._scores_on_splits(X, y, base, penalties, splits)
+        scores, epochs, times, models = result
+        # argmax over the path order (largest penalty first): ties, and a
+        # path without scores, keep the more IPCA-like model.
+        means = scores.mean(axis=1)
+        best = 0 if np.isnan(means).all() else int(np.nanargmax(means))
+        if models is None:  # refit on all rows along the path to the choice
+            models = {best: self._refit(X, y, base, penalties, best)}
+        self.cv_results_ = _results(penalties, scores, epochs, times)
+        self.best_index_ = best
+        self.best_score_ = float(means[best])
         self.deviation_penalty_ = float(penalties[best])
-        if self.cv is None:
-            self.best_estimator_ = models[best]
-        else:
-            # The refit walks the path down to the chosen penalty (only the
-            # chosen step when the steps do not depend on each other).
-            steps = penalties[: best + 1] if self.warm_path else penalties[best:][:1]
-            refits = list(self._path(X, y, steps))
-            self.best_estimator_ = refits[-1][0]
-        self._adopt(self.best_estimator_)
+        self.best_params_ = {"deviation_penalty": self.deviation_penalty_}
+        self.best_estimator_ = models[best]
+        self.n_splits_ = scores.shape[1]
+        for name in _ADOPTED:  # feature_names_in_ only with named columns
+            if hasattr(self.best_estimator_, name):
+                setattr(self, name, getattr(self.best_estimator_, name))
+            elif hasattr(self, name):
+                delattr(self, name)
         return self
 
-    def _scores_in_place(self, X, y, penalties, split):
+    # ----------------------------------------------------------- fit steps
+    def _base_estimator(self):
+        """A clone of ``estimator`` (a NeurIFRegressor) with the path's seed."""
+        if self.estimator is None:
+            base = NeurIFRegressor()
+        elif isinstance(self.estimator, NeurIFRegressor):
+            base = clone(self.estimator)
+        else:
+            what = type(self.estimator).__name__
+            if isinstance(self.estimator, type):
+                what = f"the class {self.estimator.__name__} (pass an instance)"
+            raise TypeError(
+                "estimator must be a NeurIFRegressor (the model whose "
+                f"deviation_penalty is chosen); got {what}."
+            )
+        if self.random_state is not None:
+            rng = check_random_state(self.random_state)
+            base.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+        return base
+
+    def _check_data(self, X, y):
+        """Validate X as NeurIF does and pair y with X's rows by index."""
+        check_panel_frame(X)
+        validate_data(self, X, dtype=[np.float64, np.float32], reset=True)
+        r = check_panel_target(y, panel_index(X), check_units=False)
+        if is_panel(X):
+            return X, pd.Series(r, index=X.index, name=getattr(y, "name", None))
+        return X, r
+
+    def _splits(self, X, y, base):
+        """The (train_rows, validation_rows) pairs; None for one period."""
+        if self.cv is not None:
+            return _check_splits(self.cv, X, y)
+        time_level = panel_index(X).get_level_values(-1)
+        periods = np.sort(pd.unique(time_level[np.asarray(pd.notna(y))]))
+        if len(periods) < 2:
+            return None
+        n_val = int(np.floor(base.validation_fraction * len(periods)))
+        if n_val < 1:
+            raise ValueError(
+                f"validation_fraction={base.validation_fraction} of the estimator "
+                f"leaves no validation periods out of the {len(periods)} periods "
+                "with returns: the penalty is chosen on validation months. Raise "
+                "it or pass cv=."
+            )
+        is_val = np.isin(time_level, periods[-n_val:])
+        return [(np.flatnonzero(~is_val), np.flatnonzero(is_val))]
+
+    def _single_period_fit(self, X, y, base, penalties):
+        warn_at_caller(
+            "NeurIFRegressorCV: the data have a single period with returns, so "
+            "there are no validation months to choose the penalty on; the largest "
+            f"penalty ({penalties[0]:g}, the IPCA-like end) is kept.",
+        )
+        scores = np.full((len(penalties), 1), np.nan)
+        epochs, times = (
+            np.zeros(len(penalties), dtype=int),
+            np.zeros((len(penalties), 1)),
+        )
+        (est, epochs[0], times[0, 0]), *_ = self._path(X, y, base, penalties[:1])
+        return scores, epochs, times, {0: est}
+
+    def _scores_in_place(self, X, y, base, penalties, split):
         """One path on all the months, scored on NeurIF's validation months.
 
         The validation months are the ones each path fit early-stops on, so
@@ -182,50 +315,43 @@ class NeurIFRegressorCV(NeurIFRegressor):
         on predictions over the whole panel, so the validation months keep
         their full windows.
         """
-        val_rows = split[1]
         scores = np.empty((len(penalties), 1))
         epochs = np.zeros(len(penalties), dtype=int)
-        models = []
-        for i, (est, n_epochs) in enumerate(self._path(X, y, penalties)):
-            scores[i, 0] = self._score(est, X, y, rows=val_rows)
-            epochs[i] = n_epochs
-            models.append(copy.deepcopy(est))
-        return scores, epochs, models
+        times = np.empty((len(penalties), 1))
+        models = {}
+        for i, (est, n_epochs, seconds) in enumerate(self._path(X, y, base, penalties)):
+            scores[i, 0] = self._score(est, X, y, rows=split[1])
+            epochs[i], times[i, 0] = n_epochs, seconds
+            models[i] = copy.deepcopy(est) if self.warm_path else est
+        return scores, epochs, times, models
 
-    def _scores_on_splits(self, X, y, penalties, splits):
+    def _scores_on_splits(self, X, y, base, penalties, splits):
         """A path per split on its training rows, scored on its validation rows."""
         scores = np.empty((len(penalties), len(splits)))
         epochs = np.zeros(len(penalties), dtype=int)
+        times = np.empty((len(penalties), len(splits)))
         for j, (fit_rows, val_rows) in enumerate(splits):
-            X_val, y_val = X.iloc[val_rows], y.iloc[val_rows]
-            path = self._path(X.iloc[fit_rows], y.iloc[fit_rows], penalties)
-            for i, (est, n_epochs) in enumerate(path):
+            X_fit, y_fit = _safe_indexing(X, fit_rows), _safe_indexing(y, fit_rows)
+            X_val, y_val = _safe_indexing(X, val_rows), _safe_indexing(y, val_rows)
+            path = self._path(X_fit, y_fit, base, penalties)
+            for i, (est, n_epochs, seconds) in enumerate(path):
                 scores[i, j] = self._score(est, X_val, y_val)
                 epochs[i] += n_epochs
-        return scores, epochs
+                times[i, j] = seconds
+        return scores, epochs, times, None
 
-    # ------------------------------------------------------------- helpers
-    def _neurif(self):
-        params = {k: getattr(self, k) for k in _neurif_param_names()}
-        return NeurIFRegressor(**params, warm_start=self.warm_path)
+    def _refit(self, X, y, base, penalties, best):
+        """Walk the path down to the chosen penalty on all rows.
 
-    def _penalties(self):
-        if self.deviation_penalties is None:
-            return np.asarray(DEFAULT_PENALTIES, dtype=float)
-        penalties = np.asarray(self.deviation_penalties, dtype=float).ravel()
-        if (
-            penalties.size == 0
-            or not np.all(np.isfinite(penalties))
-            or (penalties < 0).any()
-        ):
-            raise ValueError(
-                "deviation_penalties must be a non-empty sequence of finite "
-                f"non-negative numbers; got {self.deviation_penalties!r}."
-            )
-        return np.unique(penalties)[::-1]
+        Only the chosen step is fitted when the steps do not depend on each
+        other (``warm_path=False``).
+        """
+        steps = penalties[: best + 1] if self.warm_path else penalties[best:][:1]
+        *_, (est, _, _) = self._path(X, y, base, steps)
+        return est
 
-    def _path(self, X, y, penalties):
-        """Yield (fitted estimator, epochs of this step) along the path.
+    def _path(self, X, y, base, penalties):
+        """Yield (fitted estimator, epochs of this step, seconds) along the path.
 
         With ``warm_path=False`` every step starts afresh at IPCA's solution
         (``init="ipca"``), which is where the large end sits: warm-starting
@@ -233,14 +359,15 @@ class NeurIFRegressorCV(NeurIFRegressor):
         later steps stopped on the plateau before g learns (measured in
         docs/neurif_tuning.md).
         """
-        est = self._neurif()
+        est = clone(base).set_params(warm_start=self.warm_path)
         done = 0
         for penalty in penalties:
             if not self.warm_path:
-                est, done = self._neurif(), 0
+                est, done = clone(base).set_params(warm_start=False), 0
             est.set_params(deviation_penalty=float(penalty))
+            start = time.perf_counter()
             est.fit(X, y)
-            yield est, est.n_iter_ - done
+            yield est, est.n_iter_ - done, time.perf_counter() - start
             done = est.n_iter_
 
     def _score(self, est, X, y, rows=None):
@@ -252,69 +379,175 @@ class NeurIFRegressorCV(NeurIFRegressor):
         if rows is not None:
             y, fitted = y[rows], fitted[rows]
         observed = ~np.isnan(y)
+        if not observed.any():
+            return np.nan
         return _SCORERS[self.scoring](y[observed], fitted[observed])
 
-    def _splits(self, X, y):
-        check_panel_frame(X)
-        if self.cv is not None:
-            splitter = self.cv
-            if isinstance(splitter, Real):
-                from ..model_selection import PanelTimeSeriesSplit
+    # ------------------------------------------------- the chosen model
+    def _panel_outputs(self, X):
+        check_is_fitted(self)
+        return self.best_estimator_._panel_outputs(X)
 
-                splitter = PanelTimeSeriesSplit(n_splits=int(splitter))
-            split = getattr(splitter, "split", None)
-            return list(split(X, y) if split else splitter)
-        time = panel_index(X).get_level_values(-1)
-        periods = np.sort(pd.unique(time[np.asarray(pd.notna(y))]))
-        n_val = int(np.floor(self.validation_fraction * len(periods)))
-        if n_val < 1 or n_val >= len(periods):
+    def predict(self, X):
+        """Expected returns of the model at the chosen penalty.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_rows, n_characteristics)
+            Characteristics panel (``(entity, time)`` MultiIndex) or one
+            cross-section as an array.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``best_estimator_.predict(X)``.
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.predict(X)
+
+    def get_factors(self, X, y):
+        """Realised factors of the model at the chosen penalty.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_rows, n_characteristics)
+            Characteristics panel.
+        y : Series of shape (n_rows,)
+            Next-period returns on ``X``'s index.
+
+        Returns
+        -------
+        DataFrame of shape (n_periods, n_factors)
+            ``best_estimator_.get_factors(X, y)``.
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.get_factors(X, y)
+
+    def predict_total(self, X, y):
+        """Fitted returns with realised factors of the model at the chosen penalty.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_rows, n_characteristics)
+            Characteristics panel.
+        y : Series of shape (n_rows,)
+            Next-period returns on ``X``'s index.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``best_estimator_.predict_total(X, y)``.
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.predict_total(X, y)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the ``transform`` columns (``best_estimator_``'s).
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Checked against ``feature_names_in_``.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.get_feature_names_out(input_features)
+
+
+def _check_penalties(penalties) -> np.ndarray:
+    """The path's penalties, largest first; refused before any training."""
+    if penalties is None:
+        return np.asarray(DEFAULT_PENALTIES, dtype=float)
+    what = (
+        "deviation_penalties must be a flat sequence of finite non-negative "
+        f"numbers; got {penalties!r}"
+    )
+    if isinstance(penalties, (dict, set, str, bytes)) or not hasattr(
+        penalties, "__iter__"
+    ):
+        raise TypeError(f"{what} (a {type(penalties).__name__}).")
+    values = list(penalties)
+    for value in values:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+            raise TypeError(f"{what}: {value!r} is not a number.")
+    values = np.asarray(values, dtype=float)
+    if values.size == 0 or not np.isfinite(values).all() or (values < 0).any():
+        raise ValueError(f"{what}.")
+    return np.unique(values)[::-1]
+
+
+def _check_splits(cv, X, y):
+    """Row positions of each split; whole months on each side, checked."""
+    if isinstance(cv, Integral):
+        from ..model_selection import PanelTimeSeriesSplit
+
+        cv = PanelTimeSeriesSplit(n_splits=int(cv))
+    module = type(cv).__module__
+    if module.startswith("sklearn.model_selection"):
+        raise ValueError(
+            f"cv={cv!r} splits rows, not months: its folds put rows of one month "
+            "on both sides (the penalty would be scored on the months it trained on). Use "
+            "sklearn_neurif.model_selection.PanelTimeSeriesSplit or an iterable of "
+            "(train_rows, validation_rows) whose months do not overlap."
+        )
+    split = getattr(cv, "split", None)
+    splits = list(split(X, y) if split is not None else cv)
+    if not splits:
+        raise ValueError(f"cv={cv!r} yielded no split: nothing to score penalties on.")
+    time_pos = pd.factorize(panel_index(X).get_level_values(-1))[0]
+    for k, pair in enumerate(splits):
+        _check_split(k, pair, time_pos, len(time_pos))
+    return [(np.asarray(a), np.asarray(b)) for a, b in splits]
+
+
+def _check_split(k, pair, time_pos, n_rows):
+    try:
+        fit_rows, val_rows = (np.asarray(rows) for rows in pair)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"cv split {k} is not a (train_rows, validation_rows) pair."
+        ) from None
+    for name, rows in (("training", fit_rows), ("validation", val_rows)):
+        if rows.ndim != 1 or rows.size == 0 or rows.dtype.kind not in "iu":
             raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves no validation "
-                f"or no training periods out of {len(periods)}; pass cv= or change it."
+                f"cv split {k}: the {name} rows must be a non-empty 1-d array of "
+                f"integer row positions; got dtype {rows.dtype}, shape {rows.shape}."
             )
-        is_val = np.isin(time, periods[-n_val:])
-        return [(np.flatnonzero(~is_val), np.flatnonzero(is_val))]
-
-    def _adopt(self, est):
-        """Copy the chosen model's fitted state so self predicts as it does."""
-        for name, value in vars(est).items():
-            if (name.endswith("_") and not name.startswith("__")) or name == "_context":
-                setattr(self, name, value)
-
-
-def _neurif_param_names():
-    names = inspect.signature(NeurIFRegressor.__init__).parameters
-    return [n for n in names if n != "self" and n not in _PATH_PARAMS]
-
-
-def _results(penalties, scores, epochs):
-    frame = pd.DataFrame({"deviation_penalty": penalties})
-    for j in range(scores.shape[1]):
-        frame[f"split{j}_score"] = scores[:, j]
-    frame["mean_score"] = scores.mean(axis=1)
-    frame["std_score"] = scores.std(axis=1)
-    frame["epochs"] = epochs
-    frame["rank"] = frame["mean_score"].rank(ascending=False, method="min").astype(int)
-    return frame
+        if rows.min() < 0 or rows.max() >= n_rows:
+            raise ValueError(
+                f"cv split {k}: {name} row positions outside X's {n_rows} rows."
+            )
+    shared = np.intersect1d(time_pos[fit_rows], time_pos[val_rows])
+    if shared.size:
+        raise ValueError(
+            f"cv split {k} puts rows of {shared.size} month(s) in both the training "
+            "and the validation rows: a row-wise split (KFold, TimeSeriesSplit...) "
+            "mixes each month's cross-section. Split by months, e.g. with "
+            "PanelTimeSeriesSplit."
+        )
 
 
-def _cv_signature():
-    """The CV estimator's signature: its own parameters, then NeurIF's.
-
-    scikit-learn reads parameter names from ``__init__``'s signature
-    (``get_params``, ``clone``); building it from NeurIFRegressor's keeps
-    the two in step when NeurIF gains a parameter.
-    """
-    base = inspect.signature(NeurIFRegressor.__init__).parameters
-    own = inspect.signature(NeurIFRegressorCV.__init__).parameters
-    params = [own["self"]]
-    params += [p for n, p in own.items() if p.kind is p.KEYWORD_ONLY]
-    params += [
-        p.replace(kind=p.KEYWORD_ONLY)
-        for n, p in base.items()
-        if n != "self" and n not in _PATH_PARAMS
-    ]
-    return inspect.Signature(params)
-
-
-NeurIFRegressorCV.__init__.__signature__ = _cv_signature()
+def _results(penalties, scores, epochs, times) -> dict:
+    """``cv_results_`` in scikit-learn's layout, one entry per penalty."""
+    results = {
+        "params": [{"deviation_penalty": float(p)} for p in penalties],
+        "param_deviation_penalty": np.asarray(penalties, dtype=float),
+    }
+    for k in range(scores.shape[1]):
+        results[f"split{k}_test_score"] = scores[:, k]
+    means = scores.mean(axis=1)
+    results["mean_test_score"] = means
+    results["std_test_score"] = scores.std(axis=1)
+    if np.isnan(means).all():
+        ranks = np.ones(len(means), dtype=np.int32)
+    else:  # as scikit-learn: NaN scores rank last
+        filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
+        ranks = rankdata(-filled, method="min").astype(np.int32)
+    results["rank_test_score"] = ranks
+    results["mean_fit_time"] = times.mean(axis=1)
+    results["std_fit_time"] = times.std(axis=1)
+    results["n_epochs"] = np.asarray(epochs, dtype=int)
+    return results

@@ -39,7 +39,8 @@ from skorch.callbacks import Checkpoint, EarlyStopping, PassthroughScoring
 from skorch.dataset import get_len
 from skorch.helper import predefined_split
 
-from ..base import DeprecatedAlias, PredictiveScoreMixin, check_n_factors
+from .._param_validation import Interval  # refuses booleans (n_factors=True)
+from ..base import PredictiveScoreMixin, check_n_factors
 from ..panel import (
     PanelLayout,
     check_characteristic_scale,
@@ -47,11 +48,8 @@ from ..panel import (
     check_panel_target,
     panel_index,
 )
-from ..panel._validation import (
-    UNSCALED_MAX_ABS,
-    Interval,  # refuses booleans (n_factors=True)
-    check_index_names,
-)
+from ..panel._index import check_index_names
+from ..panel._units import UNSCALED_MAX_ABS
 from ._batching import MonthDataset, PanelBatcher, collate_months
 from ._device import check_device
 
@@ -512,8 +510,8 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         return net.interrupted_
 
     def _prepare_fit(self, X, y, reset):
+        index = panel_index(X)  # structure first: ids/dates as columns refused
         check_panel_frame(X)
-        index = panel_index(X)
         check_index_names(self, X, reset=reset, time_type=True)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         self._check_scale(Z)
@@ -682,8 +680,6 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         self.interrupted_ = bool(net.interrupted_)
         self._context = self._keep_context(batcher)
 
-    n_epochs_ = DeprecatedAlias("n_iter_")
-
     def _feature_names(self):
         if hasattr(self, "feature_names_in_"):
             return list(map(str, self.feature_names_in_))
@@ -714,8 +710,8 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
             Number of prepended context rows (the first rows of the batcher).
         """
         check_is_fitted(self)
+        index = panel_index(X)  # structure first: ids/dates as columns refused
         check_panel_frame(X)
-        index = panel_index(X)
         check_index_names(self, X, reset=False, time_type=True)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         self._check_scale(Z)

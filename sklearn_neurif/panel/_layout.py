@@ -14,7 +14,7 @@ import functools
 import numpy as np
 import pandas as pd
 
-from ._validation import panel_index
+from ._index import panel_index
 
 __all__ = ["PanelLayout"]
 

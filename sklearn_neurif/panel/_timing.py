@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._validation import panel_index
+from ._index import panel_index
 
 __all__ = ["align_next_period_returns"]
 

@@ -12,6 +12,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
+from .._param_validation import N_JOBS_CONSTRAINT
 from .._warnings import warn_at_caller
 from ..panel import (
     PanelDataWarning,
@@ -20,7 +21,7 @@ from ..panel import (
     is_panel,
     panel_index,
 )
-from ..panel._validation import N_JOBS_CONSTRAINT, check_index_names
+from ..panel._index import check_index_names
 
 __all__ = ["CrossSectionalRankScaler", "ImputationReport"]
 
@@ -85,7 +86,9 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
     (2021): in every period, each characteristic is replaced by its
     cross-sectional rank, mapped linearly onto ``[-0.5, 0.5]``. Missing
     characteristics are set to the cross-sectional median, which is 0 after
-    scaling.
+    scaling. A column constant within each period (the constant instrument
+    ``const``, a macro variable) has no cross-sectional ranks: by default it
+    passes through unchanged.
 
     Parameters
     ----------
@@ -94,6 +97,16 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         median of its period, i.e. to 0 (also when the whole column is
         missing in that period). ``"keep"`` leaves it NaN, for models that
         handle missing values themselves.
+    constant_columns : {"passthrough", "rank"}, default="passthrough"
+        What happens to a column whose non-missing values are equal within
+        every period (and that has at least two of them in some period):
+        ``"passthrough"`` keeps its values (a missing cell gets its period's
+        value, or 0 where the period has none, with ``missing="median"``);
+        ``"rank"`` ranks it like any column, which maps it to 0 everywhere
+        (ties share the median rank), a column of zeros that a factor model
+        cannot use. The columns are found in :meth:`fit` (``constant_features_``)
+        and kept in :meth:`transform` even where a later period varies;
+        unfitted, :meth:`transform` finds them in its own input.
     n_jobs : int, default=None
         Number of threads ranking columns in parallel. ``None`` means 1,
         ``-1`` all processors (joblib's convention). Leave it at 1 inside a
@@ -111,6 +124,9 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         ``missing="keep"``).
     n_imputed_per_feature_ : ndarray of shape (n_characteristics,)
         The same count per characteristic.
+    constant_features_ : ndarray of bool of shape (n_characteristics,)
+        Columns constant within every period of the training data (passed
+        through with ``constant_columns="passthrough"``).
 
     See Also
     --------
@@ -169,11 +185,15 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
 
     _parameter_constraints: dict = {
         "missing": [StrOptions({"median", "keep"})],
+        "constant_columns": [StrOptions({"passthrough", "rank"})],
         "n_jobs": N_JOBS_CONSTRAINT,
     }
 
-    def __init__(self, missing: str = "median", *, n_jobs=None):
+    def __init__(
+        self, missing: str = "median", *, constant_columns="passthrough", n_jobs=None
+    ):
         self.missing = missing
+        self.constant_columns = constant_columns
         self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
@@ -210,7 +230,10 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         PanelDataWarning
             If a column is missing in every row.
         """
-        _, values = self._check_input(X, reset=True)
+        index, values = self._check_input(X, reset=True)
+        self.constant_features_ = _constant_within_periods(
+            values, PanelLayout(index).time_pos
+        )
         if self.missing == "median":
             per_feature = np.isnan(values).sum(axis=0).astype(np.int64)
         else:
@@ -242,7 +265,8 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         -------
         X_scaled : DataFrame or ndarray of shape (n_rows, n_features)
             Values in ``[-0.5, 0.5]`` (NaN where missing with
-            ``missing="keep"``). A DataFrame on ``X``'s index and columns
+            ``missing="keep"``), the columns constant within periods
+            unchanged (``constant_columns="passthrough"``). A DataFrame on ``X``'s index and columns
             for a panel, else an ndarray. float32 input stays float32, other
             input gives float64.
 
@@ -258,6 +282,12 @@ class CrossSectionalRankScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstim
         time_pos = PanelLayout(index).time_pos
         n_jobs = effective_n_jobs(self.n_jobs)
         out = _rank_scale(values, time_pos, self.missing == "keep", n_jobs)
+        if self.constant_columns == "passthrough":
+            constant = getattr(self, "constant_features_", None)
+            if constant is None:  # unfitted: stateless, read from X itself
+                constant = _constant_within_periods(values, time_pos)
+            for j in np.flatnonzero(constant):
+                out[:, j] = _period_values(values[:, j], time_pos, self.missing)
         if is_panel(X):
             return pd.DataFrame(out, index=X.index, columns=X.columns, copy=False)
         return out
@@ -321,6 +351,57 @@ def _check_no_inf(values: np.ndarray, names) -> None:
             "Characteristics contain infinite values in column(s) "
             f"{[str(c) for c in np.asarray(names)[bad]]}."
         )
+
+
+def _period_groups(time_pos):
+    """Row order grouping the periods, the start of each group and its period."""
+    order = np.argsort(time_pos, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(time_pos[order]) != 0])
+    return order, starts, time_pos[order][starts]
+
+
+def _constant_within_periods(values, time_pos) -> np.ndarray:
+    """Columns whose non-missing values are equal within every period.
+
+    Only a column with two or more values in some period counts: in a single
+    cross-section of one row (or periods of one asset) every column would be
+    "constant", and those keep the documented map to 0. One sort of the
+    periods for all columns; then three reductions per column.
+    """
+    constant = np.zeros(values.shape[1], dtype=bool)
+    if not len(values):
+        return constant
+    order, starts, _ = _period_groups(time_pos)
+    # The largest period first: a characteristic that varies there (nearly
+    # every one) is decided by a gather of one cross-section.
+    sizes = np.diff(np.r_[starts, len(order)])
+    probe = order[starts[np.argmax(sizes)] :][: sizes.max()]
+    for j in range(values.shape[1]):
+        if np.nanmin(values[probe, j], initial=np.inf) < np.nanmax(
+            values[probe, j], initial=-np.inf
+        ):
+            continue
+        column = values[order, j]
+        counts = np.add.reduceat((~np.isnan(column)).astype(np.int64), starts)
+        if counts.max() < 2:
+            continue
+        low = np.fmin.reduceat(column, starts)
+        high = np.fmax.reduceat(column, starts)
+        # A period without values agrees with any constant.
+        constant[j] = bool(((low == high) | np.isnan(low)).all())
+    return constant
+
+
+def _period_values(column, time_pos, missing: str) -> np.ndarray:
+    """A constant column as it is; missing cells take the period's value."""
+    missing_rows = np.isnan(column)
+    if missing == "keep" or not missing_rows.any():
+        return column
+    order, starts, period = _period_groups(time_pos)
+    value = np.fmax.reduceat(column[order], starts)
+    per_period = np.zeros(int(time_pos.max()) + 1, dtype=column.dtype)
+    per_period[period] = np.nan_to_num(value, nan=0.0)  # no value: 0
+    return np.where(missing_rows, per_period[time_pos], column)
 
 
 def _rank_scale(values, time_pos, keep_nan: bool, n_jobs: int = 1) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from numbers import Integral
 
+from .._param_validation import Interval  # refuses booleans (n_factors=True)
 from .._params import set_init_params
 from ..nn._base import (
     ATTENTION_CONSTRAINTS,
@@ -11,10 +12,7 @@ from ..nn._base import (
     PanelNetRegressor,
     training_parameters_doc,
 )
-from ..panel._validation import (
-    Interval,  # refuses booleans (n_factors=True)
-    check_predictions,
-)
+from ..panel._units import check_predictions
 from ._module import TransformerModule
 from ._net import TransformerNet
 
