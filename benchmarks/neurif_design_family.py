@@ -12,6 +12,9 @@ on the first ``--train`` months and tested on the rest:
 * ``CA2``: ``ConditionalAutoencoderRegressor(n_factors=3, n_hidden_layers=2)``;
 * ``NeurIF``: ``NeurIFRegressor(n_factors=3)`` with its defaults (``--set
   name=value`` overrides a parameter, e.g. to compare candidate defaults);
+* ``NeurIF months``: ``NeurIF`` trained on batches of shuffled single
+  months, the order before issue 18 (``NeurIF`` trains on shuffled blocks
+  of consecutive months), to measure the effect of the batch order;
 * ``NeurIF CV``: ``NeurIFRegressorCV(n_factors=3)``;
 * ``NeurIF ensemble``: ``SeedEnsembleRegressor(NeurIFRegressor(n_factors=3))``
   (5 seeds, predictions averaged).
@@ -81,8 +84,15 @@ class ExpandedIPCA(IPCARegressor):
 
 
 #: Row order of the tables.
-MODEL_ORDER = ["IPCA", "IPCA pairwise", "CA2", "NeurIF", "NeurIF CV", "NeurIF ensemble"]
+MODEL_ORDER = ["IPCA", "IPCA pairwise", "CA2", "NeurIF", "NeurIF months"]
+MODEL_ORDER += ["NeurIF CV", "NeurIF ensemble"]
 DESIGN_RANK = {name: i for i, name in enumerate(DESIGNS)}
+
+
+class ShuffledMonthsNeurIF(NeurIFRegressor):
+    """NeurIF trained on shuffled single months (the order before issue 18)."""
+
+    _train_loader = torch.utils.data.DataLoader
 
 
 def model_factories(neurif_params, ca_params, train):
@@ -94,6 +104,7 @@ def model_factories(neurif_params, ca_params, train):
         "IPCA pairwise": lambda seed: ExpandedIPCA(n_factors=K),
         "CA2": lambda seed: ConditionalAutoencoderRegressor(random_state=seed, **ca),
         "NeurIF": lambda seed: NeurIFRegressor(random_state=seed, **neurif),
+        "NeurIF months": lambda seed: ShuffledMonthsNeurIF(random_state=seed, **neurif),
         "NeurIF CV": lambda seed: NeurIFRegressorCV(
             NeurIFRegressor(random_state=seed, **neurif)
         ),

@@ -81,4 +81,4 @@ def test_kns_anomalies_capm_vs_ff5(french):
     assert ff5_res.mean_abs_alpha < capm.mean_abs_alpha
     assert ff5_res.avg_r2 > capm.avg_r2
     assert capm.grs_pvalue < 0.001 and ff5_res.grs_pvalue < 0.001
-    assert comp.summary().shape == (12, len(sets))
+    assert comp.summary().shape == (len(sets), 12)

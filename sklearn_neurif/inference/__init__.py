@@ -26,6 +26,7 @@ from ._results import (
     AnomalyTestResult,
     CrossSectionalR2Result,
     GRSResult,
+    NeweyWestMeanResult,
     SpanningResult,
 )
 from ._spanning import (
@@ -46,6 +47,7 @@ __all__ = [
     "ForecastComparisonResult",
     "GRSResult",
     "IPCABootstrapResult",
+    "NeweyWestMeanResult",
     "SpanningResult",
     "align_factor_frames",
     "align_periods",

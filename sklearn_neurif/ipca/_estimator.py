@@ -31,7 +31,7 @@ from ..panel import (
 )
 from ..panel._index import check_index_names
 from ..panel._managed import managed_portfolios
-from ..panel._units import return_rms
+from ..panel._units import UNSCALED_MAX_ABS, return_rms
 from ._als import IDENTIFICATION_RTOL, ALSMoments, initial_gamma, run_als
 from ._observable import align_observable_factors
 
@@ -63,8 +63,12 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
     ----------
     n_factors : int, default=1
         Number of latent factors ``K`` (the default of
-        ``ipca.InstrumentedPCA``). Must not exceed the number of
-        characteristics (minus one with ``intercept=True``).
+        ``ipca.InstrumentedPCA``). ``K`` plus the observable factors (plus
+        one with ``intercept=True``) must not exceed the number of
+        characteristics. 0 is allowed with observable factors (a model of
+        observable factors with instrumented betas). Unlike ``ipca``, whose
+        ``n_factors`` counts the pre-specified factors too, this is the
+        number of latent factors only.
     add_constant : bool, default=False
         If True, a constant instrument (a column of ones, named ``const`` in
         ``gamma_``) is added to the characteristics, as in Kelly, Pruitt and
@@ -77,6 +81,18 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         If True, fit the unrestricted model with an alpha
         :math:`\alpha_{i,t} = \Gamma_\alpha' z_{i,t}`, orthogonal to the
         loadings (:math:`\Gamma_\beta'\Gamma_\alpha = 0`).
+    alpha : float, default=0.0
+        Elastic-net penalty of the Gamma step (``ipca``'s ``alpha``): each
+        Gamma step minimises :math:`\frac{1}{2n}\sum (r - z'\Gamma\tilde
+        f)^2 + \alpha\,\rho\,\lVert\Gamma\rVert_1 +
+        \frac{\alpha(1-\rho)}{2}\lVert\Gamma\rVert_2^2` over the ``n``
+        rows with returns (all of :math:`\Gamma`: loadings, alpha and
+        observable-factor loadings), then the KPS normalisation rotates it,
+        as ``ipca`` does. 0 (default) is the unpenalised fit. Bootstrap
+        tests refuse penalised fits.
+    l1_ratio : float, default=1.0
+        :math:`\rho`, the share of the L1 penalty (1: lasso, 0: ridge),
+        as ``ipca``'s ``l1_ratio``.
     max_iter : int, default=10000
         Maximum number of ALS iterations.
     iter_tol : float, default=1e-6
@@ -103,13 +119,17 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         arrays), columns ``factor_1..K``.
     gamma_alpha_ : Series of shape (n_characteristics + add_constant,) or None
         :math:`\Gamma_\alpha` with ``intercept=True``, else None.
-    factors_ : DataFrame of shape (n_periods, n_factors)
-        Realised factors of the training periods, labelled by the as-of
-        period ``t`` (the factor is realised over ``t+1``). A training
-        period without any return has NaN.
-    factor_premia_ : Series of shape (n_factors,)
-        :math:`\lambda`, the time-series mean of ``factors_``: the factor
-        premia used by :meth:`predict`.
+    gamma_delta_ : DataFrame of shape (n_characteristics + add_constant, n_observable) or None
+        :math:`\Gamma_\delta`, the loadings map of the observable factors
+        (columns named as in ``factors``), or None without them.
+    factors_ : DataFrame of shape (n_periods, n_factors + n_observable)
+        Realised latent factors of the training periods, then the
+        observable factors as given, labelled by the as-of period ``t``
+        (the factor is realised over ``t+1``). A training period without
+        any return has NaN latent factors.
+    factor_premia_ : Series of shape (n_factors + n_observable,)
+        :math:`\lambda`, the mean of ``factors_`` over the training periods
+        with returns: the factor premia used by :meth:`predict`.
     n_iter_ : int
         Number of ALS iterations run.
     unidentified_periods_ : Index
@@ -196,10 +216,23 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
 
     A plain array (no MultiIndex) is one cross-section, i.e. one period.
 
-    Elastic-net regularisation of ``Gamma`` (``alpha``/``l1_ratio`` of
-    ``ipca``) is not offered: ``ipca`` fits it with scikit-learn's
-    ``ElasticNet`` (with an intercept) on the full ``N T x L K`` panel,
-    which cannot be cross-checked to tight tolerance.
+    **Observable factors** (``fit(X, y, factors=...)``, ``ipca``'s
+    ``PSF``): :math:`r_{i,t+1} = \alpha_{i,t} + \beta_{i,t}'f_{t+1} +
+    \delta_{i,t}'g_{t+1} + e`, :math:`\delta_{i,t} = \Gamma_\delta'z_{i,t}`,
+    with :math:`g` given. ALS treats them (and the intercept, a factor equal
+    to one) as factors whose values are known; :math:`\Gamma_\delta` is
+    projected off :math:`\Gamma_\beta` as :math:`\Gamma_\alpha` is. They
+    are a fit parameter, not a constructor parameter: they are data
+    (scikit-learn keeps data out of ``__init__``), matched to the panel's
+    periods by label, so a Pipeline routes them as
+    ``fit(X, y, ipcaregressor__factors=...)`` and a period split needs no
+    slicing of them.
+
+    **Regularisation** (``alpha > 0``): the Gamma step is ``ipca``'s
+    ``ElasticNet`` objective without its intercept, solved on the managed
+    portfolios (coordinate descent on :math:`\sum_t W_t \otimes \tilde
+    f\tilde f'`, so it costs nothing per asset); ``ipca``'s default fits
+    an intercept in every Gamma step (see docs/ipca.md).
 
     References
     ----------
@@ -318,7 +351,13 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         G = self._observed_columns(observed, active)
         self._check_identified(W, n_obs, layout, G)
         moments = ALSMoments.build(W, n_obs[active], G)
-        result = self._alternating_least_squares(moments, x, start)
+        try:
+            result = self._alternating_least_squares(moments, x, start)
+        except np.linalg.LinAlgError:
+            message = self._unscaled_message(W.sum(axis=0), n_obs)
+            if message is None:
+                raise
+            raise ValueError(message) from None
         self.n_iter_ = result.n_iter
         self._store(result.gamma, result.F, active, layout, observed)
         self._store_identification(result.n_masked, W, active, layout)
@@ -438,6 +477,9 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         scale = np.where(scale > 0, scale, 1.0)
         corr = pooled / np.outer(scale, scale)
         rank = np.linalg.matrix_rank(corr, hermitian=True)
+        unscaled = self._unscaled_message(pooled, n_obs)
+        if unscaled and (rank < pooled.shape[0] or np.linalg.cond(corr) > 1e10):
+            raise ValueError(unscaled)
         if rank < pooled.shape[0]:
             raise ValueError(
                 f"The characteristics are linearly dependent over the "
@@ -447,6 +489,27 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 "constant (e.g. all missing before scaling) or redundant "
                 "characteristics."
             )
+
+    def _unscaled_message(self, pooled, n_obs) -> str | None:
+        """Why the moments are singular when columns are far from [-1, 1].
+
+        Rounding, not the data, then makes ``Z'Z`` singular, and the advice
+        is to scale, not to drop columns. None when every column's root mean
+        square is within ``UNSCALED_MAX_ABS``.
+        """
+        rms = np.sqrt(np.diag(pooled) / max(int(n_obs.sum()), 1))
+        unscaled = [str(c) for c in _feature_names(self)[rms > UNSCALED_MAX_ABS]]
+        if not unscaled:
+            return None
+        return (
+            f"Characteristic column(s) {unscaled} are far from the scale the model "
+            f"needs (root mean square above {UNSCALED_MAX_ABS:.0e}, e.g. a market "
+            "capitalisation in dollars): at that scale the moments Z'Z are "
+            "numerically singular, so Gamma cannot be estimated. This is a scale "
+            "problem, not redundant columns: rank the characteristics into [-1, 1] "
+            "each period first, with "
+            "sklearn_neurif.preprocessing.CrossSectionalRankScaler."
+        )
 
     def _alternating_least_squares(self, moments, x, start=None):
         """Run ALS from the SVD warm start (or ``start = (gamma, F)``); warn if

@@ -118,9 +118,9 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         lost 0.1-0.2 points). Training is the same either way.
     mixed_precision : bool, default=False
         Run the network under ``torch.autocast`` in bfloat16 (meant for
-        GPUs; on CPU it is slower). The temporal attention, the realised-factor
-        regression, the loss and the outputs stay float32. Predictions differ
-        from a float32 fit's by the rounding of bfloat16 (docs/training.md).
+        GPUs). The temporal attention, the realised-factor regression, the
+        loss and the outputs stay float32. Predictions differ from a float32
+        fit's by the rounding of bfloat16 (docs/training.md).
     {training_parameters}
 
     Attributes
@@ -195,8 +195,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
 
     def __init__(
         self,
-        *,
         n_factors=5,
+        *,
         window=12,
         hidden_size=32,
         n_heads=2,

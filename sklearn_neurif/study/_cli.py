@@ -185,7 +185,7 @@ def _check_args(args, out: Path) -> None:
     Raises ``ValueError`` or ``OSError`` naming the option.
     """
     from ._data import check_data_arguments
-    from ._walk import check_models, check_threads
+    from ._models import check_models, check_threads
 
     try:
         check_models(args.models)
@@ -321,7 +321,7 @@ def _run(args) -> int:
     _check_args(args, out)
     src = _load(args)
     from ._report import headline_markdown, write_report
-    from ._study import run_study, study_settings
+    from ._study import run_study
 
     # The study's options are the run_study keywords of the same name
     # (--threads 0 means torch's default, threads=None); the data options
@@ -332,12 +332,6 @@ def _run(args) -> int:
     options.update(
         threads=args.threads or None, train_end=args.train_end, valid_end=args.valid_end
     )
-    if src.min_train_years is not None:
-        # The source asks for more history before the first test month
-        # (ten years for --data french).
-        options["settings"] = study_settings(
-            args.quick, min_train_years=src.min_train_years
-        )
     result = run_study(src, **options)
     paths = write_report(result, out)
     if not args.quiet:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..panel import as_of_to_return_period
+from ._tables import WEIGHTING_LABELS
 
 __all__ = ["write_report"]
 
@@ -48,7 +49,7 @@ def _pct(frame: pd.DataFrame, rows) -> pd.DataFrame:
 
 def headline_markdown(result) -> str:
     """The headline table in Markdown (R², means and alphas in percent)."""
-    head = result.headline()
+    head = result.summary().T
     pct_rows = [
         r
         for r in head.index
@@ -161,7 +162,7 @@ def _headline_notes(r) -> str:
 
 def _sections(r) -> list:
     q = r.label
-    ci = r.r2_ci.map(lambda v: f"{100 * v:.3f}%" if np.isfinite(v) else "n/a")
+    ci = r.r2_intervals.map(lambda v: f"{100 * v:.3f}%" if np.isfinite(v) else "n/a")
     dm = r.diebold_mariano.drop(columns="differential")
     cols = ["model", "refit", "train_end", "test_start", "test_end", "K"]
     out = [
@@ -295,7 +296,9 @@ def _figures(r, folder: Path) -> list:
 def _fig_r2(plt, r):
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for ax, kind in zip(axes, ("total", "predictive"), strict=True):
-        ci = 100 * r.r2_ci[[f"r2_{kind}", f"{kind}_lo", f"{kind}_hi"]].astype(float)
+        ci = 100 * r.r2_intervals[[f"r2_{kind}", f"{kind}_lo", f"{kind}_hi"]].astype(
+            float
+        )
         x = np.arange(len(ci))
         mid = ci[f"r2_{kind}"].to_numpy()
         err = [mid - ci[f"{kind}_lo"].to_numpy(), ci[f"{kind}_hi"].to_numpy() - mid]
@@ -308,10 +311,10 @@ def _fig_r2(plt, r):
 
 
 def _fig_cumulative(plt, r):
-    weightings = sorted({w for _, w in r.ls_returns})
+    weightings = sorted({w for _, w in r.long_short_returns})
     fig, axes = plt.subplots(1, len(weightings), figsize=(9, 3.5), squeeze=False)
     for ax, w in zip(axes[0], weightings, strict=True):
-        for (model, ww), frame in r.ls_returns.items():
+        for (model, ww), frame in r.long_short_returns.items():
             if ww == w:
                 # By the month the return is earned (as-of + 1); log returns.
                 earned = as_of_to_return_period(frame["predicted"].dropna())
@@ -323,7 +326,8 @@ def _fig_cumulative(plt, r):
             ax.plot(cum.index.to_timestamp(), cum.to_numpy(), "k--", lw=1,
                     label="market excess")  # fmt: skip
         ax.axhline(0, color="k", lw=0.8)
-        ax.set_title(f"Cumulative log return, long-short {w}, gross{r.label}",
+        tag = WEIGHTING_LABELS.get(w, w)
+        ax.set_title(f"Cumulative log return, long-short {tag}, gross{r.label}",
                      fontsize=9)  # fmt: skip
         ax.set_xlabel("month earned")
         ax.set_ylabel("sum of log returns")
