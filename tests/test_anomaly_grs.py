@@ -42,7 +42,7 @@ def test_more_test_assets_than_periods_reports_grs_unavailable():
             ols = sm.OLS(R.iloc[:, m].to_numpy(), X).fit()
             assert res.alpha.iloc[m] == pytest.approx(ols.params[0], rel=1e-10)
             assert res.r2.iloc[m] == pytest.approx(ols.rsquared, rel=1e-10)
-        assert np.isfinite(res.tstat).all() and np.isfinite(res.cs_r2)
+        assert np.isfinite(res.tstats).all() and np.isfinite(res.cs_r2)
     table = comp.summary()
     assert list(table.columns[table.columns.get_loc("GRS_pvalue") + 1 :][:1]) == [
         "GRS_unavailable"

@@ -1186,7 +1186,7 @@ def test_spanning_regression_sorts_periods():
     perm = np.random.default_rng(0).permutation(len(R0))
     ours = spanning_regression(R0.iloc[perm], F0.iloc[perm], nw_lags=3)
     ref = spanning_regression(R0, F0, nw_lags=3)
-    pd.testing.assert_frame_equal(ours.tstat, ref.tstat)
+    pd.testing.assert_frame_equal(ours.tstats, ref.tstats)
 
 
 def test_breakpoint_flags_boolean_or_0_1():

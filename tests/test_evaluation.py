@@ -69,7 +69,7 @@ def test_figures_equal_the_metric_functions(panel):
         pd.testing.assert_frame_equal(got.returns, ref.returns)
         pd.testing.assert_frame_equal(got.summary(), ref.summary())
         assert ev.long_short.loc[w, "sharpe"] == ref.sharpe["LS"]
-        assert ev.long_short.loc[w, "tstat"] == ref.tstat["LS"]
+        assert ev.long_short.loc[w, "tstat"] == ref.tstats["LS"]
         pd.testing.assert_series_equal(
             ev.long_short_returns[w], ref.returns["LS"], check_names=False
         )

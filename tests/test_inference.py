@@ -95,7 +95,7 @@ def test_newey_west_tstats_equal_statsmodels():
             cov_type="HAC", cov_kwds={"maxlags": lags}
         )
         np.testing.assert_allclose(
-            res.tstat.loc[name].to_numpy(), fit.tvalues, rtol=1e-10
+            res.tstats.loc[name].to_numpy(), fit.tvalues, rtol=1e-10
         )
         np.testing.assert_allclose(
             res.params.loc[name].to_numpy(), fit.params, rtol=1e-10

@@ -40,7 +40,11 @@ RESULTS = _results()
 @pytest.mark.parametrize(
     "obj, old, new",
     [
-        ("span", "tvalues", "tstat"),
+        ("span", "tvalues", "tstats"),
+        # Tables of statistics are plural (linearmodels): one per asset.
+        ("span", "tstat", "tstats"),
+        ("span", "pvalue", "pvalues"),
+        ("test", "tstat", "tstats"),
         ("span", "n_obs", "n_periods"),
         ("grs", "f_stat", "stat"),
         ("test", "grs_f", "grs_stat"),
@@ -52,6 +56,13 @@ def test_former_names_are_removed(obj, old, new):
     result = RESULTS[obj]
     assert not hasattr(result, old)
     assert getattr(result, new) is not None
+
+
+def test_tables_are_plural_and_single_statistics_singular():
+    assert isinstance(RESULTS["span"].tstats, pd.DataFrame)
+    assert isinstance(RESULTS["span"].pvalues, pd.DataFrame)
+    assert isinstance(RESULTS["test"].tstats, pd.Series)
+    assert np.isscalar(RESULTS["ic"].tstat)  # one mean IC: one t-statistic
 
 
 def test_single_tests_have_stat_and_pvalue():

@@ -65,6 +65,16 @@ def test_simulated_quick_writes_report(simulated_run):
         assert png[:8] == b"\x89PNG\r\n\x1a\n", name
         assert f"figures/{name}" in report
     assert "| total R2 |" in report and "| DM p vs IPCA |" in report
+    # The conclusion from the evidence: intervals, Holm across the DM pairs
+    # (raw and adjusted), signals of either sign, the cap on NeurIF.
+    conclusion = report.split("## Conclusion")[1].split("\n## ")[0]
+    assert "95% Newey-West intervals" in conclusion
+    assert "Holm's correction across them" in conclusion
+    assert conclusion.count("Holm-adjusted") == 6  # 4 models: 6 pairs
+    assert "per-model tests" in conclusion
+    assert "NeurIF was trained with max_epochs=3 (default" in conclusion
+    assert "Transformer: no factor structure" in conclusion
+    assert "| pvalue_holm |" in report
     assert "## Anomaly tests" in report and "GRS_F" in report
     # Every heading of a quick run says so.
     headings = [
@@ -170,7 +180,7 @@ def test_run_study_one_prediction_per_test_row_and_ipca_by_hand(monkeypatch):
         1 - np.sum((r - p) ** 2) / np.sum(r**2), abs=1e-12
     )
     # Net-of-cost long-short: gross minus cost x turnover of both legs.
-    ev = result.evaluations["IPCA"].sorts["EW"]["predicted"]
+    ev = result.evaluations["IPCA"].sorts["equal"]["predicted"]
     turnover = ev.turnover["LS"].fillna(2.0)
     net = ev.returns["LS"] - 25e-4 * turnover
     row = result.sorts[result.sorts.weighting == "equal"].iloc[0]
@@ -393,3 +403,108 @@ def test_neurif_seed_ensemble_in_the_walk_forward():
     preds = result.predictions["NeurIF"]
     test = np.asarray(preds.index.get_level_values("time") >= pd.Period("2004-01"))
     assert preds[test].notna().all() and preds[~test].isna().all()
+
+
+# ------------------------------------------ your own estimator (issue 20)
+def test_plain_regressor_through_estimators_gets_the_predictive_tables():
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GridSearchCV
+
+    from sklearn_neurif.metrics import predictive_r2_scorer
+    from sklearn_neurif.model_selection import walk_forward_predict
+    from sklearn_neurif.study import run_study
+
+    search = GridSearchCV(
+        Ridge(), {"alpha": [0.1, 100.0]}, scoring=predictive_r2_scorer
+    )
+    result = run_study(
+        "simulated", quick=True, quiet=True, models=["IPCA"],
+        estimators={"ridge": Ridge(alpha=1.0), "ridge-cv": search},
+    )  # fmt: skip
+    assert result.models == ["IPCA", "ridge", "ridge-cv"]
+    assert result.config["factor_structure"] == {
+        "IPCA": True, "ridge": False, "ridge-cv": False,
+    }  # fmt: skip
+    # The predictive tables: R², IC, sorts, costs, alphas, DM against IPCA.
+    for name in ("ridge", "ridge-cv"):
+        test = result.test[name]
+        assert np.isfinite(test["r2_predictive"]) and np.isfinite(test["ic_mean"])
+        assert np.isnan(test["r2_total"])  # no factor structure
+        assert (result.sorts.model == name).sum() == 1  # simulated: equal only
+        assert "mean_net_25bp" in result.sorts
+        assert (result.alphas.model == name).any()
+        assert name not in result.attribution
+    dm = result.diebold_mariano
+    assert set(zip(dm.model_1, dm.model_2, strict=True)) == {
+        ("IPCA", "ridge"), ("IPCA", "ridge-cv"), ("ridge", "ridge-cv"),
+    }  # fmt: skip
+    assert (dm.pvalue_holm >= dm.pvalue).all()
+    # The plain regressor: one walk-forward with the study's schedule, fitted
+    # on the whole window (no validation window for it).
+    preds = result.predictions["ridge"]
+    src = load_study_data("simulated", seed=0)
+    Xs = CrossSectionalRankScaler().fit_transform(src.X).assign(const=1.0)
+    wf = walk_forward_predict(
+        Ridge(alpha=1.0), Xs, src.y, test_start=pd.Period("2004-01", freq="M"),
+        refit_every=24,
+    )  # fmt: skip
+    np.testing.assert_allclose(wf.predictions.to_numpy(), preds.to_numpy())
+    # The search chooses alpha inside each refit, on the validation window.
+    refits = result.refits[result.refits.model == "ridge-cv"]
+    assert refits.best_params.map(lambda p: p["alpha"] in (0.1, 100.0)).all()
+    assert refits.K.isna().all()
+
+
+@pytest.mark.parametrize(
+    "estimators, error, match",
+    [
+        ({"IPCA": "x"}, ValueError, "'IPCA' is a built-in model's name"),
+        ({"": None}, ValueError, "non-empty string"),
+        ({"r": "Ridge"}, TypeError, r"estimator instance with fit and predict"),
+        ("ridge", TypeError, "must be a dict"),
+        ([("a",)], TypeError, "not a \\(name, estimator\\) pair"),
+        ("kfold", ValueError, "row-wise splitter"),
+    ],
+)
+def test_bad_estimators_refused_before_loading(estimators, error, match):
+    from sklearn.linear_model import Ridge, RidgeCV
+    from sklearn.model_selection import KFold
+
+    from sklearn_neurif.study import run_study
+
+    if estimators == {"r": "Ridge"}:
+        estimators = {"r": Ridge}  # the class, not an instance
+    elif estimators == "kfold":
+        # A search's cv is replaced by the validation window; a *CV
+        # estimator's own row-wise cv is not, and is refused.
+        estimators = {"r": RidgeCV(cv=KFold(3))}
+    with pytest.raises(error, match=match):
+        run_study("no-such-data", quick=True, quiet=True, estimators=estimators)
+
+
+def test_cli_estimator_option(tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_models.py").write_text(
+        "from sklearn.linear_model import Ridge\n\n\n"
+        "def make_ridge():\n    return Ridge(alpha=10.0)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    args = ["run", "--data", "simulated", "--quick", "--models", "IPCA", "--quiet"]
+    args += ["--estimator", "ridge=my_models:make_ridge", "--out", str(out)]
+    assert main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["models"] == ["IPCA", "ridge"]
+    assert "Ridge(alpha=10.0)" in metrics["config"]["params"]["ridge"]["estimator"]
+    report = (out / "report.md").read_text()
+    assert "ridge: no factor structure" in report
+    # Malformed, unimportable or missing callables: argparse's exit 2.
+    for spec, expected in [
+        ("ridge", "is not NAME=module:callable"),
+        ("r=no_such_module:f", "cannot import 'no_such_module'"),
+        ("r=my_models:nothing", "my_models has no 'nothing'"),
+    ]:
+        with pytest.raises(SystemExit) as exc:
+            main(["run", "--estimator", spec, "--out", str(tmp_path / "x")])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2
+        assert f"argument --estimator: '{spec}'" in err and expected in err, err

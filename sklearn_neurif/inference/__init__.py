@@ -21,6 +21,7 @@ from ._model_comparison import (
     diebold_mariano,
     monthly_r2,
 )
+from ._multiple_testing import holm
 from ._results import (
     AnomalyComparison,
     AnomalyTestResult,
@@ -56,6 +57,7 @@ __all__ = [
     "cross_sectional_r2",
     "diebold_mariano",
     "grs_test",
+    "holm",
     "ipca_alpha_test",
     "ipca_factor_test",
     "ipca_instrument_significance",

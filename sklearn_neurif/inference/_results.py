@@ -57,7 +57,7 @@ class SpanningResult:
     ----------
     params : DataFrame (n_assets, 1 + n_factors)
         Column ``alpha`` then one beta per factor.
-    tstat, pvalue : DataFrame
+    tstats, pvalues : DataFrame
         Newey-West t-statistics and two-sided normal p-values, same layout.
     r2 : Series
         Centred R-squared of each regression.
@@ -75,8 +75,8 @@ class SpanningResult:
     """
 
     params: pd.DataFrame
-    tstat: pd.DataFrame
-    pvalue: pd.DataFrame
+    tstats: pd.DataFrame
+    pvalues: pd.DataFrame
     r2: pd.Series
     n_periods: pd.Series
     nw_lags: pd.Series
@@ -98,7 +98,7 @@ class SpanningResult:
     @property
     def alpha_tstat(self) -> pd.Series:
         """Newey-West t-statistics of the alphas."""
-        return self.tstat["alpha"].rename("t_alpha")
+        return self.tstats["alpha"].rename("t_alpha")
 
     @property
     def betas(self) -> pd.DataFrame:
@@ -112,12 +112,12 @@ class SpanningResult:
                 "alpha": self.alpha,
                 "alpha_annual": self.alpha_annual,
                 "t_alpha": self.alpha_tstat,
-                "p_alpha": self.pvalue["alpha"],
+                "p_alpha": self.pvalues["alpha"],
             }
         )
         for col in self.betas.columns:
             out[f"beta_{col}"] = self.params[col]
-            out[f"t_{col}"] = self.tstat[col]
+            out[f"t_{col}"] = self.tstats[col]
         out["R2"] = self.r2
         out["n_periods"] = self.n_periods
         return out
@@ -139,7 +139,7 @@ class AnomalyTestResult:
         Label of the factor set.
     factors : list of str
         Factor columns.
-    alpha, tstat, r2 : Series
+    alpha, tstats, r2 : Series
         Per test asset: alpha, Newey-West t-statistic, time-series R-squared.
     mean_abs_alpha, rms_alpha : float
         Mean absolute and root mean squared alpha.
@@ -166,7 +166,7 @@ class AnomalyTestResult:
     name: str
     factors: list
     alpha: pd.Series
-    tstat: pd.Series
+    tstats: pd.Series
     r2: pd.Series
     grs_stat: float
     grs_pvalue: float
@@ -195,11 +195,11 @@ class AnomalyTestResult:
 
     @property
     def n_t196(self) -> int:
-        return int((np.abs(self.tstat) > 1.96).sum())
+        return int((np.abs(self.tstats) > 1.96).sum())
 
     @property
     def n_t3(self) -> int:
-        return int((np.abs(self.tstat) > 3).sum())
+        return int((np.abs(self.tstats) > 3).sum())
 
     @property
     def avg_r2(self) -> float:
@@ -239,7 +239,9 @@ class AnomalyTestResult:
 
     def summary(self) -> pd.DataFrame:
         """One row per test asset: alpha, t-statistic, R-squared."""
-        return pd.DataFrame({"alpha": self.alpha, "t_alpha": self.tstat, "R2": self.r2})
+        return pd.DataFrame(
+            {"alpha": self.alpha, "t_alpha": self.tstats, "R2": self.r2}
+        )
 
     def __repr__(self) -> str:
         grs = (
@@ -299,7 +301,7 @@ class AnomalyComparison:
     @property
     def tstats(self) -> pd.DataFrame:
         """Newey-West t-statistics of the alphas, same layout as :attr:`alphas`."""
-        return pd.DataFrame({k: r.tstat for k, r in self.results.items()})
+        return pd.DataFrame({k: r.tstats for k, r in self.results.items()})
 
     def __repr__(self) -> str:
         return (

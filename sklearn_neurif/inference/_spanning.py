@@ -504,8 +504,8 @@ def spanning_regression(
     tvalues = pd.DataFrame([t for _, t, *_ in rows], index=r.columns, columns=names)
     return SpanningResult(
         params=params,
-        tstat=tvalues,
-        pvalue=pd.DataFrame(
+        tstats=tvalues,
+        pvalues=pd.DataFrame(
             2 * stats.norm.sf(np.abs(tvalues)), index=r.columns, columns=names
         ),
         r2=pd.Series([x[2] for x in rows], index=r.columns, name="R2"),

@@ -143,7 +143,10 @@ def walk_forward_predict(
 
     Notes
     -----
-    A test block whose returns are all missing (the last as-of month of a
+    Rows whose return is missing stay in the training rows of the
+    package's models (masked; the window models' history) and are left out
+    of those of any other estimator (scikit-learn's regressors refuse NaN
+    targets). A test block whose returns are all missing (the last as-of month of a
     panel built by :func:`~sklearn_neurif.panel.align_next_period_returns`)
     is predicted but not scored: it has no realised factors and no R².
 
@@ -315,10 +318,16 @@ def _fit_predict(estimator, task: _RefitTask):
 
     An error is re-raised with the refit (number and periods) in its message.
     """
+    X_train, y_train = task.X_train, task.y_train
+    if not _takes_missing_returns(estimator):
+        # scikit-learn's regressors refuse NaN targets; the package's models
+        # mask them and keep the rows (window models' history).
+        has_return = y_train.notna().to_numpy()
+        X_train, y_train = X_train[has_return], y_train[has_return]
     try:
-        _set_validation(estimator, task.X_train, task.y_train, task.n_val)
+        _set_validation(estimator, X_train, y_train, task.n_val)
         start = time.perf_counter()
-        estimator.fit(task.X_train, task.y_train)
+        estimator.fit(X_train, y_train)
         fit_time = time.perf_counter() - start
         start = time.perf_counter()
         pred = np.asarray(estimator.predict(task.X_pred), dtype=np.float64).ravel()
@@ -339,6 +348,24 @@ def _fit_predict(estimator, task: _RefitTask):
         "best_score": getattr(estimator, "best_score_", None),
         "estimator": estimator,
     }
+
+
+def _takes_missing_returns(estimator) -> bool:
+    """Whether the model that fits is one of the package's (NaN returns masked).
+
+    Unwraps searches, Pipelines and meta-estimators (``estimator`` attribute)
+    down to the final regressor.
+    """
+    seen = 0
+    while seen < 10:  # searches, ensembles, Pipelines nest a few levels at most
+        seen += 1
+        if hasattr(estimator, "steps"):
+            estimator = estimator.steps[-1][1]
+        elif getattr(estimator, "estimator", None) is not None:
+            estimator = estimator.estimator
+        else:
+            break
+    return type(estimator).__module__.startswith("sklearn_neurif.")
 
 
 def _named_error(exc: Exception, label: str) -> Exception:

@@ -130,7 +130,7 @@ class PortfolioSortResult:
 
     # Read-only columns of the per-portfolio statistics (computed once).
     mean = _stat_column("mean", "Mean per-period return of each portfolio.")
-    tstat = _stat_column("tstat", "Newey-West t-statistic of each mean.")
+    tstats = _stat_column("tstat", "Newey-West t-statistic of each mean.")
     sharpe = _stat_column(
         "sharpe", "Annualised Sharpe ratio ``mean / std * sqrt(periods_per_year)``."
     )

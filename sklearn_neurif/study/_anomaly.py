@@ -116,9 +116,11 @@ def anomaly_tables(panel, long_short, external=None, *, data_home=None, download
         frame = frame.reindex(panel.test_months_earned).dropna(how="all")
         frame = frame.dropna(axis=1)
         try:
-            results[f"{name} (test months)"] = anomaly_test(
-                frame, sets, join="inner"
-            ).summary()
+            # summary() has one row per factor set; the study's tables and
+            # metrics.json put the factor sets side by side.
+            results[f"{name} (test months)"] = (
+                anomaly_test(frame, sets, join="inner").summary().T
+            )
         except ValueError as exc:
             notes.append(f"Anomaly test on the {name} skipped: {exc}")
     return results, notes

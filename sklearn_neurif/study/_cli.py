@@ -26,6 +26,7 @@ examples:
   neurif run --quick               # a quick check of the pipeline (under a minute)
   neurif run --data french         # 50 Ken French portfolios, 1963-2024
   neurif run --models IPCA,NeurIF,CA2,Transformer
+  neurif run --estimator hgb=my_models:make_hgb   # your model against IPCA
   neurif run --data simulated --quick --out runs/sim
   neurif run --data panel.csv --entity-col permno --time-col date --return-col ret
   neurif run --data panel.csv --returns-unit percent --drop industry,size_rank
@@ -147,6 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Transformer; IPCA required (default IPCA,NeurIF,CA2)",
     )
     run.add_argument(
+        "--estimator",
+        dest="estimators",
+        action="append",
+        type=_estimator_option,
+        metavar="NAME=module:callable",
+        help="your own model, compared with --models on the same walk-forward: "
+        "callable() returns an unfitted scikit-learn regressor, Pipeline or search "
+        "(module importable, e.g. a my_models.py in this folder); repeatable",
+    )
+    run.add_argument(
         "--neurif-seeds",
         type=int,
         default=1,
@@ -174,6 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="no progress bar and no table; the report path is still printed",
     )
     return parser
+
+
+def _estimator_option(text):
+    """``--estimator NAME=module:callable`` -> (NAME, unfitted estimator)."""
+    from ._models import estimator_from_spec
+
+    try:
+        return estimator_from_spec(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")

@@ -10,7 +10,7 @@ ready to run: a name, an unfitted estimator and its K grid.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,8 +24,11 @@ __all__ = [
     "ModelSpec",
     "StudyModel",
     "build_estimator",
+    "check_estimators",
     "check_models",
     "check_threads",
+    "estimator_from_spec",
+    "user_model",
 ]
 
 
@@ -142,6 +145,8 @@ class StudyModel:
         ``cost(n_train_rows)`` -> expected seconds of one refit.
     builtin : bool
         One of :data:`MODEL_NAMES` (False: a user's estimator).
+    validates : bool
+        The refit's validation window applies (see :func:`validates_on_periods`).
     """
 
     name: str
@@ -150,6 +155,7 @@ class StudyModel:
     params: dict
     cost: Callable
     builtin: bool = True
+    validates: bool = True
 
 
 def builtin_model(spec, grid, params, seeds, seed) -> StudyModel:
@@ -231,3 +237,142 @@ def check_threads(threads) -> None:
             f"threads must be in [1, {n_cpus}], the CPUs of this machine (None: "
             f"torch's default); got {threads}."
         )
+
+
+def check_estimators(estimators, models=()) -> dict:
+    """A user's estimators, validated: an ordered dict name -> unfitted estimator.
+
+    ``estimators`` is None, a mapping or a sequence of ``(name, estimator)``
+    pairs (what ``--estimator`` collects). Names must be non-empty strings,
+    unique, and distinct from the built-in models; each estimator must be an
+    instance with ``fit`` and ``predict``. Everything
+    :func:`~sklearn_neurif.model_selection.walk_forward_predict` would
+    refuse (a search without ``refit``, a row-wise ``cv``...) is refused
+    here, before any model trains.
+    """
+    from ..model_selection._walk_forward_checks import _check_estimator
+
+    if estimators is None:
+        return {}
+    if isinstance(estimators, Mapping):
+        pairs = list(estimators.items())
+    elif isinstance(estimators, str) or not isinstance(estimators, Sequence):
+        raise TypeError(
+            "estimators must be a dict {name: estimator} or a list of (name, "
+            f"estimator) pairs; got {type(estimators).__name__}."
+        )
+    else:
+        pairs = list(estimators)
+    out = {}
+    for pair in pairs:
+        if not (isinstance(pair, tuple | list) and len(pair) == 2):
+            raise TypeError(f"estimators: {pair!r} is not a (name, estimator) pair.")
+        name, est = pair
+        _check_estimator_name(name, out, models)
+        if isinstance(est, type) or not (
+            hasattr(est, "fit") and hasattr(est, "predict")
+        ):
+            raise TypeError(
+                f"estimators[{name!r}] must be an estimator instance with fit and "
+                f"predict (e.g. Ridge(), not Ridge); got {est!r}."
+            )
+        _check_estimator(est, 12 if validates_on_periods(est) else None, False)
+        out[name] = est
+    return out
+
+
+def _check_estimator_name(name, seen, models) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(
+            f"estimators: a name must be a non-empty string; got {name!r}."
+        )
+    if name in MODEL_NAMES or name in models:
+        raise ValueError(
+            f"estimators: {name!r} is a built-in model's name ({', '.join(MODEL_NAMES)}); "
+            "choose another name for your estimator."
+        )
+    if name in seen:
+        raise ValueError(f"estimators: the name {name!r} is given twice.")
+
+
+def validates_on_periods(estimator) -> bool:
+    """Whether the refit's validation window applies to ``estimator``.
+
+    True for a search (its ``cv`` becomes the validation window: it chooses
+    inside each refit on the last months) and for the package's nets (early
+    stopping on those months, also at the end of a Pipeline or in a seed
+    ensemble). False otherwise: e.g. ``HistGradientBoostingRegressor`` has a
+    ``validation_fraction`` too, but of random rows, and is left as it is.
+    """
+    from sklearn.model_selection._search import BaseSearchCV
+
+    if isinstance(estimator, BaseSearchCV):
+        return True
+    final = estimator[-1] if hasattr(estimator, "steps") else estimator
+    keys = [
+        k for k in estimator.get_params(deep=True) if k.endswith("validation_fraction")
+    ]
+    return type(final).__module__.startswith("sklearn_neurif.") and bool(keys)
+
+
+def user_model(name, estimator) -> StudyModel:
+    """The :class:`StudyModel` of a user's estimator (no K grid)."""
+
+    def cost(n_rows):  # unknown: a guess that only weights the progress bar
+        return 1e-5 * n_rows + 1.0
+
+    return StudyModel(
+        name,
+        estimator,
+        (),
+        {"estimator": repr(estimator)},
+        cost,
+        builtin=False,
+        validates=validates_on_periods(estimator),
+    )
+
+
+def estimator_from_spec(text: str):
+    """``NAME=module:callable`` -> ``(NAME, callable())`` (the CLI's ``--estimator``).
+
+    The module is imported (the current folder first on the path, so a
+    ``my_models.py`` next to the command works); ``callable`` may be dotted
+    (``module:Class.factory``) and must return an unfitted estimator.
+
+    Raises
+    ------
+    ValueError
+        Naming what could not be read, imported, found or called.
+    """
+    import importlib
+    import sys
+
+    name, _, target = text.partition("=")
+    module_name, _, attr = target.partition(":")
+    if not (name.strip() and module_name.strip() and attr.strip()):
+        raise ValueError(
+            f"{text!r} is not NAME=module:callable (e.g. "
+            "hgb=my_models:make_hgb, a function returning an unfitted estimator)."
+        )
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        obj = importlib.import_module(module_name.strip())
+    except ImportError as exc:
+        raise ValueError(f"{text!r}: cannot import {module_name!r}: {exc}") from None
+    finally:
+        if added:
+            sys.path.remove(cwd)
+    for part in attr.strip().split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"{text!r}: {module_name} has no {attr!r}.")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"{text!r}: {attr} is not callable.")
+    try:
+        est = obj()
+    except Exception as exc:  # the user's code: report, do not trace back
+        raise ValueError(f"{text!r}: calling {attr}() failed: {exc!r}") from None
+    return name.strip(), est

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..panel import as_of_to_return_period
+from ._conclusion import conclusion, neurif_cap, without_factor_structure
 from ._tables import WEIGHTING_LABELS
 
 __all__ = ["write_report"]
@@ -108,8 +109,8 @@ def _markdown(r, figures) -> str:
     ]
     lines += [f"- {n}" for n in d["notes"]]
     lines += ["", f"## Protocol{q}", "", _protocol(r), "", headline_markdown(r), ""]
-    lines += [_headline_notes(r), "", "## Conclusion" + q, "", _verdict(r), ""]
-    lines += _sections(r)
+    lines += [_headline_notes(r), "", "## Conclusion" + q, "", conclusion(r), ""]
+    lines += _accuracy_sections(r) + _portfolio_sections(r) + _factor_sections(r)
     lines += [
         f"## Wall time{q}",
         "",
@@ -136,7 +137,8 @@ def _protocol(r) -> str:
         "window's predictive R² (one K: no search), the chosen K is refitted on the "
         "whole window, and the nets stop early on that validation window. Grids: "
         f"{grids}. Parameters: `{c['params']}`; NeurIF seeds per refit: "
-        f"{c['neurif_seeds']}. Sorts: {c['n_portfolios']} quantile portfolios, "
+        f"{c['neurif_seeds']}. {neurif_cap(r)} "
+        f"Sorts: {c['n_portfolios']} quantile portfolios, "
         "long-short = top minus bottom. Row (i, t) holds characteristics known at "
         "the end of t and the return over t+1. "
         f"Seed {c['seed']}, device {c['device']}, torch threads {c['torch_threads']}."
@@ -144,10 +146,14 @@ def _protocol(r) -> str:
 
 
 def _headline_notes(r) -> str:
+    plain = without_factor_structure(r)
+    missing = (
+        f" (no total R² for {', '.join(plain)}: no factor structure)" if plain else ""
+    )
     return (
         "R² are uncentred (benchmark zero) and pooled over all test stock-months; "
         "predictive R² uses the premia known at t, total R² the factors realised "
-        "over t+1 (no total R² for the transformer, which has no factors). "
+        f"over t+1{missing}. "
         "**DM p vs IPCA**: two-sided p-value of the Diebold-Mariano test (Gu, "
         "Kelly and Xiu 2020) on the monthly cross-sectional mean squared errors "
         "of the predicted returns, Newey-West variance. **Rank IC NW t**: "
@@ -160,15 +166,17 @@ def _headline_notes(r) -> str:
     )
 
 
-def _sections(r) -> list:
+def _accuracy_sections(r) -> list:
     q = r.label
     ci = r.r2_intervals.map(lambda v: f"{100 * v:.3f}%" if np.isfinite(v) else "n/a")
     dm = r.diebold_mariano.drop(columns="differential")
+    plain = without_factor_structure(r)
     cols = ["model", "refit", "train_end", "test_start", "test_end", "K"]
-    out = [
+    return [
         f"## Out-of-sample R² with 95% confidence intervals{q}",
         "",
-        "Newey-West (delta-method) intervals of the pooled R² from its monthly sums.",
+        "Newey-West (delta-method) intervals of the pooled R² from its monthly sums."
+        + (f" n/a for {', '.join(plain)}: no factor structure." if plain else ""),
         "",
         _table(ci),
         "",
@@ -177,7 +185,8 @@ def _sections(r) -> list:
         f"## Diebold-Mariano tests, every pair{q}",
         "",
         "A positive statistic: the second model has the smaller monthly mean "
-        "squared errors. Two-sided p-values, Newey-West variance.",
+        "squared errors. Two-sided p-values, Newey-West variance; `pvalue_holm`: "
+        f"Holm-adjusted across the {len(dm)} pairs (family-wise error rate).",
         "",
         _table(dm, index=False),
         "",
@@ -190,6 +199,12 @@ def _sections(r) -> list:
         "",
         _table(r.refits[[*cols, "fit_time", "R2_predictive"]], index=False),
         "",
+    ]
+
+
+def _portfolio_sections(r) -> list:
+    q = r.label
+    out = [
         f"## Portfolio sorts on predicted returns{q}",
         "",
         _table(r.sorts, index=False),
@@ -212,7 +227,12 @@ def _sections(r) -> list:
     else:
         out += ["Monthly alpha, annualised, Newey-West t, R², months:", ""]
         out.append(_table(r.alphas, index=False))
-    out += ["", f"## Anomaly tests{q}", ""]
+    return out
+
+
+def _factor_sections(r) -> list:
+    q = r.label
+    out = ["", f"## Anomaly tests{q}", ""]
     if not r.anomaly:
         out.append("No anomaly test could be run (see the notes above).")
     out += [
@@ -226,42 +246,24 @@ def _sections(r) -> list:
     for name, summ in r.anomaly.items():
         out += [f"### {name}", "", _table(summ), ""]
     if r.attribution:
+        absent = [m for m in r.models if m not in r.attribution]
         out += [
             f"## Loadings and characteristics (last refit){q}",
             "",
             "IPCA: Gamma; the nets: slopes of their loadings on the characteristics "
             "(`characteristic_attribution(method='regression')`); the constant's row "
-            "is left out of the heatmap.",
+            "is left out of the heatmap."
+            + (
+                f" Not shown: {', '.join(absent)} (no loadings on the "
+                "characteristics to attribute)."
+                if absent
+                else ""
+            ),
             "",
             "![attribution](figures/attribution_heatmap.png)",
             "",
         ]
     return out
-
-
-def _verdict(r) -> str:
-    """Which differences are significant (Diebold-Mariano p < 0.05)."""
-    parts = []
-    for row in r.diebold_mariano.itertuples(index=False):
-        better = row.model_2 if row.stat > 0 else row.model_1
-        sig = "significant" if row.pvalue < 0.05 else "not significant"
-        parts.append(
-            f"{row.model_1} vs {row.model_2}: {better} has the smaller squared "
-            f"errors, DM {row.stat:.2f}, p = {row.pvalue:.3f} ({sig} at 5%)"
-        )
-    best = max(r.models, key=lambda m: r.test[m]["r2_predictive"])
-    n = r.split["test"]["n_periods_with_return"]
-    text = (
-        f"Over {n} test months, the highest predictive R² is {best}'s "
-        f"({100 * r.test[best]['r2_predictive']:.3f}%). "
-    )
-    text += "; ".join(parts) + "."
-    if not (r.diebold_mariano.pvalue < 0.05).any():
-        text += (
-            " No difference in forecast accuracy is significant at 5%: on these "
-            "months the models cannot be told apart by their squared errors."
-        )
-    return text
 
 
 def _figures(r, folder: Path) -> list:

@@ -29,9 +29,11 @@ from ._data import load_study_data
 from ._models import (
     MODEL_SPECS,
     builtin_model,
+    check_estimators,
     check_models,
     check_threads,
     model_params,
+    user_model,
 )
 from ._prepare import prepare_panel
 from ._result import StudyResult
@@ -61,6 +63,7 @@ def run_study(
     data="us-stocks",
     *,
     models=None,
+    estimators=None,
     neurif_seeds=None,
     factors=None,
     anomalies=None,
@@ -101,6 +104,16 @@ default="us-stocks"
         Models compared (``"IPCA,NeurIF,CA2"``, any of ``IPCA``, ``NeurIF``,
         ``CA2``, ``Transformer``; IPCA required: the benchmark of every
         test); default: the settings' models (IPCA, NeurIF, CA2).
+    estimators : dict or list of (str, estimator), optional
+        Your own models, compared with the built-in ones on the same
+        walk-forward: ``{"name": estimator}`` (any scikit-learn regressor,
+        Pipeline, or a search over either; cloned for each refit). A search
+        (``GridSearchCV``...) chooses inside each refit on its validation
+        window; a ``*CV`` estimator chooses on the training window. Factor
+        models (``get_factors``/``predict_total``) get every table; plain
+        regressors get the predictive ones (predictive R², IC, sorts, costs,
+        alphas, DM tests) and are marked as without factor structure where a
+        table needs one. Names must differ from the built-in models'.
     neurif_seeds : int, optional
         NeurIF seeds averaged in each refit (a
         :class:`~sklearn_neurif.SeedEnsembleRegressor` when above 1);
@@ -165,7 +178,9 @@ default="us-stocks"
     settings = _resolved_settings(settings, quick, models, neurif_seeds)
     check_threads(threads)
     request = _Request(
-        data=data, settings=settings, factors=factors, anomalies=anomalies,
+        data=data, settings=settings,
+        estimators=check_estimators(estimators, settings.models),
+        factors=factors, anomalies=anomalies,
         anomalies_format=anomalies_format, quick=bool(quick), seed=seed,
         device=device, quiet=quiet, data_home=data_home, download=download,
         columns={"entity_col": entity_col, "time_col": time_col,
@@ -203,6 +218,7 @@ class _Request:
 
     data: object
     settings: StudySettings
+    estimators: dict
     factors: object
     anomalies: object
     anomalies_format: str
@@ -244,7 +260,7 @@ def _run(request: _Request) -> StudyResult:
 
 
 def _study_models(request, n_features) -> list:
-    """The built-in models asked for, their grids cut to the panel's width."""
+    """The built-in models asked for (grids cut to the panel's width), then the user's."""
     settings, out = request.settings, []
     for name in settings.models:
         spec = MODEL_SPECS[name]
@@ -260,7 +276,7 @@ def _study_models(request, n_features) -> list:
         out.append(
             builtin_model(spec, grid, params, settings.neurif_seeds, request.seed)
         )
-    return out
+    return out + [user_model(n, est) for n, est in request.estimators.items()]
 
 
 def _evaluate(request, panel, models, runs, external) -> StudyResult:
@@ -284,7 +300,7 @@ def _evaluate(request, panel, models, runs, external) -> StudyResult:
     )
     factor_sets = panel.source.factor_sets
     return StudyResult(
-        config=_config(request, panel, models),
+        config=_config(request, panel, models, runs),
         data_info=data_description(panel, notes),
         split=split_description(panel),
         refits=refit_table(runs),
@@ -308,12 +324,14 @@ def _evaluate(request, panel, models, runs, external) -> StudyResult:
     )
 
 
-def _config(request, panel, models) -> dict:
+def _config(request, panel, models, runs) -> dict:
     """The run's configuration as the report and metrics.json state it."""
     settings, r = request.settings, request
     return {
         "data": str(r.data),
         "models": [m.name for m in models],
+        "user_models": [m.name for m in models if not m.builtin],
+        "factor_structure": {name: run.has_factors for name, run in runs.items()},
         "factors": None if r.factors is None else str(r.factors),
         "anomalies": None if r.anomalies is None else str(r.anomalies),
         "quick": r.quick,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..inference import diebold_mariano, spanning_regression
+from ..inference import diebold_mariano, holm, spanning_regression
 from ..panel import as_of_to_return_period
 from ..portfolio._sorter import LS
 
@@ -35,7 +35,11 @@ _WEIGHTING = {"EW": "equal", "VW": "value"}
 
 
 def dm_table(y, predictions: dict) -> pd.DataFrame:
-    """Diebold-Mariano test of every model pair (in ``predictions``' order)."""
+    """Diebold-Mariano test of every model pair (in ``predictions``' order).
+
+    ``pvalue`` is each test's own; ``pvalue_holm`` is Holm-adjusted across
+    all the pairs (the family the report tests).
+    """
     models, rows = list(predictions), []
     for i, a in enumerate(models):
         for b in models[i + 1 :]:
@@ -52,7 +56,10 @@ def dm_table(y, predictions: dict) -> pd.DataFrame:
                 }
             )
     cols = ["model_1", "model_2", "stat", "pvalue", "mean_differential", "n_periods"]
-    return pd.DataFrame(rows, columns=[*cols, "differential"])
+    table = pd.DataFrame(rows, columns=[*cols, "differential"])
+    # The report tests every pair: Holm's correction across the family.
+    table.insert(4, "pvalue_holm", holm(table["pvalue"].to_numpy(float)))
+    return table
 
 
 def sort_tables(evaluations: dict, costs_bp=()):

@@ -145,9 +145,12 @@ def walk_forward_model(model, panel, bar) -> ModelRun:
         if refit.refit < n:
             bar.begin(f"{model.name} refit {refit.refit + 1}/{n}")
 
+    schedule = dict(panel.schedule)
+    if not model.validates:  # e.g. a plain regressor: its window is all training
+        schedule["validation_periods"] = None
     bar.begin(f"{model.name} refit 1/{n}")
     res = walk_forward_predict(
-        model.estimator, panel.features, panel.y, on_refit=on_refit, **panel.schedule
+        model.estimator, panel.features, panel.y, on_refit=on_refit, **schedule
     )
     refits = res.refits.reset_index(drop=True)
     refits.insert(0, "refit", range(1, n + 1))
