@@ -65,7 +65,13 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "PortfolioSorter": {"check_methods_subset_invariance": _CROSS_SECTIONAL},
     # The factor tokens attend to every asset of the month, so each prediction
     # depends on the whole cross-section.
-    "NeurIFRegressor": {"check_methods_subset_invariance": _CROSS_SECTIONAL},
+    # Since issue 19 the deviation g starts off zero (the residual start), so
+    # the attention's float32 sums over the month reach the predictions from
+    # the first epoch (measured: 5.8e-7 relative after 2 epochs).
+    "NeurIFRegressor": {
+        "check_methods_subset_invariance": _CROSS_SECTIONAL,
+        "check_methods_sample_order_invariance": _FLOAT32_ORDER,
+    },
 }
 
 
