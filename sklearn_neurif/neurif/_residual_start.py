@@ -90,14 +90,16 @@ def _month_arrays(module, batcher, months, batch_months):
         lambda _m, _i, out: captured.__setitem__("h", out)
     )
     arrays = []
+    device = module.factor_tokens.device  # batches may be made on a GPU
     try:
         for start in range(0, len(months), batch_months):
             batch = batcher.batch(months[start : start + batch_months])
+            batch = {k: v.to(device) for k, v in batch.items()}
             out = module(batch["z"], batch["lags"])
-            h = captured["h"].double().numpy()
-            beta = out["beta"].double().numpy()
-            ret = batch["ret"].double().numpy()
-            mask = batch["ret_mask"].numpy()
+            h = captured["h"].double().cpu().numpy()
+            beta = out["beta"].double().cpu().numpy()
+            ret = batch["ret"].double().cpu().numpy()
+            mask = batch["ret_mask"].cpu().numpy()
             for m in range(len(mask)):
                 keep = mask[m]
                 if keep.sum() > beta.shape[-1]:
