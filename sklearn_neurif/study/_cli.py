@@ -349,6 +349,7 @@ def _run(args) -> int:
     # were used by _load.
     study = ("models", "neurif_seeds", "anomalies", "anomalies_format", "quick")
     study += ("seed", "device", "quiet", "data_home", "download", "factors")
+    study += ("estimators",)
     options = {k: getattr(args, k) for k in study}
     options.update(
         threads=args.threads or None, train_end=args.train_end, valid_end=args.valid_end
