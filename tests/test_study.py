@@ -84,8 +84,9 @@ def test_simulated_quick_writes_report(simulated_run):
     assert metrics["quick"] is True
     # The external file's 3 anomalies over the 84 test months.
     external = metrics["anomaly"]["external anomalies (test months)"]
-    assert set(external["n_assets"].values()) == {3}
-    assert set(external["n_periods"].values()) == {84}
+    # One row per factor set (the summary's rows), statistics as columns.
+    assert {row["n_assets"] for row in external.values()} == {3}
+    assert {row["n_periods"] for row in external.values()} == {84}
 
 
 def test_metrics_json_models_months_and_tests(simulated_run):
@@ -410,12 +411,12 @@ def test_plain_regressor_through_estimators_gets_the_predictive_tables():
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import GridSearchCV
 
-    from sklearn_neurif.metrics import predictive_r2_scorer
+    from sklearn_neurif.metrics import r2_predictive_scorer
     from sklearn_neurif.model_selection import walk_forward_predict
     from sklearn_neurif.study import run_study
 
     search = GridSearchCV(
-        Ridge(), {"alpha": [0.1, 100.0]}, scoring=predictive_r2_scorer
+        Ridge(), {"alpha": [0.1, 100.0]}, scoring=r2_predictive_scorer
     )
     result = run_study(
         "simulated", quick=True, quiet=True, models=["IPCA"],
