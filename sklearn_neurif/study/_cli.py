@@ -350,6 +350,7 @@ def _run(args) -> int:
     study = ("models", "estimators", "neurif_seeds", "anomalies", "anomalies_format")
     study += ("quick",)
     study += ("seed", "device", "quiet", "data_home", "download", "factors")
+    study += ("estimators",)
     options = {k: getattr(args, k) for k in study}
     options.update(
         threads=args.threads or None, train_end=args.train_end, valid_end=args.valid_end
