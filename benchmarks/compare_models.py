@@ -149,7 +149,7 @@ def simulated_split(quick):
 
 def us_split(quick, max_entities):
     from sklearn_neurif.study._data import load_study_data
-    from sklearn_neurif.study._study import _mask_warmup, _subsample
+    from sklearn_neurif.study._prepare import _mask_warmup, _subsample
 
     src = load_study_data("us-stocks")
     if quick:
@@ -216,8 +216,8 @@ def evaluate(name, model, split):
         "rmse": ev.rmse,
         "ic": float(ev.ic_mean),
         "ic_t": float(ev.ic_tstat),
-        "sharpe_ew": float(sharpe["EW"]),
-        "sharpe_vw": float(sharpe.get("VW", np.nan)),
+        "sharpe_ew": float(sharpe["equal"]),
+        "sharpe_vw": float(sharpe.get("value", np.nan)),
         "fit_s": fit_s,
         "s_per_epoch": float(history["dur"].mean()) if history is not None else np.nan,
         "epochs": len(history) if history is not None else np.nan,

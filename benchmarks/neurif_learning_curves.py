@@ -37,6 +37,8 @@ from sklearn_neurif.metrics import r2_predictive, r2_total
 #: name -> NeurIF parameters changed from the defaults.
 CONFIGS = {
     "default": {},
+    # The defaults before issue 19 (zero start of g, early stopping on the loss).
+    "former": dict(deviation_init=0.0, validation_criterion="loss"),
     "svd": dict(init="svd"),
     "pw0": dict(prediction_weight=0.0),
     "pw0.1": dict(prediction_weight=0.1),
@@ -59,6 +61,11 @@ CONFIGS = {
     "orth0": dict(orthogonality_penalty=0.0),
     "window3": dict(window=3),
     "patience40": dict(patience=40, max_epochs=200),
+    "ginit0.1": dict(deviation_init=0.1),
+    "ginit0.3": dict(deviation_init=0.3),
+    "ginit1": dict(deviation_init=1.0),
+    "resid": dict(deviation_init="residual"),
+    "valr2": dict(validation_criterion="total_r2"),
     # The five changes of issue 19 that together left IPCA's start.
     "issue19": dict(
         hidden_size=64, lr=3e-4, patience=40, window=3, orthogonality_penalty=0.0
@@ -106,7 +113,7 @@ def run_one(config, design, seed, sizes, n_train):
 
 
 def plot(out: Path, seed=None, name="neurif_learning_curves.png"):
-    """Validation total R^2 and the early-stopping loss per epoch, one seed.
+    """Validation total R^2, the early-stopping loss and the training fit per epoch.
 
     Dotted lines mark the epoch early stopping kept.
     """
@@ -120,22 +127,27 @@ def plot(out: Path, seed=None, name="neurif_learning_curves.png"):
     history = history[history["seed"] == seed]
     designs = list(dict.fromkeys(history["design"]))
     configs = list(dict.fromkeys(history["config"]))
-    fig, axes = plt.subplots(2, len(designs), figsize=(3.4 * len(designs), 5.5))
-    axes = np.atleast_2d(axes).reshape(2, -1)
+    fig, axes = plt.subplots(3, len(designs), figsize=(3.4 * len(designs), 8))
+    axes = np.atleast_2d(axes).reshape(3, -1)
     for j, design in enumerate(designs):
         for config in configs:
             curve = history[(history.design == design) & (history.config == config)]
+            if curve.empty:
+                continue
             valid_r2 = 100 * (1 - curve["valid_fit"])
             (line,) = axes[0, j].plot(curve["epoch"], valid_r2, label=config)
             # The change of what early stopping monitors, in points of loss.
             change = 100 * (curve["valid_loss"] - curve["valid_loss"].iloc[0])
             axes[1, j].plot(curve["epoch"], change, color=line.get_color())
+            train_r2 = 100 * (1 - curve["train_fit"])
+            axes[2, j].plot(curve["epoch"], train_r2, color=line.get_color())
             best = curve["epoch"].to_numpy()[np.argmin(curve["valid_loss"].to_numpy())]
             axes[0, j].axvline(best, color=line.get_color(), lw=0.8, ls=":")
         axes[0, j].set_title(f"{design} (seed {seed})")
-        axes[1, j].set_xlabel("epoch")
+        axes[2, j].set_xlabel("epoch")
     axes[0, 0].set_ylabel("validation total R2 (%)")
     axes[1, 0].set_ylabel("validation loss - epoch 1 (x100)")
+    axes[2, 0].set_ylabel("training total R2 (%, mean over batches)")
     axes[0, 0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(out / name, dpi=100)

@@ -20,9 +20,14 @@ the default ``--loader estimator`` uses whatever the estimator is wired
 with.
 
 ``--step`` times one training step of the module alone, split into batch
-assembly, forward (with the loss), backward and optimizer, for shuffled
-months as in training (a batch of 8 random months references about
-8 x 12 x N distinct asset-months), interleaving the sizes.
+assembly, forward (with the loss), backward and optimizer, interleaving the
+sizes and the batch orders: ``blocks`` (8 consecutive months, as NeurIF
+trains since issue 18: they reference (8 + 12 - 1) x N distinct
+asset-months) and ``shuffled`` (8 random months, the order before: about
+8 x 12 x N); ``--order`` picks one.
+
+``--window`` sets W (default 12): epoch time against W, e.g.
+``--sizes 2000 --window 6``, then 12, then 24.
 
 Usage::
 
@@ -30,6 +35,7 @@ Usage::
     python benchmarks/neurif_scaling.py --crsp       # also N=6000, T=480 (CRSP scale)
     python benchmarks/neurif_scaling.py --crsp --sizes --loader prefetch   # CRSP only
     python benchmarks/neurif_scaling.py --step --threads 2   # per-part step timing
+    python benchmarks/neurif_scaling.py --sizes 2000 --window 24   # one W
 """
 
 from __future__ import annotations
@@ -140,15 +146,16 @@ def _prefetching(estimator_class):
     return Prefetching
 
 
-def module_step(sizes, n_periods, n_chars, window, batch_months, order, rounds=4):
+def module_step(sizes, n_periods, n_chars, window, batch_months, orders, rounds=4):
     """Interleaved timing of one training step of the module (no skorch).
 
     Each size's step (batch assembly, forward with the loss, backward,
-    optimizer) is timed in turn on a batch of shuffled months, ``rounds``
-    times, so that drifts of the machine's load hit all sizes alike;
-    medians of the rounds after the first are printed. ``order="blocks"``
-    takes ``batch_months`` consecutive months (as NeurIF now trains),
-    ``"shuffled"`` random months (as before).
+    optimizer) is timed in turn, for each batch order of ``orders``,
+    ``rounds`` times, so that drifts of the machine's load hit all sizes and
+    orders alike; medians of the rounds after the first are printed.
+    ``"blocks"``: ``batch_months`` consecutive months (as NeurIF trains
+    now); ``"shuffled"``: random months (as it trained before issue 18; a
+    batch of 8 references about 8 x 12 x N distinct asset-months).
     """
     import numpy as np
     import pandas as pd
@@ -170,16 +177,18 @@ def module_step(sizes, n_periods, n_chars, window, batch_months, order, rounds=4
         module = NeurIFModule(n_chars, 5, window)
         setups[n] = (batcher, module, torch.optim.AdamW(module.parameters()))
     parts = ("batch", "forward", "backward", "optimizer")
-    times = {n: {p: [] for p in parts} for n in sizes}
+    keys = [(n, o) for n in sizes for o in orders]
+    times = {k: {p: [] for p in parts} for k in keys}
     for _ in range(rounds):
-        if order == "blocks":
-            start = rng.integers(n_periods - batch_months + 1)
-            months = np.arange(start, start + batch_months)
-        else:
-            months = rng.permutation(n_periods)[:batch_months]
-        for n, (batcher, module, opt) in setups.items():
+        start = rng.integers(n_periods - batch_months + 1)
+        chosen = {
+            "blocks": np.arange(start, start + batch_months),
+            "shuffled": rng.permutation(n_periods)[:batch_months],
+        }
+        for n, order in keys:
+            batcher, module, opt = setups[n]
             t = [time.perf_counter()]
-            batch = batcher.batch(months)
+            batch = batcher.batch(chosen[order])
             t.append(time.perf_counter())
             loss, _ = neurif_loss(module(**batch), 1.0, 0.1, 1.0)
             t.append(time.perf_counter())
@@ -189,16 +198,16 @@ def module_step(sizes, n_periods, n_chars, window, batch_months, order, rounds=4
             opt.step()
             t.append(time.perf_counter())
             for p, a, b in zip(parts, t[:-1], t[1:], strict=True):
-                times[n][p].append(b - a)
+                times[n, order][p].append(b - a)
             del batch, loss
-    for n in sizes:
-        med = {p: float(np.median(v[1:])) for p, v in times[n].items()}
+    for n, order in keys:
+        med = {p: float(np.median(v[1:])) for p, v in times[n, order].items()}
         step = sum(med.values())
         per = step / (batch_months * n) * 1e6
         detail = ", ".join(f"{p} {v * 1e3:.0f}" for p, v in med.items())
         print(
-            f"N={n:>5}: {step:.3f} s a step of {batch_months} months ({detail} ms), "
-            f"{per:.1f} us per asset-month",
+            f"N={n:>5} {order:>8}: {step:.3f} s a step of {batch_months} months "
+            f"({detail} ms), {per:.1f} us per asset-month",
             flush=True,
         )
 
@@ -229,9 +238,10 @@ def main():
     )
     parser.add_argument(
         "--order",
-        choices=["blocks", "shuffled"],
-        default="blocks",
-        help="--step: consecutive months (as trained now) or shuffled ones",
+        choices=["blocks", "shuffled", "both"],
+        default="both",
+        help="--step: consecutive months (as trained now), shuffled ones "
+        "(as before issue 18), or both interleaved",
     )
     args = parser.parse_args()
     if args.one:
@@ -258,7 +268,7 @@ def main():
             args.chars,
             args.window,
             args.batch_months,
-            args.order,
+            ["blocks", "shuffled"] if args.order == "both" else [args.order],
         )
         print(f"load average after: {os.getloadavg()}")
         return

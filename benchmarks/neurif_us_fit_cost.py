@@ -8,10 +8,17 @@ the epochs run, the best epoch and the seconds per epoch, with the load
 average before and after (the figure means something only on an idle
 machine).
 
+``--max-epochs E`` caps the fit at E epochs (every other parameter at its
+default): on a loaded machine, where a whole fit takes too long, it gives
+the seconds per epoch to compare two versions of the code in the same
+conditions (run the same command with ``PYTHONPATH`` at the other version).
+The figure of the issue is the default fit on an idle machine.
+
 Usage::
 
     python benchmarks/neurif_us_fit_cost.py            # 2 torch threads
     python benchmarks/neurif_us_fit_cost.py --threads 1
+    python benchmarks/neurif_us_fit_cost.py --max-epochs 3   # s/epoch only
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ import warnings
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument(
+        "--max-epochs", type=int, default=None, help="cap (default: the default)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -43,11 +53,15 @@ def main() -> None:
         # The warm-up months (2011) do not identify every IPCA factor at the
         # IPCA start; IPCA says so, which is expected here.
         warnings.simplefilter("ignore", UserWarning)
-        est = NeurIFRegressor(n_factors=5, random_state=0).fit(X, data.y)
+        est = NeurIFRegressor(n_factors=5, random_state=0)
+        if args.max_epochs is not None:
+            est.set_params(max_epochs=args.max_epochs)
+        est.fit(X, data.y)
     elapsed = time.perf_counter() - start
     print(
         f"fit {elapsed:.1f} s, epochs {est.n_iter_}, best epoch {est.best_epoch_}, "
-        f"{elapsed / est.n_iter_:.1f} s/epoch"
+        f"{elapsed / est.n_iter_:.1f} s/epoch (whole fit / epochs), "
+        f"{est.history_['dur'].mean():.2f} s/epoch (skorch's dur: train + validation)"
     )
     print(f"load average after: {os.getloadavg()}")
 

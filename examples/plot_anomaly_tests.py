@@ -68,7 +68,7 @@ print(comparison.summary().round(4))
 # %%
 # Alphas of the 25 portfolios under each factor set
 # -------------------------------------------------
-alphas = comparison.alphas() * 100
+alphas = comparison.alphas * 100
 ax = alphas.plot.bar(figsize=(10, 3.5), width=0.8)
 ax.set_ylabel("alpha, % per month")
 ax.figure.tight_layout()

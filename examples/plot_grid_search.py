@@ -24,7 +24,7 @@ from sklearn.pipeline import make_pipeline
 
 from sklearn_neurif import IPCARegressor
 from sklearn_neurif.datasets import make_conditional_factor_panel
-from sklearn_neurif.metrics import predictive_r2_scorer, total_r2_scorer
+from sklearn_neurif.metrics import r2_predictive_scorer, r2_total_scorer
 from sklearn_neurif.model_selection import PanelTimeSeriesSplit
 from sklearn_neurif.portfolio import long_short_sharpe_scorer
 from sklearn_neurif.preprocessing import CrossSectionalRankScaler
@@ -52,8 +52,8 @@ search = GridSearchCV(
     {"ipcaregressor__n_factors": [1, 2, 3, 4, 5, 6]},
     cv=PanelTimeSeriesSplit(n_splits=3 if quick else 5, gap=1),
     scoring={
-        "total_r2": total_r2_scorer,
-        "predictive_r2": predictive_r2_scorer,
+        "total_r2": r2_total_scorer,
+        "predictive_r2": r2_predictive_scorer,
         "long_short_sharpe": long_short_sharpe_scorer,
     },
     # Total R-squared out of sample still re-estimates the factors on the test

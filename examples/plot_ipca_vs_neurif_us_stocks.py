@@ -89,7 +89,7 @@ evaluations = {
     name: evaluate_factor_model(pipe, X[test], y[test], name=name)
     for name, pipe in pipelines.items()
 }
-table = pd.concat([ev.summary() for ev in evaluations.values()], axis=1)
+table = pd.concat([ev.summary() for ev in evaluations.values()])
 print(table.round(4).to_string())
 
 # %%
@@ -97,8 +97,8 @@ print(table.round(4).to_string())
 # -----------------------------------------------------
 fig, ax = plt.subplots(figsize=(7, 3.5))
 for name, ev in evaluations.items():
-    ls = ev.long_short_returns["EW"]
-    sharpe = ev.long_short.loc["EW", "sharpe"]
+    ls = ev.long_short_returns["equal"]
+    sharpe = ev.long_short.loc["equal", "sharpe"]
     print(f"{name}: long-short mean {ls.mean():.4f}, Sharpe {sharpe:.2f}")
     ax.plot(ls.index.to_timestamp(), (1 + ls).cumprod(), label=name)
 ax.set_ylabel("growth of $1, long-short decile")

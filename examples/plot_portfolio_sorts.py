@@ -71,7 +71,7 @@ fig.tight_layout()
 # -----------------------------
 # Portfolio rows are labelled by the as-of period ``t`` of the sort; each
 # return is earned over ``t+1``.
-ls = sorts.long_short_returns()
+ls = sorts.long_short_returns
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ls.cumsum().plot(ax=ax)
 ax.set_xlabel("as-of period t of the sort (return over t+1)")

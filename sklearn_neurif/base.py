@@ -16,14 +16,12 @@ import pandas as pd
 from sklearn.base import TransformerMixin
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
-from ._deprecation import DeprecatedAlias
 from ._docstrings import fill_doc
 from .metrics import r2_predictive
 from .panel import PanelLayout, check_panel_target, is_panel, panel_index
 from .panel._units import check_predictions
 
 __all__ = [
-    "DeprecatedAlias",
     "FactorModelMixin",
     "FactorOutputs",
     "PredictiveScoreMixin",

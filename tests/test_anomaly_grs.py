@@ -42,13 +42,13 @@ def test_more_test_assets_than_periods_reports_grs_unavailable():
             ols = sm.OLS(R.iloc[:, m].to_numpy(), X).fit()
             assert res.alpha.iloc[m] == pytest.approx(ols.params[0], rel=1e-10)
             assert res.r2.iloc[m] == pytest.approx(ols.rsquared, rel=1e-10)
-        assert np.isfinite(res.tstat).all() and np.isfinite(res.cs_r2)
+        assert np.isfinite(res.tstats).all() and np.isfinite(res.cs_r2)
     table = comp.summary()
-    assert list(table.index[table.index.get_loc("GRS_pvalue") + 1 :][:1]) == [
+    assert list(table.columns[table.columns.get_loc("GRS_pvalue") + 1 :][:1]) == [
         "GRS_unavailable"
     ]
-    assert "T=24, M=50, K=3" in table.loc["GRS_unavailable", "FF3"]
-    assert table.loc["mean_abs_alpha", "FF3"] == pytest.approx(
+    assert "T=24, M=50, K=3" in table.loc["FF3", "GRS_unavailable"]
+    assert table.loc["FF3", "mean_abs_alpha"] == pytest.approx(
         comp["FF3"].alpha.abs().mean()
     )
 
@@ -59,8 +59,8 @@ def test_grs_unavailable_only_for_the_sets_that_need_it():
     assert comp["CAPM"].grs_unavailable is None and np.isfinite(comp["CAPM"].grs_stat)
     assert "T=30, M=26, K=5" in comp["FF5"].grs_unavailable
     table = comp.summary()
-    assert pd.isna(table.loc["GRS_unavailable", "CAPM"])
-    assert "GRS_unavailable" not in anomaly_test(R, f, "CAPM").summary().index
+    assert pd.isna(table.loc["CAPM", "GRS_unavailable"])
+    assert "GRS_unavailable" not in anomaly_test(R, f, "CAPM").summary().columns
 
 
 def test_collinear_test_assets_report_grs_unavailable():

@@ -327,7 +327,7 @@ def test_inputs_not_mutated(panel):
 
 
 def test_pipeline_and_grid_search(panel):
-    from sklearn_neurif.metrics import total_r2_scorer
+    from sklearn_neurif.metrics import r2_total_scorer
     from sklearn_neurif.model_selection import PanelTimeSeriesSplit
     from sklearn_neurif.preprocessing import CrossSectionalRankScaler
 
@@ -343,7 +343,7 @@ def test_pipeline_and_grid_search(panel):
             "conditionalautoencoderregressor__n_factors": [1, 2],
         },
         cv=PanelTimeSeriesSplit(n_splits=2, test_size=5),
-        scoring=total_r2_scorer,
+        scoring=r2_total_scorer,
     ).fit(X, y)
     assert len(grid.cv_results_["mean_test_score"]) == 4
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
@@ -415,8 +415,7 @@ def test_sklearn_tags():
     assert tags.estimator_type == "regressor" and tags.transformer_tags is not None
 
 
-def test_premia_is_a_deprecated_alias_of_factor_premia(fitted):
+def test_premia_are_factor_premia_only(fitted):
+    # No deprecated alias (nothing has been released): premia_ is gone.
     assert list(fitted.factor_premia_.index) == ["factor_1", "factor_2"]
-    with pytest.warns(FutureWarning, match="factor_premia_"):
-        np.testing.assert_array_equal(fitted.premia_, fitted.factor_premia_)
-    assert not hasattr(ConditionalAutoencoderRegressor(), "premia_")
+    assert not hasattr(fitted, "premia_")

@@ -32,12 +32,12 @@ from sklearn_neurif.inference import (
 )
 from sklearn_neurif.metrics import (
     mae,
-    predictive_r2_scorer,
     r2_predictive,
+    r2_predictive_scorer,
     r2_total,
+    r2_total_scorer,
     rank_ic,
     rmse,
-    total_r2_scorer,
 )
 from sklearn_neurif.model_selection import (
     PanelTimeSeriesSplit,
@@ -725,13 +725,13 @@ TOOL_CASES = [
         "predictive scorer with a NumPy y",
         ValueError,
         "never by position",
-        lambda: predictive_r2_scorer(_fitted_ipca(), X0, Y0.to_numpy()),
+        lambda: r2_predictive_scorer(_fitted_ipca(), X0, Y0.to_numpy()),
     ),
     (
         "total scorer with y missing rows",
         ValueError,
         "not aligned",
-        lambda: total_r2_scorer(_fitted_ipca(), X0, Y0.iloc[1:]),
+        lambda: r2_total_scorer(_fitted_ipca(), X0, Y0.iloc[1:]),
     ),
     (
         "predict with string months",
@@ -1124,7 +1124,7 @@ def test_align_next_period_returns_across_a_year_boundary():
 def test_reordered_y_scores_the_same(name):
     est = ESTIMATORS[name]().fit(X0, Y0)
     assert est.score(X0, Y0.iloc[::-1]) == pytest.approx(est.score(X0, Y0))
-    assert predictive_r2_scorer(est, X0, Y0.sample(frac=1, random_state=0)) == (
+    assert r2_predictive_scorer(est, X0, Y0.sample(frac=1, random_state=0)) == (
         pytest.approx(est.score(X0, Y0))
     )
 
@@ -1158,15 +1158,22 @@ def test_metrics_align_two_series():
     assert rank_ic(Y0, pred.iloc[::-1]).mean == pytest.approx(rank_ic(Y0, pred).mean)
 
 
-def test_rank_ic_masks_nan_predictions():
+def test_rank_ic_refuses_nan_predictions_like_r2():
+    # Issue 17: rank_ic dropped NaN predictions silently where r2_predictive
+    # refuses them; both now refuse (one path: aligned_pair).
     pred = pd.Series(np.random.default_rng(3).normal(size=len(Y0)), index=Y0.index)
     gappy = pred.copy()
     gappy.iloc[::3] = np.nan
-    keep = gappy.notna()
-    ours = rank_ic(Y0, gappy)
-    ref = rank_ic(Y0[keep], pred[keep])
-    pd.testing.assert_series_equal(ours.series, ref.series)
-    assert ours.mean < 0.9  # not the 1.0 of NaN counted as ties
+    for metric in (rank_ic, r2_predictive):
+        with pytest.raises(ValueError, match=r"y_pred contains 27 NaN value\(s\)"):
+            metric(Y0, gappy)
+    # Missing returns are still masked: only the prediction must exist.
+    holes = Y0.copy()
+    holes.iloc[::3] = np.nan
+    keep = holes.notna()
+    pd.testing.assert_series_equal(
+        rank_ic(holes, pred).series, rank_ic(Y0[keep], pred[keep]).series
+    )
 
 
 def test_parameter_constraints_still_take_numpy_integers():
@@ -1179,7 +1186,7 @@ def test_spanning_regression_sorts_periods():
     perm = np.random.default_rng(0).permutation(len(R0))
     ours = spanning_regression(R0.iloc[perm], F0.iloc[perm], nw_lags=3)
     ref = spanning_regression(R0, F0, nw_lags=3)
-    pd.testing.assert_frame_equal(ours.tstat, ref.tstat)
+    pd.testing.assert_frame_equal(ours.tstats, ref.tstats)
 
 
 def test_breakpoint_flags_boolean_or_0_1():
@@ -1372,6 +1379,133 @@ def test_time_labels_of_another_type_than_in_fit(name):
     est.predict(_time_relabelled(X0, MONTHS.to_timestamp().as_unit("s")))
 
 
+# ------------------------------ walk_forward_predict (issue 17, h17-study)
+# The last block without returns, refit errors named, YYYYMM periods, row-wise
+# CV objects, holes and one-period training windows, n_jobs and warm_start.
+def _wf_walk(estimator=None, X=X0, y=Y0, **kwargs):
+    from sklearn_neurif.model_selection import walk_forward_predict
+
+    kwargs = {"test_start": MONTHS[5], "refit_every": 1, **kwargs}
+    return walk_forward_predict(estimator or _ipca(), X, y, **kwargs)
+
+
+def test_walk_forward_last_block_without_returns_is_not_scored():
+    # align_next_period_returns leaves the last month without a return.
+    y = Y0.where(Y0.index.get_level_values("time") != MONTHS[-1])
+    seen = []
+    res = _wf_walk(y=y, on_refit=seen.append)
+    assert [r.refit for r in seen] == [1, 2, 3]
+    assert res.predictions[res.test_mask].notna().all()  # predicted...
+    last = res.refits.iloc[-1]
+    assert np.isnan(last.R2_predictive) and np.isnan(last.R2_total)  # ...not scored
+    assert res.refits.R2_total.iloc[:-1].notna().all()
+    assert res.factors.loc[MONTHS[-1]].isna().all()
+
+
+class _WfFailsLate(IPCARegressor):
+    """IPCA that fails once its training window passes six months."""
+
+    def fit(self, X, y):
+        if X.index.get_level_values(-1).nunique() > 6:
+            raise ValueError("singular design")
+        return super().fit(X, y)
+
+
+def test_walk_forward_error_names_the_refit_and_keeps_finished_refits():
+    seen = []
+    with pytest.raises(
+        ValueError,
+        match=r"Walk-forward refit 3/3 \(training 2020-01 to 2020-07, test "
+        r"2020-08 to 2020-08\): singular design",
+    ):
+        _wf_walk(_WfFailsLate(n_factors=1), on_refit=seen.append)
+    # The refits that finished were handed over before the failure.
+    assert [r.refit for r in seen] == [1, 2]
+    assert all(r.predictions.notna().all() for r in seen)
+    assert str(seen[-1].periods.test_start) == "2020-07"
+
+
+def _wf_yyyymm(obj):
+    return _time_relabelled(obj, [m.year * 100 + m.month for m in MONTHS])
+
+
+@pytest.mark.parametrize("start", [202006, "2020-06", "202006", pd.Period("2020-06")])
+def test_walk_forward_yyyymm_panel_takes_its_own_labels(start):
+    res = _wf_walk(X=_wf_yyyymm(X0), y=_wf_yyyymm(Y0), test_start=start)
+    assert str(res.refits.test_start.iloc[0]) == "2020-06"
+    assert res.test_mask.sum() == 3 * N_ASSETS
+    assert res.predictions[res.test_mask].notna().all()
+
+
+def test_walk_forward_string_start_on_integer_periods_refused(trained):
+    X, y = _time_relabelled(X0, list(range(8))), _time_relabelled(Y0, list(range(8)))
+    with pytest.raises(ValueError, match="test_start='5' is not an integer.*integers"):
+        _wf_walk(X=X, y=y, test_start="5")
+    with pytest.raises(ValueError, match="cannot be read as a period of the panel"):
+        _wf_walk(test_start="not a month")
+    assert trained == []
+
+
+@pytest.mark.parametrize("cv", ["kfold", "shuffled", "timeseries", "ridgecv"])
+def test_walk_forward_refuses_row_wise_cv_objects(cv, trained):
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import GridSearchCV, KFold, TimeSeriesSplit
+
+    splitter = {
+        "kfold": KFold(3),
+        "shuffled": KFold(3, shuffle=True, random_state=0),
+        "timeseries": TimeSeriesSplit(3),
+        "ridgecv": KFold(3),
+    }[cv]
+    if cv == "ridgecv":
+        est, owner = RidgeCV(cv=splitter), r"RidgeCV \(cv\)"
+    else:
+        est = GridSearchCV(_ipca(), {"n_factors": [1, 2]}, cv=splitter)
+        owner = "The GridSearchCV"
+    with pytest.raises(ValueError, match=f"{owner} has cv=.*a row-wise splitter"):
+        _wf_walk(est)
+    assert trained == []
+    # A period splitter passes (and validation_periods replaces any cv).
+    search = GridSearchCV(_ipca(), {"n_factors": [1]}, cv=PanelTimeSeriesSplit(2))
+    assert _wf_walk(search, refit_every=3).predictions.notna().any()
+    est = GridSearchCV(_ipca(), {"n_factors": [1]}, cv=KFold(3))
+    assert _wf_walk(est, validation_periods=2, refit_every=3).predictions.notna().any()
+
+
+def test_walk_forward_warns_of_a_missing_month():
+    keep = X0.index.get_level_values("time") != MONTHS[2]
+    with pytest.warns(PanelDataWarning, match=r"1 period\(s\).*absent.*2020-03"):
+        _wf_walk(X=X0[keep], y=Y0[keep], refit_every=3)
+
+
+def _wf_ipca_search():
+    from sklearn.model_selection import GridSearchCV
+
+    return GridSearchCV(_ipca(), {"n_factors": [1]})
+
+
+def test_walk_forward_warns_of_one_training_period():
+    with pytest.warns(PanelDataWarning, match="leaves one training period .2020-01."):
+        _wf_walk(_wf_ipca_search(), test_start=MONTHS[3], validation_periods=2)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"n_jobs": 0}, ValueError, "n_jobs=0 runs nothing"),
+        ({"n_jobs": True}, TypeError, "n_jobs must be None or a non-zero integer"),
+        ({"n_jobs": "2"}, TypeError, "n_jobs must be None or a non-zero integer"),
+        ({"n_jobs": 1.5}, TypeError, r"got 1.5 \(float\)"),
+        ({"warm_start": "yes"}, TypeError, "warm_start must be True or False"),
+        ({"on_refit": "print"}, TypeError, "on_refit must be None or a callable"),
+    ],
+)
+def test_walk_forward_bad_options(kwargs, error, match, trained):
+    with pytest.raises(error, match=match):
+        _wf_walk(**kwargs)
+    assert trained == []
+
+
 # ------------------------------------------- NeurIFRegressorCV (issue 17, h17-api)
 def _neurif_cv(**kwargs):
     from sklearn_neurif.neurif import NeurIFRegressorCV
@@ -1503,3 +1637,414 @@ def test_neurif_cv_pairs_a_shuffled_y_by_index(cv):
         a.cv_results_["mean_test_score"], b.cv_results_["mean_test_score"]
     )
     np.testing.assert_allclose(a.predict(X0), b.predict(X0))
+
+
+# =============================================================================
+# Issue 17 (branch h17-valid): forecasts paired by label, the evaluation of
+# searches and ensembles, frames without a MultiIndex, scale, periods, tools.
+# Each case: one kind, its exception type and a message naming the problem.
+# =============================================================================
+from sklearn_neurif import evaluate_factor_model  # noqa: E402
+from sklearn_neurif.inference import anomaly_test, newey_west_mean  # noqa: E402
+
+RNG17 = np.random.default_rng(17)
+P17 = pd.Series(RNG17.normal(0, 0.02, len(Y0)), index=Y0.index, name="pred")
+# Integer entities and periods: a swapped index shares labels with y's.
+INT_IDX = pd.MultiIndex.from_product([range(12), range(30)], names=["entity", "time"])
+Y_INT = pd.Series(RNG17.normal(0, 0.1, len(INT_IDX)), index=INT_IDX)
+P_INT = pd.Series(RNG17.normal(0, 0.02, len(INT_IDX)), index=INT_IDX)
+
+
+def _unnamed_swapped(obj):
+    return obj.swaplevel().rename_axis([None, None])
+
+
+def _ids_as_columns(X):
+    """X with its entity and YYYYMM month left as ordinary columns."""
+    out = X.reset_index()
+    out["time"] = out["time"].dt.year * 100 + out["time"].dt.month
+    return out
+
+
+def _yyyymm_with_typo(obj):
+    """``obj`` on YYYYMM integers with one impossible month (202013)."""
+    labels = [202001, 202002, 202003, 202004, 202005, 202006, 202007, 202013]
+    return _time_relabelled(obj, labels)
+
+
+class _PredictMustNotRun:
+    """A fitted model stand-in: inputs must be refused before predict runs."""
+
+    n_factors = 1
+
+    def predict(self, X):
+        raise AssertionError("predict ran before the inputs were checked")
+
+    transform = predict
+
+
+def _common_periods_none():
+    later = F0.set_axis(F0.index + 120)
+    return anomaly_test(R0.to_frame(), later, join="inner")
+
+
+ISSUE17_VALID_CASES = [
+    # finding 2: forecasts with (time, entity) levels were paired silently
+    (
+        "diebold_mariano: forecast on (time, entity) levels",
+        ValueError,
+        r"pred2: The panel index looks like \(time, entity\)",
+        lambda: diebold_mariano(Y0, 0.0, P17.swaplevel()),
+    ),
+    (
+        "clark_west: forecast on (time, entity) levels",
+        ValueError,
+        r"pred_large: The panel index looks like \(time, entity\)",
+        lambda: clark_west(Y0, 0.0, P17.swaplevel()),
+    ),
+    (
+        "monthly_r2: forecast on (time, entity) levels",
+        ValueError,
+        r"pred: The panel index looks like \(time, entity\)",
+        lambda: monthly_r2(Y0, P17.swaplevel()),
+    ),
+    (
+        "diebold_mariano: unnamed integer levels swapped",
+        ValueError,
+        r"pred2's index looks like \(time, entity\).*swaplevel",
+        lambda: diebold_mariano(Y_INT, 0.0, _unnamed_swapped(P_INT)),
+    ),
+    (
+        "clark_west: unnamed integer levels swapped",
+        ValueError,
+        r"pred_small's index looks like \(time, entity\)",
+        lambda: clark_west(Y_INT, _unnamed_swapped(P_INT), 0.0),
+    ),
+    (
+        "diebold_mariano: forecast levels named otherwise than y's",
+        ValueError,
+        r"pred1's index levels are \['permno', 'date'\] but y's are "
+        r"\['entity', 'time'\].*rename_axis",
+        lambda: diebold_mariano(Y0, P17.rename_axis(["permno", "date"]), 0.0),
+    ),
+    (
+        "diebold_mariano: forecast on timestamps, y on Periods",
+        ValueError,
+        r"pred2's time level holds datetime64\[.s\] labels but y's period\[M\]",
+        lambda: diebold_mariano(Y0, 0.0, _time_relabelled(P17, MONTHS.to_timestamp())),
+    ),
+    (
+        "diebold_mariano: forecast Series without a MultiIndex",
+        ValueError,
+        "pred2 is a Series indexed by RangeIndex.*never by position",
+        lambda: diebold_mariano(Y0, 0.0, P17.reset_index(drop=True)),
+    ),
+    # finding 8: forecast types
+    (
+        "diebold_mariano: boolean forecast Series",
+        TypeError,
+        r"pred2 must be numeric returns; got booleans",
+        lambda: diebold_mariano(Y0, 0.0, P17 > 0),
+    ),
+    (
+        "clark_west: boolean forecast array",
+        TypeError,
+        r"pred_large must be numeric returns; got booleans",
+        lambda: clark_west(Y0, 0.0, (P17 > 0).to_numpy()),
+    ),
+    (
+        "diebold_mariano: a boolean as the constant forecast",
+        TypeError,
+        "pred1 must be a forecast of returns; got the boolean True",
+        lambda: diebold_mariano(Y0, np.True_, P17),
+    ),
+    (
+        "diebold_mariano: numbers stored as text (array)",
+        TypeError,
+        "pred2 must be numeric returns; got dtype .*stored as text are refused",
+        lambda: diebold_mariano(Y0, 0.0, P17.astype(str).to_numpy()),
+    ),
+    (
+        "monthly_r2: numbers stored as text (Series)",
+        TypeError,
+        "pred must be numeric returns; got dtype .*stored as text are refused",
+        lambda: monthly_r2(Y0, P17.astype(str)),
+    ),
+    (
+        "diebold_mariano(y, 'x', P2)",
+        TypeError,
+        "pred1 must be a Series, an array or a number of forecast returns; got 'x'",
+        lambda: diebold_mariano(Y0, "x", P17),
+    ),
+    (
+        "diebold_mariano: None as a forecast",
+        TypeError,
+        "pred2 must be a Series, an array or a number of forecast returns; got None",
+        lambda: diebold_mariano(Y0, 0.0, None),
+    ),
+    (
+        "evaluate_factor_model(nw_lags=-1)",
+        ValueError,
+        "nw_lags must be a non-negative integer or None; got -1",
+        lambda: evaluate_factor_model(_fitted_ipca(), X0, Y0, nw_lags=-1),
+    ),
+    (
+        "evaluate_factor_model(periods_per_year=0)",
+        ValueError,
+        "periods_per_year must be a positive integer; got 0",
+        lambda: evaluate_factor_model(_fitted_ipca(), X0, Y0, periods_per_year=0),
+    ),
+    (
+        "evaluate_factor_model(None, ...)",
+        TypeError,
+        "estimator must be a fitted return model with predict.*got NoneType",
+        lambda: evaluate_factor_model(None, X0, Y0),
+    ),
+    (
+        "newey_west_mean(lags=-1)",
+        ValueError,
+        "Newey-West lags must be None or an integer >= 0; got -1",
+        lambda: newey_west_mean(R0.to_numpy(), -1),
+    ),
+    (
+        "newey_west_mean(lags=True)",
+        ValueError,
+        "Newey-West lags must be None or an integer >= 0; got True",
+        lambda: newey_west_mean(R0.to_numpy(), True),
+    ),
+    # finding 11: entity and time left as ordinary columns (one path: panel_index)
+    *[
+        (
+            f"{name}: entity and YYYYMM month as columns, no MultiIndex",
+            ValueError,
+            r"X has no \(entity, time\) MultiIndex, and its column\(s\) "
+            r"\['entity', 'time'\] name an entity or a period.*set_index",
+            lambda name=name: ESTIMATORS[name]().fit(
+                _ids_as_columns(X0), Y0.to_numpy()
+            ),
+        )
+        for name in ("ipca", "ca", "transformer", "neurif")
+    ],
+    (
+        "scaler: entity and month as columns, no MultiIndex",
+        ValueError,
+        r"column\(s\) \['entity', 'time'\] name an entity or a period",
+        lambda: CrossSectionalRankScaler().fit(_ids_as_columns(X0)),
+    ),
+    (
+        "scaler: a frame indexed by date alone",
+        ValueError,
+        r"its index and column\(s\) \['time'\] name an entity or a period",
+        lambda: CrossSectionalRankScaler().fit(X0.reset_index(level=0, drop=True)),
+    ),
+    (
+        "sorter: RangeIndex frame with permno and date columns",
+        ValueError,
+        r"column\(s\) \['permno', 'date'\] name an entity or a period",
+        lambda: PortfolioSorter(2, signal="signal").fit(
+            _sorter_frame()
+            .rename_axis(["permno", "date"])
+            .reset_index()
+            .assign(date=lambda d: d["date"].dt.year * 100 + d["date"].dt.month),
+            Y0.to_numpy(),
+        ),
+    ),
+    (
+        "ipca: dollar-scale characteristic next to a constant (numerically collinear)",
+        ValueError,
+        r"\['c2'\] are far from the scale.*scale problem, not redundant columns",
+        lambda: IPCARegressor(n_factors=1, add_constant=True).fit(
+            X0.assign(c2=1e13 + X0["c2"] * 100), Y0
+        ),
+    ),
+    (
+        "PanelTimeSeriesSplit.split_periods: YYYYMM groups with month 13",
+        ValueError,
+        r"groups are six-digit integers that read as YYYYMM months except 1 with "
+        r"no such month \(e\.g\. \[202013\]\)",
+        lambda: PanelTimeSeriesSplit(2).split_periods(
+            X0.to_numpy(), groups=_yyyymm_with_typo(Y0).index.get_level_values(1)
+        ),
+    ),
+    (
+        "ipca: panel on YYYYMM integers with one impossible month",
+        ValueError,
+        r"time level of the panel index holds six-digit integers .*\[202013\]",
+        lambda: _ipca().fit(_yyyymm_with_typo(X0), _yyyymm_with_typo(Y0)),
+    ),
+    (
+        "rank_ic: NaN predictions (refused as by r2_predictive)",
+        ValueError,
+        r"y_pred contains 8 NaN value\(s\)",
+        lambda: rank_ic(Y0, P17.where(P17.index.get_level_values(0) != 3)),
+    ),
+    (
+        "sort_on_factor_model: weights on other rows (before predict)",
+        ValueError,
+        r"weights is not aligned with X: 8 \(entity, time\) row\(s\) of X missing",
+        lambda: sort_on_factor_model(
+            _PredictMustNotRun(), X0, Y0, weights=(X0["c1"] + 2).iloc[8:]
+        ),
+    ),
+    (
+        "sort_on_factor_model: weights as an array for a panel (before predict)",
+        ValueError,
+        "weights is a ndarray without one: weights is paired with X by index",
+        lambda: sort_on_factor_model(
+            _PredictMustNotRun(), X0, Y0, weights=(X0["c1"] + 2).to_numpy()
+        ),
+    ),
+    (
+        "spanning_regression(periods_per_year=0)",
+        ValueError,
+        "periods_per_year .* must be a positive integer; got 0",
+        lambda: spanning_regression(R0, F0, periods_per_year=0),
+    ),
+    (
+        "spanning_regression(periods_per_year=True)",
+        ValueError,
+        "periods_per_year .* must be a positive integer; got True",
+        lambda: spanning_regression(R0, F0, periods_per_year=True),
+    ),
+    (
+        "anomaly_test: no period common to test assets and factors",
+        ValueError,
+        "The test assets and the factors have no period in common",
+        _common_periods_none,
+    ),
+    (
+        "anomaly_test: a test asset without any return",
+        ValueError,
+        r"Test asset\(s\) \['empty'\] have no return in any of the 60 period",
+        lambda: anomaly_test(R0.to_frame().assign(empty=np.nan), F0),
+    ),
+    (
+        "anomaly_test: missing='drop' leaving no period",
+        ValueError,
+        "missing='drop' leaves no period",
+        lambda: anomaly_test(
+            R0.to_frame().assign(
+                q=R0.where(np.arange(60) % 2 == 0), r=R0.where(np.arange(60) % 2 == 1)
+            ),
+            F0,
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("exc", "match", "call"),
+    [pytest.param(e, m, c, id=i) for i, e, m, c in ISSUE17_VALID_CASES],
+)
+def test_issue17_bad_input(exc, match, call, trained):
+    before = len(trained)  # _fitted_ipca() trains before the call is made
+    with pytest.raises(exc, match=match):
+        call()
+    assert "epoch" not in trained[before:]
+
+
+def test_issue17_forecasts_aligned_by_label_and_object_numbers_read():
+    # The same forecast shuffled, on object dtype, or as y's row-order array
+    # gives the same test; rows of y without a forecast are left out, counted.
+    ref = diebold_mariano(Y0, 0.0, P17)
+    for pred in (
+        P17.sample(frac=1, random_state=0),
+        P17.astype(object),
+        P17.to_numpy(),
+        P17.to_numpy().astype(object),
+    ):
+        assert diebold_mariano(Y0, 0.0, pred).stat == pytest.approx(ref.stat)
+    partial = diebold_mariano(Y0, 0.0, P17.iloc[10:])
+    assert partial.n_rows_dropped == 10 and partial.n_rows == len(Y0) - 10
+    pd.testing.assert_series_equal(
+        monthly_r2(Y0, P17.swaplevel().swaplevel()), monthly_r2(Y0, P17)
+    )
+
+
+def test_issue17_evaluate_unwraps_a_fitted_search():
+    # finding 6: r2_total was NaN ("has no realised factors") for a search.
+    from sklearn.model_selection import GridSearchCV
+
+    search = GridSearchCV(
+        make_pipeline(CrossSectionalRankScaler(), IPCARegressor()),
+        {"ipcaregressor__n_factors": [1, 2]},
+        cv=PanelTimeSeriesSplit(2),
+    ).fit(X0, Y0)
+    ev = evaluate_factor_model(search, X0, Y0)
+    best = evaluate_factor_model(search.best_estimator_, X0, Y0)
+    assert np.isfinite(ev.r2_total) and ev.notes == ()
+    assert (ev.r2_total, ev.r2_predictive) == (best.r2_total, best.r2_predictive)
+    assert ev.name == "IPCARegressor"
+
+
+def test_issue17_seed_ensemble_of_a_deterministic_model_warns():
+    # finding 8: Ridge has a random_state, but its default solver ignores it.
+    from sklearn.linear_model import Ridge
+
+    with pytest.warns(
+        UserWarning,
+        match="members of the SeedEnsembleRegressor of "
+        "Ridge are identical: their random_state does not change",
+    ):
+        SeedEnsembleRegressor(Ridge(), n_estimators=3).fit(X0, Y0)
+
+
+def test_issue17_seed_ensemble_of_a_pipeline_keeps_the_factor_outputs():
+    # finding 9: a Pipeline member lost factors_, get_factors and predict_total.
+    pipe = make_pipeline(CrossSectionalRankScaler(), _ca())
+    ens = SeedEnsembleRegressor(pipe, n_estimators=2, random_state=0).fit(X0, Y0)
+    assert ens.factors_.columns.tolist() == [(1, "factor_1"), (2, "factor_1")]
+    assert ens.get_factors(X0, Y0).shape == (N_MONTHS, 2)
+    members = [m.predict(X0) for m in ens.estimators_]
+    totals = [m[-1].predict_total(m[:-1].transform(X0), Y0) for m in ens.estimators_]
+    np.testing.assert_allclose(ens.predict_total(X0, Y0), np.mean(totals, axis=0))
+    np.testing.assert_allclose(ens.predict(X0), np.mean(members, axis=0))
+    ev = evaluate_factor_model(ens, X0, Y0)
+    assert np.isfinite(ev.r2_total) and ev.notes == ()
+
+
+def test_issue17_ipca_on_dollar_scale_columns_names_the_scale(trained):
+    # Three market caps in dollars and a constant: ALS itself failed with
+    # numpy's "Matrix is not positive definite"; the error names the scale.
+    X = X0 * 1e12 + 5e12
+    with pytest.raises(
+        ValueError,
+        match=r"\['c1', 'c2', 'c3'\] are far from the "
+        "scale.*CrossSectionalRankScaler",
+    ):
+        IPCARegressor(n_factors=3, add_constant=True).fit(X, Y0)
+
+
+def test_issue17_total_loss_portfolio_warns_and_explains_turnover():
+    # finding 11: -100% returns gave NaN turnover and numpy's RuntimeWarning.
+    X = _sorter_frame()
+    y = Y0.copy()
+    loser = X["signal"].groupby(level="time").idxmin()[MONTHS[2]]
+    y.loc[loser] = -1.0  # the bottom portfolio of 10 assets and 10 deciles
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = PortfolioSorter(10, signal="signal").fit(X, y).result_
+    messages = [str(w.message) for w in caught]
+    assert [w.category for w in caught] == [PanelDataWarning], messages
+    assert (
+        "1 portfolio return(s) are -100% or below (e.g. P1 in 2020-03)" in (messages[0])
+        and "turnover in the next period is NaN" in messages[0]
+    )
+    assert np.isnan(result.turnover.loc[MONTHS[3], "P1"])
+    assert result.turnover.loc[MONTHS[4] :, "P1"].notna().all()
+
+
+ISSUE17_VALID_STANDALONE = (
+    "forecasts on object dtype / shuffled / arrays read (valid input kept)",
+    "evaluate_factor_model on a fitted GridSearchCV of a Pipeline",
+    "SeedEnsembleRegressor of a model whose seed changes nothing",
+    "SeedEnsembleRegressor of a Pipeline ending in a factor model",
+    "IPCA on dollar-scale columns failing inside ALS",
+    "a portfolio losing 100%: warning and explained NaN turnover",
+)
+
+
+def test_issue17_valid_number_of_kinds():
+    assert len(ISSUE17_VALID_CASES) + len(ISSUE17_VALID_STANDALONE) >= 30

@@ -25,6 +25,9 @@ ESTIMATORS = [
     PortfolioSorter(),
     IPCARegressor(),
     IPCARegressor(add_constant=True),
+    # IPCARegressorCV (new on main, branch h21-ipca) is not listed yet: 41 of
+    # its 57 checks fail (a plain array, one period, leaves it no validation
+    # month; y is paired by position). Reported to the lead (issue 17 item 3).
     # Defaults except fewer epochs, and n_factors=1 where K <= L is intrinsic
     # (the checks' data have as few as one feature). window=12 on the checks'
     # single-period arrays is masked, as for new assets.

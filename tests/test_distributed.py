@@ -18,7 +18,7 @@ from sklearn.model_selection import GridSearchCV, cross_validate
 
 from sklearn_neurif import NeurIFRegressor
 from sklearn_neurif.datasets import make_conditional_factor_panel
-from sklearn_neurif.metrics import total_r2_scorer
+from sklearn_neurif.metrics import r2_total_scorer
 from sklearn_neurif.model_selection import PanelTimeSeriesSplit
 
 distributed = pytest.importorskip("distributed")
@@ -57,7 +57,7 @@ def _cv():
 
 
 def _search(**params):
-    return GridSearchCV(_estimator(**params), GRID, cv=_cv(), scoring=total_r2_scorer)
+    return GridSearchCV(_estimator(**params), GRID, cv=_cv(), scoring=r2_total_scorer)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_checkpoint_dir_on_dask_gives_one_directory_per_fit(client, data, tmp_pa
                     data.X,
                     data.y,
                     cv=_cv(),
-                    scoring=total_r2_scorer,
+                    scoring=r2_total_scorer,
                     return_estimator=True,
                 )
     assert tasks.data
@@ -123,6 +123,6 @@ def test_checkpoint_dir_on_dask_gives_one_directory_per_fit(client, data, tmp_pa
         assert os.path.isfile(os.path.join(path, "params.pt"))
     # The checkpoints do not change the fits.
     plain = cross_validate(
-        _estimator(n_factors=2), data.X, data.y, cv=_cv(), scoring=total_r2_scorer
+        _estimator(n_factors=2), data.X, data.y, cv=_cv(), scoring=r2_total_scorer
     )
     np.testing.assert_allclose(result["test_score"], plain["test_score"], rtol=1e-6)

@@ -99,11 +99,11 @@ def test_any_return_model_with_a_seed(panel, model):
     seed_param = next(p for p in params if p.endswith("random_state"))
     assert params[seed_param] == ens.seeds_[1]
     # The transformer has no factors: no transform, factors_ or get_factors.
-    has_factors = not isinstance(model, TransformerRegressor) and not hasattr(
-        model, "steps"
-    )
+    # A Pipeline ending in a factor model keeps them (its final step's).
+    has_factors = not isinstance(model, TransformerRegressor)
     assert hasattr(ens, "factors_") == has_factors
     assert hasattr(ens, "get_factors") == has_factors
+    assert hasattr(ens, "predict_total") == has_factors
 
 
 def test_parallel_members_equal_sequential_ones(panel):

@@ -60,15 +60,16 @@ def test_figures_equal_the_metric_functions(panel):
     assert ev.mae == mae(y, pred)
     assert (ev.ic_mean, ev.ic_tstat) == (ic.mean, ic.tstat)
     pd.testing.assert_series_equal(ev.rank_ic.series, ic.series)
-    assert ev.ic_nw_tstat == newey_west_mean(ic.series.to_numpy())[1]
+    assert ev.ic_nw_tstat == newey_west_mean(ic.series.to_numpy()).stat
     frame = pd.DataFrame({"pred": pred, "w": sizes}, index=X.index)
-    for w, col in (("EW", None), ("VW", "w")):
+    assert list(ev.sorts) == ["equal", "value"]  # PortfolioSorter's weightings
+    for w, col in (("equal", None), ("value", "w")):
         ref = _sort(frame, y, "pred", col)
         got = ev.sorts[w]["predicted"]
         pd.testing.assert_frame_equal(got.returns, ref.returns)
         pd.testing.assert_frame_equal(got.summary(), ref.summary())
         assert ev.long_short.loc[w, "sharpe"] == ref.sharpe["LS"]
-        assert ev.long_short.loc[w, "tstat"] == ref.tstat["LS"]
+        assert ev.long_short.loc[w, "tstat"] == ref.tstats["LS"]
         pd.testing.assert_series_equal(
             ev.long_short_returns[w], ref.returns["LS"], check_names=False
         )
@@ -78,7 +79,7 @@ def test_figures_equal_the_metric_functions(panel):
 
 
 def test_study_sorts_on_loadings_unchanged(panel):
-    """The study sorted on a unit weight column for EW and on the loadings."""
+    """The study sorted on a unit weight column for equal weights and on the loadings."""
     X, y, sizes, model = panel
     ev = evaluate_factor_model(model, X, y, weights=sizes, sort_loadings=True)
     Z = np.asarray(model.transform(X), dtype=float)[:, :2]
@@ -86,8 +87,8 @@ def test_study_sorts_on_loadings_unchanged(panel):
         {"predicted": model.predict(X), "loading_1": Z[:, 0], "loading_2": Z[:, 1]},
         index=X.index,
     )
-    for w in ("EW", "VW"):
-        data = frame.assign(__size=sizes if w == "VW" else 1.0)
+    for w in ("equal", "value"):
+        data = frame.assign(__size=sizes if w == "value" else 1.0)
         assert list(ev.sorts[w].results) == list(frame.columns)
         for signal in frame.columns:
             ref = _sort(data, y, signal, "__size")
@@ -108,7 +109,13 @@ def test_pipeline_equals_the_example_computation(panel):
     assert ev.r2_predictive == r2_predictive(yte, expected)
     assert ev.rmse == rmse(yte, expected)
     assert ev.ic_mean == rank_ic(yte, expected).mean
-    assert list(ev.summary().columns) == ["IPCA"]
+    table = ev.summary()  # one row per model, statistics as columns
+    assert list(table.index) == ["IPCA"] and table.index.name == "model"
+    assert table.loc["IPCA", "predictive R2"] == ev.r2_predictive
+    assert (
+        table.loc["IPCA", "LS sharpe (equal)"] == ev.long_short.loc["equal", "sharpe"]
+    )
+    assert table.loc["IPCA", "n_rows"] == ev.n_rows
 
 
 def test_monthly_series_pool_to_the_headline(panel):
@@ -157,7 +164,7 @@ def test_transformer_regressor_has_no_total_r2(panel):
     ev = evaluate_factor_model(model, X, y)
     assert np.isnan(ev.r2_total) and "TransformerRegressor has no" in ev.notes[0]
     assert ev.r2_predictive == r2_predictive(y, model.predict(X))
-    assert np.isfinite(ev.long_short.loc["EW", "sharpe"])
+    assert np.isfinite(ev.long_short.loc["equal", "sharpe"])
 
 
 def test_summary_repr_and_bad_input(panel):
@@ -165,11 +172,12 @@ def test_summary_repr_and_bad_input(panel):
     ev = evaluate_factor_model(model, X, y, weights=sizes)
     assert isinstance(ev, FactorModelEvaluation)
     table = ev.summary()
-    assert table.loc["total R2", "IPCARegressor"] == ev.r2_total
+    assert table.loc["IPCARegressor", "total R2"] == ev.r2_total
     assert (
-        table.loc["LS sharpe VW", "IPCARegressor"] == ev.long_short.loc["VW", "sharpe"]
+        table.loc["IPCARegressor", "LS sharpe (value)"]
+        == ev.long_short.loc["value", "sharpe"]
     )
-    assert "IPCARegressor: total R2=" in repr(ev) and "LS Sharpe VW" in repr(ev)
+    assert "IPCARegressor: total R2=" in repr(ev) and "LS Sharpe value" in repr(ev)
     with pytest.raises(TypeError, match="MultiIndex"):
         evaluate_factor_model(model, X.to_numpy(), y)
     with pytest.raises((TypeError, ValueError), match="weights"):

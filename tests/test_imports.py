@@ -75,7 +75,7 @@ def test_probe_sees_torch_when_it_is_imported():
 # importing each subpackage are checked.
 LAYERS = (
     ("helpers", {"_warnings", "_docstrings", "_params", "_param_validation"}),
-    ("helpers of helpers", {"_deprecation", "_lazy"}),
+    ("helpers of helpers", {"_lazy"}),
     ("package facade", {"__init__"}),  # eager: _lazy only; the rest on first use
     ("data layer", {"panel"}),
     ("statistics", {"inference", "metrics"}),
@@ -83,13 +83,19 @@ LAYERS = (
     ("tools", {"portfolio", "preprocessing", "model_selection", "datasets"}),
     ("linear model and torch layer", {"ipca", "nn"}),
     ("models", {"neurif", "autoencoder", "transformer"}),
-    # The seed ensemble's default member is a NeurIFRegressor (imported when used).
-    ("meta-estimators", {"ensemble"}),
+    ("meta-estimators", {"ensemble"}),  # default member: NeurIFRegressor
     ("evaluation", {"evaluation"}),
     ("study", {"study"}),
     ("command line", {"__main__"}),
 )
 LAYER_OF = {unit: rank for rank, (_, units) in enumerate(LAYERS) for unit in units}
+#: Upward imports known and waiting for a move, each with its reason. The
+#: test below fails when one is gone, so that the entry is removed with it.
+KNOWN_UPWARD = {
+    # The IPCA bootstrap tests (issue 21) refit IPCA inside function-level
+    # imports: their module belongs with the model (ipca/), not below it.
+    "inference -> ipca (linear model and torch layer)": "inference/_ipca_bootstrap.py",
+}
 PACKAGE = ROOT / "sklearn_neurif"
 #: Subpackages that must import without torch or skorch.
 TORCH_FREE_UNITS = (
@@ -170,31 +176,17 @@ def test_every_unit_has_a_layer():
     assert set(LAYER_OF) - units == set()
 
 
-#: The one declared exception, file by file: KPS's bootstrap tests of IPCA are
-#: statistics (``sklearn_neurif.inference``, where users look for tests), but
-#: each draw refits IPCA's ALS under the null. The imports sit inside the
-#: functions, so importing ``inference`` never loads ``ipca`` (checked below).
-UPWARD_ALLOWED = {"inference/_ipca_bootstrap.py": {"inference -> ipca"}}
-
-
 def test_no_import_runs_up_in_the_source():
-    violations = []
+    violations = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         unit = _unit(".".join(["sklearn_neurif", *path.relative_to(PACKAGE).parts]))
         if path.parent == PACKAGE:
             unit = path.stem
-        allowed = UPWARD_ALLOWED.get(path.relative_to(PACKAGE).as_posix(), set())
-        violations += [
-            v
-            for v in _upward(unit, _imported_units(path))
-            if v.split(" (")[0] not in allowed
-        ]
-    assert violations == []
-
-
-def test_inference_does_not_load_ipca():
-    loaded = _loaded("import sklearn_neurif.inference", ["sklearn_neurif.ipca"])
-    assert loaded == []
+        for arrow in _upward(unit, _imported_units(path)):
+            violations.setdefault(arrow, []).append(str(path.relative_to(PACKAGE)))
+    known = {a: [f] for a, f in KNOWN_UPWARD.items()}
+    assert {a: f for a, f in violations.items() if a not in known} == {}
+    assert {a: f for a, f in violations.items() if a in known} == known
 
 
 def test_layer_check_sees_an_upward_import():
@@ -233,3 +225,10 @@ def test_fresh_import_loads_no_higher_layer(unit):
     assert _upward(unit, units) == []
     if unit in TORCH_FREE_UNITS:
         assert "torch" not in loaded
+
+
+def test_inference_does_not_load_ipca():
+    # The one known upward arrow stays inside functions: importing the
+    # statistics layer must not load the model above it.
+    loaded = _loaded("import sklearn_neurif.inference", ["sklearn_neurif.ipca"])
+    assert loaded == []

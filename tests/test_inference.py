@@ -95,7 +95,7 @@ def test_newey_west_tstats_equal_statsmodels():
             cov_type="HAC", cov_kwds={"maxlags": lags}
         )
         np.testing.assert_allclose(
-            res.tstat.loc[name].to_numpy(), fit.tvalues, rtol=1e-10
+            res.tstats.loc[name].to_numpy(), fit.tvalues, rtol=1e-10
         )
         np.testing.assert_allclose(
             res.params.loc[name].to_numpy(), fit.params, rtol=1e-10
@@ -107,7 +107,7 @@ def test_newey_west_tstats_equal_statsmodels():
     )
     assert fixed.alpha_tstat["p0"] == pytest.approx(ols.tvalues[0], rel=1e-10)
     table = res.summary()
-    assert {"alpha", "alpha_annual", "t_alpha", "beta_SMB", "R2", "n_obs"} <= set(
+    assert {"alpha", "alpha_annual", "t_alpha", "beta_SMB", "R2", "n_periods"} <= set(
         table.columns
     )
     np.testing.assert_allclose(table["alpha_annual"], 12 * table["alpha"])
@@ -118,7 +118,7 @@ def test_anomaly_statistics_and_side_by_side():
     R = R.add(np.linspace(-0.004, 0.004, 10), axis=1)
     comp = anomaly_test(R, f, ["CAPM", "FF3", "FF5"])
     table = comp.summary()
-    assert list(table.columns) == ["CAPM", "FF3", "FF5"]
+    assert list(table.index) == ["CAPM", "FF3", "FF5"]  # one row per factor set
     ff5 = comp["FF5"]
     span = spanning_regression(R, f, "FF5")
     np.testing.assert_allclose(ff5.alpha, span.alpha)
@@ -129,9 +129,9 @@ def test_anomaly_statistics_and_side_by_side():
     assert ff5.avg_r2 == pytest.approx(span.r2.mean())
     rbar = R.mean()
     assert ff5.cs_r2 == pytest.approx(1 - (span.alpha**2).sum() / (rbar**2).sum())
-    assert table.loc["avg_R2", "FF5"] > table.loc["avg_R2", "CAPM"]
+    assert table.loc["FF5", "avg_R2"] > table.loc["CAPM", "avg_R2"]
     assert all(r.n_periods == 300 for r in comp.results.values())
-    assert comp.alphas().shape == comp.tstats().shape == (10, 3)
+    assert comp.alphas.shape == comp.tstats.shape == (10, 3)
 
 
 def test_learned_and_observed_sets_by_dict_and_as_of_relabelling():
@@ -139,7 +139,7 @@ def test_learned_and_observed_sets_by_dict_and_as_of_relabelling():
     learned = f[["Mkt-RF", "SMB"]].rename(columns=lambda c: f"factor_{c}")
     learned.index = learned.index - 1  # labelled by as-of period, as factors_ are
     comp = anomaly_test(R, {"learned": as_of_to_return_period(learned), "FF5": f})
-    assert set(comp.summary().columns) == {"learned", "FF5"}
+    assert set(comp.summary().index) == {"learned", "FF5"}
     with pytest.raises(ValueError, match="missing for 1 of the 120"):
         anomaly_test(R, {"learned": learned, "FF5": f})
 

@@ -51,7 +51,7 @@ def test_ff25_against_ff3_and_ff5(french):
         assert res.avg_r2 > 0.85
         # Small-growth (smallest size, lowest BE/ME) alpha: the textbook failure.
         assert res.alpha["SMALL LoBM"] < -0.002
-        assert res.tstat["SMALL LoBM"] < -3
+        assert res.tstats["SMALL LoBM"] < -3
     assert comp["FF5"].grs_stat < comp["FF3"].grs_stat
     assert comp["FF5"].rms_alpha < comp["FF3"].rms_alpha
 
@@ -81,4 +81,4 @@ def test_kns_anomalies_capm_vs_ff5(french):
     assert ff5_res.mean_abs_alpha < capm.mean_abs_alpha
     assert ff5_res.avg_r2 > capm.avg_r2
     assert capm.grs_pvalue < 0.001 and ff5_res.grs_pvalue < 0.001
-    assert comp.summary().shape == (12, len(sets))
+    assert comp.summary().shape == (len(sets), 12)

@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_neurif import IPCARegressor
 from sklearn_neurif.datasets import make_conditional_factor_panel
-from sklearn_neurif.metrics import r2_predictive, r2_total, total_r2_scorer
+from sklearn_neurif.metrics import r2_predictive, r2_total, r2_total_scorer
 
 TIGHT = 1e-10
 
@@ -336,7 +336,7 @@ def test_grid_search_over_n_factors_with_period_split():
     except ImportError:
         cv = PredefinedSplit(np.where(time < 12, -1, np.where(time < 18, 0, 1)))
     grid = GridSearchCV(
-        IPCARegressor(), {"n_factors": [1, 2, 3]}, scoring=total_r2_scorer, cv=cv
+        IPCARegressor(), {"n_factors": [1, 2, 3]}, scoring=r2_total_scorer, cv=cv
     ).fit(data.X, data.y)
     scores = grid.cv_results_["split0_test_score"]
     assert np.all(np.isfinite(scores))
@@ -344,7 +344,7 @@ def test_grid_search_over_n_factors_with_period_split():
     train, test = next(iter(cv.split(data.X, data.y)))
     est = IPCARegressor(2).fit(data.X.iloc[train], data.y.iloc[train])
     assert scores[1] == pytest.approx(
-        total_r2_scorer(est, data.X.iloc[test], data.y.iloc[test]), rel=1e-10
+        r2_total_scorer(est, data.X.iloc[test], data.y.iloc[test]), rel=1e-10
     )
     assert grid.best_params_["n_factors"] in (2, 3)
 

@@ -258,8 +258,49 @@ def test_validation_on_last_periods_and_best_weights(panel):
     X, y = panel
     est = NeurIFRegressor(**{**FAST, "max_epochs": 6, "patience": 2}).fit(X, y)
     assert list(est.validation_periods_) == list(range(24, 30))
-    best = int(est.history_["valid_loss"].idxmin())
+    # Early stopping monitors the validation fit term (1 - total R^2) ...
+    best = int(est.history_["valid_fit"].idxmin())
     assert est.best_epoch_ == best
+    # ... or, on request, the whole penalised validation loss.
+    params = {**FAST, "max_epochs": 6, "patience": 2, "validation_criterion": "loss"}
+    est = NeurIFRegressor(**params).fit(X, y)
+    assert est.best_epoch_ == int(est.history_["valid_loss"].idxmin())
+
+
+def test_residual_start_of_the_deviation(panel):
+    X, y = panel
+    est = NeurIFRegressor(**{**FAST, "max_epochs": 1}).fit(X, y)
+    assert est.deviation_start_scale_ in (0.0, 0.1, 0.3, 1.0)
+    zero = NeurIFRegressor(**{**FAST, "max_epochs": 1, "deviation_init": 0.0})
+    assert zero.fit(X, y).deviation_start_scale_ is None
+
+
+@pytest.mark.parametrize("value", [0.0, 0.3, "residual"])
+def test_deviation_init_sets_the_output_layer(panel, value):
+    from sklearn_neurif.neurif._estimator import _init_deviation
+    from sklearn_neurif.neurif._module import NeurIFModule
+    from sklearn_neurif.neurif._residual_start import start_deviation_on_residuals
+
+    module = NeurIFModule(panel[0].shape[1], 2, window=3, hidden_size=8, n_heads=2)
+    assert not module.deviation[-1].weight.any()
+    if value == "residual":
+        from sklearn_neurif.nn._batching import PanelBatcher
+        from sklearn_neurif.panel import PanelLayout, panel_index
+
+        X, y = panel
+        batcher = PanelBatcher(
+            X.to_numpy(np.float32), PanelLayout(panel_index(X)), 3, y.to_numpy()
+        )
+        months = batcher.periods_with_returns()
+        scale = start_deviation_on_residuals(module, batcher, months[:20], months[20:])
+        weight = module.deviation[-1].weight.detach()
+        # Only the last factor's row moves, and only when a scale > 0 won.
+        assert not weight[:-1].any()
+        assert bool(weight[-1].any()) == (scale > 0)
+    elif value:
+        _init_deviation(module, value)
+        assert 0 < module.deviation[-1].weight.std() < value
+    assert not module.deviation[-1].bias.any()
 
 
 def test_no_validation_runs_all_epochs(panel):
@@ -358,7 +399,7 @@ def test_set_output_pandas(panel, fitted):
 
 def test_pipeline_and_grid_search(panel):
     pytest.importorskip("sklearn_neurif.preprocessing")
-    from sklearn_neurif.metrics import total_r2_scorer
+    from sklearn_neurif.metrics import r2_total_scorer
     from sklearn_neurif.model_selection import PanelTimeSeriesSplit
     from sklearn_neurif.preprocessing import CrossSectionalRankScaler
 
@@ -373,7 +414,7 @@ def test_pipeline_and_grid_search(panel):
             "neurifregressor__deviation_penalty": [0.1, 1.0],
         },
         cv=PanelTimeSeriesSplit(n_splits=2, test_size=5),
-        scoring=total_r2_scorer,
+        scoring=r2_total_scorer,
     ).fit(X, y)
     assert len(grid.cv_results_["mean_test_score"]) == 4
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()

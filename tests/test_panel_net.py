@@ -6,6 +6,8 @@ escape hatch, interrupts (re-raised) and atomic fits.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -92,9 +94,26 @@ def panel():
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
-def test_init_is_keyword_only(cls):
-    with pytest.raises(TypeError, match="positional"):
-        cls(3)
+def test_init_is_keyword_only_but_n_factors(cls):
+    # The factor models take n_factors as their only positional parameter,
+    # as IPCARegressor(3) does (docs/conventions.md); nothing else is.
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    positional = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+    assert positional == (["n_factors"] if "n_factors" in cls().get_params() else [])
+    if positional:
+        assert cls(3).n_factors == 3
+        with pytest.raises(TypeError, match="positional"):
+            cls(3, 12)
+    else:
+        with pytest.raises(TypeError, match="positional"):
+            cls(3)
+
+
+def test_every_factor_model_takes_n_factors_positionally():
+    from sklearn_neurif import IPCARegressor
+
+    for cls in (IPCARegressor, NeurIFRegressor, ConditionalAutoencoderRegressor):
+        assert cls(3).get_params()["n_factors"] == 3
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
@@ -173,12 +192,12 @@ def test_callbacks_must_be_a_list():
         NeurIFRegressor(callbacks="print").fit(np.ones((3, 2)), np.ones(3))
 
 
-def test_n_epochs_is_a_deprecated_alias_of_n_iter(panel):
+def test_epochs_are_n_iter_only(panel):
+    # No deprecated alias (nothing has been released): n_epochs_ is gone.
     X, y = panel
     est = clone(MODELS["transformer"]).set_params(max_epochs=2).fit(X, y)
-    with pytest.warns(FutureWarning, match="n_iter_"):
-        assert est.n_epochs_ == est.n_iter_ == 2
-    assert not hasattr(TransformerRegressor(), "n_epochs_")
+    assert est.n_iter_ == 2
+    assert not hasattr(est, "n_epochs_")
 
 
 # ------------------------------------------------- interrupts, atomic fit

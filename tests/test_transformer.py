@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from sklearn_neurif.metrics import predictive_r2_scorer, r2_predictive
+from sklearn_neurif.metrics import r2_predictive, r2_predictive_scorer
 from sklearn_neurif.model_selection import PanelTimeSeriesSplit
 from sklearn_neurif.preprocessing import CrossSectionalRankScaler
 from sklearn_neurif.transformer import TransformerModule, TransformerRegressor
@@ -282,18 +282,18 @@ def test_pipeline_and_grid_search(panel):
         pipe,
         {"transformerregressor__cross_sectional": [False, True]},
         cv=PanelTimeSeriesSplit(n_splits=2, test_size=5),
-        scoring=predictive_r2_scorer,
+        scoring=r2_predictive_scorer,
     ).fit(X, y)
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
     assert grid.predict(X).shape == (len(X),)
 
 
-def test_total_r2_scorer_refuses_a_model_without_factors(panel, fitted):
-    from sklearn_neurif.metrics import total_r2_scorer
+def test_r2_total_scorer_refuses_a_model_without_factors(panel, fitted):
+    from sklearn_neurif.metrics import r2_total_scorer
 
     X, y = panel
     with pytest.raises(TypeError, match="predict_total"):
-        total_r2_scorer(fitted, X, y)
+        r2_total_scorer(fitted, X, y)
 
 
 def test_clone_keeps_parameters():

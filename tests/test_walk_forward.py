@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 
 from sklearn_neurif import IPCARegressor
 from sklearn_neurif.datasets import make_conditional_factor_panel
-from sklearn_neurif.metrics import r2_total, total_r2_scorer
+from sklearn_neurif.metrics import r2_total, r2_total_scorer
 from sklearn_neurif.model_selection import (
     PanelTimeSeriesSplit,
     WalkForwardSplit,
@@ -75,7 +75,7 @@ def test_schedule_expanding_rolling_gap_validation(panel):
     # The splits are not a partition: cross_validate accepts them,
     # cross_val_predict (which needs every row in one test fold) does not.
     _, y = panel
-    scores = cross_validate(IPCARegressor(2), X, y, cv=cv, scoring=total_r2_scorer)
+    scores = cross_validate(IPCARegressor(2), X, y, cv=cv, scoring=r2_total_scorer)
     assert len(scores["test_score"]) == 2
     with pytest.raises(ValueError, match="partition"):
         cross_val_predict(IPCARegressor(2), X, y, cv=cv)
@@ -93,7 +93,7 @@ def test_schedule_errors(panel):
         WalkForwardSplit("2002-01", refit_every=0).split_periods(X)
     with pytest.raises(ValueError, match="needs X"):
         WalkForwardSplit("2002-01").get_n_splits()
-    with pytest.raises(ValueError, match="cannot be compared with the panel's periods"):
+    with pytest.raises(ValueError, match="cannot be read as a period of the panel"):
         WalkForwardSplit(5).split_periods(X)
     with pytest.raises(ValueError, match="Too few periods before the test block"):
         WalkForwardSplit("1999-01").split_periods(X)
@@ -208,7 +208,7 @@ def test_no_look_ahead(panel):
 def test_grid_search_chooses_inside_each_refit(panel):
     X, y = panel
     search = GridSearchCV(
-        IPCARegressor(iter_tol=1e-10), {"n_factors": [1, 2, 3]}, scoring=total_r2_scorer
+        IPCARegressor(iter_tol=1e-10), {"n_factors": [1, 2, 3]}, scoring=r2_total_scorer
     )
     res = walk_forward_predict(
         search,
@@ -229,7 +229,7 @@ def test_grid_search_chooses_inside_each_refit(panel):
         end = pd.Period(b, "M")
         fit_part, val = _in(X, a, str(end - 6)), _in(X, str(end - 5), b)
         scores = {
-            k: total_r2_scorer(
+            k: r2_total_scorer(
                 IPCARegressor(k, iter_tol=1e-10).fit(X[fit_part], y[fit_part]),
                 X[val],
                 y[val],
@@ -332,3 +332,26 @@ def test_refits_run_on_a_dask_cluster(make_local_cluster):
         assert used and used <= set(client.scheduler_info()["workers"])
     np.testing.assert_allclose(res.predictions, serial.predictions, rtol=1e-10)
     assert res.refits["best_params"].isna().all()
+
+
+def test_on_refit_reports_each_refit_in_order(panel):
+    X, y = panel
+    seen = []
+    res = walk_forward_predict(
+        IPCARegressor(2), X, y, test_start="2002-07", refit_every=6,
+        on_refit=seen.append, n_jobs=2,
+    )  # fmt: skip
+    assert [r.refit for r in seen] == [1, 2, 3] and seen[0].n_refits == 3
+    for refit, row in zip(seen, res.refits.itertuples(), strict=True):
+        assert refit.periods.test_start == row.test_start
+        assert refit.fit_time == row.fit_time
+        # The block's predictions and fitted values, on their rows.
+        pd.testing.assert_series_equal(
+            refit.predictions, res.predictions.loc[refit.predictions.index]
+        )
+        np.testing.assert_allclose(
+            refit.fitted.to_numpy(), res.fitted.loc[refit.fitted.index].to_numpy()
+        )
+        assert refit.estimator.n_factors == 2 and hasattr(refit.estimator, "gamma_")
+    assert res.estimators is None  # the hook sees estimators the result drops
+    assert "WalkForwardRefit(1/3, train 2001-01 to 2002-06" in repr(seen[0])

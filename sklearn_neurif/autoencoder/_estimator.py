@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._docstrings import fill_doc
 from .._param_validation import Interval  # refuses booleans (n_factors=True)
 from .._params import set_init_params
-from ..base import DeprecatedAlias, FactorModelMixin, FactorOutputs, factor_names
+from ..base import FactorModelMixin, FactorOutputs, factor_names
 from ..nn._base import (
     TRAINING_CONSTRAINTS,
     PanelNetRegressor,
@@ -128,8 +128,7 @@ class ConditionalAutoencoderRegressor(
         :math:`\lambda`: mean of the factor network's factors over the
         fitted periods with returns (GKX's premia), under either
         ``realised_factors`` (so it equals ``factors_.mean()`` only with
-        ``"network"``); the name ``IPCARegressor`` uses (``premia_`` is a
-        deprecated alias).
+        ``"network"``); the name ``IPCARegressor`` uses.
     history_ : DataFrame
         Per-epoch losses (``train_fit``, ``train_l1``, ``valid_fit``...).
     {training_attributes}
@@ -189,8 +188,8 @@ class ConditionalAutoencoderRegressor(
 
     def __init__(
         self,
-        *,
         n_factors=5,
+        *,
         n_hidden_layers=2,
         hidden_sizes=None,
         batch_norm=True,
@@ -213,8 +212,6 @@ class ConditionalAutoencoderRegressor(
         verbose=0,
     ):
         set_init_params(self, locals())
-
-    premia_ = DeprecatedAlias("factor_premia_", convert=np.asarray)
 
     # ----------------------------------------------------------------- hooks
     def _hidden_sizes(self) -> tuple:

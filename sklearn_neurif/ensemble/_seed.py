@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
+from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils._tags import get_tags
@@ -16,7 +17,9 @@ from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from .._docstrings import fill_doc
 from .._param_validation import N_JOBS_CONSTRAINT, Interval  # refuses booleans
+from .._warnings import warn_at_caller
 from ..base import PredictiveScoreMixin
+from ..metrics._scorers import resolve_final_step
 from ..panel import is_panel
 
 __all__ = ["SeedEnsembleRegressor"]
@@ -26,7 +29,7 @@ def _members_have(method):
     """``available_if`` condition: the wrapped estimator has ``method``."""
 
     def check(self):
-        getattr(self._member(), method)  # AttributeError hides the method
+        getattr(_final_step(self._member()), method)  # AttributeError hides it
         return True
 
     return check
@@ -175,8 +178,10 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
                 setattr(self, attr, getattr(members[0], attr))
             elif hasattr(self, attr):
                 delattr(self, attr)
-        if hasattr(members[0], "factors_"):
-            self.factors_ = _by_member([m.factors_ for m in members])
+        _warn_if_identical(members, X)
+        finals = [_final_step(m) for m in members]
+        if hasattr(finals[0], "factors_"):
+            self.factors_ = _by_member([m.factors_ for m in finals])
         elif hasattr(self, "factors_"):
             del self.factors_
         return self
@@ -206,7 +211,9 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
         ndarray of shape (n_rows,)
         """
         check_is_fitted(self)
-        return np.mean([m.predict_total(X, y) for m in self.estimators_], axis=0)
+        return np.mean(
+            [final.predict_total(Xt, y) for final, Xt in self._finals(X)], axis=0
+        )
 
     @available_if(_members_have("get_factors"))
     @fill_doc
@@ -221,7 +228,11 @@ class SeedEnsembleRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator)
             Columns a MultiIndex ``(member, factor)``, members from 1.
         """
         check_is_fitted(self)
-        return _by_member([m.get_factors(X, y) for m in self.estimators_])
+        return _by_member([final.get_factors(Xt, y) for final, Xt in self._finals(X)])
+
+    def _finals(self, X):
+        """Each member's final step with ``X`` through its earlier steps."""
+        return [resolve_final_step(m, X) for m in self.estimators_]
 
     @available_if(_members_have("transform"))
     @fill_doc
@@ -299,6 +310,34 @@ def _seed_parameters(estimator) -> list[str]:
             "averages nothing."
         )
     return names
+
+
+def _final_step(estimator):
+    """The model at the end of a Pipeline (the estimator itself otherwise)."""
+    while isinstance(estimator, Pipeline):
+        estimator = estimator.steps[-1][1]
+    return estimator
+
+
+def _warn_if_identical(members, X) -> None:
+    """Warn when the seeds changed nothing: the first two members predict alike.
+
+    A ``random_state`` parameter need not make a fit random (Ridge's is used
+    only by its stochastic solvers): the clones are then one model, and the
+    ensemble averages nothing.
+    """
+    if len(members) < 2:
+        return
+    first, second = (np.asarray(m.predict(X)) for m in members[:2])
+    if np.array_equal(first, second, equal_nan=True):
+        warn_at_caller(
+            f"The members of the SeedEnsembleRegressor of "
+            f"{type(_final_step(members[0])).__name__} are identical: their "
+            "random_state does not change the fit (e.g. a deterministic solver), so "
+            "the members are one model and the ensemble averages nothing. Use a "
+            "model whose fit depends on its seed, or the model alone.",
+            UserWarning,
+        )
 
 
 def _fit_member(member, X, y):

@@ -10,18 +10,19 @@ long-short portfolios) from the package's metric functions and
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..inference import monthly_r2, newey_west_mean
+from ..inference import monthly_r2, newey_west_lags, newey_west_mean
+from ..inference._spanning import _hac_fit
 from ..metrics import RankICResult, mae, r2_predictive, r2_total, rank_ic, rmse
 from ..metrics._scorers import resolve_final_step
 from ..panel import check_panel_target, is_panel, panel_index
 from ..portfolio import FactorSortResult, PortfolioSorter
 from ..portfolio._sorter import LS, _loading_columns, _row_values
+from ..portfolio._sorter import _check_params as _check_sort_params
 
 __all__ = ["FactorModelEvaluation", "evaluate_factor_model"]
 
@@ -54,7 +55,8 @@ class FactorModelEvaluation:
     ic_nw_lags : int
         Lags of that t-statistic.
     sorts : dict of str -> FactorSortResult
-        ``"EW"`` (and ``"VW"`` when weights were given): quantile sorts on
+        ``"equal"`` (and ``"value"`` when weights were given), the
+        weightings of :class:`PortfolioSorter`: quantile sorts on
         the predicted return (key ``"predicted"``) and, with
         ``sort_loadings=True``, on each loading ``loading_1..K``.
     monthly : DataFrame
@@ -100,7 +102,7 @@ class FactorModelEvaluation:
     def long_short(self) -> pd.DataFrame:
         """Long-short (top minus bottom) statistics of the sort on ``predict``.
 
-        One row per weighting (``EW``, ``VW``); columns ``mean``, ``tstat``
+        One row per weighting (``equal``, ``value``); columns ``mean``, ``tstat``
         (Newey-West), ``sharpe`` (annualised), ``turnover``, ``n_periods``.
         """
         rows = {
@@ -111,16 +113,44 @@ class FactorModelEvaluation:
 
     @property
     def long_short_returns(self) -> pd.DataFrame:
-        """Monthly long-short returns of the sort on ``predict`` (as-of labels)."""
+        """Monthly long-short returns of the sort on ``predict`` (as-of labels).
+
+        One column per weighting (``equal``, ``value``).
+        """
         return pd.DataFrame(
             {w: s["predicted"].returns[LS] for w, s in self.sorts.items()}
         )
 
-    def summary(self) -> pd.DataFrame:
-        """The headline statistics as a one-column table named after the model.
+    @property
+    def r2_intervals(self) -> pd.Series:
+        """Pooled total and predictive R² with 95% Newey-West intervals.
 
-        Tables of several models concatenate side by side:
-        ``pd.concat([a.summary(), b.summary()], axis=1)``.
+        ``r2_total``, ``total_lo``, ``total_hi``, ``r2_predictive``,
+        ``predictive_lo``, ``predictive_hi`` (R² ± 1.96 s.e.; NaN bounds with
+        fewer than 3 months or an undefined R²). The pooled R² is
+        :math:`1 - S/Q` with monthly sums :math:`s_t` (squared errors) and
+        :math:`q_t` (squared returns) of :attr:`monthly`; its linearisation
+        :math:`z_t = -(s_t - (1 - R^2) q_t) / \\bar q` (delta method) has a
+        mean whose Newey-West standard error is that of R².
+        """
+        m, out = self.monthly, {}
+        for kind, r2 in (("total", self.r2_total), ("predictive", self.r2_predictive)):
+            s, q = m[f"sse_{kind}"].to_numpy(float), m["sum_sq"].to_numpy(float)
+            lo = hi = np.nan
+            if np.isfinite(r2) and len(s) >= 3:
+                z = -(s - (1 - r2) * q) / q.mean()
+                lags = newey_west_lags(len(z))
+                se = float(_hac_fit(z, np.ones((len(z), 1)), lags).bse[0])
+                lo, hi = r2 - 1.96 * se, r2 + 1.96 * se
+            out.update({f"r2_{kind}": r2, f"{kind}_lo": lo, f"{kind}_hi": hi})
+        return pd.Series(out, dtype=float)
+
+    def summary(self) -> pd.DataFrame:
+        """The headline statistics as a one-row table indexed by the model.
+
+        One row per model, the statistics as columns (the package's rule
+        for ``summary()``); tables of several models stack:
+        ``pd.concat([a.summary(), b.summary()])``.
         """
         rows = {
             "total R2": self.r2_total,
@@ -133,11 +163,10 @@ class FactorModelEvaluation:
         }
         for w, stats in self.long_short.iterrows():
             for stat in ("mean", "tstat", "sharpe", "turnover"):
-                rows[f"LS {stat} {w}"] = float(stats[stat])
-        rows.update({"rows": self.n_rows, "months": self.n_periods})
-        return pd.DataFrame({self.name: pd.Series(rows, dtype=float)}).rename_axis(
-            "statistic"
-        )
+                rows[f"LS {stat} ({w})"] = float(stats[stat])
+        rows.update({"n_rows": self.n_rows, "n_periods": self.n_periods})
+        table = pd.DataFrame([rows], index=pd.Index([self.name], name="model"))
+        return table.astype({"n_rows": int, "n_periods": int})
 
     def __repr__(self) -> str:
         sharpe = ", ".join(
@@ -151,9 +180,16 @@ class FactorModelEvaluation:
         )
 
 
-def _check_options(n_portfolios, sort_loadings, name):
-    if not isinstance(n_portfolios, numbers.Integral) or n_portfolios < 2:
-        raise ValueError(f"n_portfolios must be an integer >= 2; got {n_portfolios!r}.")
+def _check_options(
+    estimator, n_portfolios, sort_loadings, nw_lags, periods_per_year, name
+):
+    """Every option checked before the model runs (the sorts' checks included)."""
+    if not callable(getattr(estimator, "predict", None)):
+        raise TypeError(
+            "estimator must be a fitted return model with predict (a factor model, a "
+            f"Pipeline or a fitted search ending with one); got {type(estimator).__name__}."
+        )
+    _check_sort_params(n_portfolios, "top-bottom", None, nw_lags, periods_per_year)
     if not isinstance(sort_loadings, bool):
         raise TypeError(f"sort_loadings must be True or False; got {sort_loadings!r}.")
     if name is not None and not isinstance(name, str):
@@ -211,7 +247,9 @@ def _monthly(index, r, pred, total, ic: RankICResult) -> pd.DataFrame:
 def _sorts(index, y, signals, weights, n_portfolios, nw_lags, periods_per_year):
     """Quantile sorts on each signal, equal- and (with weights) value-weighted."""
     frame = pd.DataFrame(signals, index=index)
-    by_weighting = {"EW": None} if weights is None else {"EW": None, "VW": "__weight"}
+    by_weighting = {"equal": None}
+    if weights is not None:
+        by_weighting["value"] = "__weight"
     if weights is not None:
         frame["__weight"] = weights
     out = {}
@@ -262,9 +300,12 @@ def evaluate_factor_model(
 
     Parameters
     ----------
-    estimator : fitted estimator or Pipeline
+    estimator : fitted estimator, Pipeline or search
         A factor model of the package (``predict``, ``predict_total``,
-        ``transform``), a Pipeline ending with one, or any return model with
+        ``transform``), a Pipeline ending with one, a fitted search
+        (``GridSearchCV``, refitted) over one, whose ``best_estimator_`` is
+        evaluated, a :class:`~sklearn_neurif.SeedEnsembleRegressor` of one,
+        or any return model with
         ``predict`` (e.g. :class:`~sklearn_neurif.TransformerRegressor`):
         without ``predict_total`` the total R² is NaN and a note says so.
     X : DataFrame with an (entity, time) MultiIndex
@@ -297,11 +338,12 @@ def evaluate_factor_model(
     Raises
     ------
     TypeError
-        If ``X`` is not a panel, or ``sort_loadings=True`` for a model
-        without loadings.
+        If ``estimator`` has no ``predict`` (e.g. None), ``X`` is not a
+        panel, or ``sort_loadings=True`` for a model without loadings.
     ValueError
         If ``y`` or ``weights`` are not aligned with ``X``, or the options
-        are invalid (before the model is called).
+        are invalid (``n_portfolios`` below 2, ``nw_lags`` negative,
+        ``periods_per_year`` below 1), all before the model is called.
 
     Examples
     --------
@@ -317,7 +359,9 @@ def evaluate_factor_model(
     >>> ev.long_short.columns.tolist()
     ['mean', 'tstat', 'sharpe', 'turnover', 'n_periods']
     """
-    _check_options(n_portfolios, sort_loadings, name)
+    _check_options(
+        estimator, n_portfolios, sort_loadings, nw_lags, periods_per_year, name
+    )
     if not is_panel(X):
         raise TypeError("X must be a DataFrame with an (entity, time) MultiIndex.")
     index = panel_index(X)
@@ -328,7 +372,7 @@ def evaluate_factor_model(
     w = _row_values(weights, index, "weights")
     final, pred, total, signals, notes = _model_outputs(estimator, X, y, sort_loadings)
     ic = rank_ic(y, pred, index.get_level_values(-1))
-    _, ic_nw_tstat, ic_nw_lags = newey_west_mean(ic.series.to_numpy(), nw_lags)
+    ic_nw = newey_west_mean(ic.series.to_numpy(), nw_lags)
     return FactorModelEvaluation(
         name=name or type(final).__name__,
         r2_total=r2_total(y, total) if total is not None else float("nan"),
@@ -336,8 +380,8 @@ def evaluate_factor_model(
         rmse=rmse(y, pred),
         mae=mae(y, pred),
         rank_ic=ic,
-        ic_nw_tstat=ic_nw_tstat,
-        ic_nw_lags=ic_nw_lags,
+        ic_nw_tstat=ic_nw.stat,
+        ic_nw_lags=ic_nw.nw_lags,
         sorts=_sorts(index, y, signals, w, n_portfolios, nw_lags, periods_per_year),
         monthly=_monthly(index, r, pred, total, ic),
         n_rows=int(np.isfinite(r).sum()),

@@ -21,11 +21,13 @@ from ._model_comparison import (
     diebold_mariano,
     monthly_r2,
 )
+from ._multiple_testing import holm
 from ._results import (
     AnomalyComparison,
     AnomalyTestResult,
     CrossSectionalR2Result,
     GRSResult,
+    NeweyWestMeanResult,
     SpanningResult,
 )
 from ._spanning import (
@@ -46,6 +48,7 @@ __all__ = [
     "ForecastComparisonResult",
     "GRSResult",
     "IPCABootstrapResult",
+    "NeweyWestMeanResult",
     "SpanningResult",
     "align_factor_frames",
     "align_periods",
@@ -54,6 +57,7 @@ __all__ = [
     "cross_sectional_r2",
     "diebold_mariano",
     "grs_test",
+    "holm",
     "ipca_alpha_test",
     "ipca_factor_test",
     "ipca_instrument_significance",

@@ -341,7 +341,7 @@ def _one_set(label, R, F, nw_lags) -> AnomalyTestResult:
         name=label,
         factors=list(map(str, F.columns)),
         alpha=span.alpha,
-        tstat=span.alpha_tstat,
+        tstats=span.alpha_tstat,
         r2=span.r2,
         grs_stat=grs_stat,
         grs_pvalue=grs_pvalue,

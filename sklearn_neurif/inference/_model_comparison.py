@@ -16,8 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._deprecation import DeprecatedAlias
-from ..panel import check_panel_target, is_panel, panel_index
+from ..panel import aligned_forecast, check_panel_target, is_panel, panel_index
 from ._spanning import newey_west_mean
 
 __all__ = [
@@ -49,8 +48,7 @@ class ForecastComparisonResult:
     mean_differential : float
         Time-series mean of :attr:`differential`.
     n_periods : int
-        Number of periods in the differential (``nobs`` is a deprecated
-        alias).
+        Number of periods in the differential.
     nw_lags : int
         Newey-West (Bartlett) lags.
     differential : Series
@@ -72,8 +70,6 @@ class ForecastComparisonResult:
     n_rows: int
     n_rows_dropped: int
 
-    nobs = DeprecatedAlias("n_periods")
-
     def summary(self) -> pd.DataFrame:
         """The statistics as a one-row table indexed by the test's name."""
         return pd.DataFrame(
@@ -82,7 +78,7 @@ class ForecastComparisonResult:
                 "pvalue": [self.pvalue],
                 "alternative": [self.alternative],
                 "mean_differential": [self.mean_differential],
-                "nobs": [self.n_periods],
+                "n_periods": [self.n_periods],
                 "nw_lags": [self.nw_lags],
                 "n_rows": [self.n_rows],
             },
@@ -92,45 +88,8 @@ class ForecastComparisonResult:
     def __repr__(self) -> str:
         return (
             f"ForecastComparisonResult({self.test}: stat={self.stat:.4f}, "
-            f"p={self.pvalue:.4g}, nobs={self.n_periods}, alternative={self.alternative!r})"
+            f"p={self.pvalue:.4g}, n_periods={self.n_periods}, alternative={self.alternative!r})"
         )
-
-
-def _as_forecast(pred, y: pd.Series, name: str) -> np.ndarray:
-    """A forecast as an array in ``y``'s row order (Series aligned by index)."""
-    if isinstance(pred, numbers.Real) and not isinstance(pred, bool):
-        return np.full(len(y), float(pred))
-    if isinstance(pred, pd.DataFrame):
-        raise TypeError(
-            f"{name} must be a Series, an array or a number, not a DataFrame."
-        )
-    if isinstance(pred, pd.Series):
-        if pred.index.nlevels != y.index.nlevels:
-            raise ValueError(
-                f"{name} has a {pred.index.nlevels}-level index; y has "
-                f"{y.index.nlevels} levels. Forecasts are aligned with y by "
-                "(entity, time) index."
-            )
-        if pred.index.has_duplicates:
-            raise ValueError(f"{name} has duplicated index entries.")
-        if not pred.index.isin(y.index).any():
-            raise ValueError(f"No row of {name} is in y's index: nothing to compare.")
-        pred = pred.reindex(y.index)
-        if not pd.api.types.is_numeric_dtype(pred.dtype):
-            raise TypeError(f"{name} must be numeric; got dtype {pred.dtype}.")
-        values = pred.to_numpy(dtype=np.float64, na_value=np.nan)
-    else:
-        values = np.asarray(pred, dtype=np.float64).ravel()
-        if len(values) != len(y):
-            raise ValueError(
-                f"{name} has {len(values)} values; y has {len(y)} rows. Pass a "
-                "Series to align by index."
-            )
-    if np.isinf(values).any():
-        raise ValueError(
-            f"{name} contains {int(np.isinf(values).sum())} infinite value(s)."
-        )
-    return values
 
 
 def _panel_returns(y) -> pd.Series:
@@ -183,7 +142,8 @@ def _nw_test(test, differential, n_rows, n_dropped, nw_lags, alternative):
             f"{len(differential)} periods (identical forecasts, or losses that "
             "differ by a constant), so its variance is zero."
         )
-    mean, stat, lags = newey_west_mean(differential.to_numpy(), nw_lags)
+    nw = newey_west_mean(differential.to_numpy(), nw_lags)
+    mean, stat, lags = nw.mean, nw.stat, nw.nw_lags
     if alternative == "two-sided":
         pvalue = 2 * stats.norm.sf(abs(stat))
     elif alternative == "greater":
@@ -274,8 +234,8 @@ def diebold_mariano(y, pred1, pred2, *, nw_lags=None, alternative="two-sided"):
     """
     y = _panel_returns(y)
     r = y.to_numpy(dtype=np.float64, na_value=np.nan)
-    e1 = r - _as_forecast(pred1, y, "pred1")
-    e2 = r - _as_forecast(pred2, y, "pred2")
+    e1 = r - aligned_forecast(pred1, y, "pred1")
+    e2 = r - aligned_forecast(pred2, y, "pred2")
     means, n_rows, n_dropped = _period_means(y, {"l1": e1**2, "l2": e2**2})
     d = (means["l1"] - means["l2"]).rename("dm_differential")
     return _nw_test("Diebold-Mariano", d, n_rows, n_dropped, nw_lags, alternative)
@@ -329,8 +289,8 @@ def clark_west(y, pred_small, pred_large, *, nw_lags=None):
     """
     y = _panel_returns(y)
     r = y.to_numpy(dtype=np.float64, na_value=np.nan)
-    p_small = _as_forecast(pred_small, y, "pred_small")
-    p_large = _as_forecast(pred_large, y, "pred_large")
+    p_small = aligned_forecast(pred_small, y, "pred_small")
+    p_large = aligned_forecast(pred_large, y, "pred_large")
     adjusted = (r - p_small) ** 2 - (r - p_large) ** 2 + (p_small - p_large) ** 2
     means, n_rows, n_dropped = _period_means(y, {"f": adjusted})
     f = means["f"].rename("cw_differential")
@@ -366,7 +326,7 @@ def monthly_r2(y, pred) -> pd.Series:
     """
     y = _panel_returns(y)
     r = y.to_numpy(dtype=np.float64, na_value=np.nan)
-    e = r - _as_forecast(pred, y, "pred")
+    e = r - aligned_forecast(pred, y, "pred")
     means, _, _ = _period_means(y, {"sse": e**2, "sst": r**2})
     sst = means["sst"].where(means["sst"] > 0)
     return (1.0 - means["sse"] / sst).rename("r2")

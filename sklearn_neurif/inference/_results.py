@@ -7,15 +7,46 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .._deprecation import DeprecatedAlias
-
 __all__ = [
+    "NeweyWestMeanResult",
     "SpanningResult",
     "AnomalyTestResult",
     "AnomalyComparison",
     "CrossSectionalR2Result",
     "GRSResult",
 ]
+
+
+@dataclass(frozen=True)
+class NeweyWestMeanResult:
+    """Mean of a time series and its Newey-West test of a zero mean.
+
+    Returned by :func:`~sklearn_neurif.inference.newey_west_mean`.
+
+    Attributes
+    ----------
+    mean : float
+        Mean of the non-missing observations (NaN without any).
+    std_error : float
+        Newey-West (Bartlett kernel, no small-sample correction) standard
+        error of the mean; NaN with fewer than two observations or zero
+        variance.
+    stat : float
+        t-statistic ``mean / std_error`` (NaN where ``std_error`` is).
+    pvalue : float
+        Two-sided normal p-value of ``stat``.
+    nw_lags : int
+        Lags used.
+    n_periods : int
+        Non-missing observations.
+    """
+
+    mean: float
+    std_error: float
+    stat: float
+    pvalue: float
+    nw_lags: int
+    n_periods: int
 
 
 @dataclass(frozen=True, repr=False)
@@ -26,14 +57,12 @@ class SpanningResult:
     ----------
     params : DataFrame (n_assets, 1 + n_factors)
         Column ``alpha`` then one beta per factor.
-    tstat, pvalue : DataFrame
-        Newey-West t-statistics and two-sided normal p-values, same layout
-        (formerly ``tvalues`` and ``pvalues``, deprecated aliases).
+    tstats, pvalues : DataFrame
+        Newey-West t-statistics and two-sided normal p-values, same layout.
     r2 : Series
         Centred R-squared of each regression.
     n_periods, nw_lags : Series
-        Periods used and Newey-West lags, per asset (``n_obs`` is a
-        deprecated alias of ``n_periods``).
+        Periods used and Newey-West lags, per asset.
     periods : Index
         Periods of the sample (after alignment).
     periods_per_year : int
@@ -46,8 +75,8 @@ class SpanningResult:
     """
 
     params: pd.DataFrame
-    tstat: pd.DataFrame
-    pvalue: pd.DataFrame
+    tstats: pd.DataFrame
+    pvalues: pd.DataFrame
     r2: pd.Series
     n_periods: pd.Series
     nw_lags: pd.Series
@@ -55,10 +84,6 @@ class SpanningResult:
     periods_per_year: int = 12
     n_periods_unmatched: int = 0
     n_periods_missing_returns: int = 0
-
-    tvalues = DeprecatedAlias("tstat")
-    pvalues = DeprecatedAlias("pvalue")
-    n_obs = DeprecatedAlias("n_periods")
 
     @property
     def alpha(self) -> pd.Series:
@@ -73,7 +98,7 @@ class SpanningResult:
     @property
     def alpha_tstat(self) -> pd.Series:
         """Newey-West t-statistics of the alphas."""
-        return self.tstat["alpha"].rename("t_alpha")
+        return self.tstats["alpha"].rename("t_alpha")
 
     @property
     def betas(self) -> pd.DataFrame:
@@ -87,14 +112,14 @@ class SpanningResult:
                 "alpha": self.alpha,
                 "alpha_annual": self.alpha_annual,
                 "t_alpha": self.alpha_tstat,
-                "p_alpha": self.pvalue["alpha"],
+                "p_alpha": self.pvalues["alpha"],
             }
         )
         for col in self.betas.columns:
             out[f"beta_{col}"] = self.params[col]
-            out[f"t_{col}"] = self.tstat[col]
+            out[f"t_{col}"] = self.tstats[col]
         out["R2"] = self.r2
-        out["n_obs"] = self.n_periods
+        out["n_periods"] = self.n_periods
         return out
 
     def __repr__(self) -> str:
@@ -114,7 +139,7 @@ class AnomalyTestResult:
         Label of the factor set.
     factors : list of str
         Factor columns.
-    alpha, tstat, r2 : Series
+    alpha, tstats, r2 : Series
         Per test asset: alpha, Newey-West t-statistic, time-series R-squared.
     mean_abs_alpha, rms_alpha : float
         Mean absolute and root mean squared alpha.
@@ -122,7 +147,7 @@ class AnomalyTestResult:
         Number of alphas with ``|t| > 1.96`` and ``|t| > 3``.
     grs_stat, grs_pvalue : float
         Gibbons-Ross-Shanken (1989) F statistic and its ``F(M, T-M-K)``
-        p-value (``grs_f`` is a deprecated alias of ``grs_stat``).
+        p-value.
     avg_r2 : float
         Average time-series R-squared.
     cs_r2 : float
@@ -141,7 +166,7 @@ class AnomalyTestResult:
     name: str
     factors: list
     alpha: pd.Series
-    tstat: pd.Series
+    tstats: pd.Series
     r2: pd.Series
     grs_stat: float
     grs_pvalue: float
@@ -151,8 +176,6 @@ class AnomalyTestResult:
     nw_lags: int
     betas: pd.DataFrame = field(default=None)
     grs_unavailable: str | None = None
-
-    grs_f = DeprecatedAlias("grs_stat")
 
     @property
     def n_assets(self) -> int:
@@ -172,18 +195,19 @@ class AnomalyTestResult:
 
     @property
     def n_t196(self) -> int:
-        return int((np.abs(self.tstat) > 1.96).sum())
+        return int((np.abs(self.tstats) > 1.96).sum())
 
     @property
     def n_t3(self) -> int:
-        return int((np.abs(self.tstat) > 3).sum())
+        return int((np.abs(self.tstats) > 3).sum())
 
     @property
     def avg_r2(self) -> float:
         return float(self.r2.mean())
 
+    @property
     def statistics(self) -> pd.Series:
-        """The summary statistics as a Series (one column of the comparison).
+        """The summary statistics as a Series (one row of the comparison).
 
         A ``GRS_unavailable`` row, with the reason, is added when the GRS
         test is undefined.
@@ -215,7 +239,9 @@ class AnomalyTestResult:
 
     def summary(self) -> pd.DataFrame:
         """One row per test asset: alpha, t-statistic, R-squared."""
-        return pd.DataFrame({"alpha": self.alpha, "t_alpha": self.tstat, "R2": self.r2})
+        return pd.DataFrame(
+            {"alpha": self.alpha, "t_alpha": self.tstats, "R2": self.r2}
+        )
 
     def __repr__(self) -> str:
         grs = (
@@ -257,22 +283,25 @@ class AnomalyComparison:
         return self.results[name]
 
     def summary(self) -> pd.DataFrame:
-        """Statistics (rows) by factor set (columns).
+        """One row per factor set, the statistics as columns.
 
-        With a ``GRS_unavailable`` row (the reason) when the GRS test is
+        With a ``GRS_unavailable`` column (the reason) when the GRS test is
         undefined for some set.
         """
-        columns = [r.statistics() for r in self.results.values()]
-        rows = max(columns, key=len).index  # the one with GRS_unavailable, if any
-        return pd.concat(columns, axis=1).reindex(rows)
+        rows = [r.statistics for r in self.results.values()]
+        columns = max(rows, key=len).index  # the one with GRS_unavailable, if any
+        table = pd.DataFrame(rows).reindex(columns=columns)
+        return table.rename_axis("factor_set")
 
+    @property
     def alphas(self) -> pd.DataFrame:
         """Alphas of every test asset (rows) under each factor set (columns)."""
         return pd.DataFrame({k: r.alpha for k, r in self.results.items()})
 
+    @property
     def tstats(self) -> pd.DataFrame:
-        """Newey-West t-statistics of the alphas, same layout as :meth:`alphas`."""
-        return pd.DataFrame({k: r.tstat for k, r in self.results.items()})
+        """Newey-West t-statistics of the alphas, same layout as :attr:`alphas`."""
+        return pd.DataFrame({k: r.tstats for k, r in self.results.items()})
 
     def __repr__(self) -> str:
         return (
@@ -329,7 +358,7 @@ class GRSResult:
     Attributes
     ----------
     stat : float
-        The GRS F statistic (``f_stat`` is a deprecated alias).
+        The GRS F statistic.
     pvalue : float
         ``P(F(df1, df2) > stat)``.
     df1, df2 : int
@@ -345,8 +374,6 @@ class GRSResult:
     df1: int
     df2: int
     wald: float
-
-    f_stat = DeprecatedAlias("stat")
 
     def summary(self) -> pd.DataFrame:
         """The statistics as a one-row table."""

@@ -9,6 +9,7 @@ frames; the periods must line up (see :func:`align_periods`).
 from __future__ import annotations
 
 import math
+import numbers
 from numbers import Integral
 
 import numpy as np
@@ -23,7 +24,7 @@ from ..panel import (
     to_decimal_returns,
     to_monthly_periods,
 )
-from ._results import SpanningResult
+from ._results import NeweyWestMeanResult, SpanningResult
 
 __all__ = [
     "FACTOR_SETS",
@@ -74,7 +75,7 @@ def _hac_fit(y: np.ndarray, X: np.ndarray, lags: int):
     )
 
 
-def newey_west_mean(values, lags: int | None = None) -> tuple[float, float, int]:
+def newey_west_mean(values, lags: int | None = None) -> NeweyWestMeanResult:
     """Mean of a time series and its Newey-West t-statistic.
 
     Parameters
@@ -87,17 +88,32 @@ def newey_west_mean(values, lags: int | None = None) -> tuple[float, float, int]
 
     Returns
     -------
-    mean : float
-    tstat : float
-        NaN with fewer than two observations or zero variance.
-    lags : int
-        The lags used.
+    NeweyWestMeanResult
+        ``mean``, ``std_error``, ``stat`` (the t-statistic; NaN with fewer
+        than two observations or zero variance), two-sided normal
+        ``pvalue``, ``nw_lags`` (the lags used) and ``n_periods``.
 
     Raises
     ------
     ValueError
-        If ``lags`` is at least the number of (two or more) observations.
+        If ``lags`` is not None or an integer >= 0, or is at least the
+        number of (two or more) observations.
+
+    Examples
+    --------
+    >>> from sklearn_neurif.inference import newey_west_mean
+    >>> res = newey_west_mean([0.01, 0.03, -0.01, 0.02, 0.01], lags=1)
+    >>> round(res.mean, 3), res.nw_lags, res.n_periods
+    (0.012, 1, 5)
     """
+    if lags is not None and (
+        not isinstance(lags, numbers.Integral)
+        or isinstance(lags, bool | np.bool_)
+        or lags < 0
+    ):
+        raise ValueError(
+            f"Newey-West lags must be None or an integer >= 0; got {lags!r}."
+        )
     x = np.asarray(values, dtype=np.float64)
     x = x[~np.isnan(x)]
     n = len(x)
@@ -111,9 +127,18 @@ def newey_west_mean(values, lags: int | None = None) -> tuple[float, float, int]
             "rule."
         )
     if n < 2 or np.ptp(x) == 0:
-        return (float(x.mean()) if n else np.nan), np.nan, int(lags)
+        mean = float(x.mean()) if n else np.nan
+        return NeweyWestMeanResult(mean, np.nan, np.nan, np.nan, int(lags), n)
     fit = _hac_fit(x, np.ones((n, 1)), lags)
-    return float(fit.params[0]), float(fit.tvalues[0]), int(lags)
+    stat = float(fit.tvalues[0])
+    return NeweyWestMeanResult(
+        mean=float(fit.params[0]),
+        std_error=float(fit.bse[0]),
+        stat=stat,
+        pvalue=float(2 * stats.norm.sf(abs(stat))),
+        nw_lags=int(lags),
+        n_periods=n,
+    )
 
 
 def resolve_factor_set(factors: pd.DataFrame, factor_set) -> pd.DataFrame:
@@ -221,6 +246,12 @@ def align_periods(returns, factors, *, join: str = "strict"):
     # In time order: Newey-West lags count neighbouring rows, so a shuffled
     # sample would give other t-statistics.
     keep = r_index[r_index.isin(f_index)].sort_values()
+    if len(keep) == 0:
+        raise ValueError(
+            f"The test assets and the factors have no period in common (test assets "
+            f"{_describe(r_index)}, factors {_describe(f_index)}); check the timing "
+            "and the period labels."
+        )
     return returns.loc[keep].copy(), factors.loc[keep].copy(), len(missing)
 
 
@@ -333,12 +364,6 @@ def _prepare(returns, factors, factor_set, join, missing):
             f"missing must be 'per_asset', 'drop' or 'raise'; got {missing!r}."
         )
     r, f, n_dropped = align_periods(returns, factors, join=join)
-    if len(r) == 0:
-        raise ValueError(
-            f"The test assets and the factors have no period in common (test assets "
-            f"{_describe(returns.index)}, factors {_describe(factors.index)}); check "
-            "the timing and the period labels."
-        )
     check_numeric_dtypes(r)  # text is refused, never parsed
     values = r.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(values).any():
@@ -349,13 +374,26 @@ def _prepare(returns, factors, factor_set, join, missing):
     nan_rows = missing_return_rows(r.columns, values, missing)
     if missing == "drop":
         r, f = r.loc[~nan_rows], f.loc[~nan_rows]
-        if len(r) == 0:
-            raise ValueError(
-                "missing='drop' leaves no period: every period has a missing "
-                "test-asset return. Use missing='per_asset' to fit each asset on "
-                "its own periods."
-            )
     return r, f, n_dropped, int(nan_rows.sum()) if missing == "drop" else 0
+
+
+def _check_parameters(nw_lags, periods_per_year) -> None:
+    """Refuse bad ``nw_lags`` and ``periods_per_year`` before any regression."""
+    if nw_lags is not None and (
+        not isinstance(nw_lags, Integral) or isinstance(nw_lags, bool) or nw_lags < 0
+    ):
+        raise ValueError(
+            f"nw_lags must be a non-negative integer or None; got {nw_lags!r}."
+        )
+    if (
+        not isinstance(periods_per_year, Integral)
+        or isinstance(periods_per_year, bool | np.bool_)
+        or periods_per_year < 1
+    ):
+        raise ValueError(
+            "periods_per_year (of the annualised alpha) must be a positive integer; "
+            f"got {periods_per_year!r}."
+        )
 
 
 def spanning_regression(
@@ -413,7 +451,9 @@ def spanning_regression(
     ValueError
         Misaligned periods (the missing periods are listed), constant or
         collinear factors, missing factor values, an asset with fewer
-        observations than regressors plus two.
+        observations than regressors plus two or with no return at all, no
+        period in common, ``nw_lags`` negative or ``periods_per_year`` below
+        1.
 
     Notes
     -----
@@ -435,12 +475,7 @@ def spanning_regression(
     >>> round(float(res.betas.loc["p", "Mkt-RF"]), 1)
     1.2
     """
-    if nw_lags is not None and (
-        not isinstance(nw_lags, Integral) or isinstance(nw_lags, bool) or nw_lags < 0
-    ):
-        raise ValueError(
-            f"nw_lags must be a non-negative integer or None; got {nw_lags!r}."
-        )
+    _check_parameters(nw_lags, periods_per_year)
     r, f, n_dropped, n_nan_periods = _prepare(
         returns, factors, factor_set, join, missing
     )
@@ -469,12 +504,12 @@ def spanning_regression(
     tvalues = pd.DataFrame([t for _, t, *_ in rows], index=r.columns, columns=names)
     return SpanningResult(
         params=params,
-        tstat=tvalues,
-        pvalue=pd.DataFrame(
+        tstats=tvalues,
+        pvalues=pd.DataFrame(
             2 * stats.norm.sf(np.abs(tvalues)), index=r.columns, columns=names
         ),
         r2=pd.Series([x[2] for x in rows], index=r.columns, name="R2"),
-        n_periods=pd.Series([x[3] for x in rows], index=r.columns, name="n_obs"),
+        n_periods=pd.Series([x[3] for x in rows], index=r.columns, name="n_periods"),
         nw_lags=pd.Series([x[4] for x in rows], index=r.columns, name="nw_lags"),
         periods=r.index,
         periods_per_year=periods_per_year,
@@ -498,8 +533,26 @@ def missing_return_rows(columns, values, missing: str) -> np.ndarray:
     Returns
     -------
     ndarray of bool, shape (T,)
+
+    Raises
+    ------
+    ValueError
+        If a test asset has no return in any period, or ``missing="drop"``
+        would leave no period.
     """
+    empty = [str(c) for c, e in zip(columns, np.isnan(values).all(0), strict=True) if e]
+    if empty:
+        raise ValueError(
+            f"Test asset(s) {empty} have no return in any of the {len(values)} "
+            "period(s) shared with the factors: nothing to test. Drop them."
+        )
     nan_rows = np.isnan(values).any(axis=1)
+    if nan_rows.all() and missing == "drop":
+        raise ValueError(
+            "missing='drop' leaves no period: every period has a missing test-asset "
+            "return. Use missing='per_asset' (spanning_regression) to fit each asset "
+            "on its own periods, or drop the sparse assets."
+        )
     if nan_rows.any() and missing == "raise":
         cols = {
             str(c): int(n)

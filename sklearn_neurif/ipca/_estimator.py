@@ -31,7 +31,7 @@ from ..panel import (
 )
 from ..panel._index import check_index_names
 from ..panel._managed import managed_portfolios
-from ..panel._units import return_rms
+from ..panel._units import UNSCALED_MAX_ABS, return_rms
 from ._als import IDENTIFICATION_RTOL, ALSMoments, initial_gamma, run_als
 from ._observable import align_observable_factors
 
@@ -351,7 +351,13 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         G = self._observed_columns(observed, active)
         self._check_identified(W, n_obs, layout, G)
         moments = ALSMoments.build(W, n_obs[active], G)
-        result = self._alternating_least_squares(moments, x, start)
+        try:
+            result = self._alternating_least_squares(moments, x, start)
+        except np.linalg.LinAlgError:
+            message = self._unscaled_message(W.sum(axis=0), n_obs)
+            if message is None:
+                raise
+            raise ValueError(message) from None
         self.n_iter_ = result.n_iter
         self._store(result.gamma, result.F, active, layout, observed)
         self._store_identification(result.n_masked, W, active, layout)
@@ -471,6 +477,9 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
         scale = np.where(scale > 0, scale, 1.0)
         corr = pooled / np.outer(scale, scale)
         rank = np.linalg.matrix_rank(corr, hermitian=True)
+        unscaled = self._unscaled_message(pooled, n_obs)
+        if unscaled and (rank < pooled.shape[0] or np.linalg.cond(corr) > 1e10):
+            raise ValueError(unscaled)
         if rank < pooled.shape[0]:
             raise ValueError(
                 f"The characteristics are linearly dependent over the "
@@ -480,6 +489,27 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 "constant (e.g. all missing before scaling) or redundant "
                 "characteristics."
             )
+
+    def _unscaled_message(self, pooled, n_obs) -> str | None:
+        """Why the moments are singular when columns are far from [-1, 1].
+
+        Rounding, not the data, then makes ``Z'Z`` singular, and the advice
+        is to scale, not to drop columns. None when every column's root mean
+        square is within ``UNSCALED_MAX_ABS``.
+        """
+        rms = np.sqrt(np.diag(pooled) / max(int(n_obs.sum()), 1))
+        unscaled = [str(c) for c in _feature_names(self)[rms > UNSCALED_MAX_ABS]]
+        if not unscaled:
+            return None
+        return (
+            f"Characteristic column(s) {unscaled} are far from the scale the model "
+            f"needs (root mean square above {UNSCALED_MAX_ABS:.0e}, e.g. a market "
+            "capitalisation in dollars): at that scale the moments Z'Z are "
+            "numerically singular, so Gamma cannot be estimated. This is a scale "
+            "problem, not redundant columns: rank the characteristics into [-1, 1] "
+            "each period first, with "
+            "sklearn_neurif.preprocessing.CrossSectionalRankScaler."
+        )
 
     def _alternating_least_squares(self, moments, x, start=None):
         """Run ALS from the SVD warm start (or ``start = (gamma, F)``); warn if

@@ -5,15 +5,15 @@ portfolio sorts, lives one layer up in :mod:`sklearn_neurif.evaluation`.
 """
 
 from ._regression import RankICResult, mae, r2_predictive, r2_total, rank_ic, rmse
-from ._scorers import predictive_r2_scorer, total_r2_scorer
+from ._scorers import r2_predictive_scorer, r2_total_scorer
 
 __all__ = [
     "RankICResult",
     "mae",
-    "predictive_r2_scorer",
     "r2_predictive",
+    "r2_predictive_scorer",
     "r2_total",
+    "r2_total_scorer",
     "rank_ic",
     "rmse",
-    "total_r2_scorer",
 ]

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._deprecation import DeprecatedAlias
 from .._docstrings import fill_doc
 from ..panel import PanelLayout, aligned_pair, check_sample_weight, row_periods_index
 
@@ -163,8 +162,7 @@ class RankICResult:
     std : float
         Time-series standard deviation (ddof=1).
     tstat : float
-        ``mean / (std / sqrt(n_periods))`` (formerly ``t_stat``, a
-        deprecated alias).
+        ``mean / (std / sqrt(n_periods))``.
     n_periods : int
         Periods with at least ``min_assets`` valid assets.
     n_skipped : int
@@ -177,8 +175,6 @@ class RankICResult:
     tstat: float
     n_periods: int
     n_skipped: int
-
-    t_stat = DeprecatedAlias("tstat")
 
     def summary(self) -> pd.DataFrame:
         """Return the statistics as a one-row table."""
@@ -208,7 +204,8 @@ def rank_ic(y_true, y_pred, periods=None, *, min_assets: int = 3) -> RankICResul
         Realised returns; NaN rows are left out of their period.
     y_pred : Series or array-like of shape (n_rows,)
         Predicted returns (a Series is matched to ``y_true`` by index). NaN
-        predictions leave their rows out; infinite ones are refused.
+        or infinite predictions are refused, as by every metric: a model
+        that predicts nothing for a row has no score there.
     periods : array-like of shape (n_rows,), optional
         Period of each row. Defaults to the time level of ``y_true``'s
         ``(entity, time)`` MultiIndex.
@@ -224,7 +221,8 @@ def rank_ic(y_true, y_pred, periods=None, *, min_assets: int = 3) -> RankICResul
     ------
     ValueError
         If no period has ``min_assets`` valid assets, ``min_assets`` is
-        below 2, lengths or index labels differ, or a prediction is infinite.
+        below 2, lengths or index labels differ, or a prediction is NaN or
+        infinite.
     """
     if (
         not isinstance(min_assets, Integral)
@@ -240,13 +238,13 @@ def rank_ic(y_true, y_pred, periods=None, *, min_assets: int = 3) -> RankICResul
     else:
         # The time-level checks apply: strings are never sorted as text.
         layout = PanelLayout(row_periods_index(periods))
-    y, p = aligned_pair(y_true, y_pred, allow_nan_pred=True)
+    y, p = aligned_pair(y_true, y_pred)  # NaN predictions refused, as in r2
     if len(y) != layout.n_rows:
         raise ValueError("y_true, y_pred and periods must have the same length.")
     values, labels, skipped, constant = [], [], 0, 0
     for label, rows in zip(layout.periods, layout.period_rows(), strict=True):
-        # A row counts when both its return and its prediction are known.
-        keep = rows[~np.isnan(y[rows]) & ~np.isnan(p[rows])]
+        # A row counts when its return is known (predictions are finite).
+        keep = rows[~np.isnan(y[rows])]
         if len(keep) < min_assets or np.ptp(p[keep]) == 0 or np.ptp(y[keep]) == 0:
             skipped += 1
             constant += len(keep) >= min_assets  # enough assets, no variation

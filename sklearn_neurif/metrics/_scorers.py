@@ -8,7 +8,7 @@ from .._docstrings import fill_doc
 from ..panel import check_panel_target, panel_index
 from ._regression import r2_predictive, r2_total
 
-__all__ = ["total_r2_scorer", "predictive_r2_scorer", "resolve_final_step"]
+__all__ = ["r2_total_scorer", "r2_predictive_scorer", "resolve_final_step"]
 
 
 def resolve_final_step(estimator, X):
@@ -22,8 +22,9 @@ def resolve_final_step(estimator, X):
 
     Parameters
     ----------
-    estimator : estimator or Pipeline
-        A fitted factor model, or a Pipeline ending with one.
+    estimator : estimator, Pipeline or fitted search
+        A fitted factor model, a Pipeline ending with one, or a fitted
+        search (``GridSearchCV``...) whose ``best_estimator_`` is one.
     X : DataFrame
         Panel of characteristics.
 
@@ -34,6 +35,10 @@ def resolve_final_step(estimator, X):
     Xt : DataFrame or array
         ``X`` passed through the earlier steps.
     """
+    if hasattr(estimator, "best_estimator_"):
+        # A fitted search (GridSearchCV, RandomizedSearchCV): its predict is
+        # the refitted best model's, and so are the factor outputs.
+        return resolve_final_step(estimator.best_estimator_, X)
     if isinstance(estimator, Pipeline):
         Xt = X
         for _, step in estimator.steps[:-1]:
@@ -45,7 +50,7 @@ def resolve_final_step(estimator, X):
 
 
 @fill_doc
-def total_r2_scorer(estimator, X, y) -> float:
+def r2_total_scorer(estimator, X, y) -> float:
     """Out-of-sample total R-squared of a fitted factor model (greater is better).
 
     Realised factors of the scored periods come from a cross-sectional
@@ -66,13 +71,13 @@ def total_r2_scorer(estimator, X, y) -> float:
     final, Xt = resolve_final_step(estimator, X)
     if not hasattr(final, "predict_total"):
         raise TypeError(
-            f"total_r2_scorer needs a factor model with predict_total(X, y); "
+            f"r2_total_scorer needs a factor model with predict_total(X, y); "
             f"{type(final).__name__} has none."
         )
     return r2_total(_aligned_target(y, X), final.predict_total(Xt, y))
 
 
-def predictive_r2_scorer(estimator, X, y) -> float:
+def r2_predictive_scorer(estimator, X, y) -> float:
     """Out-of-sample predictive R-squared of ``estimator.predict(X)``.
 
     Parameters

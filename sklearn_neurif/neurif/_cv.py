@@ -141,12 +141,12 @@ class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
     >>> from sklearn_neurif.neurif import NeurIFRegressor, NeurIFRegressorCV
     >>> data = make_design_family_panel("abs", n_entities=60, n_periods=30,
     ...                                 n_characteristics=4, random_state=0)
-    >>> base = NeurIFRegressor(2, window=2, max_epochs=2, random_state=0)
+    >>> base = NeurIFRegressor(n_factors=2, window=2, max_epochs=2, random_state=0)
     >>> est = NeurIFRegressorCV(base, deviation_penalties=[1e4, 0.0])
     >>> est.fit(data.X, data.y).cv_results_["param_deviation_penalty"]
     array([10000.,     0.])
     >>> est.predict(data.X).shape
-    (1800,)
+    (1627,)
     """
 
     _parameter_constraints: dict = {

@@ -27,6 +27,7 @@ from ..panel._managed import managed_portfolios
 from ._attribution import as_frame, gradient_attribution, regression_attribution
 from ._module import NeurIFModule
 from ._net import NeurIFNet
+from ._residual_start import start_deviation_on_residuals
 
 __all__ = ["NeurIFRegressor"]
 
@@ -118,9 +119,25 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         lost 0.1-0.2 points). Training is the same either way.
     mixed_precision : bool, default=False
         Run the network under ``torch.autocast`` in bfloat16 (meant for
-        GPUs; on CPU it is slower). The temporal attention, the realised-factor
-        regression, the loss and the outputs stay float32. Predictions differ
-        from a float32 fit's by the rounding of bfloat16 (docs/training.md).
+        GPUs). The temporal attention, the realised-factor regression, the
+        loss and the outputs stay float32. Predictions differ from a float32
+        fit's by the rounding of bfloat16 (docs/training.md).
+    deviation_init : "residual" or float, default="residual"
+        Start of the output layer of the deviation g. ``"residual"``: IPCA's
+        step on the residuals: the managed portfolios of the start's
+        residuals on g's hidden features, whose leading singular vector
+        becomes the last factor's row, at the scale in {0, 0.1, 0.3, 1} x
+        that factor's loading sd that fits the validation months best (0
+        keeps the start exactly; ``deviation_start_scale_``). A float
+        ``s > 0``: random weights of sd ``s / sqrt(hidden_size)``; ``0``:
+        zero (the former default). From a zero output layer a factor
+        without a linear part sat on a saddle of the loss at IPCA's start
+        and was never learned (docs/neurif_tuning.md, issue 19).
+    validation_criterion : {"total_r2", "loss"}, default="total_r2"
+        What early stopping monitors on the validation months: the fit
+        term (1 - total R²), or the whole penalised loss. The
+        orthogonality term's epoch-to-epoch noise in the loss was as large
+        as the fit changes early stopping must detect (docs/neurif_tuning.md).
     {training_parameters}
 
     Attributes
@@ -142,6 +159,9 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         training months only.
     history_ : DataFrame
         Per-epoch train/valid losses and their components.
+    deviation_start_scale_ : float or None
+        With ``deviation_init="residual"``, the scale chosen for the start
+        of g (0: IPCA's start kept); None otherwise or after a warm start.
     {training_attributes}
 
     Notes
@@ -186,6 +206,11 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         "init": [StrOptions({"ipca", "svd"})],
         "premia": [StrOptions({"head", "mean"})],
         "mixed_precision": ["boolean"],
+        "deviation_init": [
+            Interval(Real, 0, None, closed="left"),
+            StrOptions({"residual"}),
+        ],
+        "validation_criterion": [StrOptions({"loss", "total_r2"})],
     }
     _net_class = NeurIFNet
     _module_class = NeurIFModule
@@ -195,8 +220,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
 
     def __init__(
         self,
-        *,
         n_factors=5,
+        *,
         window=12,
         hidden_size=32,
         n_heads=2,
@@ -217,6 +242,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         init="ipca",
         premia="mean",
         mixed_precision=False,
+        deviation_init="residual",
+        validation_criterion="total_r2",
         device="cpu",
         checkpoint_dir=None,
         warm_start=False,
@@ -265,8 +292,32 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
             _init_at_ipca(module, batcher, months, self._feature_names())
         else:
             _init_gamma(module, batcher, months)
+        self._start_scale = None
+        if self.deviation_init == "residual":
+            valid = np.setdiff1d(batcher.periods_with_returns(), months)
+            self._start_scale = start_deviation_on_residuals(
+                module, batcher, months, valid, int(self.batch_months)
+            )
+        elif self.deviation_init > 0:
+            _init_deviation(module, self.deviation_init)
+
+    def _callbacks(self, has_valid, checkpoint_path):
+        callbacks = super()._callbacks(has_valid, checkpoint_path)
+        if self.validation_criterion == "total_r2":
+            # valid_fit is 1 - the validation months' total R^2: the penalties
+            # (and their noise) no longer decide which epoch is kept.
+            # The user's callbacks may be bare objects, not (name, callback).
+            named = (c for c in callbacks if isinstance(c, tuple))
+            for name, callback in named:
+                if name == "early_stopping":
+                    callback.monitor = "valid_fit"
+                elif name == "checkpoint":
+                    callback.monitor = "valid_fit_best"
+        return callbacks
 
     def _after_fit(self, batcher, X, y):
+        self.deviation_start_scale_ = getattr(self, "_start_scale", None)
+        self._start_scale = None
         module = self.net_.module_
         names = self._feature_names()
         self.gamma_ = pd.DataFrame(
@@ -408,6 +459,19 @@ def _init_gamma(module, batcher, months):
     K = module.gamma.weight.shape[0]
     with torch.no_grad():
         module.gamma.weight.copy_(torch.as_tensor(left[:, :K].T, dtype=torch.float32))
+
+
+def _init_deviation(module, scale):
+    """Start g's output layer off zero: weights N(0, (scale / sqrt(d))^2).
+
+    With a zero output layer the deviation's gradient reaches only that
+    layer, and for a factor the linear start lacks it averages to zero over
+    months (docs/neurif_tuning.md): a small random start breaks the tie.
+    """
+    layer = module.deviation[-1]
+    d = layer.weight.shape[1]
+    with torch.no_grad():  # torch's RNG is seeded by the fit (random_state)
+        layer.weight.copy_(torch.randn(layer.weight.shape) * (scale / d**0.5))
 
 
 def _init_at_ipca(module, batcher, months, feature_names):

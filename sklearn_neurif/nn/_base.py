@@ -40,7 +40,7 @@ from skorch.dataset import get_len
 from skorch.helper import predefined_split
 
 from .._param_validation import Interval  # refuses booleans (n_factors=True)
-from ..base import DeprecatedAlias, PredictiveScoreMixin, check_n_factors
+from ..base import PredictiveScoreMixin, check_n_factors
 from ..panel import (
     PanelLayout,
     check_characteristic_scale,
@@ -510,8 +510,8 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         return net.interrupted_
 
     def _prepare_fit(self, X, y, reset):
+        index = panel_index(X)  # structure first: ids/dates as columns refused
         check_panel_frame(X)
-        index = panel_index(X)
         check_index_names(self, X, reset=reset, time_type=True)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         self._check_scale(Z)
@@ -680,8 +680,6 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
         self.interrupted_ = bool(net.interrupted_)
         self._context = self._keep_context(batcher)
 
-    n_epochs_ = DeprecatedAlias("n_iter_")
-
     def _feature_names(self):
         if hasattr(self, "feature_names_in_"):
             return list(map(str, self.feature_names_in_))
@@ -712,8 +710,8 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
             Number of prepended context rows (the first rows of the batcher).
         """
         check_is_fitted(self)
+        index = panel_index(X)  # structure first: ids/dates as columns refused
         check_panel_frame(X)
-        index = panel_index(X)
         check_index_names(self, X, reset=False, time_type=True)
         Z = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         self._check_scale(Z)

@@ -114,10 +114,38 @@ def panel_index(X) -> pd.MultiIndex:
                 "per period."
             )
         return index
+    if isinstance(X, pd.DataFrame):
+        _check_no_key_columns(X)
     n_rows = _num_rows(X)
     return pd.MultiIndex.from_arrays(
         [np.arange(n_rows), np.full(n_rows, SINGLE_PERIOD)],
         names=["entity", "time"],
+    )
+
+
+def _check_no_key_columns(X: pd.DataFrame) -> None:
+    """Refuse a frame whose entity or time is a column (or its only index).
+
+    Without a MultiIndex a frame is one cross-section, every column a
+    characteristic: a ``permno`` or ``date`` column left by ``reset_index``
+    (or read from a file) would be fitted as a characteristic and every
+    month read as one.
+    """
+    named = [X.index.name] if X.index.name is not None else []
+    keys = [
+        str(c)
+        for c in [*named, *X.columns]
+        if str(c).lower() in _TIME_NAMES | _ENTITY_NAMES
+    ]
+    if not keys:
+        return
+    where = "index and column(s)" if named and str(named[0]) in keys else "column(s)"
+    raise ValueError(
+        f"X has no (entity, time) MultiIndex, and its {where} {keys} name an entity "
+        "or a period. Without a MultiIndex the package reads a frame as one "
+        "cross-section with every column a characteristic, so the ids and dates "
+        "would be fitted as characteristics. Set the index first, e.g. "
+        "X.set_index(['permno', 'date']) (entity first, time last)."
     )
 
 
@@ -240,6 +268,7 @@ def _checked_time_level(
         return index
     kind = level.dtype.kind
     if kind in "iu":
+        _check_yyyymm_typos(np.asarray(level), subject)
         if _looks_yyyymm(np.asarray(level)):
             months = pd.PeriodIndex.from_fields(
                 year=np.asarray(level) // 100, month=np.asarray(level) % 100, freq="M"
@@ -305,6 +334,26 @@ def _looks_yyyymm(values: np.ndarray) -> bool:
     return bool(
         np.all((values >= 100001) & (values <= 999912) & (month >= 1) & (month <= 12))
     )
+
+
+def _check_yyyymm_typos(values: np.ndarray, subject: str) -> None:
+    """Refuse six-digit labels that are YYYYMM months but for a minority.
+
+    One impossible month (202013) would make every label a plain integer,
+    ordered numerically: December 2020 (202012) then followed by "202013"
+    and January 2021 no longer next to it, so the splits and windows would
+    run across gaps without a word.
+    """
+    if len(values) < 2 or not np.all((values >= 100001) & (values <= 999999)):
+        return
+    bad = values[(values % 100 < 1) | (values % 100 > 12)]
+    if len(bad) and len(bad) < len(values) / 2:
+        raise ValueError(
+            f"{subject} six-digit integers that read as YYYYMM months except "
+            f"{len(bad)} with no such month (e.g. {[int(v) for v in bad[:3]]}); read "
+            "as plain integers they would not be in calendar order. Correct those "
+            "labels (or convert all with sklearn_neurif.panel.to_monthly_periods)."
+        )
 
 
 def _plain_scalar(value):

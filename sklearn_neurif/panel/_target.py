@@ -8,6 +8,8 @@ cross-section). Nothing here mutates its input.
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_consistent_length
@@ -16,7 +18,12 @@ from ._dtypes import _numeric_1d
 from ._index import SINGLE_PERIOD, _plain_key, panel_index
 from ._units import check_return_units
 
-__all__ = ["aligned_pair", "check_panel_target", "check_sample_weight"]
+__all__ = [
+    "aligned_forecast",
+    "aligned_pair",
+    "check_panel_target",
+    "check_sample_weight",
+]
 
 
 def check_panel_target(
@@ -233,9 +240,7 @@ def check_sample_weight(sample_weight, n_rows: int) -> np.ndarray | None:
     return np.array(w, dtype=np.float64, copy=True)
 
 
-def aligned_pair(
-    y_true, y_pred, names=("y_true", "y_pred"), *, allow_nan_pred: bool = False
-):
+def aligned_pair(y_true, y_pred, names=("y_true", "y_pred")):
     """Two per-row arrays, aligned by index when both carry one.
 
     Metrics take realised and predicted returns; when both are pandas
@@ -248,9 +253,6 @@ def aligned_pair(
     y_true, y_pred : Series or array-like of shape (n_rows,)
     names : tuple of str
         Names used in messages.
-    allow_nan_pred : bool, default=False
-        Let NaN predictions through (for metrics that mask them, such as
-        ``rank_ic``); infinite predictions are always refused.
 
     Returns
     -------
@@ -287,7 +289,7 @@ def aligned_pair(
         raise ValueError(
             f"{names[0]} contains {int(np.isinf(true).sum())} infinite value(s)."
         )
-    n_nan = 0 if allow_nan_pred else int(np.isnan(pred).sum())
+    n_nan = int(np.isnan(pred).sum())
     n_inf = int(np.isinf(pred).sum())
     if n_nan or n_inf:
         parts = [f"{n_nan} NaN value(s)"] * bool(n_nan) + [
@@ -306,3 +308,123 @@ def _squeeze(values, what):
             raise ValueError(f"{what} must be one column; got {values.shape[1]}.")
         return values.iloc[:, 0]
     return values
+
+
+def aligned_forecast(pred, y: pd.Series, name: str = "pred") -> np.ndarray:
+    """A forecast as float64 values in the row order of the returns ``y``.
+
+    The one path by which the forecast comparisons read a forecast. A
+    Series is matched to ``y`` by its ``(entity, time)`` labels, never by
+    position: its index gets the checks of :func:`panel_index` (a
+    ``(time, entity)`` index is refused, by its level names or its values)
+    and, when both are named, its level names must be ``y``'s. Rows of
+    ``y`` without a forecast become NaN (left out, and counted, by the
+    comparison). An array is read in ``y``'s row order, as scikit-learn
+    reads arrays; a number is the same forecast for every row.
+
+    Parameters
+    ----------
+    pred : Series, array-like of shape (n_rows,) or real number
+        The forecast. Numeric only: booleans and text (numbers stored as
+        strings included) are refused; an object Series or array holding
+        real numbers only is read as numbers.
+    y : Series
+        Realised returns on a validated ``(entity, time)`` MultiIndex.
+    name : str, default="pred"
+        Name used in messages.
+
+    Returns
+    -------
+    ndarray of shape (n_rows,), float64
+        A new array; ``pred`` is not modified.
+
+    Raises
+    ------
+    TypeError
+        If ``pred`` is a DataFrame, a string, None, a
+        boolean, or not numeric.
+    ValueError
+        If a Series' index is not an ``(entity, time)`` MultiIndex, looks
+        like ``(time, entity)``, has other level names or another time type
+        than ``y``, shares no row with ``y``; if an array has another length
+        than ``y``; or if a value is infinite.
+    """
+    if isinstance(pred, pd.DataFrame):
+        raise TypeError(
+            f"{name} must be a Series, an array or a number, not a DataFrame."
+        )
+    if isinstance(pred, bool | np.bool_):
+        raise TypeError(
+            f"{name} must be a forecast of returns; got the boolean {pred}."
+        )
+    if isinstance(pred, Real):
+        return np.full(len(y), float(pred))
+    if pred is None or isinstance(pred, str | bytes):
+        raise TypeError(
+            f"{name} must be a Series, an array or a number of forecast returns; got "
+            f"{pred!r}."
+        )
+    if isinstance(pred, pd.Series):
+        values = _forecast_on_rows(pred, y, name)
+    else:
+        values = _numeric_1d(np.asarray(pred), name)
+        if len(values) != len(y):
+            raise ValueError(
+                f"{name} has {len(values)} values; y has {len(y)} rows. An array is "
+                "read in y's row order; pass a Series on y's (entity, time) index to "
+                "align by label."
+            )
+    if np.isinf(values).any():
+        raise ValueError(
+            f"{name} contains {int(np.isinf(values).sum())} infinite value(s)."
+        )
+    return np.array(values, dtype=np.float64, copy=True)
+
+
+def _forecast_on_rows(pred: pd.Series, y: pd.Series, name: str) -> np.ndarray:
+    """A forecast Series' values on ``y``'s rows, matched by validated labels."""
+    values = _numeric_1d(pred, name)
+    if not isinstance(pred.index, pd.MultiIndex):
+        raise ValueError(
+            f"{name} is a Series indexed by {type(pred.index).__name__}, without the "
+            "(entity, time) MultiIndex of y: a forecast Series is matched with y by "
+            f"label, never by position. Put {name} on y's index (or pass its values "
+            "as an array in y's row order)."
+        )
+    index = _target_index(pred, name)  # (time, entity) and bad labels refused
+    names, y_names = tuple(index.names), tuple(y.index.names)
+    if None not in names + y_names and names != y_names:
+        swapped = sorted(map(str, names)) == sorted(map(str, y_names))
+        hint = (
+            f"the levels are swapped: use {name}.swaplevel().sort_index()"
+            if swapped
+            else f"rename them with {name}.rename_axis({list(y_names)!r})"
+        )
+        raise ValueError(
+            f"{name}'s index levels are {list(names)} but y's are {list(y_names)}; "
+            f"forecasts are matched with y by (entity, time) label: {hint}."
+        )
+    y_index = panel_index(y)
+    if index.equals(y_index):
+        return values
+    if index.levels[-1].dtype != y_index.levels[-1].dtype:
+        raise ValueError(
+            f"{name}'s time level holds {index.levels[-1].dtype} labels but y's "
+            f"{y_index.levels[-1].dtype}: no row can be matched; give both the same "
+            "period type."
+        )
+    pos = index.get_indexer(y_index)
+    found = int((pos >= 0).sum())
+    if not found:
+        raise ValueError(f"No row of {name} is in y's index: nothing to compare.")
+    if (
+        found < len(index)
+        and (index.swaplevel().get_indexer(y_index) >= 0).sum() > found
+    ):
+        # Unnamed integer levels: only the labels can tell a swapped index.
+        raise ValueError(
+            f"{name}'s index looks like (time, entity): {len(index) - found} of its "
+            f"{len(index)} rows are not in y's (entity, time) index, and more rows "
+            f"match with its levels swapped. Use {name}.swaplevel().sort_index()."
+        )
+    return np.where(pos >= 0, values[pos], np.nan)

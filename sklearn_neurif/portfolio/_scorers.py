@@ -67,7 +67,7 @@ def make_long_short_scorer(
             None,
             (n_portfolios, long_short, min_assets, None, 12),
         )
-        return float(getattr(result, statistic)[LS])
+        return float(result.summary().loc[LS, statistic])
 
     scorer.__name__ = f"long_short_{statistic}_scorer"
     scorer.__doc__ = (

@@ -24,9 +24,11 @@ from sklearn.utils.validation import (
 )
 
 from .._params import set_init_params
+from .._warnings import warn_at_caller
 from ..base import factor_names
 from ..inference._spanning import newey_west_mean
 from ..panel import (
+    PanelDataWarning,
     PanelLayout,
     check_numeric_dtypes,
     check_panel_frame,
@@ -105,7 +107,8 @@ class PortfolioSortResult:
             rows = {}
             for col in self.returns.columns:
                 x = self.returns[col].to_numpy(dtype=float)
-                mean, tstat, lags = newey_west_mean(x, self.nw_lags)
+                nw = newey_west_mean(x, self.nw_lags)
+                mean, tstat, lags = nw.mean, nw.stat, nw.nw_lags
                 valid = x[~np.isnan(x)]
                 sd = valid.std(ddof=1) if len(valid) > 1 else np.nan
                 sharpe = (
@@ -127,11 +130,45 @@ class PortfolioSortResult:
 
     # Read-only columns of the per-portfolio statistics (computed once).
     mean = _stat_column("mean", "Mean per-period return of each portfolio.")
-    tstat = _stat_column("tstat", "Newey-West t-statistic of each mean.")
+    tstats = _stat_column("tstat", "Newey-West t-statistic of each mean.")
     sharpe = _stat_column(
         "sharpe", "Annualised Sharpe ratio ``mean / std * sqrt(periods_per_year)``."
     )
     mean_turnover = _stat_column("turnover", "Average one-way turnover per period.")
+
+    def net_of_costs(self, costs_bp) -> pd.Series:
+        """Long-short mean, Newey-West t and Sharpe net of one-way trading costs.
+
+        ``net_t = LS_t - cost * turnover_t`` for each cost in basis points,
+        where the long-short turnover is the sum of its two legs' one-way
+        turnover; the first month (no turnover: the legs are built from
+        cash) pays for two full legs.
+
+        Parameters
+        ----------
+        costs_bp : sequence of float
+            One-way costs in basis points.
+
+        Returns
+        -------
+        Series
+            ``mean_net_<c>bp``, ``tstat_net_<c>bp``, ``sharpe_net_<c>bp``
+            (annualised) for each cost ``c``.
+        """
+        gross = self.returns[LS]
+        turnover = self.turnover[LS].fillna(2.0)
+        out = {}
+        for bp in costs_bp:
+            net = (gross - bp / 1e4 * turnover).dropna()
+            nw = newey_west_mean(net.to_numpy(), self.nw_lags)
+            mean = nw.mean
+            sd = float(net.std(ddof=1))
+            out[f"mean_net_{bp:g}bp"] = mean
+            out[f"tstat_net_{bp:g}bp"] = nw.stat
+            out[f"sharpe_net_{bp:g}bp"] = (
+                mean / sd * math.sqrt(self.periods_per_year) if sd > 0 else np.nan
+            )
+        return pd.Series(out, dtype=float)
 
     def summary(self) -> pd.DataFrame:
         """Mean, NW t-stat, std, annualised Sharpe, turnover, periods per portfolio."""
@@ -160,6 +197,10 @@ def _turnover(prev, now) -> float:
         return np.nan
     prev_ent, prev_w, prev_r = prev
     drifted = prev_w * (1.0 + prev_r)
+    if drifted.sum() <= 0:
+        # The old portfolio lost everything (its return is -100% or below):
+        # no drifted weights to trade from; _warn_wiped_out says so.
+        return np.nan
     drifted = drifted / drifted.sum()
     ent = np.concatenate([now[0], prev_ent])
     w = np.concatenate([now[1], -drifted])
@@ -301,6 +342,21 @@ def _is_int(value) -> bool:
     )
 
 
+def _warn_wiped_out(returns: pd.DataFrame) -> None:
+    """Warn about portfolio returns of -100% or below and the NaN turnover they cause."""
+    wiped = returns.to_numpy() <= -1.0
+    if wiped.any():
+        periods, cols = np.nonzero(wiped)
+        warn_at_caller(
+            f"{int(wiped.sum())} portfolio return(s) are -100% or below (e.g. "
+            f"{returns.columns[cols[0]]} in {returns.index[periods[0]]}): every asset "
+            "of the portfolio lost everything (delistings at a total loss?). Such a "
+            "portfolio has no drifted weights to trade from, so its turnover in the "
+            "next period is NaN. Check the returns (decimals, delisting returns).",
+            PanelDataWarning,
+        )
+
+
 def _run_sort(index, signal, y, weights, universe, params) -> PortfolioSortResult:
     q, long_short, min_assets, nw_lags, periods_per_year = params
     _check_params(q, long_short, min_assets, nw_lags, periods_per_year)
@@ -316,6 +372,7 @@ def _run_sort(index, signal, y, weights, universe, params) -> PortfolioSortResul
     result = _sort_panel(
         layout, signal, returns, weights, universe, q, min_assets or q, sign
     )
+    _warn_wiped_out(result.returns.iloc[:, :q])
     return PortfolioSortResult(
         **{
             **result.__dict__,
@@ -477,6 +534,7 @@ class PortfolioSorter(TransformerMixin, BaseEstimator):
 
     def _cross_section(self, X, reset):
         names = X.columns if isinstance(X, pd.DataFrame) else None
+        panel_index(X)  # refuses ids and dates left as columns
         check_panel_frame(X, allow_nan=True)  # names text columns
         values = validate_data(
             self,
@@ -600,6 +658,7 @@ class FactorSortResult:
         rows = {k: r.summary().loc[portfolio] for k, r in self.results.items()}
         return pd.DataFrame(rows).T.astype({"n_periods": int, "nw_lags": int})
 
+    @property
     def long_short_returns(self) -> pd.DataFrame:
         """Long-short returns by signal (columns), as-of period index."""
         return pd.DataFrame({k: r.returns[LS] for k, r in self.results.items()})
@@ -692,12 +751,14 @@ def sort_on_factor_model(
     # A plain X is one cross-section (the package's convention, as in
     # PortfolioSorter); y, weights and breakpoints then pair by position.
     index = panel_index(X)
+    # Weights and flags are matched to X's rows (or refused) before the model
+    # runs on X.
+    w = _row_values(weights, index, "weights")
+    uni = _row_values(breakpoints, index, "breakpoints")
     pred = np.asarray(estimator.predict(X), dtype=np.float64).reshape(-1)
     loadings, names = _loading_columns(
         estimator.transform(X), getattr(estimator, "n_factors", None)
     )
-    w = _row_values(weights, index, "weights")
-    uni = _row_values(breakpoints, index, "breakpoints")
     signals = {"predicted": pred, **{n: loadings[:, j] for j, n in enumerate(names)}}
     results = {
         name: _run_sort(

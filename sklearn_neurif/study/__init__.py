@@ -12,15 +12,16 @@ _LAZY = {
     "main": "._cli",
     "build_parser": "._cli",
     "DATA_NAMES": "._data",
-    "MODEL_NAMES": "._walk",
+    "MODEL_NAMES": "._models",
+    "StudyData": "._data",
     "load_study_data": "._data",
     "read_panel_file": "._data",
     "write_report": "._report",
-    "StudyResult": "._study",
-    "StudySettings": "._study",
-    "characteristic_anomalies": "._study",
+    "StudyResult": "._result",
+    "StudySettings": "._settings",
+    "characteristic_anomalies": "._anomaly",
     "run_study": "._study",
-    "study_settings": "._study",
+    "study_settings": "._settings",
 }
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

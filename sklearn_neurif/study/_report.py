@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 
 from ..panel import as_of_to_return_period
+from ._conclusion import conclusion, neurif_cap, without_factor_structure
+from ._tables import WEIGHTING_LABELS
 
 __all__ = ["write_report"]
 
@@ -48,7 +50,7 @@ def _pct(frame: pd.DataFrame, rows) -> pd.DataFrame:
 
 def headline_markdown(result) -> str:
     """The headline table in Markdown (R², means and alphas in percent)."""
-    head = result.headline()
+    head = result.summary().T
     pct_rows = [
         r
         for r in head.index
@@ -107,8 +109,8 @@ def _markdown(r, figures) -> str:
     ]
     lines += [f"- {n}" for n in d["notes"]]
     lines += ["", f"## Protocol{q}", "", _protocol(r), "", headline_markdown(r), ""]
-    lines += [_headline_notes(r), "", "## Conclusion" + q, "", _verdict(r), ""]
-    lines += _sections(r)
+    lines += [_headline_notes(r), "", "## Conclusion" + q, "", conclusion(r), ""]
+    lines += _accuracy_sections(r) + _portfolio_sections(r) + _factor_sections(r)
     lines += [
         f"## Wall time{q}",
         "",
@@ -135,7 +137,8 @@ def _protocol(r) -> str:
         "window's predictive R² (one K: no search), the chosen K is refitted on the "
         "whole window, and the nets stop early on that validation window. Grids: "
         f"{grids}. Parameters: `{c['params']}`; NeurIF seeds per refit: "
-        f"{c['neurif_seeds']}. Sorts: {c['n_portfolios']} quantile portfolios, "
+        f"{c['neurif_seeds']}. {neurif_cap(r)} "
+        f"Sorts: {c['n_portfolios']} quantile portfolios, "
         "long-short = top minus bottom. Row (i, t) holds characteristics known at "
         "the end of t and the return over t+1. "
         f"Seed {c['seed']}, device {c['device']}, torch threads {c['torch_threads']}."
@@ -143,10 +146,14 @@ def _protocol(r) -> str:
 
 
 def _headline_notes(r) -> str:
+    plain = without_factor_structure(r)
+    missing = (
+        f" (no total R² for {', '.join(plain)}: no factor structure)" if plain else ""
+    )
     return (
         "R² are uncentred (benchmark zero) and pooled over all test stock-months; "
         "predictive R² uses the premia known at t, total R² the factors realised "
-        "over t+1 (no total R² for the transformer, which has no factors). "
+        f"over t+1{missing}. "
         "**DM p vs IPCA**: two-sided p-value of the Diebold-Mariano test (Gu, "
         "Kelly and Xiu 2020) on the monthly cross-sectional mean squared errors "
         "of the predicted returns, Newey-West variance. **Rank IC NW t**: "
@@ -159,15 +166,17 @@ def _headline_notes(r) -> str:
     )
 
 
-def _sections(r) -> list:
+def _accuracy_sections(r) -> list:
     q = r.label
-    ci = r.r2_ci.map(lambda v: f"{100 * v:.3f}%" if np.isfinite(v) else "n/a")
+    ci = r.r2_intervals.map(lambda v: f"{100 * v:.3f}%" if np.isfinite(v) else "n/a")
     dm = r.diebold_mariano.drop(columns="differential")
+    plain = without_factor_structure(r)
     cols = ["model", "refit", "train_end", "test_start", "test_end", "K"]
-    out = [
+    return [
         f"## Out-of-sample R² with 95% confidence intervals{q}",
         "",
-        "Newey-West (delta-method) intervals of the pooled R² from its monthly sums.",
+        "Newey-West (delta-method) intervals of the pooled R² from its monthly sums."
+        + (f" n/a for {', '.join(plain)}: no factor structure." if plain else ""),
         "",
         _table(ci),
         "",
@@ -176,7 +185,8 @@ def _sections(r) -> list:
         f"## Diebold-Mariano tests, every pair{q}",
         "",
         "A positive statistic: the second model has the smaller monthly mean "
-        "squared errors. Two-sided p-values, Newey-West variance.",
+        "squared errors. Two-sided p-values, Newey-West variance; `pvalue_holm`: "
+        f"Holm-adjusted across the {len(dm)} pairs (family-wise error rate).",
         "",
         _table(dm, index=False),
         "",
@@ -189,6 +199,12 @@ def _sections(r) -> list:
         "",
         _table(r.refits[[*cols, "fit_time", "R2_predictive"]], index=False),
         "",
+    ]
+
+
+def _portfolio_sections(r) -> list:
+    q = r.label
+    out = [
         f"## Portfolio sorts on predicted returns{q}",
         "",
         _table(r.sorts, index=False),
@@ -211,7 +227,12 @@ def _sections(r) -> list:
     else:
         out += ["Monthly alpha, annualised, Newey-West t, R², months:", ""]
         out.append(_table(r.alphas, index=False))
-    out += ["", f"## Anomaly tests{q}", ""]
+    return out
+
+
+def _factor_sections(r) -> list:
+    q = r.label
+    out = ["", f"## Anomaly tests{q}", ""]
     if not r.anomaly:
         out.append("No anomaly test could be run (see the notes above).")
     out += [
@@ -225,42 +246,24 @@ def _sections(r) -> list:
     for name, summ in r.anomaly.items():
         out += [f"### {name}", "", _table(summ), ""]
     if r.attribution:
+        absent = [m for m in r.models if m not in r.attribution]
         out += [
             f"## Loadings and characteristics (last refit){q}",
             "",
             "IPCA: Gamma; the nets: slopes of their loadings on the characteristics "
             "(`characteristic_attribution(method='regression')`); the constant's row "
-            "is left out of the heatmap.",
+            "is left out of the heatmap."
+            + (
+                f" Not shown: {', '.join(absent)} (no loadings on the "
+                "characteristics to attribute)."
+                if absent
+                else ""
+            ),
             "",
             "![attribution](figures/attribution_heatmap.png)",
             "",
         ]
     return out
-
-
-def _verdict(r) -> str:
-    """Which differences are significant (Diebold-Mariano p < 0.05)."""
-    parts = []
-    for row in r.diebold_mariano.itertuples(index=False):
-        better = row.model_2 if row.stat > 0 else row.model_1
-        sig = "significant" if row.pvalue < 0.05 else "not significant"
-        parts.append(
-            f"{row.model_1} vs {row.model_2}: {better} has the smaller squared "
-            f"errors, DM {row.stat:.2f}, p = {row.pvalue:.3f} ({sig} at 5%)"
-        )
-    best = max(r.models, key=lambda m: r.test[m]["r2_predictive"])
-    n = r.split["test"]["n_periods_with_return"]
-    text = (
-        f"Over {n} test months, the highest predictive R² is {best}'s "
-        f"({100 * r.test[best]['r2_predictive']:.3f}%). "
-    )
-    text += "; ".join(parts) + "."
-    if not (r.diebold_mariano.pvalue < 0.05).any():
-        text += (
-            " No difference in forecast accuracy is significant at 5%: on these "
-            "months the models cannot be told apart by their squared errors."
-        )
-    return text
 
 
 def _figures(r, folder: Path) -> list:
@@ -295,7 +298,9 @@ def _figures(r, folder: Path) -> list:
 def _fig_r2(plt, r):
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for ax, kind in zip(axes, ("total", "predictive"), strict=True):
-        ci = 100 * r.r2_ci[[f"r2_{kind}", f"{kind}_lo", f"{kind}_hi"]].astype(float)
+        ci = 100 * r.r2_intervals[[f"r2_{kind}", f"{kind}_lo", f"{kind}_hi"]].astype(
+            float
+        )
         x = np.arange(len(ci))
         mid = ci[f"r2_{kind}"].to_numpy()
         err = [mid - ci[f"{kind}_lo"].to_numpy(), ci[f"{kind}_hi"].to_numpy() - mid]
@@ -308,10 +313,10 @@ def _fig_r2(plt, r):
 
 
 def _fig_cumulative(plt, r):
-    weightings = sorted({w for _, w in r.ls_returns})
+    weightings = sorted({w for _, w in r.long_short_returns})
     fig, axes = plt.subplots(1, len(weightings), figsize=(9, 3.5), squeeze=False)
     for ax, w in zip(axes[0], weightings, strict=True):
-        for (model, ww), frame in r.ls_returns.items():
+        for (model, ww), frame in r.long_short_returns.items():
             if ww == w:
                 # By the month the return is earned (as-of + 1); log returns.
                 earned = as_of_to_return_period(frame["predicted"].dropna())
@@ -323,7 +328,8 @@ def _fig_cumulative(plt, r):
             ax.plot(cum.index.to_timestamp(), cum.to_numpy(), "k--", lw=1,
                     label="market excess")  # fmt: skip
         ax.axhline(0, color="k", lw=0.8)
-        ax.set_title(f"Cumulative log return, long-short {w}, gross{r.label}",
+        tag = WEIGHTING_LABELS.get(w, w)
+        ax.set_title(f"Cumulative log return, long-short {tag}, gross{r.label}",
                      fontsize=9)  # fmt: skip
         ax.set_xlabel("month earned")
         ax.set_ylabel("sum of log returns")

@@ -1,104 +1,69 @@
-"""The study's models, their walk-forward predictions and a time-weighted bar.
+"""Each model's walk-forward run (:class:`ModelRun`) and a time-weighted bar.
 
-Each model of the study is one estimator (a ``GridSearchCV`` over
-``n_factors`` when its grid has several K, always for IPCA) run through
-:func:`~sklearn_neurif.model_selection.walk_forward_predict` one refit at a
-time, so that the progress bar can advance by the expected time of each
-refit. The predictions of all refits are then frozen in a tiny estimator
-that :func:`~sklearn_neurif.metrics.evaluate_factor_model` evaluates like any
+Each model of the study is run through
+:func:`~sklearn_neurif.model_selection.walk_forward_predict` once, over the
+prepared panel's schedule; its ``on_refit`` hook advances the progress bar
+by the expected time of each refit as it finishes and keeps what the report
+needs of the refit's estimator (the validation score of every K). The
+predictions of all refits are then frozen in a tiny estimator that
+:func:`~sklearn_neurif.evaluation.evaluate_factor_model` evaluates like any
 fitted model.
 """
 
 from __future__ import annotations
 
-import os
 import time
+from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
-from sklearn.model_selection import GridSearchCV
 from tqdm.auto import tqdm
 
-from ..metrics import predictive_r2_scorer
-from ..model_selection import WalkForwardSplit, walk_forward_predict
+from ..model_selection import walk_forward_predict
 
-__all__ = ["MODEL_NAMES", "check_models"]
+# The CLI validates --models and --threads with these before loading data.
+from ._models import check_models, check_threads  # noqa: F401
 
-#: Every model the study can run, in report order.
-MODEL_NAMES = ("IPCA", "NeurIF", "CA2", "Transformer")
-
-# Expected seconds per training row and epoch (per fit for IPCA), measured on
-# the US panel with one torch thread: they only weight the progress bar.
-_COST = {"IPCA": 2.5e-6, "NeurIF": 1.2e-5, "CA2": 3e-6, "Transformer": 2.5e-5}
+__all__ = ["ModelRun", "TimedBar", "walk_forward_model"]
 
 
-def check_models(models) -> tuple:
-    """The models asked for, validated: a tuple of names of :data:`MODEL_NAMES`.
+@dataclass(frozen=True, eq=False)
+class ModelRun:
+    """One model's walk-forward run over the study's panel.
 
-    ``models`` is a comma-separated string or a sequence of names; IPCA is
-    always compared against, so it must be among them.
+    Attributes
+    ----------
+    name : str
+        The model's label.
+    predictions : Series
+        Its prediction of every row of the panel (NaN outside the test months).
+    fitted : Series
+        Its total-fit values with the realised factors (NaN for a model
+        without factors).
+    refits : DataFrame
+        One row per refit: ``refit`` (from 1), the periods, rows, times,
+        ``best_params``/``best_score`` of the search, ``validation_r2`` (the
+        validation score of every K, a dict; None without a search), the
+        refit's test ``R2_total`` and ``R2_predictive``.
+    last_estimator : estimator
+        The last refit's fitted model (a search's best estimator).
     """
-    if isinstance(models, str):
-        models = [m.strip() for m in models.split(",") if m.strip()]
-    models = tuple(models)
-    unknown = [m for m in models if m not in MODEL_NAMES]
-    if unknown:
-        raise ValueError(
-            f"Unknown model(s) {unknown}: choose among {', '.join(MODEL_NAMES)}."
-        )
-    if len(set(models)) != len(models):
-        raise ValueError(f"A model is named twice in {list(models)}.")
-    if "IPCA" not in models:
-        raise ValueError(
-            "The models must include IPCA: every other model is tested against it."
-        )
-    return models
 
+    name: str
+    predictions: pd.Series
+    fitted: pd.Series
+    refits: pd.DataFrame
+    last_estimator: object
 
-def check_threads(threads) -> None:
-    """Refuse a thread count that is not None or an integer in [1, CPUs].
+    @property
+    def has_factors(self) -> bool:
+        """Whether the model has realised factors (total-fit values)."""
+        return bool(self.fitted.notna().any())
 
-    More threads than cores only adds contention; a value like 100000 is a
-    typo. Used by :func:`run_study` and the CLI (where 0 stands for None).
-    """
-    n_cpus = os.cpu_count() or 1
-    if threads is None:
-        return
-    if isinstance(threads, bool) or not isinstance(threads, int | np.integer):
-        raise TypeError(f"threads must be None or an integer; got {threads!r}.")
-    if not 1 <= threads <= n_cpus:
-        raise ValueError(
-            f"threads must be in [1, {n_cpus}], the CPUs of this machine (None: "
-            f"torch's default); got {threads}."
-        )
-
-
-def build_estimator(model, grid, params, seeds, seed):
-    """The estimator of one model: a search over K when the grid has several."""
-    from .. import (
-        ConditionalAutoencoderRegressor,
-        IPCARegressor,
-        NeurIFRegressor,
-        SeedEnsembleRegressor,
-        TransformerRegressor,
-    )
-
-    if model == "IPCA":
-        base = IPCARegressor()
-    elif model == "NeurIF":
-        base = NeurIFRegressor(**params)
-        if seeds > 1:
-            base = SeedEnsembleRegressor(base, n_estimators=seeds, random_state=seed)
-    elif model == "CA2":
-        base = ConditionalAutoencoderRegressor(n_hidden_layers=2, **params)
-    else:
-        return TransformerRegressor(**params)  # no factors: no K
-    key = "estimator__n_factors" if model == "NeurIF" and seeds > 1 else "n_factors"
-    if model == "IPCA" or len(grid) > 1:
-        # IPCA always goes through the search: walk_forward_predict gives a
-        # search its validation window (IPCA has no validation_fraction).
-        return GridSearchCV(base, {key: list(grid)}, scoring=predictive_r2_scorer)
-    return base.set_params(**{key: grid[0]})
+    def frozen(self):
+        """A fitted-model stand-in holding the walk-forward predictions."""
+        if self.has_factors:
+            return _FrozenFactorModel(self.predictions, self.fitted)
+        return _Frozen(self.predictions)
 
 
 class _Frozen:
@@ -120,13 +85,6 @@ class _FrozenFactorModel(_Frozen):
         return self.fitted.reindex(X.index).to_numpy(dtype=float)
 
 
-def frozen_model(wf: dict):
-    """A fitted-model stand-in holding one model's walk-forward predictions."""
-    if wf["fitted"].notna().any():
-        return _FrozenFactorModel(wf["predictions"], wf["fitted"])
-    return _Frozen(wf["predictions"])
-
-
 class TimedBar:
     """A tqdm bar whose steps are weighted by their expected seconds."""
 
@@ -140,18 +98,28 @@ class TimedBar:
         )
         self.times = {}
         self._start = time.perf_counter()
+        self._step = None
 
     def plan(self, expected_seconds: float):
         self.bar.total = max(float(expected_seconds), 1.0)
         self.bar.refresh()
 
-    def step(self, name, expected, fn):
-        """Run ``fn()``, record its wall time, advance by ``expected``."""
+    def begin(self, name):
+        """A step starts: show its name, start its clock."""
         self.bar.set_postfix_str(name)
-        t0 = time.perf_counter()
-        out = fn()
+        self._step = (name, time.perf_counter())
+
+    def end(self, expected):
+        """The step begun last ends: record its wall time, advance by ``expected``."""
+        name, t0 = self._step
         self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - t0
         self.bar.update(expected)
+
+    def step(self, name, expected, fn):
+        """Run ``fn()``, record its wall time, advance by ``expected``."""
+        self.begin(name)
+        out = fn()
+        self.end(expected)
         return out
 
     def close(self):
@@ -160,45 +128,41 @@ class TimedBar:
         return self.times
 
 
-def expected_seconds(model, n_rows, grid, seeds, epochs) -> float:
-    """Rough expected fit time of one refit (weights of the progress bar)."""
-    fits = 1 if (model != "IPCA" and len(grid) == 1) else len(grid) + 1
-    per_fit = n_rows * _COST[model] * (1 if model == "IPCA" else epochs)
-    return fits * per_fit * (seeds if model == "NeurIF" else 1) + 0.5
+def walk_forward_model(model, panel, bar) -> ModelRun:
+    """Walk-forward predictions of one :class:`StudyModel` on a prepared panel.
 
-
-def walk_forward_model(estimator, X, y, schedule_kw, bar, model, expect):
-    """Walk-forward predictions of one model, one refit per progress step.
-
-    Each refit is one call of ``walk_forward_predict`` on the periods up to
-    the end of its test block (the same training rows, validation window and
-    test rows as one call over the whole panel would use).
+    One call of ``walk_forward_predict`` over the panel's schedule; each
+    finished refit is one progress step (named ``"<model> refit i/n"``).
     """
-    table = WalkForwardSplit(**schedule_kw).split_periods(X)
-    time_of = X.index.get_level_values(-1)
-    preds, fitted, refits, last = [], [], [], None
-    for i, row in enumerate(table.itertuples(index=False)):
-        keep = np.asarray(time_of <= row.test_end)
-        kw = dict(schedule_kw, test_start=row.test_start, refit_every=10**6)
-        res = bar.step(
-            f"{model} refit {i + 1}/{len(table)}",
-            expect(int((time_of[keep] <= row.train_end).sum())),
-            lambda kw=kw, keep=keep: walk_forward_predict(
-                estimator, X[keep], y[keep], return_estimators=True, **kw
-            ),
-        )
-        mask = res.test_mask
-        preds.append(res.predictions[mask])
-        fitted.append(res.fitted[mask])
-        last = res.estimators[-1]
-        refits.append(res.refits.assign(refit=i + 1, validation_r2=[_by_k(last)]))
-    refit_table = pd.concat(refits, ignore_index=True)
-    return {
-        "predictions": pd.concat(preds).reindex(X.index),
-        "fitted": pd.concat(fitted).reindex(X.index),
-        "refits": refit_table,
-        "last_estimator": getattr(last, "best_estimator_", last),
-    }
+    n = len(panel.refit_periods)
+    expected = [model.cost(rows) for rows in panel.n_train_rows]
+    by_k, last = [], []
+
+    def on_refit(refit):
+        by_k.append(_by_k(refit.estimator) if model.grid else None)
+        last[:] = [refit.estimator]
+        bar.end(expected[refit.refit - 1])
+        if refit.refit < n:
+            bar.begin(f"{model.name} refit {refit.refit + 1}/{n}")
+
+    schedule = dict(panel.schedule)
+    if not model.validates:  # e.g. a plain regressor: its window is all training
+        schedule["validation_periods"] = None
+    bar.begin(f"{model.name} refit 1/{n}")
+    res = walk_forward_predict(
+        model.estimator, panel.features, panel.y, on_refit=on_refit, **schedule
+    )
+    refits = res.refits.reset_index(drop=True)
+    refits.insert(0, "refit", range(1, n + 1))
+    refits["validation_r2"] = by_k
+    refits["K"] = chosen_k(refits, model.grid)
+    return ModelRun(
+        name=model.name,
+        predictions=res.predictions.where(res.test_mask),
+        fitted=res.fitted.where(res.test_mask),
+        refits=refits,
+        last_estimator=getattr(last[0], "best_estimator_", last[0]),
+    )
 
 
 def _by_k(search) -> dict | None:
@@ -211,7 +175,13 @@ def _by_k(search) -> dict | None:
 
 
 def chosen_k(refits: pd.DataFrame, grid) -> list:
-    """K of each refit: the search's choice, else the single K of the grid."""
+    """K of each refit: the search's choice, else the single K of the grid.
+
+    None for a model without a K grid (a user's estimator: its search, if
+    any, is over other parameters).
+    """
+    if not grid:
+        return [None] * len(refits)
     out = []
     for params in refits["best_params"]:
         if isinstance(params, dict) and params:
