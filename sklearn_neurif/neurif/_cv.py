@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._warnings import warn_at_caller
 from ..base import FactorModelMixin
 from ..metrics import r2_predictive, r2_total
+from ..model_selection._cv_splits import check_period_splits
 from ..panel import check_panel_frame, check_panel_target, is_panel, panel_index
 from ._estimator import NeurIFRegressor
 
@@ -276,7 +277,7 @@ class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
     def _splits(self, X, y, base):
         """The (train_rows, validation_rows) pairs; None for one period."""
         if self.cv is not None:
-            return _check_splits(self.cv, X, y)
+            return check_period_splits(self.cv, X, y)
         time_level = panel_index(X).get_level_values(-1)
         periods = np.sort(pd.unique(time_level[np.asarray(pd.notna(y))]))
         if len(periods) < 2:
@@ -477,57 +478,6 @@ def _check_penalties(penalties) -> np.ndarray:
     if values.size == 0 or not np.isfinite(values).all() or (values < 0).any():
         raise ValueError(f"{what}.")
     return np.unique(values)[::-1]
-
-
-def _check_splits(cv, X, y):
-    """Row positions of each split; whole months on each side, checked."""
-    if isinstance(cv, Integral):
-        from ..model_selection import PanelTimeSeriesSplit
-
-        cv = PanelTimeSeriesSplit(n_splits=int(cv))
-    module = type(cv).__module__
-    if module.startswith("sklearn.model_selection"):
-        raise ValueError(
-            f"cv={cv!r} splits rows, not months: its folds put rows of one month "
-            "on both sides (the penalty would be scored on the months it trained on). Use "
-            "sklearn_neurif.model_selection.PanelTimeSeriesSplit or an iterable of "
-            "(train_rows, validation_rows) whose months do not overlap."
-        )
-    split = getattr(cv, "split", None)
-    splits = list(split(X, y) if split is not None else cv)
-    if not splits:
-        raise ValueError(f"cv={cv!r} yielded no split: nothing to score penalties on.")
-    time_pos = pd.factorize(panel_index(X).get_level_values(-1))[0]
-    for k, pair in enumerate(splits):
-        _check_split(k, pair, time_pos, len(time_pos))
-    return [(np.asarray(a), np.asarray(b)) for a, b in splits]
-
-
-def _check_split(k, pair, time_pos, n_rows):
-    try:
-        fit_rows, val_rows = (np.asarray(rows) for rows in pair)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"cv split {k} is not a (train_rows, validation_rows) pair."
-        ) from None
-    for name, rows in (("training", fit_rows), ("validation", val_rows)):
-        if rows.ndim != 1 or rows.size == 0 or rows.dtype.kind not in "iu":
-            raise ValueError(
-                f"cv split {k}: the {name} rows must be a non-empty 1-d array of "
-                f"integer row positions; got dtype {rows.dtype}, shape {rows.shape}."
-            )
-        if rows.min() < 0 or rows.max() >= n_rows:
-            raise ValueError(
-                f"cv split {k}: {name} row positions outside X's {n_rows} rows."
-            )
-    shared = np.intersect1d(time_pos[fit_rows], time_pos[val_rows])
-    if shared.size:
-        raise ValueError(
-            f"cv split {k} puts rows of {shared.size} month(s) in both the training "
-            "and the validation rows: a row-wise split (KFold, TimeSeriesSplit...) "
-            "mixes each month's cross-section. Split by months, e.g. with "
-            "PanelTimeSeriesSplit."
-        )
 
 
 def _results(penalties, scores, epochs, times) -> dict:
