@@ -2088,13 +2088,13 @@ IPCA_CV_CASES = [
     (
         "negative alpha",
         ValueError,
-        "alphas must be a flat sequence of finite numbers >= 0",
+        "alphas must be a flat sequence of finite non-negative numbers",
         dict(alphas=[1e-4, -1.0]),
     ),
     (
         "NaN alpha",
         ValueError,
-        "alphas must be a flat sequence of finite numbers >= 0",
+        "alphas must be a flat sequence of finite non-negative numbers",
         dict(alphas=[float("nan")]),
     ),
     ("empty alphas", ValueError, "alphas must be a flat sequence", dict(alphas=[])),

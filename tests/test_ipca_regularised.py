@@ -154,5 +154,5 @@ def test_cv_explicit_splits_and_bootstrap_refusal():
     if est.alpha_ > 0:
         with pytest.raises(ValueError, match="unpenalised fit"):
             ipca_alpha_test(est.best_estimator_, X, y, n_boot=5)
-    with pytest.raises(ValueError, match="finite numbers >= 0"):
+    with pytest.raises(ValueError, match="finite non-negative numbers"):
         IPCARegressorCV(alphas=[-1.0]).fit(X, y)

@@ -8,7 +8,6 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 from joblib import effective_n_jobs
-from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import _safe_indexing
@@ -20,7 +19,11 @@ from .._param_validation import Interval
 from .._warnings import warn_at_caller
 from ..base import FactorModelMixin
 from ..metrics import r2_predictive, r2_total
-from ..model_selection._cv_splits import check_period_splits
+from ..model_selection._cv_path import (
+    check_penalty_path,
+    check_period_splits,
+    rank_test_scores,
+)
 from ..panel import check_panel_target, is_panel, panel_index
 from ..panel._managed import managed_portfolios
 from ..panel._units import return_rms
@@ -214,7 +217,7 @@ class IPCARegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
             ``estimator`` is not an IPCARegressor, non-numeric alphas.
         """
         base = self._base_estimator()
-        alphas = _check_alphas(self.alphas)
+        alphas = check_penalty_path(self.alphas, "alphas", DEFAULT_ALPHAS).tolist()
         Ks = self._candidates(base)
         X, y = self._check_data(X, y)
         splits = self._splits(X, y)  # checked before any training
@@ -452,23 +455,6 @@ class IPCARegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
         return self.best_estimator_.get_feature_names_out(input_features)
 
 
-def _check_alphas(alphas) -> list:
-    """The path's penalties, largest first; refused before any training."""
-    if alphas is None:
-        return list(DEFAULT_ALPHAS)
-    what = f"alphas must be a flat sequence of finite numbers >= 0; got {alphas!r}"
-    if isinstance(alphas, (dict, set, str, bytes)) or not hasattr(alphas, "__iter__"):
-        raise TypeError(f"{what} (a {type(alphas).__name__}).")
-    values = list(alphas)
-    for value in values:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-            raise TypeError(f"{what}: {value!r} is not a number.")
-    values = np.asarray(values, dtype=float)
-    if values.size == 0 or not np.isfinite(values).all() or (values < 0).any():
-        raise ValueError(f"{what}.")
-    return sorted(set(values.tolist()), reverse=True)
-
-
 def _results(grid, scores, n_iter) -> dict:
     """``cv_results_`` in scikit-learn's layout, one entry per pair."""
     results = {
@@ -481,11 +467,6 @@ def _results(grid, scores, n_iter) -> dict:
     means = scores.mean(axis=1)
     results["mean_test_score"] = means
     results["std_test_score"] = scores.std(axis=1)
-    if np.isnan(means).all():
-        ranks = np.ones(len(means), dtype=np.int32)
-    else:  # as scikit-learn: NaN scores rank last
-        filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
-        ranks = rankdata(-filled, method="min").astype(np.int32)
-    results["rank_test_score"] = ranks
+    results["rank_test_score"] = rank_test_scores(means)
     results["n_iter"] = np.asarray(n_iter, dtype=int)
     return results

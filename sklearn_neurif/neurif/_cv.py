@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import copy
 import time
-from numbers import Real
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, StrOptions
@@ -18,7 +16,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._warnings import warn_at_caller
 from ..base import FactorModelMixin
 from ..metrics import r2_predictive, r2_total
-from ..model_selection._cv_splits import check_period_splits
+from ..model_selection._cv_path import (
+    check_penalty_path,
+    check_period_splits,
+    rank_test_scores,
+)
 from ..panel import check_panel_frame, check_panel_target, is_panel, panel_index
 from ._estimator import NeurIFRegressor
 
@@ -215,7 +217,9 @@ class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
             ``estimator`` is not a NeurIFRegressor, non-numeric penalties.
         """
         base = self._base_estimator()
-        penalties = _check_penalties(self.deviation_penalties)
+        penalties = check_penalty_path(
+            self.deviation_penalties, "deviation_penalties", DEFAULT_PENALTIES
+        )
         X, y = self._check_data(X, y)
         splits = self._splits(X, y, base)  # checked before any training
         if splits is None:
@@ -458,28 +462,6 @@ class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
         return self.best_estimator_.get_feature_names_out(input_features)
 
 
-def _check_penalties(penalties) -> np.ndarray:
-    """The path's penalties, largest first; refused before any training."""
-    if penalties is None:
-        return np.asarray(DEFAULT_PENALTIES, dtype=float)
-    what = (
-        "deviation_penalties must be a flat sequence of finite non-negative "
-        f"numbers; got {penalties!r}"
-    )
-    if isinstance(penalties, (dict, set, str, bytes)) or not hasattr(
-        penalties, "__iter__"
-    ):
-        raise TypeError(f"{what} (a {type(penalties).__name__}).")
-    values = list(penalties)
-    for value in values:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-            raise TypeError(f"{what}: {value!r} is not a number.")
-    values = np.asarray(values, dtype=float)
-    if values.size == 0 or not np.isfinite(values).all() or (values < 0).any():
-        raise ValueError(f"{what}.")
-    return np.unique(values)[::-1]
-
-
 def _results(penalties, scores, epochs, times) -> dict:
     """``cv_results_`` in scikit-learn's layout, one entry per penalty."""
     results = {
@@ -491,12 +473,7 @@ def _results(penalties, scores, epochs, times) -> dict:
     means = scores.mean(axis=1)
     results["mean_test_score"] = means
     results["std_test_score"] = scores.std(axis=1)
-    if np.isnan(means).all():
-        ranks = np.ones(len(means), dtype=np.int32)
-    else:  # as scikit-learn: NaN scores rank last
-        filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
-        ranks = rankdata(-filled, method="min").astype(np.int32)
-    results["rank_test_score"] = ranks
+    results["rank_test_score"] = rank_test_scores(means)
     results["mean_fit_time"] = times.mean(axis=1)
     results["std_fit_time"] = times.std(axis=1)
     results["n_epochs"] = np.asarray(epochs, dtype=int)

@@ -1,17 +1,18 @@
-"""Checked ``cv`` splits of whole months for the CV meta-estimators.
+"""The checked inputs of a penalty path chosen on validation months.
 
 Shared by :class:`~sklearn_neurif.neurif.NeurIFRegressorCV` and
-:class:`~sklearn_neurif.ipca.IPCARegressorCV`: both choose a penalty on
-validation months, so a split must keep each month's cross-section on one
-side (a row-wise splitter would score on the months it trained on).
+:class:`~sklearn_neurif.ipca.IPCARegressorCV`: the penalties of the path,
+the ``cv`` splits (whole months on each side: a row-wise splitter would
+score on the months it trained on) and the ranks of ``cv_results_``.
 """
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from ..panel import panel_index
 from ._split import PanelTimeSeriesSplit
@@ -80,3 +81,44 @@ def _check_split(k, pair, time_pos, n_rows):
             "mixes each month's cross-section. Split by months, e.g. with "
             "PanelTimeSeriesSplit."
         )
+
+
+def check_penalty_path(values, name, default) -> np.ndarray:
+    """The path's penalties, unique and largest first; refused before training.
+
+    Parameters
+    ----------
+    values : sequence of float or None
+        The penalties; None means ``default``.
+    name : str
+        The parameter's name, for the messages.
+    default : sequence of float
+
+    Returns
+    -------
+    ndarray of float
+    """
+    if values is None:
+        return np.unique(np.asarray(default, dtype=float))[::-1]
+    what = (
+        f"{name} must be a flat sequence of finite non-negative numbers; got {values!r}"
+    )
+    if isinstance(values, (dict, set, str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{what} (a {type(values).__name__}).")
+    values = list(values)
+    for value in values:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
+            raise TypeError(f"{what}: {value!r} is not a number.")
+    values = np.asarray(values, dtype=float)
+    if values.size == 0 or not np.isfinite(values).all() or (values < 0).any():
+        raise ValueError(f"{what}.")
+    return np.unique(values)[::-1]
+
+
+def rank_test_scores(means) -> np.ndarray:
+    """``rank_test_score`` as scikit-learn's searches: 1 best, NaN last."""
+    means = np.asarray(means, dtype=float)
+    if np.isnan(means).all():
+        return np.ones(len(means), dtype=np.int32)
+    filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
+    return rankdata(-filled, method="min").astype(np.int32)
