@@ -12,6 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn_neurif import (
     ConditionalAutoencoderRegressor,
     IPCARegressor,
+    IPCARegressorCV,
     NeurIFRegressor,
     NeurIFRegressorCV,
     SeedEnsembleRegressor,
@@ -25,9 +26,9 @@ ESTIMATORS = [
     PortfolioSorter(),
     IPCARegressor(),
     IPCARegressor(add_constant=True),
-    # IPCARegressorCV (new on main, branch h21-ipca) is not listed yet: 41 of
-    # its 57 checks fail (a plain array, one period, leaves it no validation
-    # month; y is paired by position). Reported to the lead (issue 17 item 3).
+    # The CV around its default IPCARegressor(): the checks' plain arrays are
+    # one period, so it keeps the first pair of its path (with a warning).
+    IPCARegressorCV(),
     # Defaults except fewer epochs, and n_factors=1 where K <= L is intrinsic
     # (the checks' data have as few as one feature). window=12 on the checks'
     # single-period arrays is masked, as for new assets.
