@@ -57,7 +57,7 @@ _CROSS_SECTIONAL = (
 _FLOAT32_ORDER = (
     "a plain array's rows are the assets of one month: reordering them reorders "
     "the float32 sums of the attention over the cross-section, which moves the "
-    "last bits (about 2e-7 relative, above the check's rtol of 1e-7)"
+    "last bits (2e-7 to 3e-6 relative, above the check's rtol of 1e-7)"
 )
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "CrossSectionalRankScaler": {"check_methods_subset_invariance": _CROSS_SECTIONAL},
@@ -65,7 +65,14 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "PortfolioSorter": {"check_methods_subset_invariance": _CROSS_SECTIONAL},
     # The factor tokens attend to every asset of the month, so each prediction
     # depends on the whole cross-section.
-    "NeurIFRegressor": {"check_methods_subset_invariance": _CROSS_SECTIONAL},
+    # Since the issue 18/19 changes (main 13460f2), reordering the month's
+    # assets also reorders NeurIF's float32 sums over the cross-section (the
+    # factor tokens' attention, the factor regression): predictions move by
+    # ~2e-7 (3e-6 relative), above the check's rtol of 1e-7.
+    "NeurIFRegressor": {
+        "check_methods_subset_invariance": _CROSS_SECTIONAL,
+        "check_methods_sample_order_invariance": _FLOAT32_ORDER,
+    },
 }
 
 
