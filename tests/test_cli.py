@@ -496,3 +496,19 @@ def test_missing_french_file_hint_names_the_cli_option(capsys, tmp_path, monkeyp
     monkeypatch.setenv("SKLEARN_NEURIF_DATA", "home")
     err = _error(["--data", "french", "--no-download"], capsys, tmp_path)
     assert f"{tmp_path / 'home'} (home read from the current directory" in err
+
+
+def test_estimator_option_reaches_run_study(monkeypatch, tmp_path):
+    seen = {}
+
+    def record(data, **kwargs):
+        seen.update(kwargs, data=data)
+        raise Reached
+
+    monkeypatch.setattr("sklearn_neurif.study._study.run_study", record)
+    args = ["run", "--quiet", "--data", "simulated", "--out", str(tmp_path / "o")]
+    with pytest.raises(Reached):
+        main([*args, "--estimator", "ridge=sklearn.linear_model:Ridge"])
+    ((name, estimator),) = seen["estimators"]
+    assert name == "ridge" and type(estimator).__name__ == "Ridge"
+    assert str(seen["data"]) == "simulated"  # the source loaded by the command
