@@ -1,7 +1,8 @@
 """NeurIF against its baselines on the design family, over several seeds.
 
 Each seed draws a fresh panel of every design (``make_design_family_panel``:
-a linear null and five nonlinearities, oracle total R^2 20% of which 3
+a linear null, five nonlinearities on factors with a linear core and four
+designs where a factor has no linear part, oracle total R^2 20% of which 3
 points are nonlinear, 12 rank-scaled characteristics plus a constant, 10% of
 rows missing) and seeds the models with the same number. Models are trained
 on the first ``--train`` months and tested on the rest:
@@ -10,6 +11,8 @@ on the first ``--train`` months and tested on the rest:
 * ``IPCA pairwise``: IPCA on the characteristics, all their pairwise
   products and their absolute values (a generic linear expansion);
 * ``CA2``: ``ConditionalAutoencoderRegressor(n_factors=3, n_hidden_layers=2)``;
+* ``NeurIF former``: the defaults before issue 19 (``deviation_init=0.0,
+  validation_criterion="loss"``), only when named in ``--models``;
 * ``NeurIF``: ``NeurIFRegressor(n_factors=3)`` with its defaults (``--set
   name=value`` overrides a parameter, e.g. to compare candidate defaults);
 * ``NeurIF months``: ``NeurIF`` trained on batches of shuffled single
@@ -30,7 +33,7 @@ time; mean (sd) over seeds. The table is printed and written to ``--out``.
 
 Usage::
 
-    python benchmarks/neurif_design_family.py                 # 6 designs x 3 seeds
+    python benchmarks/neurif_design_family.py                 # 10 designs x 3 seeds
     python benchmarks/neurif_design_family.py --designs linear abs --seeds 0 1
     python benchmarks/neurif_design_family.py --quick         # smoke run, ~2 min
     python benchmarks/neurif_design_family.py --set deviation_penalty=0.1
@@ -60,6 +63,10 @@ from sklearn_neurif.metrics import r2_predictive, r2_total
 
 K = 3
 
+#: The defaults before issue 19 (g's output layer at zero, early stopping on
+#: the penalised validation loss).
+FORMER = dict(deviation_init=0.0, validation_criterion="loss")
+
 
 def pairwise_expansion(X):
     """Characteristics, their pairwise products and absolute values (+ const)."""
@@ -84,8 +91,8 @@ class ExpandedIPCA(IPCARegressor):
 
 
 #: Row order of the tables.
-MODEL_ORDER = ["IPCA", "IPCA pairwise", "CA2", "NeurIF", "NeurIF months"]
-MODEL_ORDER += ["NeurIF CV", "NeurIF ensemble"]
+MODEL_ORDER = ["IPCA", "IPCA pairwise", "CA2", "NeurIF former", "NeurIF"]
+MODEL_ORDER += ["NeurIF months", "NeurIF CV", "NeurIF ensemble"]
 DESIGN_RANK = {name: i for i, name in enumerate(DESIGNS)}
 
 
@@ -103,6 +110,9 @@ def model_factories(neurif_params, ca_params, train):
         "IPCA": lambda seed: IPCARegressor(n_factors=K),
         "IPCA pairwise": lambda seed: ExpandedIPCA(n_factors=K),
         "CA2": lambda seed: ConditionalAutoencoderRegressor(random_state=seed, **ca),
+        "NeurIF former": lambda seed: NeurIFRegressor(
+            random_state=seed, **{**neurif, **FORMER}
+        ),
         "NeurIF": lambda seed: NeurIFRegressor(random_state=seed, **neurif),
         "NeurIF months": lambda seed: ShuffledMonthsNeurIF(random_state=seed, **neurif),
         "NeurIF CV": lambda seed: NeurIFRegressorCV(
@@ -179,11 +189,12 @@ def table(runs: pd.DataFrame) -> str:
     """Markdown: design x model, ``mean (sd)`` over seeds."""
     grouped = runs.groupby(["design", "model"], sort=False)
     mean, sd = grouped.mean(numeric_only=True), grouped.std(numeric_only=True)
-    head = ["design", "model", "total R2 %", "pred R2 %", "total - IPCA"]
+    count = grouped.size()
+    head = ["design", "model", "n", "total R2 %", "pred R2 %", "total - IPCA"]
     head += ["pred - IPCA", "gap closed", "fit s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for design, model in mean.index:
-        cells = [design, model]
+        cells = [design, model, str(count.loc[(design, model)])]
         for col, scale, digits in COLUMNS:
             m, s = mean.loc[(design, model), col], sd.loc[(design, model), col]
             if not np.isfinite(m):
@@ -268,6 +279,8 @@ def main(argv=None):
     models = model_factories(parse_set(args.set), parse_set(args.ca_set), train)
     if args.models:
         models = {k: v for k, v in models.items() if k in args.models}
+    else:
+        models.pop("NeurIF former")
     rows = []
     for seed in args.seeds:
         for design in args.designs:

@@ -9,6 +9,14 @@ sys.path.insert(0, os.path.abspath(".."))
 
 import sklearn_neurif
 
+# A relative SKLEARN_NEURIF_DATA is meant from the folder the build was started
+# in (the shell's PWD), but Sphinx reads this file from docs/ and
+# sphinx-gallery runs the examples from examples/: make it absolute here.
+_DATA = os.environ.get("SKLEARN_NEURIF_DATA")
+if _DATA and not os.path.isabs(os.path.expanduser(_DATA)):
+    _START = os.environ.get("PWD") or os.getcwd()
+    os.environ["SKLEARN_NEURIF_DATA"] = os.path.normpath(os.path.join(_START, _DATA))
+
 project = "sklearn-neurif"
 author = "sklearn-neurif developers"
 release = sklearn_neurif.__version__

@@ -36,7 +36,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-from sklearn_neurif.metrics import predictive_r2_scorer
+from sklearn_neurif.metrics import r2_predictive_scorer
 from sklearn_neurif.preprocessing import CrossSectionalRankScaler
 from sklearn_neurif.study import run_study
 
@@ -54,7 +54,7 @@ trees = make_pipeline(
 hgb = GridSearchCV(
     trees,
     {"histgradientboostingregressor__max_depth": [2, 4]},
-    scoring=predictive_r2_scorer,
+    scoring=r2_predictive_scorer,
 )
 
 # %%

@@ -1,14 +1,17 @@
 """``neurif`` argument checks: every bad argument exits 2 with one line on
 stderr before any model is fitted (issue 12, class 8); ``--version``."""
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from sklearn_neurif import __version__
+from sklearn_neurif.datasets import _french
 from sklearn_neurif.preprocessing import CrossSectionalRankScaler
 from sklearn_neurif.study import main
 
@@ -243,3 +246,269 @@ def test_version_without_torch():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"neurif {__version__}", "False"]
+
+
+# --- issue 20: units, raw or excess returns, column selection ---------------
+
+FRENCH = Path(__file__).resolve().parents[2] / "shared" / "data" / "kenfrench"
+needs_french = pytest.mark.skipif(
+    not FRENCH.is_dir(), reason=f"Ken French files not found at {FRENCH}"
+)
+
+
+@pytest.fixture
+def columns_reaching_fit(monkeypatch):
+    """Record the characteristics that reach the first fit, then stop there."""
+    seen = []
+
+    def record(self, X, y=None):
+        seen.append(list(X.columns))
+        raise Reached
+
+    monkeypatch.setattr(CrossSectionalRankScaler, "fit_transform", record)
+    return seen
+
+
+@pytest.fixture
+def offline_home(tmp_path, monkeypatch):
+    """An empty default data home, and a network that fails."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SKLEARN_NEURIF_DATA", str(home))
+    calls = []
+
+    def offline(url, target):
+        calls.append(url)
+        raise OSError("no network")
+
+    monkeypatch.setattr(_french, "_download", offline)
+    return calls
+
+
+def _wide_file(path, scale=1.0, **extra):
+    """A panel file with characteristics mom, value (and ``extra`` columns)."""
+    months = pd.period_range("2016-01", periods=60, freq="M").astype(str)
+    frame = pd.DataFrame(
+        [(e, m) for m in months for e in range(30)], columns=["permno", "date"]
+    )
+    rng = np.random.default_rng(0)
+    frame["ret"] = rng.normal(0.01, 0.08, len(frame)) * scale
+    frame["mom"] = rng.normal(size=len(frame))
+    frame["value"] = rng.normal(size=len(frame))
+    for name, values in extra.items():
+        frame[name] = values
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _file_args(path):
+    return ["--data", str(path), "--entity-col", "permno", "--time-col", "date"]
+
+
+def test_percent_returns_stop_before_training(no_fit, capsys, tmp_path):
+    path = _wide_file(tmp_path / "p.csv", scale=100.0)
+    err = _error(_file_args(path), capsys, tmp_path)
+    assert "column 'ret' look like percent (median absolute return" in err
+    assert "--returns-unit percent" in err
+
+
+def test_percent_returns_run_with_the_unit_option(columns_reaching_fit, tmp_path):
+    path = _wide_file(tmp_path / "p.csv", scale=100.0)
+    args = ["run", "--quiet", "--out", str(tmp_path / "o"), *_file_args(path)]
+    with pytest.raises(Reached):
+        main([*args, "--returns-unit", "percent"])
+    # Told they are decimals, the same file runs as given.
+    with pytest.raises(Reached):
+        main([*args, "--returns-unit", "decimal"])
+
+
+def test_percent_option_divides_by_100(tmp_path):
+    from sklearn_neurif.study import load_study_data
+
+    kw = {"entity_col": "permno", "time_col": "date"}
+    decimal = load_study_data(_wide_file(tmp_path / "d.csv"), **kw)
+    percent = load_study_data(
+        _wide_file(tmp_path / "p.csv", scale=100.0), returns_unit="percent", **kw
+    )
+    np.testing.assert_allclose(percent.y, decimal.y)
+
+
+def test_returns_unit_refused_for_built_in_data(no_study, capsys, tmp_path):
+    err = _error(["--returns-unit", "percent"], capsys, tmp_path)
+    assert "--returns-unit applies to a panel file" in err
+
+
+@pytest.mark.parametrize(
+    "option, expected",
+    [
+        (["--characteristics", "junk,mom"], ["junk", "mom"]),
+        (["--drop", "junk"], ["mom", "value"]),
+        (["--characteristics", "value, mom"], ["value", "mom"]),
+    ],
+)
+def test_column_selection_for_files(option, expected, columns_reaching_fit, tmp_path):
+    path = _wide_file(tmp_path / "p.csv", junk=1.0 + np.arange(60 * 30) % 7)
+    args = ["run", "--quiet", "--out", str(tmp_path / "o"), *_file_args(path)]
+    with pytest.raises(Reached):
+        main([*args, *option])
+    assert columns_reaching_fit == [expected]
+
+
+@pytest.mark.parametrize(
+    "option, expected",
+    [
+        (["--drop", "size"], "--drop: no characteristic column(s) ['size']"),
+        (["--characteristics", "mom", "--drop", "value"], "not both"),
+        (["--drop", ","], "--drop ',' names no column"),
+    ],
+)
+def test_bad_column_selection(option, expected, no_fit, capsys, tmp_path):
+    path = _wide_file(tmp_path / "p.csv")
+    assert expected in _error([*_file_args(path), *option], capsys, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "column, expected",
+    [
+        (np.nan, "['dead'] have no value at all; leave them out with --drop dead"),
+        (1.0, "['dead'] take a single value in every row: the study adds its own"),
+    ],
+)
+def test_empty_or_constant_characteristic(column, expected, no_fit, capsys, tmp_path):
+    # Issue 17 finding 7: these used to fail later with misleading messages.
+    path = _wide_file(tmp_path / "p.csv", dead=column)
+    assert expected in _error(_file_args(path), capsys, tmp_path)
+
+
+def _run_until_study(args, tmp_path):
+    with pytest.raises(Reached):
+        main(["run", "--out", str(tmp_path / "o"), *args])
+
+
+def test_console_says_raw_returns_loudly_when_no_rf(
+    no_study, offline_home, capsys, tmp_path
+):
+    _run_until_study([], tmp_path)
+    out, err = capsys.readouterr()
+    assert "WARNING" in err and "RAW returns, NOT excess returns" in err
+    assert "F-F_Research_Data_Factors" in err and "--data-home" in err
+    assert len(offline_home) == 1  # the download was tried (fetch_* convention)
+    # --no-download: never tried, same warning, even with --quiet.
+    _run_until_study(["--no-download", "--quiet"], tmp_path)
+    out, err = capsys.readouterr()
+    assert "RAW returns" in err and len(offline_home) == 1
+
+
+@needs_french
+def test_console_names_excess_returns_and_the_rf_file(no_study, capsys, tmp_path):
+    _run_until_study(["--data", "french", "--data-home", str(FRENCH)], tmp_path)
+    out = capsys.readouterr().out
+    rf_file = FRENCH / "F-F_Research_Data_Factors.CSV"
+    assert (
+        f"Returns: EXCESS returns (minus the one-month T-bill RF of {rf_file})" in out
+    )
+
+
+@needs_french
+def test_rf_downloaded_into_the_cache_by_default(
+    no_study, tmp_path, monkeypatch, capsys
+):
+    home = tmp_path / "home"
+    monkeypatch.setenv("SKLEARN_NEURIF_DATA", str(home))
+
+    def fake_download(url, target):
+        name = url.rsplit("/", 1)[1].replace("_CSV.zip", ".CSV")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(FRENCH / name, target.with_name(name))
+        return target.with_name(name)
+
+    monkeypatch.setattr(_french, "_download", fake_download)
+    _run_until_study([], tmp_path)
+    assert (home / "F-F_Research_Data_Factors.CSV").is_file()
+    assert "Returns: EXCESS returns" in capsys.readouterr().out
+
+
+@needs_french
+def test_console_for_files_raw_or_excess_with_factors(
+    columns_reaching_fit, capsys, tmp_path
+):
+    path = _wide_file(tmp_path / "p.csv")
+    _run_until_study(_file_args(path), tmp_path)
+    out = capsys.readouterr().out
+    assert (
+        "Returns: RAW, no risk-free rate subtracted (the file's returns as given" in out
+    )
+    factors = FRENCH / "F-F_Research_Data_5_Factors_2x3.CSV"
+    _run_until_study([*_file_args(path), "--factors", str(factors)], tmp_path)
+    out = capsys.readouterr().out
+    assert (
+        f"Returns: EXCESS returns (minus the one-month T-bill RF of --factors {factors})"
+        in out
+    )
+
+
+@needs_french
+def test_factors_subtract_rf_from_a_file(tmp_path):
+    from sklearn_neurif.datasets import fetch_french_factors
+    from sklearn_neurif.study import load_study_data
+
+    path = _wide_file(tmp_path / "p.csv")
+    factors = FRENCH / "F-F_Research_Data_5_Factors_2x3.CSV"
+    kw = {"entity_col": "permno", "time_col": "date"}
+    raw = load_study_data(path, **kw)
+    excess = load_study_data(path, factors=factors, **kw)
+    rf = fetch_french_factors("F-F_Research_Data_5_Factors_2x3", data_home=FRENCH)["RF"]
+    # y at (i, t) is the return over t+1: minus the RF earned over t+1.
+    key = (3, pd.Period("2018-05", "M"))
+    assert excess.y.loc[key] == pytest.approx(raw.y.loc[key] - rf.loc["2018-06"])
+    assert excess.returns_kind == "excess" and raw.returns_kind == "raw"
+
+
+def test_help_shows_column_defaults_and_the_rf_rule():
+    from sklearn_neurif.study._cli import build_parser
+
+    parser = build_parser()
+    run = parser._subparsers._group_actions[0].choices["run"]
+    text = " ".join(run.format_help().split())
+    for expected in (
+        "entity column of a file (default: entity)",
+        "month column of a file (default: time)",
+        "(default: ret)",
+        "--returns-unit {decimal,percent}",
+        "--no-download",
+        "french (the 50 Ken French",
+        "its RF is subtracted from the returns",
+    ):
+        assert expected in text, expected
+
+
+@needs_french
+def test_missing_french_file_hint_names_the_cli_option(capsys, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(FRENCH / "F-F_Research_Data_Factors.CSV", home)
+    args = ["--data", "french", "--data-home", str(home), "--no-download"]
+    err = _error(args, capsys, tmp_path)
+    assert "'25_Portfolios_5x5' is not in" in err
+    assert "data_home= (--data-home on the command line)" in err
+    # A relative SKLEARN_NEURIF_DATA is read from the current directory: the
+    # message says which, so that it never names a folder that looks right.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SKLEARN_NEURIF_DATA", "home")
+    err = _error(["--data", "french", "--no-download"], capsys, tmp_path)
+    assert f"{tmp_path / 'home'} (home read from the current directory" in err
+
+
+def test_estimator_option_reaches_run_study(monkeypatch, tmp_path):
+    seen = {}
+
+    def record(data, **kwargs):
+        seen.update(kwargs, data=data)
+        raise Reached
+
+    monkeypatch.setattr("sklearn_neurif.study._study.run_study", record)
+    args = ["run", "--quiet", "--data", "simulated", "--out", str(tmp_path / "o")]
+    with pytest.raises(Reached):
+        main([*args, "--estimator", "ridge=sklearn.linear_model:Ridge"])
+    ((name, estimator),) = seen["estimators"]
+    assert name == "ridge" and type(estimator).__name__ == "Ridge"
+    assert str(seen["data"]) == "simulated"  # the source loaded by the command

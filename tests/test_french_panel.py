@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.pipeline import make_pipeline
 
 from sklearn_neurif import IPCARegressor
 from sklearn_neurif.datasets import (
@@ -127,13 +128,13 @@ def _perturb_after(src: Path, dst: Path, t: str) -> None:
 
 
 def _fit_predict(data, t):
-    # The rank scaler maps a constant to 0: add it after scaling (as the study).
-    X = CrossSectionalRankScaler().fit_transform(data.X.drop(columns="const"))
-    X, y = X.assign(const=1.0), data.y
+    X, y = data.X, data.y
     time = X.index.get_level_values("time")
-    # Fitted on data up to t: rows whose return over t' + 1 is known at t.
+    # Fitted on data up to t: rows whose return over t' + 1 is known at t. The
+    # rank scaler passes the constant column through.
     train = np.asarray((time >= "1964-06") & (time < t))
-    model = IPCARegressor(2).fit(X[train], y[train])
+    model = make_pipeline(CrossSectionalRankScaler(), IPCARegressor(2))
+    model.fit(X[train], y[train])
     return model.predict(X[np.asarray(time == t)])
 
 

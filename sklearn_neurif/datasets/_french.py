@@ -205,8 +205,9 @@ def _french_file(name: str, data_home, download_if_missing: bool) -> Path:
         return found
     url = FRENCH_URL.format(name=name)
     where = (
-        f"put {name}.CSV (or the publisher's zip {name}_CSV.zip from {url}) in {home}, "
-        "or pass data_home= / set SKLEARN_NEURIF_DATA to the directory that holds it"
+        f"put {name}.CSV (or the publisher's zip {name}_CSV.zip from {url}) in "
+        f"{_shown(home)}, or point data_home= (--data-home on the command line) "
+        "or SKLEARN_NEURIF_DATA at the folder that holds it"
     )
     if not download_if_missing:
         raise FileNotFoundError(
@@ -225,6 +226,18 @@ def _french_file(name: str, data_home, download_if_missing: bool) -> Path:
         raise OSError(
             f"Could not download Ken French data set {name!r} ({exc}); {where}."
         ) from exc
+
+
+def _shown(home: Path) -> str:
+    """``home`` for a message: absolute, with the folder a relative one is read from.
+
+    A relative ``SKLEARN_NEURIF_DATA`` is read from the current directory,
+    which is not always the one it was written for (sphinx-gallery runs the
+    examples from ``examples/``).
+    """
+    if home.is_absolute():
+        return str(home)
+    return f"{home.absolute()} ({home} read from the current directory {Path.cwd()})"
 
 
 def _download(url: str, target: Path) -> Path:

@@ -20,7 +20,7 @@ The bootstrap (KPS 2019, section 4.1): with :math:`\hat d_t = x_t/N_t -
 .. math::
 
     \tilde x_t / N_t = (W_t / N_t)\,\hat\Gamma^{0}\tilde f_t
-        + q_t\,\hat d_{s_t}, \qquad q_t \sim t_5,
+        + q_t\,\hat d_{s_t}, \qquad q_t \sim t_5 \sqrt{3/5},
         \quad s_t \sim U\{1..T\},
 
 with :math:`\hat\Gamma^{0}` the fitted :math:`\Gamma` with the tested part
@@ -121,6 +121,7 @@ def ipca_alpha_test(
     max_retries=10,
     iter_tol=None,
     progress=None,
+    unit_variance=True,
 ):
     r"""Bootstrap test of :math:`\Gamma_\alpha = 0` (KPS 2019, section 4.1).
 
@@ -149,6 +150,11 @@ def ipca_alpha_test(
         ALS tolerance of the refits; None uses the estimator's.
     progress : bool or None, default=None
         Progress bar on stderr; None shows it when stderr is a terminal.
+    unit_variance : bool, default=True
+        Scale the :math:`t_5` multipliers to unit variance, as KPS (2019)
+        specify. False draws them unscaled (variance 5/3), as ``ipca``
+        0.6.7 does, which inflates the bootstrap statistics and makes its
+        tests conservative (docs/inference.md).
 
     Returns
     -------
@@ -188,7 +194,7 @@ def ipca_alpha_test(
     column = problem.gamma.shape[1] - 1
     return _run(
         problem, "alpha", ("alpha",), (slice(None), [column]), n_boot,
-        random_state, n_jobs, max_retries, iter_tol, progress,
+        random_state, n_jobs, max_retries, iter_tol, progress, unit_variance,
     )  # fmt: skip
 
 
@@ -204,6 +210,7 @@ def ipca_instrument_test(
     max_retries=10,
     iter_tol=None,
     progress=None,
+    unit_variance=True,
 ):
     r"""Bootstrap test that characteristics do not enter the loadings.
 
@@ -222,7 +229,7 @@ def ipca_instrument_test(
     characteristics : str or list of str
         One characteristic (a column of ``X``; ``"const"`` for the
         estimator's added constant) or a group tested jointly.
-    n_boot, random_state, n_jobs, max_retries, iter_tol, progress
+    n_boot, random_state, n_jobs, max_retries, iter_tol, progress, unit_variance
         As in :func:`ipca_alpha_test`.
 
     Returns
@@ -246,7 +253,7 @@ def ipca_instrument_test(
     names = tuple(model.gamma_.index[rows])
     return _run(
         problem, "instrument", names, block, n_boot,
-        random_state, n_jobs, max_retries, iter_tol, progress,
+        random_state, n_jobs, max_retries, iter_tol, progress, unit_variance,
     )  # fmt: skip
 
 
@@ -262,6 +269,7 @@ def ipca_factor_test(
     max_retries=10,
     iter_tol=None,
     progress=None,
+    unit_variance=True,
 ):
     r"""Bootstrap test that observable factors have zero loadings (:math:`W_\delta`).
 
@@ -277,7 +285,7 @@ def ipca_factor_test(
     observable : str or list of str, default=None
         The observable factors tested jointly (columns of
         ``gamma_delta_``); None tests all of them.
-    n_boot, random_state, n_jobs, max_retries, iter_tol, progress
+    n_boot, random_state, n_jobs, max_retries, iter_tol, progress, unit_variance
         As in :func:`ipca_alpha_test`.
 
     Returns
@@ -298,7 +306,7 @@ def ipca_factor_test(
     block = (slice(None), [model.gamma_.shape[1] + c for c in cols])
     return _run(
         problem, "factor", tuple(names[c] for c in cols), block, n_boot,
-        random_state, n_jobs, max_retries, iter_tol, progress,
+        random_state, n_jobs, max_retries, iter_tol, progress, unit_variance,
     )  # fmt: skip
 
 
@@ -318,7 +326,8 @@ def ipca_instrument_significance(
         None: every row of ``gamma_`` (the constant included).
     random_state : int, numpy Generator or None, default=None
     **kwargs
-        ``n_boot``, ``n_jobs``, ``max_retries``, ``iter_tol``, ``progress``.
+        ``n_boot``, ``n_jobs``, ``max_retries``, ``iter_tol``, ``progress``,
+        ``unit_variance``.
 
     Returns
     -------
@@ -482,7 +491,7 @@ def _seed_sequence(random_state):
 
 
 def _run(problem, test, tested, block, n_boot, random_state, n_jobs, retries,
-         iter_tol, progress):  # fmt: skip
+         iter_tol, progress, unit_variance):  # fmt: skip
     rows, cols = block
     null_gamma = problem.gamma.copy()
     null_gamma[np.ix_(np.arange(len(null_gamma))[rows], cols)] = 0.0
@@ -499,7 +508,8 @@ def _run(problem, test, tested, block, n_boot, random_state, n_jobs, retries,
 
     show = sys.stderr.isatty() if progress is None else bool(progress)
     bar = tqdm(total=n_boot, desc=f"IPCA bootstrap {_LABELS[test]}", disable=not show)
-    args = (problem, null_fit, rows, cols, tol, retries)
+    scale = np.sqrt(3.0 / 5.0) if unit_variance else 1.0  # Var t(5) = 5/3
+    args = (problem, null_fit, rows, cols, tol, retries, scale)
     results = []
     with bar:
         if n_jobs == 1:
@@ -528,7 +538,7 @@ def _statistic(gamma, rows, cols):
     return float(np.sum(gamma[rows][:, cols] ** 2))
 
 
-def _draws(problem, null_fit, rows, cols, tol, retries, seeds):
+def _draws(problem, null_fit, rows, cols, tol, retries, scale, seeds):
     """Bootstrap statistics of some draws (one worker's share)."""
     from ..ipca._als import run_als
     from ..ipca._estimator import _one_blas_thread
@@ -541,7 +551,7 @@ def _draws(problem, null_fit, rows, cols, tol, retries, seeds):
         for i, seed in enumerate(seeds):
             rng = np.random.default_rng(seed)
             for _ in range(retries + 1):
-                q = rng.standard_t(5, size=T)
+                q = scale * rng.standard_t(5, size=T)
                 s = rng.integers(0, T, size=T)
                 x_b = null_fit + (q * n_obs)[:, None] * problem.resid[s]
                 try:

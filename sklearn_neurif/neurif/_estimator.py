@@ -306,9 +306,9 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         if self.validation_criterion == "total_r2":
             # valid_fit is 1 - the validation months' total R^2: the penalties
             # (and their noise) no longer decide which epoch is kept.
-            # The package's own callbacks are (name, callback) pairs; a user's
-            # may be a bare instance.
-            for name, callback in (c for c in callbacks if isinstance(c, tuple)):
+            # The user's callbacks may be bare objects, not (name, callback).
+            named = (c for c in callbacks if isinstance(c, tuple))
+            for name, callback in named:
                 if name == "early_stopping":
                     callback.monitor = "valid_fit"
                 elif name == "checkpoint":

@@ -50,6 +50,8 @@ def start_deviation_on_residuals(module, batcher, train, valid, batch_months=8):
         )
     finally:
         module.train(was_training)
+    if not fit_months or not score_months:
+        return 0.0  # no month with more assets than factors: nothing to fit
     ridge = float(module.ridge)
     portfolios = [h.T @ _residual(b, r, ridge) / len(r) for h, b, r in fit_months]
     _, _, vt = np.linalg.svd(np.asarray(portfolios), full_matrices=False)

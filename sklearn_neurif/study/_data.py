@@ -1,4 +1,4 @@
-"""Data sources of the study: the real US panel, FF25, simulation, user files.
+"""Data sources of the study: the US panel, the Ken French panels, simulation, files.
 
 Every source is returned in the package's conventions: ``X`` on an
 ``(entity, time)`` MultiIndex of monthly periods (row ``(i, t)`` known at the
@@ -17,16 +17,21 @@ from sklearn.utils import Bunch
 
 from ..datasets import (
     fetch_french_factors,
+    fetch_french_portfolio_panel,
     fetch_french_portfolios,
     load_us_stock_panel,
     make_conditional_factor_panel,
 )
+from ..datasets._french import _french_file
 from ..panel import align_next_period_returns, check_panel_frame, to_monthly_periods
+from ..panel._units import PERCENT_MEDIAN_ABS
 
-__all__ = ["DATA_NAMES", "load_study_data"]
+__all__ = ["DATA_NAMES", "StudyData", "load_study_data", "returns_statement"]
 
 #: Names accepted by ``--data`` besides a file path.
-DATA_NAMES = ("us-stocks", "french25", "simulated")
+DATA_NAMES = ("us-stocks", "french", "french25", "simulated")
+#: Units accepted for the returns of a panel file (``--returns-unit``).
+RETURN_UNITS = ("decimal", "percent")
 
 _FF5_FILE = "F-F_Research_Data_5_Factors_2x3"
 _FF3_FILE = "F-F_Research_Data_Factors"
@@ -39,7 +44,24 @@ _SETS = {
 # Months of the simulated panel are relabelled to calendar months from here,
 # so the period tools (as-of relabelling) apply to it as to real data.
 _SIM_START = "2001-01"
+_FILE_AS_GIVEN = (
+    "the file's returns as given; --factors FILE with an RF column subtracts "
+    "the risk-free rate"
+)
 _MIN_PERIODS = 6
+
+
+class StudyData(Bunch):
+    """A data source of the study, as :func:`load_study_data` returns it.
+
+    A :class:`~sklearn.utils.Bunch` (keys listed in :func:`load_study_data`)
+    whose text is its name, so that a loaded source can stand for the data
+    argument of :func:`~sklearn_neurif.study.run_study` (the report prints
+    ``str(data)``).
+    """
+
+    def __str__(self) -> str:
+        return str(self.get("name", "data"))
 
 
 def load_study_data(
@@ -52,63 +74,173 @@ def load_study_data(
     time_col="time",
     return_col="ret",
     size_col=None,
+    returns_unit=None,
+    characteristics=None,
+    drop=None,
     seed=0,
 ) -> Bunch:
     """Load one data source of the study in the package's conventions.
 
     Parameters
     ----------
-    data : {"us-stocks", "french25", "simulated"} or path
-        A name or a CSV/parquet file (see :func:`read_panel_file`).
+    data : {"us-stocks", "french", "french25", "simulated"}, path or StudyData
+        A name or a CSV/parquet file (see :func:`read_panel_file`); a source
+        this function returned already is returned unchanged (the other
+        arguments are then not used).
+        ``"french"`` is the 60-year panel of the 50 Ken French size
+        portfolios (:func:`~sklearn_neurif.datasets.fetch_french_portfolio_panel`).
     factors : path, optional
         A Ken French factor file or a folder holding
         ``F-F_Research_Data_5_Factors_2x3``: the observable factors (and
-        ``RF``) used instead of the source's own.
+        ``RF``) used instead of the source's own. Its ``RF`` is subtracted
+        from the returns of every real source, a user's file included.
     data_home : path, optional
         Cache folder of the Ken French files (the loaders' ``data_home``).
         A folder given here must hold the files the source needs (or
         ``download`` must fetch them): for ``"us-stocks"`` a folder without
         the risk-free rate is an error, never a silent fallback to raw
-        returns (which happens, with a note in the report, only when no
-        folder is given).
+        returns (which happens, with a warning, only when no folder is
+        given and the file can be neither found nor downloaded).
     download : bool, default=False
         Allow the Ken French loaders to download missing files.
     entity_col, time_col, return_col, size_col : str
         Column names of a user's file.
+    returns_unit : {"decimal", "percent"}, optional
+        Unit of a file's return column. None (default): decimals, and returns
+        that look like percent (median absolute return above 0.5) are
+        refused; ``"percent"`` divides them by 100. Only for files: the
+        built-in sources are read in their publishers' units.
+    characteristics : sequence of str, optional
+        Keep only these characteristic columns (any source).
+    drop : sequence of str, optional
+        Leave out these characteristic columns (any source).
     seed : int
         Seed of the simulated panel.
 
     Returns
     -------
-    Bunch
-        ``X``, ``y``, ``sizes`` (or None), ``factor_sets`` (dict name ->
+    StudyData
+        A Bunch: ``X``, ``y``, ``sizes`` (or None), ``factor_sets`` (dict name ->
         DataFrame labelled by the month earned; may be empty), ``name``,
-        ``notes`` (list of str for the report), ``default_split`` (pair of
-        period strings or None).
+        ``notes`` (list of str for the report, the first one saying whether
+        the returns are raw or excess and where the risk-free rate came
+        from), ``returns_kind`` (``"excess"``, ``"raw"`` or ``"simulated"``),
+        ``rf_source`` (str or None), ``default_split`` (pair of period
+        strings or None), ``min_train_years`` (years of history before the
+        first test month the source asks for, or None).
 
     Raises
     ------
     ValueError, TypeError, OSError
-        Unknown data name, unreadable file, missing columns, too few periods.
+        Unknown data name, unreadable file, missing columns, returns that
+        look like percent, unknown, all-missing or constant characteristic
+        columns, too few periods.
     """
+    if isinstance(data, StudyData):
+        return data  # loaded already (e.g. by the command, with its options)
+    if returns_unit is not None and returns_unit not in RETURN_UNITS:
+        raise ValueError(
+            f"returns_unit must be one of {list(RETURN_UNITS)} or None; "
+            f"got {returns_unit!r}."
+        )
     notes: list[str] = []
     observed = _read_factor_path(factors) if factors is not None else None
     if _data_kind(data) == "name":
+        if returns_unit is not None:
+            raise ValueError(
+                f"--returns-unit applies to a panel file; {data!r} is read in its "
+                "publisher's units (converted to decimals by its loader)."
+            )
         loader = {
             "us-stocks": _us_stocks,
+            "french": _french_long,
             "french25": _french25,
             "simulated": _simulated,
         }[data]
-        out = loader(observed, data_home, download, seed, notes)
+        out = loader(observed, factors, data_home, download, seed, notes)
     else:
-        out = _user_file(Path(data), entity_col, time_col, return_col, size_col)
+        out = _user_file(
+            Path(data), entity_col, time_col, return_col, size_col, returns_unit,
+            observed, factors,
+        )  # fmt: skip
         out.factor_sets = _sets(observed) if observed is not None else {}
         out.default_split = None
     if observed is not None:
         notes.append(f"Observable factors from {factors}.")
-    out.notes = notes + list(out.get("notes", []))
+    out.X = select_characteristics(out.X, characteristics, drop)
+    _check_characteristics(out.X)
+    out.setdefault("min_train_years", None)
+    out.notes = [returns_statement(out)] + notes + list(out.get("notes", []))
     _check_study_panel(out.X, out.y)
-    return out
+    return StudyData(**out)
+
+
+def returns_statement(src) -> str:
+    """One line: raw or excess returns, and where the risk-free rate came from."""
+    if src.returns_kind == "excess":
+        return (
+            "Returns: EXCESS returns (minus the one-month T-bill RF of "
+            f"{src.rf_source})."
+        )
+    if src.returns_kind == "simulated":
+        return "Returns: simulated (no risk-free rate involved)."
+    return f"Returns: RAW, no risk-free rate subtracted ({src.rf_source})."
+
+
+def select_characteristics(X, characteristics=None, drop=None) -> pd.DataFrame:
+    """``X`` with only ``characteristics``, or without ``drop`` (names checked).
+
+    Raises
+    ------
+    ValueError
+        A name that is not a column, both options given, or nothing left.
+    """
+    if characteristics is None and drop is None:
+        return X
+    if characteristics is not None and drop is not None:
+        raise ValueError(
+            "Give --characteristics (columns to keep) or --drop (columns to leave "
+            "out), not both."
+        )
+    names = list(characteristics if characteristics is not None else drop)
+    option = "--characteristics" if characteristics is not None else "--drop"
+    unknown = [n for n in names if n not in X.columns]
+    if unknown:
+        raise ValueError(
+            f"{option}: no characteristic column(s) {unknown}; the data has "
+            f"{list(X.columns)}."
+        )
+    keep = names if characteristics is not None else [c for c in X if c not in names]
+    if not keep:
+        raise ValueError(f"{option} leaves no characteristic column.")
+    return X[keep]
+
+
+def _check_characteristics(X) -> None:
+    """Refuse columns that are empty, or one value everywhere.
+
+    An all-missing column would mask every month as warm-up (a characteristic
+    missing for every asset); a column with a single value repeats the
+    constant instrument the study adds, so the instruments are linearly
+    dependent and IPCA is not identified. (A column constant within each
+    month but moving over time, a macro variable, passes the rank scaler
+    unchanged and is kept.)
+    """
+    empty = [c for c in X.columns if not X[c].notna().any()]
+    if empty:
+        raise ValueError(
+            f"Characteristic column(s) {empty} have no value at all; leave them "
+            "out with --drop " + ",".join(map(str, empty)) + "."
+        )
+    flat = [c for c in X.columns if not X[c].max() > X[c].min()]
+    if flat:
+        raise ValueError(
+            f"Characteristic column(s) {flat} take a single value in every row: "
+            "the study adds its own constant instrument, and a second one makes "
+            "the instruments linearly dependent. Leave them out with --drop "
+            + ",".join(map(str, flat))
+            + "."
+        )
 
 
 def check_data_arguments(data, *, factors=None, anomalies=None, data_home=None):
@@ -189,12 +321,17 @@ def _read_factor_path(path) -> pd.DataFrame:
     return fetch_french_factors(name, data_home=path.parent, download_if_missing=False)
 
 
-def _french_rf(observed, data_home, download, notes) -> pd.Series | None:
+def _risk_free(observed, factors, data_home, download):
+    """``(rf, source)``: the T-bill by month earned and where it came from.
+
+    ``rf`` is None, and ``source`` the reason, when no file holds it.
+    """
     if observed is not None and "RF" in observed:
-        return observed["RF"]
+        return observed["RF"], f"--factors {factors}"
     try:
-        return fetch_french_factors(
-            _FF3_FILE, data_home=data_home, download_if_missing=download
+        path = _french_file(_FF3_FILE, data_home, download)
+        rf = fetch_french_factors(
+            _FF3_FILE, data_home=path.parent, download_if_missing=False
         )["RF"]
     except (OSError, ValueError) as exc:
         reason = str(exc).split(";")[0]
@@ -203,24 +340,27 @@ def _french_rf(observed, data_home, download, notes) -> pd.Series | None:
             # hide the mistake.
             raise OSError(
                 f"--data-home {data_home}: no usable {_FF3_FILE} file ({reason}); "
-                "the US panel takes the risk-free rate from it for excess returns. "
-                "Put the file there, add --download, or leave out --data-home "
-                "(the default folder; raw returns if the file is not there either)."
+                "the study takes the risk-free rate from it for excess returns. "
+                "Put the file there, allow the download (leave out --no-download), "
+                "or leave out --data-home (the default folder; raw returns if the "
+                "file can be neither found nor downloaded)."
             ) from None
-        notes.append(
-            "No Ken French risk-free rate found (" + reason + "): "
-            "returns are RAW, not excess (the T-bill averaged about 0.05% a month "
-            "over 2011-2020). Give --factors DIR or --data-home DIR holding "
-            f"{_FF3_FILE}.CSV, or --download, for excess returns."
+        return None, (
+            f"{reason}. Give --data-home DIR holding {_FF3_FILE}.CSV or --factors "
+            "FILE with an RF column, or allow the download, for excess returns"
         )
-        return None
+    return rf, str(path)
 
 
-def _us_stocks(observed, data_home, download, seed, notes) -> Bunch:
-    rf = _french_rf(observed, data_home, download, notes)
+def _subtract_rf(y: pd.Series, rf: pd.Series) -> pd.Series:
+    """Excess return over t+1 at ``(i, t)``: ``y`` minus the RF earned over t+1."""
+    earned = y.index.get_level_values(-1) + 1
+    return y - rf.reindex(earned).to_numpy()
+
+
+def _us_stocks(observed, factors, data_home, download, seed, notes) -> Bunch:
+    rf, source = _risk_free(observed, factors, data_home, download)
     data = load_us_stock_panel(risk_free=rf)
-    if rf is not None:
-        notes.append("Returns in excess of the Ken French one-month T-bill (RF).")
     if observed is None:
         # The package's own Fama-French factors: CAPM and FF3 from its
         # three-factor columns, FF5 from its five-factor columns.
@@ -248,13 +388,12 @@ def _us_stocks(observed, data_home, download, seed, notes) -> Bunch:
         factor_sets=sets,
         name="us-stocks",
         default_split=("2016-12", "2018-12"),
+        returns_kind="raw" if rf is None else "excess",
+        rf_source=source,
     )
 
 
-def _french25(observed, data_home, download, seed, notes) -> Bunch:
-    data = fetch_french_portfolios(
-        "25_Portfolios_5x5", data_home=data_home, download_if_missing=download
-    )
+def _french_factor_sets(observed, data_home, download, notes) -> dict:
     if observed is None:
         try:
             observed = fetch_french_factors(
@@ -262,22 +401,60 @@ def _french25(observed, data_home, download, seed, notes) -> Bunch:
             )
         except (OSError, ValueError) as exc:
             notes.append(f"No observable factors: {str(exc).splitlines()[0]}")
+    return _sets(observed) if observed is not None else {}
+
+
+def _french_long(observed, factors, data_home, download, seed, notes) -> Bunch:
+    data = fetch_french_portfolio_panel(
+        data_home=data_home, download_if_missing=download, excess=False
+    )
+    rf, source = _risk_free(observed, factors, data_home, download)
+    notes.append(
+        "Ken French 50 size portfolios as assets (25 size x book-to-market, 25 "
+        "size x operating profitability; value-weighted returns; "
+        "fetch_french_portfolio_panel), 7 characteristics known at t."
+    )
+    return Bunch(
+        # The study adds its own constant instrument after the rank scaling.
+        X=data.X.drop(columns="const"),
+        y=data.y if rf is None else _subtract_rf(data.y, rf),
+        sizes=data.sizes,
+        factor_sets=_french_factor_sets(observed, data_home, download, notes),
+        name="french",
+        default_split=None,
+        returns_kind="raw" if rf is None else "excess",
+        rf_source=source,
+        # Ten years of history before the first test month: 1975-01 on the
+        # 202412 files (returns from 1964-06, after the 11 warm-up months).
+        min_train_years=10,
+    )
+
+
+def _french25(observed, factors, data_home, download, seed, notes) -> Bunch:
+    data = fetch_french_portfolios(
+        "25_Portfolios_5x5",
+        data_home=data_home,
+        download_if_missing=download,
+        excess=False,
+    )
+    rf, source = _risk_free(observed, factors, data_home, download)
     notes.append(
         "Ken French 25 size x book-to-market portfolios as assets (value-weighted "
-        "returns minus RF)."
+        "returns)."
     )
-    X = data.X.dropna(axis=1, how="all")
     return Bunch(
-        X=X,
-        y=data.y,
+        X=data.X.dropna(axis=1, how="all"),
+        y=data.y if rf is None else _subtract_rf(data.y, rf),
         sizes=data.sizes,
-        factor_sets=_sets(observed) if observed is not None else {},
+        factor_sets=_french_factor_sets(observed, data_home, download, notes),
         name="french25",
         default_split=None,
+        returns_kind="raw" if rf is None else "excess",
+        rf_source=source,
     )
 
 
-def _simulated(observed, data_home, download, seed, notes) -> Bunch:
+def _simulated(observed, factors, data_home, download, seed, notes) -> Bunch:
     sim = make_conditional_factor_panel(
         n_entities=300, n_periods=120, n_characteristics=10, n_factors=3,
         loadings="nonlinear", random_state=seed,
@@ -302,6 +479,8 @@ def _simulated(observed, data_home, download, seed, notes) -> Bunch:
         factor_sets={"true factors": true},
         name="simulated",
         default_split=None,
+        returns_kind="simulated",
+        rf_source=None,
     )
 
 
@@ -378,10 +557,41 @@ def _numeric_column(frame, column, path) -> pd.Series:
     return values.astype("float64")
 
 
-def _user_file(path, entity_col, time_col, return_col, size_col) -> Bunch:
+def _user_file(
+    path, entity_col, time_col, return_col, size_col, returns_unit, observed, factors
+) -> Bunch:
     X, returns, sizes = read_panel_file(
         path, entity_col, time_col, return_col, size_col
     )
+    returns = _to_decimals(returns, returns_unit, path, return_col)
     check_panel_frame(X, allow_nan=True)
     X, y = align_next_period_returns(X, returns)
-    return Bunch(X=X, y=y, sizes=sizes, name=str(path), notes=[f"Panel file {path}."])
+    rf = observed["RF"] if observed is not None and "RF" in observed else None
+    if rf is None:
+        source = _FILE_AS_GIVEN
+    else:
+        y, source = _subtract_rf(y, rf), f"--factors {factors}"
+    return Bunch(
+        X=X,
+        y=y,
+        sizes=sizes,
+        name=str(path),
+        notes=[f"Panel file {path}."],
+        returns_kind="raw" if rf is None else "excess",
+        rf_source=source,
+    )
+
+
+def _to_decimals(returns, returns_unit, path, return_col) -> pd.Series:
+    """A file's returns in decimals; percent-looking returns refused unless told."""
+    if returns_unit == "percent":
+        return returns / 100.0
+    magnitude = float(returns.abs().median())
+    if returns_unit is None and magnitude > PERCENT_MEDIAN_ABS:
+        raise ValueError(
+            f"{path}: the returns in column {return_col!r} look like percent (median "
+            f"absolute return {magnitude:.3g}, above {PERCENT_MEDIAN_ABS}); the study "
+            "works in decimals (0.01 is one percent). Pass --returns-unit percent to "
+            "divide them by 100, or --returns-unit decimal if they are decimals."
+        )
+    return returns

