@@ -2048,3 +2048,171 @@ ISSUE17_VALID_STANDALONE = (
 
 def test_issue17_valid_number_of_kinds():
     assert len(ISSUE17_VALID_CASES) + len(ISSUE17_VALID_STANDALONE) >= 30
+
+
+# =============================================================================
+# IPCARegressorCV (h17-ipcacv): y paired by index, whole-month splits, the
+# path's parameters refused before any training.
+# =============================================================================
+def _ipca_cv(**kwargs):
+    from sklearn_neurif.ipca import IPCARegressorCV
+
+    return IPCARegressorCV(**{"alphas": [1e-4, 0.0], **kwargs})
+
+
+IPCA_CV_CASES = [
+    (
+        "alphas as strings",
+        TypeError,
+        "alphas must be a flat sequence.*'a' is not a number",
+        dict(alphas=["a", "b"]),
+    ),
+    (
+        "ragged alphas",
+        TypeError,
+        "alphas must be a flat sequence.*\\[1.0, 2.0\\] is not a number",
+        dict(alphas=[[1.0, 2.0], [3.0]]),
+    ),
+    (
+        "alphas as a dict",
+        TypeError,
+        "alphas must be a flat sequence.*\\(a dict\\)",
+        dict(alphas={"low": 0.0, "high": 1.0}),
+    ),
+    (
+        "alphas as booleans",
+        TypeError,
+        "alphas must be a flat sequence.*True is not a number",
+        dict(alphas=[True, False]),
+    ),
+    (
+        "negative alpha",
+        ValueError,
+        "alphas must be a flat sequence of finite non-negative numbers",
+        dict(alphas=[1e-4, -1.0]),
+    ),
+    (
+        "NaN alpha",
+        ValueError,
+        "alphas must be a flat sequence of finite non-negative numbers",
+        dict(alphas=[float("nan")]),
+    ),
+    ("empty alphas", ValueError, "alphas must be a flat sequence", dict(alphas=[])),
+    (
+        "empty n_factors",
+        ValueError,
+        "n_factors must be an int >= 0 or a non-empty list of them; got \\[\\]",
+        dict(n_factors=[]),
+    ),
+    (
+        "fractional n_factors",
+        ValueError,
+        "n_factors must be an int >= 0 or a non-empty list of them; got \\[1.5\\]",
+        dict(n_factors=[1.5]),
+    ),
+    ("empty cv", ValueError, "cv=\\[\\] yielded no split", dict(cv=[])),
+    (
+        "KFold",
+        ValueError,
+        "cv=KFold.*splits rows, not months.*PanelTimeSeriesSplit",
+        dict(cv="KFold"),
+    ),
+    (
+        "shuffled KFold",
+        ValueError,
+        "cv=KFold.*shuffle=True.*splits rows, not months",
+        dict(cv="KFold-shuffle"),
+    ),
+    (
+        "TimeSeriesSplit",
+        ValueError,
+        "cv=TimeSeriesSplit.*splits rows, not months",
+        dict(cv="TimeSeriesSplit"),
+    ),
+    (
+        "row-wise splits as an iterable",
+        ValueError,
+        "cv split 0 puts rows of \\d+ month\\(s\\) in both the training and the "
+        "validation rows",
+        dict(cv="KFold-rows"),
+    ),
+    (
+        "validation fraction leaving no training month",
+        ValueError,
+        "validation_fraction=0.95 leaves no training period \\(8 periods",
+        dict(validation_fraction=0.95),
+    ),
+    (
+        "estimator class, not instance",
+        TypeError,
+        "estimator must be an IPCARegressor.*the class IPCARegressor \\(pass an "
+        "instance\\)",
+        dict(estimator=IPCARegressor),
+    ),
+    (
+        "estimator of another model",
+        TypeError,
+        "estimator must be an IPCARegressor.*got NeurIFRegressor",
+        dict(estimator=NeurIFRegressor(n_factors=1)),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "error, match, kwargs",
+    [case[1:] for case in IPCA_CV_CASES],
+    ids=[case[0] for case in IPCA_CV_CASES],
+)
+def test_ipca_cv_bad_parameters(error, match, kwargs, trained):
+    if isinstance(kwargs.get("cv"), str):
+        kwargs = dict(kwargs, cv=_cv_object(kwargs["cv"]))
+    est = _ipca_cv(**{k: v for k, v in kwargs.items() if k != "estimator"})
+    if "estimator" in kwargs:
+        est.set_params(estimator=kwargs["estimator"])
+    with pytest.raises(error, match=match):
+        est.fit(X0, Y0)
+    assert not trained
+
+
+def test_ipca_cv_y_missing_rows(trained):
+    with pytest.raises(
+        ValueError, match="40 \\(entity, time\\) row\\(s\\) of X missing"
+    ):
+        _ipca_cv().fit(X0, Y0.iloc[:-40])
+    assert not trained
+
+
+def test_ipca_cv_y_without_index(trained):
+    with pytest.raises(ValueError, match="paired with X by index, never by position"):
+        _ipca_cv().fit(X0, Y0.to_numpy())
+    assert not trained
+
+
+@pytest.mark.parametrize("cv", [None, 2, PanelTimeSeriesSplit(2)])
+def test_ipca_cv_pairs_a_shuffled_y_by_index(cv):
+    shuffled = Y0.sample(frac=1, random_state=0)
+    a = _ipca_cv(cv=cv).fit(X0, Y0)
+    b = _ipca_cv(cv=cv).fit(X0, shuffled)
+    assert np.isfinite(a.cv_results_["mean_test_score"]).all()
+    np.testing.assert_allclose(
+        a.cv_results_["mean_test_score"], b.cv_results_["mean_test_score"]
+    )
+    assert a.best_params_ == b.best_params_
+    np.testing.assert_allclose(a.predict(X0), b.predict(X0))
+
+
+def test_ipca_cv_single_period_warns_and_keeps_the_first_pair():
+    month = X0.index.get_level_values("time") == MONTHS[0]
+    with pytest.warns(UserWarning, match="single period with returns.*no validation"):
+        est = _ipca_cv().fit(X0[month], Y0[month])
+    # alpha=1e-4 zeroes the factor on this month's 10 assets: the path's
+    # next step (0) is the first pair that fits.
+    assert est.best_params_ == {"n_factors": 1, "alpha": 0.0}
+    assert np.isnan(est.cv_results_["mean_test_score"]).all()
+    with pytest.warns(UserWarning, match="single period"):
+        small = _ipca_cv(alphas=[1e-8, 0.0]).fit(X0[month], Y0[month])
+    assert small.alpha_ == 1e-8
+    np.testing.assert_allclose(
+        small.predict(X0[month]),
+        IPCARegressor(1, alpha=1e-8).fit(X0[month], Y0[month]).predict(X0[month]),
+    )

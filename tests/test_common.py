@@ -12,6 +12,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn_neurif import (
     ConditionalAutoencoderRegressor,
     IPCARegressor,
+    IPCARegressorCV,
     NeurIFRegressor,
     NeurIFRegressorCV,
     SeedEnsembleRegressor,
@@ -25,9 +26,9 @@ ESTIMATORS = [
     PortfolioSorter(),
     IPCARegressor(),
     IPCARegressor(add_constant=True),
-    # IPCARegressorCV (new on main, branch h21-ipca) is not listed yet: 41 of
-    # its 57 checks fail (a plain array, one period, leaves it no validation
-    # month; y is paired by position). Reported to the lead (issue 17 item 3).
+    # The CV around its default IPCARegressor(): the checks' plain arrays are
+    # one period, so it keeps the first pair of its path (with a warning).
+    IPCARegressorCV(),
     # Defaults except fewer epochs, and n_factors=1 where K <= L is intrinsic
     # (the checks' data have as few as one feature). window=12 on the checks'
     # single-period arrays is masked, as for new assets.
@@ -65,7 +66,13 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "PortfolioSorter": {"check_methods_subset_invariance": _CROSS_SECTIONAL},
     # The factor tokens attend to every asset of the month, so each prediction
     # depends on the whole cross-section.
-    "NeurIFRegressor": {"check_methods_subset_invariance": _CROSS_SECTIONAL},
+    # Since issue 19 the deviation g starts off zero (the residual start), so
+    # the attention's float32 sums over the month reach the predictions from
+    # the first epoch (measured: 5.8e-7 relative after 2 epochs).
+    "NeurIFRegressor": {
+        "check_methods_subset_invariance": _CROSS_SECTIONAL,
+        "check_methods_sample_order_invariance": _FLOAT32_ORDER,
+    },
 }
 
 

@@ -11,6 +11,7 @@ import io
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sklearn_neurif import IPCARegressor, IPCARegressorCV
@@ -96,34 +97,42 @@ def test_penalty_that_removes_a_factor_is_a_clear_error():
 def test_cv_chooses_alpha_and_k_on_validation_months():
     d = make_conditional_factor_panel(200, 50, 8, 2, random_state=0)
     est = IPCARegressorCV(
-        [1, 2, 3], alphas=[1.0, 1e-4, 0.0], scoring="r2_predictive"
+        n_factors=[1, 2, 3], alphas=[1.0, 1e-4, 0.0], scoring="r2_predictive"
     ).fit(d.X, d.y)
-    res = est.cv_results_
+    res = pd.DataFrame(est.cv_results_)
     assert list(res.columns) == [
-        "n_factors", "alpha", "split0_score", "mean_score", "n_iter", "rank",
+        "params", "param_n_factors", "param_alpha", "split0_test_score",
+        "mean_test_score", "std_test_score", "rank_test_score", "n_iter",
     ]  # fmt: skip
     assert len(res) == 9
-    assert res.loc[res.alpha == 1.0, "mean_score"].isna().all()  # collapsed
-    best = res.loc[res["rank"] == 1].iloc[0]
-    assert (est.n_factors_, est.alpha_) == (best.n_factors, best.alpha)
+    assert res.loc[res.param_alpha == 1.0, "mean_test_score"].isna().all()  # collapsed
+    best = res.loc[res["rank_test_score"] == 1].iloc[0]
+    assert (est.n_factors_, est.alpha_) == (best.param_n_factors, best.param_alpha)
+    assert est.best_params_ == best.params
+    assert est.best_index_ == res.index[res["rank_test_score"] == 1][0]
     # Validation months: the last 20% (10 of 50): the path trained on 40.
     train = np.asarray(d.X.index.get_level_values("time") < 40)
-    ref = IPCARegressor(int(best.n_factors), alpha=float(best.alpha))
+    ref = IPCARegressor(int(best.param_n_factors), alpha=float(best.param_alpha))
     ref.fit(d.X[train], d.y[train])
     from sklearn_neurif.metrics import r2_predictive
 
     score = r2_predictive(d.y[~train], ref.predict(d.X[~train]))
-    assert score == pytest.approx(best.mean_score, rel=1e-4)
-    # The refit on all months is set on the CV estimator.
+    assert score == pytest.approx(best.mean_test_score, rel=1e-4)
+    # The refit on all months is the CV estimator's best_estimator_.
     full = IPCARegressor(est.n_factors_, alpha=est.alpha_).fit(d.X, d.y)
     np.testing.assert_allclose(est.predict(d.X), full.predict(d.X), atol=1e-10)
+    np.testing.assert_allclose(est.gamma_, full.gamma_, atol=1e-10)
+    np.testing.assert_allclose(est.transform(d.X), full.transform(d.X), atol=1e-10)
+    np.testing.assert_allclose(
+        est.get_factors(d.X, d.y), full.get_factors(d.X, d.y), atol=1e-10
+    )
 
 
 def test_cv_warm_path_equals_cold_fits():
     """Each step of the warm-started path is the fit from the SVD start."""
     X, y = _data(n=150, t=40, L=6)
     alphas = [2e-4, 1e-4, 1e-5]
-    cv = IPCARegressorCV(2, l1_ratio=0.5, iter_tol=1e-10)
+    cv = IPCARegressorCV(IPCARegressor(2, l1_ratio=0.5, iter_tol=1e-10))
     for alpha, (est, _) in zip(alphas, cv._path(X, y, None, 2, alphas), strict=True):
         cold = IPCARegressor(2, alpha=alpha, l1_ratio=0.5, iter_tol=1e-10).fit(X, y)
         np.testing.assert_allclose(est.predict(X), cold.predict(X), atol=1e-8)
@@ -137,11 +146,13 @@ def test_cv_explicit_splits_and_bootstrap_refusal():
         (np.flatnonzero(time < 20), np.flatnonzero((time >= 20) & (time < 25))),
         (np.flatnonzero(time < 25), np.flatnonzero(time >= 25)),
     ]
-    est = IPCARegressorCV(2, alphas=[1e-3, 0.0], cv=splits, intercept=True)
+    base = IPCARegressor(2, intercept=True)
+    est = IPCARegressorCV(base, alphas=[1e-3, 0.0], cv=splits)
     est.fit(X, y)
-    assert {"split0_score", "split1_score"} <= set(est.cv_results_.columns)
+    assert {"split0_test_score", "split1_test_score"} <= set(est.cv_results_)
+    assert est.n_splits_ == 2
     if est.alpha_ > 0:
         with pytest.raises(ValueError, match="unpenalised fit"):
-            ipca_alpha_test(est, X, y, n_boot=5)
-    with pytest.raises(ValueError, match="alphas must be finite"):
-        IPCARegressorCV(1, alphas=[-1.0]).fit(X, y)
+            ipca_alpha_test(est.best_estimator_, X, y, n_boot=5)
+    with pytest.raises(ValueError, match="finite non-negative numbers"):
+        IPCARegressorCV(alphas=[-1.0]).fit(X, y)

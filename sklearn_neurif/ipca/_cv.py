@@ -8,17 +8,27 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 from joblib import effective_n_jobs
-from sklearn.base import _fit_context
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils import _safe_indexing
+from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils._tags import get_tags
+from sklearn.utils.validation import check_is_fitted
 
-from .._param_validation import N_JOBS_CONSTRAINT, Interval
+from .._param_validation import Interval
+from .._warnings import warn_at_caller
+from ..base import FactorModelMixin
 from ..metrics import r2_predictive, r2_total
-from ..panel import check_panel_target, panel_index
+from ..model_selection._cv_path import (
+    check_penalty_path,
+    check_period_splits,
+    rank_test_scores,
+)
+from ..panel import check_panel_target, is_panel, panel_index
 from ..panel._managed import managed_portfolios
 from ..panel._units import return_rms
 from ._als import PenaltyCollapseError
-from ._estimator import IPCARegressor, _one_blas_thread
+from ._estimator import IPCARegressor, _check_characteristics, _one_blas_thread
 
 __all__ = ["IPCARegressorCV"]
 
@@ -28,192 +38,325 @@ DEFAULT_ALPHAS = (1e-3, 1e-4, 1e-5, 1e-6, 0.0)
 
 _SCORERS = {"r2_total": r2_total, "r2_predictive": r2_predictive}
 
+#: Fitted attributes of the chosen model also set on the CV estimator.
+_ADOPTED = (
+    "gamma_",
+    "gamma_delta_",
+    "gamma_alpha_",
+    "factors_",
+    "factor_premia_",
+    "n_iter_",
+    "n_features_in_",
+    "feature_names_in_",
+)
 
-class IPCARegressorCV(IPCARegressor):
+
+class IPCARegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
     r"""IPCA with the penalty ``alpha`` (and ``K`` if asked) chosen on validation months.
 
-    In the idiom of :class:`~sklearn.linear_model.LassoCV`: for each number
-    of factors, the model is fitted along a path of ``alphas`` from the
-    largest to the smallest, each fit warm-started from the previous one's
-    :math:`\Gamma` and factors on the same managed portfolios (computed once
-    per split); each step is scored on validation months; the best
-    ``(n_factors, alpha)`` is refitted on all the data and its fitted
-    attributes are set on this estimator. Ties go to the larger ``alpha``
-    and the smaller ``K``.
+    In the idiom of :class:`~sklearn.linear_model.LassoCV` and
+    :class:`~sklearn.linear_model.RidgeCV`: ``estimator`` (an
+    :class:`IPCARegressor`) is fitted, for each candidate number of factors,
+    along a path of ``alphas`` from the largest to the smallest, each fit
+    warm-started from the previous one's :math:`\Gamma` and factors on the
+    same managed portfolios (computed once per split); each step is scored
+    on validation months; the best ``(n_factors, alpha)`` is refitted on all
+    the data and kept as ``best_estimator_``. The CV estimator then
+    predicts, transforms and gives factors as that model does. Ties go to
+    the smaller ``K`` and then the larger ``alpha`` (path order).
 
     Validation months (never a random split): with ``cv=None`` the last
     ``validation_fraction`` of the periods with returns (the model is
-    trained on the earlier ones); otherwise each split of ``cv`` (e.g.
-    :class:`~sklearn_neurif.model_selection.PanelTimeSeriesSplit`, yielding
-    row indices), scores averaged over splits.
+    trained on the earlier ones); otherwise each split of ``cv``, scores
+    averaged over splits.
 
     Parameters
     ----------
-    n_factors : int or sequence of int, default=1
-        ``K``, or the candidates to choose from.
+    estimator : IPCARegressor, default=None
+        The model whose ``alpha`` (and ``n_factors``) is chosen; None means
+        ``IPCARegressor()``. It is cloned, never fitted itself; its other
+        parameters (``l1_ratio``, ``intercept``, ``add_constant``,
+        ``max_iter``, ``iter_tol``, ``n_jobs``...) apply to every fit.
     alphas : sequence of float, default=None
-        Penalties (sorted from largest to smallest). None means
-        ``(1e-3, 1e-4, 1e-5, 1e-6, 0)``, on the scale of the Gamma step's
-        loss: half the mean squared error of decimal returns per asset-month.
-    l1_ratio : float, default=1.0
-        Elastic-net mixing of ``IPCARegressor`` (1: lasso, 0: ridge).
+        Penalties (finite, non-negative; sorted from largest to smallest).
+        None means ``(1e-3, 1e-4, 1e-5, 1e-6, 0)``, on the scale of the
+        Gamma step's loss: half the mean squared error of decimal returns
+        per asset-month.
+    n_factors : int or sequence of int, default=None
+        Candidates for ``K``; None means the estimator's ``n_factors``.
     validation_fraction : float, default=0.2
         Share of the last periods with returns used for validation when
         ``cv=None``.
-    cv : cross-validation splitter, iterable or None, default=None
-        Splits of row indices ``(train, validation)``.
+    cv : int, splitter, iterable or None, default=None
+        None: the last ``validation_fraction`` of the months. An int:
+        ``PanelTimeSeriesSplit(n_splits=cv)``. A splitter of months (one
+        with ``split(X, y)`` yielding row positions, such as
+        :class:`~sklearn_neurif.model_selection.PanelTimeSeriesSplit`) or an
+        iterable of ``(train_rows, validation_rows)`` position arrays. Each
+        split must hold whole months on each side: scikit-learn's row-wise
+        splitters (``KFold``, ``TimeSeriesSplit``, ...) are refused.
     scoring : {"r2_total", "r2_predictive"}, default="r2_total"
         Validation score (uncentred, the package's metrics). ``r2_total``
         uses the validation months' realised factors (``predict_total``).
-    add_constant, intercept, max_iter, iter_tol, n_jobs, verbose
-        As in :class:`IPCARegressor`.
 
     Attributes
     ----------
     alpha_ : float
-        The chosen penalty.
+        The chosen penalty (as ``LassoCV.alpha_``).
     n_factors_ : int
         The chosen number of latent factors.
-    cv_results_ : DataFrame
-        One row per ``(n_factors, alpha)`` in path order: ``n_factors``,
-        ``alpha``, ``split<k>_score``, ``mean_score``, ``n_iter`` (summed
-        over splits), ``rank``. A step whose penalty removes a factor
-        entirely scores NaN and is never chosen.
-    gamma_, gamma_delta_, gamma_alpha_, factors_, factor_premia_, n_iter_
-        Those of the refit at the chosen values (see :class:`IPCARegressor`).
+    best_params_ : dict
+        ``{"n_factors": n_factors_, "alpha": alpha_}``.
+    best_index_ : int
+        Entry of ``cv_results_`` of the chosen pair.
+    best_score_ : float
+        Its mean validation score (NaN with a single period).
+    best_estimator_ : IPCARegressor
+        The model refitted on all the data at the chosen pair.
+    cv_results_ : dict of ndarray
+        scikit-learn's layout (``pd.DataFrame(cv_results_)`` is a table),
+        one entry per ``(n_factors, alpha)`` in path order: ``params``,
+        ``param_n_factors``, ``param_alpha``, ``split<k>_test_score``,
+        ``mean_test_score``, ``std_test_score``, ``rank_test_score`` and
+        ``n_iter`` (summed over splits). A step whose penalty removes a
+        factor entirely scores NaN and is never chosen.
+    n_splits_ : int
+        Number of splits scored (1 with ``cv=None``).
+    gamma_, gamma_delta_, gamma_alpha_, factors_, factor_premia_, n_iter_ : as ``IPCARegressor``
+        Those of ``best_estimator_``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    See Also
+    --------
+    IPCARegressor : The model at one penalty.
+
+    Notes
+    -----
+    ``y`` is paired with ``X`` by its ``(entity, time)`` index, never by
+    position. With a single period with returns (a plain array is one
+    cross-section) there are no validation months: the first pair of the
+    path that fits (the smallest ``K``, the largest ``alpha`` that leaves
+    every factor) is kept with a warning, and its scores are NaN.
 
     Examples
     --------
     >>> from sklearn_neurif.datasets import make_conditional_factor_panel
     >>> from sklearn_neurif.ipca import IPCARegressorCV
     >>> d = make_conditional_factor_panel(100, 40, 6, 2, random_state=0)
-    >>> est = IPCARegressorCV([1, 2], alphas=[1e-4, 0.0]).fit(d.X, d.y)
-    >>> est.cv_results_.shape[0], est.n_factors_
+    >>> est = IPCARegressorCV(n_factors=[1, 2], alphas=[1e-4, 0.0]).fit(d.X, d.y)
+    >>> len(est.cv_results_["params"]), est.n_factors_
     (4, 2)
     """
 
     _parameter_constraints: dict = {
-        **{
-            k: v
-            for k, v in IPCARegressor._parameter_constraints.items()
-            if k not in ("n_factors", "alpha")
-        },
-        "n_factors": [Interval(Integral, 0, None, closed="left"), "array-like"],
+        "estimator": [HasMethods(["fit", "predict"]), None],
         "alphas": ["array-like", None],
+        "n_factors": [Interval(Integral, 0, None, closed="left"), "array-like", None],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "cv": ["cv_object", "array-like", None],
         "scoring": [StrOptions(set(_SCORERS))],
-        "n_jobs": N_JOBS_CONSTRAINT,
     }
 
     def __init__(
         self,
-        n_factors=1,
+        estimator=None,
         *,
         alphas=None,
-        l1_ratio=1.0,
+        n_factors=None,
         validation_fraction=0.2,
         cv=None,
         scoring="r2_total",
-        add_constant=False,
-        intercept=False,
-        max_iter=10000,
-        iter_tol=1e-6,
-        n_jobs=None,
-        verbose=False,
     ):
-        self.n_factors = n_factors
+        self.estimator = estimator
         self.alphas = alphas
-        self.l1_ratio = l1_ratio
+        self.n_factors = n_factors
         self.validation_fraction = validation_fraction
         self.cv = cv
         self.scoring = scoring
-        self.add_constant = add_constant
-        self.intercept = intercept
-        self.max_iter = max_iter
-        self.iter_tol = iter_tol
-        self.n_jobs = n_jobs
-        self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = self.estimator
+        if not isinstance(inner, IPCARegressor):
+            inner = IPCARegressor()
+        inner = get_tags(inner)
+        tags.input_tags = inner.input_tags
+        tags.target_tags = inner.target_tags
+        tags.regressor_tags = inner.regressor_tags
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, factors=None):
         """Fit the paths, choose ``(n_factors, alpha)`` on validation months, refit.
 
         Parameters
         ----------
-        X : DataFrame
-            Characteristics with an ``(entity, time)`` MultiIndex.
-        y : Series
-            Next-period returns on ``X``'s index; NaN is masked.
+        X : DataFrame of shape (n_rows, n_characteristics)
+            Characteristics with an ``(entity, time)`` MultiIndex (a plain
+            array is one period).
+        y : Series of shape (n_rows,)
+            Next-period returns on ``X``'s index, in any order (paired by
+            index); NaN is masked.
         factors : DataFrame or Series, default=None
             Observable factors by as-of period, as in
             :meth:`IPCARegressor.fit`.
 
         Returns
         -------
-        self
+        self : IPCARegressorCV
+
+        Raises
+        ------
+        ValueError
+            Malformed panel or ``y``, bad ``alphas`` or ``n_factors``, a
+            ``cv`` that splits rows rather than months or yields no split,
+            no training months; all before any training. Also when every
+            pair of the path removes a factor.
+        TypeError
+            ``estimator`` is not an IPCARegressor, non-numeric alphas.
         """
-        Ks = self._candidates()
-        alphas = self._alphas()
-        splits = self._splits(X, y)
+        base = self._base_estimator()
+        alphas = check_penalty_path(self.alphas, "alphas", DEFAULT_ALPHAS).tolist()
+        Ks = self._candidates(base)
+        X, y = self._check_data(X, y)
+        splits = self._splits(X, y)  # checked before any training
+        grid = [(K, a) for K in Ks for a in alphas]  # path order
+        if splits is None:
+            scores, n_iter, best = self._single_period_fit(X, y, factors, grid)
+        else:
+            scores, n_iter = self._scores(X, y, factors, Ks, alphas, splits)
+            means = scores.mean(axis=1)
+            if np.isnan(means).all():
+                raise ValueError(
+                    "Every (n_factors, alpha) of the path removed a factor or "
+                    "failed; use smaller alphas."
+                )
+            best = int(np.nanargmax(means))  # first maximum in path order
+            self.best_estimator_ = self._fit_one(X, y, factors, *grid[best])
+        self.cv_results_ = _results(grid, scores, n_iter)
+        self.best_index_ = best
+        self.best_score_ = float(self.cv_results_["mean_test_score"][best])
+        self.n_factors_, self.alpha_ = grid[best][0], float(grid[best][1])
+        self.best_params_ = {"n_factors": self.n_factors_, "alpha": self.alpha_}
+        self.n_splits_ = scores.shape[1]
+        for name in _ADOPTED:  # feature_names_in_ only with named columns
+            if hasattr(self.best_estimator_, name):
+                setattr(self, name, getattr(self.best_estimator_, name))
+            elif hasattr(self, name):
+                delattr(self, name)
+        return self
+
+    # ----------------------------------------------------------- fit steps
+    def _base_estimator(self):
+        if self.estimator is None:
+            return IPCARegressor()
+        if isinstance(self.estimator, IPCARegressor):
+            return clone(self.estimator)
+        what = type(self.estimator).__name__
+        if isinstance(self.estimator, type):
+            what = f"the class {self.estimator.__name__} (pass an instance)"
+        raise TypeError(
+            "estimator must be an IPCARegressor (the model whose alpha is "
+            f"chosen); got {what}."
+        )
+
+    def _candidates(self, base):
+        Ks = self.n_factors if self.n_factors is not None else base.n_factors
+        Ks = [Ks] if np.isscalar(Ks) else list(np.ravel(Ks))
+        if not Ks or any(
+            isinstance(k, (bool, np.bool_)) or not isinstance(k, Integral) or k < 0
+            for k in Ks
+        ):
+            raise ValueError(
+                "n_factors must be an int >= 0 or a non-empty list of them; got "
+                f"{self.n_factors!r}."
+            )
+        return sorted(set(int(k) for k in Ks))
+
+    def _check_data(self, X, y):
+        """Validate X as IPCA does and pair y with X's rows by index."""
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
+            )
+        _check_characteristics(self, X, reset=True)
+        r = check_panel_target(y, panel_index(X), check_units=False)
+        if is_panel(X):
+            return X, pd.Series(r, index=X.index, name=getattr(y, "name", None))
+        return X, r
+
+    def _splits(self, X, y):
+        """The (train_rows, validation_rows) pairs; None for one period."""
+        if self.cv is not None:
+            return check_period_splits(self.cv, X, y)
+        time = panel_index(X).get_level_values(-1)
+        periods = np.sort(pd.unique(time[np.asarray(pd.notna(y))]))
+        if len(periods) < 2:
+            return None
+        n_val = max(1, int(round(self.validation_fraction * len(periods))))
+        if n_val >= len(periods):
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves no training "
+                f"period ({len(periods)} periods with returns). Lower it or pass cv=."
+            )
+        val = np.isin(time, periods[-n_val:])
+        return [(np.flatnonzero(~val), np.flatnonzero(val))]
+
+    def _single_period_fit(self, X, y, factors, grid):
+        """No validation months: keep the first pair of the path that fits."""
+        warn_at_caller(
+            "IPCARegressorCV: the data have a single period with returns, so there "
+            "are no validation months to choose alpha on; the first pair of the "
+            "path that fits (smallest n_factors, largest alpha) is kept."
+        )
+        n_iter = np.zeros(len(grid), dtype=int)
+        for g, (K, alpha) in enumerate(grid):
+            try:
+                self.best_estimator_ = self._fit_one(X, y, factors, K, alpha)
+            except PenaltyCollapseError:
+                continue
+            n_iter[g] = self.best_estimator_.n_iter_
+            return np.full((len(grid), 1), np.nan), n_iter, g
+        raise ValueError(
+            "Every (n_factors, alpha) of the path removed a factor; use smaller alphas."
+        )
+
+    def _fit_one(self, X, y, factors, K, alpha):
+        est = clone(self._base_estimator()).set_params(n_factors=K, alpha=alpha)
+        return est.fit(X, y, factors=factors)
+
+    def _scores(self, X, y, factors, Ks, alphas, splits):
+        """A path per split and K on its training rows, scored on its validation rows."""
         scores = np.full((len(Ks) * len(alphas), len(splits)), np.nan)
         n_iter = np.zeros(len(Ks) * len(alphas), dtype=int)
         for j, (train, val) in enumerate(splits):
-            X_fit, y_fit = X.iloc[train], y.iloc[train]
-            X_val, y_val = X.iloc[val], y.iloc[val]
+            X_fit, y_fit = _safe_indexing(X, train), _safe_indexing(y, train)
+            X_val, y_val = _safe_indexing(X, val), _safe_indexing(y, val)
             for i, K in enumerate(Ks):
-                for a, (est, iters) in enumerate(
-                    self._path(X_fit, y_fit, factors, K, alphas)
-                ):
+                path = self._path(X_fit, y_fit, factors, K, alphas)
+                for a, (est, iters) in enumerate(path):
                     n_iter[i * len(alphas) + a] += iters
                     if est is not None:
                         scores[i * len(alphas) + a, j] = self._score(
                             est, X_val, y_val, factors
                         )
-        grid = [(K, a) for K in Ks for a in alphas]
-        mean = scores.mean(axis=1)
-        if np.all(np.isnan(mean)):
-            raise ValueError(
-                "Every (n_factors, alpha) of the path removed a factor or failed; "
-                "use smaller alphas."
-            )
-        # First maximum in path order: larger alpha, then smaller K, win ties.
-        order = sorted(range(len(grid)), key=lambda g: (grid[g][0], -grid[g][1]))
-        best = max(order, key=lambda g: -np.inf if np.isnan(mean[g]) else mean[g])
-        self.cv_results_ = _results(grid, scores, n_iter)
-        self.n_factors_, self.alpha_ = grid[best][0], float(grid[best][1])
-        refit = self._estimator(self.n_factors_, self.alpha_).fit(X, y, factors=factors)
-        for name, value in vars(refit).items():
-            if name.endswith("_") and not name.startswith("__"):
-                setattr(self, name, value)
-        return self
-
-    def _estimator(self, K, alpha):
-        return IPCARegressor(
-            K,
-            add_constant=self.add_constant,
-            intercept=self.intercept,
-            alpha=alpha,
-            l1_ratio=self.l1_ratio,
-            max_iter=self.max_iter,
-            iter_tol=self.iter_tol,
-            n_jobs=self.n_jobs,
-            verbose=self.verbose,
-        )
+        return scores, n_iter
 
     def _path(self, X, y, factors, K, alphas):
         """Yield ``(fitted estimator or None, iterations)`` along ``alphas``.
 
         The managed portfolios are computed once; each step starts from the
         previous step's Gamma and factors (a collapsed step restarts the
-        next one from the SVD).
+        next one from the SVD). The same estimator is updated in place.
         """
-        est = self._estimator(K, alphas[0])
+        est = self._base_estimator().set_params(n_factors=K, alpha=alphas[0])
         Z, r, layout = est._check_training_data(X, y)
         observed = est._check_observable(X, factors, layout, r)
         with _one_blas_thread():
             W, x, n_obs = managed_portfolios(
-                Z, r, layout, self.add_constant, n_jobs=effective_n_jobs(self.n_jobs)
+                Z, r, layout, est.add_constant, n_jobs=effective_n_jobs(est.n_jobs)
             )
         est._check_finite(X, Z, r, W)
         est._return_rms_ = return_rms(r)
@@ -235,51 +378,95 @@ class IPCARegressorCV(IPCARegressor):
             return r2_total(y, est.predict_total(X, y, factors=factors))
         return r2_predictive(y, est.predict(X))
 
-    def _candidates(self):
-        Ks = [self.n_factors] if np.isscalar(self.n_factors) else list(self.n_factors)
-        if not Ks or any(
-            isinstance(k, bool) or not isinstance(k, Integral) or k < 0 for k in Ks
-        ):
-            raise ValueError(
-                f"n_factors must be an int >= 0 or a non-empty list of them; got "
-                f"{self.n_factors!r}."
-            )
-        return sorted(set(int(k) for k in Ks))
+    # ------------------------------------------------- the chosen model
+    def _panel_outputs(self, X):
+        check_is_fitted(self)
+        return self.best_estimator_._panel_outputs(X)
 
-    def _alphas(self):
-        alphas = DEFAULT_ALPHAS if self.alphas is None else self.alphas
-        alphas = np.asarray(alphas, dtype=float).ravel()
-        if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
-            raise ValueError(f"alphas must be finite and >= 0; got {self.alphas!r}.")
-        return sorted(set(alphas.tolist()), reverse=True)
+    def predict(self, X):
+        """Expected returns of the model at the chosen pair.
 
-    def _splits(self, X, y):
-        index = panel_index(X)
-        if self.cv is not None:
-            source = self.cv.split(X, y) if hasattr(self.cv, "split") else self.cv
-            return [(np.asarray(a), np.asarray(b)) for a, b in source]
-        time = index.get_level_values(-1)
-        has_return = ~np.isnan(check_panel_target(y, index, check_units=False))
-        periods = np.sort(pd.unique(time[has_return]))
-        n_val = max(1, int(round(self.validation_fraction * len(periods))))
-        if n_val >= len(periods):
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves no training "
-                f"period ({len(periods)} periods with returns)."
-            )
-        val = np.isin(time, periods[-n_val:])
-        return [(np.flatnonzero(~val), np.flatnonzero(val))]
+        Parameters
+        ----------
+        X : DataFrame of shape (n_rows, n_characteristics)
+            Characteristics panel (or one cross-section as an array).
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``best_estimator_.predict(X)``.
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.predict(X)
+
+    def get_factors(self, X, y, factors=None):
+        """Realised factors of the model at the chosen pair.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_rows, n_characteristics)
+            Characteristics panel.
+        y : Series of shape (n_rows,)
+            Next-period returns on ``X``'s index.
+        factors : DataFrame or Series, default=None
+            As in :meth:`IPCARegressor.get_factors`.
+
+        Returns
+        -------
+        DataFrame of shape (n_periods, n_factors)
+            ``best_estimator_.get_factors(X, y, factors)``.
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.get_factors(X, y, factors=factors)
+
+    def predict_total(self, X, y, factors=None):
+        """Fitted returns with realised factors of the model at the chosen pair.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_rows, n_characteristics)
+            Characteristics panel.
+        y : Series of shape (n_rows,)
+            Next-period returns on ``X``'s index.
+        factors : DataFrame or Series, default=None
+            As in :meth:`IPCARegressor.predict_total`.
+
+        Returns
+        -------
+        ndarray of shape (n_rows,)
+            ``best_estimator_.predict_total(X, y, factors)``.
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.predict_total(X, y, factors=factors)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the ``transform`` columns (``best_estimator_``'s).
+
+        Parameters
+        ----------
+        input_features : array-like of str, optional
+            Checked against ``feature_names_in_``.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.get_feature_names_out(input_features)
 
 
-def _results(grid, scores, n_iter):
-    frame = pd.DataFrame(
-        {"n_factors": [g[0] for g in grid], "alpha": [g[1] for g in grid]}
-    )
-    for j in range(scores.shape[1]):
-        frame[f"split{j}_score"] = scores[:, j]
-    frame["mean_score"] = scores.mean(axis=1)
-    frame["n_iter"] = n_iter
-    frame["rank"] = (
-        frame["mean_score"].rank(ascending=False, method="min").fillna(len(frame))
-    ).astype(int)
-    return frame
+def _results(grid, scores, n_iter) -> dict:
+    """``cv_results_`` in scikit-learn's layout, one entry per pair."""
+    results = {
+        "params": [{"n_factors": int(K), "alpha": float(a)} for K, a in grid],
+        "param_n_factors": np.asarray([K for K, _ in grid], dtype=int),
+        "param_alpha": np.asarray([a for _, a in grid], dtype=float),
+    }
+    for k in range(scores.shape[1]):
+        results[f"split{k}_test_score"] = scores[:, k]
+    means = scores.mean(axis=1)
+    results["mean_test_score"] = means
+    results["std_test_score"] = scores.std(axis=1)
+    results["rank_test_score"] = rank_test_scores(means)
+    results["n_iter"] = np.asarray(n_iter, dtype=int)
+    return results

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import copy
 import time
-from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, StrOptions
@@ -18,6 +16,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._warnings import warn_at_caller
 from ..base import FactorModelMixin
 from ..metrics import r2_predictive, r2_total
+from ..model_selection._cv_path import (
+    check_penalty_path,
+    check_period_splits,
+    rank_test_scores,
+)
 from ..panel import check_panel_frame, check_panel_target, is_panel, panel_index
 from ._estimator import NeurIFRegressor
 
@@ -214,7 +217,9 @@ class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
             ``estimator`` is not a NeurIFRegressor, non-numeric penalties.
         """
         base = self._base_estimator()
-        penalties = _check_penalties(self.deviation_penalties)
+        penalties = check_penalty_path(
+            self.deviation_penalties, "deviation_penalties", DEFAULT_PENALTIES
+        )
         X, y = self._check_data(X, y)
         splits = self._splits(X, y, base)  # checked before any training
         if splits is None:
@@ -276,7 +281,7 @@ class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
     def _splits(self, X, y, base):
         """The (train_rows, validation_rows) pairs; None for one period."""
         if self.cv is not None:
-            return _check_splits(self.cv, X, y)
+            return check_period_splits(self.cv, X, y)
         time_level = panel_index(X).get_level_values(-1)
         periods = np.sort(pd.unique(time_level[np.asarray(pd.notna(y))]))
         if len(periods) < 2:
@@ -457,79 +462,6 @@ class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
         return self.best_estimator_.get_feature_names_out(input_features)
 
 
-def _check_penalties(penalties) -> np.ndarray:
-    """The path's penalties, largest first; refused before any training."""
-    if penalties is None:
-        return np.asarray(DEFAULT_PENALTIES, dtype=float)
-    what = (
-        "deviation_penalties must be a flat sequence of finite non-negative "
-        f"numbers; got {penalties!r}"
-    )
-    if isinstance(penalties, (dict, set, str, bytes)) or not hasattr(
-        penalties, "__iter__"
-    ):
-        raise TypeError(f"{what} (a {type(penalties).__name__}).")
-    values = list(penalties)
-    for value in values:
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-            raise TypeError(f"{what}: {value!r} is not a number.")
-    values = np.asarray(values, dtype=float)
-    if values.size == 0 or not np.isfinite(values).all() or (values < 0).any():
-        raise ValueError(f"{what}.")
-    return np.unique(values)[::-1]
-
-
-def _check_splits(cv, X, y):
-    """Row positions of each split; whole months on each side, checked."""
-    if isinstance(cv, Integral):
-        from ..model_selection import PanelTimeSeriesSplit
-
-        cv = PanelTimeSeriesSplit(n_splits=int(cv))
-    module = type(cv).__module__
-    if module.startswith("sklearn.model_selection"):
-        raise ValueError(
-            f"cv={cv!r} splits rows, not months: its folds put rows of one month "
-            "on both sides (the penalty would be scored on the months it trained on). Use "
-            "sklearn_neurif.model_selection.PanelTimeSeriesSplit or an iterable of "
-            "(train_rows, validation_rows) whose months do not overlap."
-        )
-    split = getattr(cv, "split", None)
-    splits = list(split(X, y) if split is not None else cv)
-    if not splits:
-        raise ValueError(f"cv={cv!r} yielded no split: nothing to score penalties on.")
-    time_pos = pd.factorize(panel_index(X).get_level_values(-1))[0]
-    for k, pair in enumerate(splits):
-        _check_split(k, pair, time_pos, len(time_pos))
-    return [(np.asarray(a), np.asarray(b)) for a, b in splits]
-
-
-def _check_split(k, pair, time_pos, n_rows):
-    try:
-        fit_rows, val_rows = (np.asarray(rows) for rows in pair)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"cv split {k} is not a (train_rows, validation_rows) pair."
-        ) from None
-    for name, rows in (("training", fit_rows), ("validation", val_rows)):
-        if rows.ndim != 1 or rows.size == 0 or rows.dtype.kind not in "iu":
-            raise ValueError(
-                f"cv split {k}: the {name} rows must be a non-empty 1-d array of "
-                f"integer row positions; got dtype {rows.dtype}, shape {rows.shape}."
-            )
-        if rows.min() < 0 or rows.max() >= n_rows:
-            raise ValueError(
-                f"cv split {k}: {name} row positions outside X's {n_rows} rows."
-            )
-    shared = np.intersect1d(time_pos[fit_rows], time_pos[val_rows])
-    if shared.size:
-        raise ValueError(
-            f"cv split {k} puts rows of {shared.size} month(s) in both the training "
-            "and the validation rows: a row-wise split (KFold, TimeSeriesSplit...) "
-            "mixes each month's cross-section. Split by months, e.g. with "
-            "PanelTimeSeriesSplit."
-        )
-
-
 def _results(penalties, scores, epochs, times) -> dict:
     """``cv_results_`` in scikit-learn's layout, one entry per penalty."""
     results = {
@@ -541,12 +473,7 @@ def _results(penalties, scores, epochs, times) -> dict:
     means = scores.mean(axis=1)
     results["mean_test_score"] = means
     results["std_test_score"] = scores.std(axis=1)
-    if np.isnan(means).all():
-        ranks = np.ones(len(means), dtype=np.int32)
-    else:  # as scikit-learn: NaN scores rank last
-        filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
-        ranks = rankdata(-filled, method="min").astype(np.int32)
-    results["rank_test_score"] = ranks
+    results["rank_test_score"] = rank_test_scores(means)
     results["mean_fit_time"] = times.mean(axis=1)
     results["std_fit_time"] = times.std(axis=1)
     results["n_epochs"] = np.asarray(epochs, dtype=int)

@@ -50,6 +50,8 @@ def start_deviation_on_residuals(module, batcher, train, valid, batch_months=8):
         )
     finally:
         module.train(was_training)
+    if not fit_months or not score_months:
+        return 0.0  # no month with more assets than factors: nothing to fit
     ridge = float(module.ridge)
     portfolios = [h.T @ _residual(b, r, ridge) / len(r) for h, b, r in fit_months]
     _, _, vt = np.linalg.svd(np.asarray(portfolios), full_matrices=False)
@@ -88,14 +90,16 @@ def _month_arrays(module, batcher, months, batch_months):
         lambda _m, _i, out: captured.__setitem__("h", out)
     )
     arrays = []
+    device = module.factor_tokens.device  # batches may be made on a GPU
     try:
         for start in range(0, len(months), batch_months):
             batch = batcher.batch(months[start : start + batch_months])
+            batch = {k: v.to(device) for k, v in batch.items()}
             out = module(batch["z"], batch["lags"])
-            h = captured["h"].double().numpy()
-            beta = out["beta"].double().numpy()
-            ret = batch["ret"].double().numpy()
-            mask = batch["ret_mask"].numpy()
+            h = captured["h"].double().cpu().numpy()
+            beta = out["beta"].double().cpu().numpy()
+            ret = batch["ret"].double().cpu().numpy()
+            mask = batch["ret_mask"].cpu().numpy()
             for m in range(len(mask)):
                 keep = mask[m]
                 if keep.sum() > beta.shape[-1]:

@@ -347,7 +347,8 @@ def _run(args) -> int:
     # The study's options are the run_study keywords of the same name
     # (--threads 0 means torch's default, threads=None); the data options
     # were used by _load.
-    study = ("models", "neurif_seeds", "anomalies", "anomalies_format", "quick")
+    study = ("models", "estimators", "neurif_seeds", "anomalies", "anomalies_format")
+    study += ("quick",)
     study += ("seed", "device", "quiet", "data_home", "download", "factors")
     study += ("estimators",)
     options = {k: getattr(args, k) for k in study}
