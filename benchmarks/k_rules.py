@@ -137,7 +137,8 @@ RULES = ("val pred R2 (12m)", "val total R2 (12m)", "val pred R2 (24m)", "1-SE (
 def scores(y, pred, total):
     known = y.notna().to_numpy()
     ic = rank_ic(y[known], pred[known])
-    mean, t, _ = newey_west_mean(ic.series.dropna())
+    nw = newey_west_mean(ic.series.dropna())
+    mean, t = nw.mean, nw.stat
     return {
         "predictive R2 %": 100 * _r2(r2_predictive, y, pred),
         "total R2 %": 100 * _r2(r2_total, y, total),

@@ -156,3 +156,15 @@ def test_cv_explicit_splits_and_bootstrap_refusal():
             ipca_alpha_test(est.best_estimator_, X, y, n_boot=5)
     with pytest.raises(ValueError, match="finite non-negative numbers"):
         IPCARegressorCV(alphas=[-1.0]).fit(X, y)
+
+
+def test_bootstrap_takes_the_cv_choice_and_refuses_a_penalised_one():
+    X, y = _data(n=100, t=30, L=5, K=1)
+    base = IPCARegressor(intercept=True)
+    cv = IPCARegressorCV(base, n_factors=[1], alphas=[0.0]).fit(X, y)
+    res = ipca_alpha_test(cv, X, y, n_boot=10, random_state=0)
+    ref = ipca_alpha_test(cv.best_estimator_, X, y, n_boot=10, random_state=0)
+    np.testing.assert_array_equal(res.null_distribution, ref.null_distribution)
+    penalised = IPCARegressorCV(base, n_factors=[1], alphas=[1e-4]).fit(X, y)
+    with pytest.raises(ValueError, match="unpenalised fit"):
+        ipca_alpha_test(penalised, X, y, n_boot=10)

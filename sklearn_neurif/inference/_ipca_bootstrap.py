@@ -129,7 +129,9 @@ def ipca_alpha_test(
     ----------
     estimator : IPCARegressor or Pipeline
         Fitted with ``intercept=True`` and ``alpha=0`` on ``X``, ``y`` (a
-        Pipeline ending in one: ``X`` goes through its earlier steps).
+        Pipeline ending in one: ``X`` goes through its earlier steps; a
+        fitted ``IPCARegressorCV``: its ``best_estimator_``, refused unless
+        the chosen ``alpha_`` is 0).
     X : DataFrame
         The characteristics the estimator was fitted on.
     y : Series
@@ -357,6 +359,9 @@ def _fitted_model(estimator):
     from ..ipca import IPCARegressor  # torch-free, but keep the import local
 
     model = estimator[-1] if hasattr(estimator, "steps") else estimator
+    chosen = getattr(model, "best_estimator_", None)  # a fitted IPCARegressorCV
+    if isinstance(chosen, IPCARegressor):
+        model = chosen
     if not isinstance(model, IPCARegressor):
         raise TypeError(
             "The IPCA bootstrap tests need an IPCARegressor (or a Pipeline ending "
