@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.base import TransformerMixin
+from sklearn.base import TransformerMixin, clone
 from sklearn.utils._tags import get_tags
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
@@ -363,6 +363,29 @@ class ChosenModelMixin:
         tags.regressor_tags = inner.regressor_tags
         tags.non_deterministic = inner.non_deterministic
         return tags
+
+    def _clone_estimator(self, role):
+        """A clone of ``estimator``, a default ``_estimator_class()`` if None.
+
+        ``role`` completes the TypeError raised for any other estimator:
+        "estimator must be <role>; got <what>.".
+        """
+        if self.estimator is None:
+            return self._estimator_class()
+        if isinstance(self.estimator, self._estimator_class):
+            return clone(self.estimator)
+        what = type(self.estimator).__name__
+        if isinstance(self.estimator, type):
+            what = f"the class {self.estimator.__name__} (pass an instance)"
+        raise TypeError(f"estimator must be {role}; got {what}.")
+
+    @staticmethod
+    def _target_on_rows(X, y):
+        """``y`` paired with ``X``'s rows by index (a Series on a panel)."""
+        r = check_panel_target(y, panel_index(X), check_units=False)
+        if is_panel(X):
+            return pd.Series(r, index=X.index, name=getattr(y, "name", None))
+        return r
 
     def _adopt_fitted(self, names):
         """Copy the fitted attributes ``names`` of ``best_estimator_``.

@@ -21,7 +21,7 @@ from ..model_selection._cv_path import (
     check_period_splits,
     score_results,
 )
-from ..panel import check_panel_frame, check_panel_target, is_panel, panel_index
+from ..panel import check_panel_frame, panel_index
 from ._estimator import NeurIFRegressor
 
 __all__ = ["NeurIFRegressorCV"]
@@ -240,18 +240,9 @@ class NeurIFRegressorCV(
     # ----------------------------------------------------------- fit steps
     def _base_estimator(self):
         """A clone of ``estimator`` (a NeurIFRegressor) with the path's seed."""
-        if self.estimator is None:
-            base = NeurIFRegressor()
-        elif isinstance(self.estimator, NeurIFRegressor):
-            base = clone(self.estimator)
-        else:
-            what = type(self.estimator).__name__
-            if isinstance(self.estimator, type):
-                what = f"the class {self.estimator.__name__} (pass an instance)"
-            raise TypeError(
-                "estimator must be a NeurIFRegressor (the model whose "
-                f"deviation_penalty is chosen); got {what}."
-            )
+        base = self._clone_estimator(
+            "a NeurIFRegressor (the model whose deviation_penalty is chosen)"
+        )
         if self.random_state is not None:
             rng = check_random_state(self.random_state)
             base.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
@@ -261,10 +252,7 @@ class NeurIFRegressorCV(
         """Validate X as NeurIF does and pair y with X's rows by index."""
         check_panel_frame(X)
         validate_data(self, X, dtype=[np.float64, np.float32], reset=True)
-        r = check_panel_target(y, panel_index(X), check_units=False)
-        if is_panel(X):
-            return X, pd.Series(r, index=X.index, name=getattr(y, "name", None))
-        return X, r
+        return X, self._target_on_rows(X, y)
 
     def _splits(self, X, y, base):
         """The (train_rows, validation_rows) pairs; None for one period."""
