@@ -155,6 +155,23 @@ def make_conditional_factor_panel(
     )
 
     present = _presence(rng, N, T, missing_fraction, entry_exit)  # (T, N)
+    return _simulated_bunch(
+        present,
+        z=z,
+        r=r,
+        beta=beta,
+        f=f,
+        alpha=alpha,
+        mu=mu,
+        gamma=gamma,
+        loadings=loadings,
+    )
+
+
+def _simulated_bunch(present, *, z, r, beta, f, alpha, mu, gamma, loadings):
+    """The long-layout Bunch of the present (T, N) cells of the simulated arrays."""
+    T, N, L = z.shape
+    K = beta.shape[-1]
     t_idx, n_idx, index = _long_index(present)
     X = pd.DataFrame(
         z[t_idx, n_idx], index=index, columns=[f"c{j + 1}" for j in range(L)]
