@@ -12,19 +12,19 @@ from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, StrOptions
-from sklearn.utils._tags import get_tags
 from sklearn.utils.validation import check_is_fitted
 
+from .._docstrings import fill_doc
 from .._param_validation import Interval
 from .._warnings import warn_at_caller
-from ..base import FactorModelMixin
+from ..base import ChosenModelMixin, FactorModelMixin
 from ..metrics import r2_predictive, r2_total
 from ..model_selection._cv_path import (
     check_penalty_path,
     check_period_splits,
-    rank_test_scores,
+    score_results,
 )
-from ..panel import check_panel_target, is_panel, panel_index
+from ..panel import panel_index
 from ..panel._managed import managed_portfolios
 from ..panel._units import return_rms
 from ._als import PenaltyCollapseError
@@ -51,7 +51,9 @@ _ADOPTED = (
 )
 
 
-class IPCARegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
+class IPCARegressorCV(
+    ChosenModelMixin, FactorModelMixin, RegressorMixin, BaseEstimator
+):
     r"""IPCA with the penalty ``alpha`` (and ``K`` if asked) chosen on validation months.
 
     In the idiom of :class:`~sklearn.linear_model.LassoCV` and
@@ -149,6 +151,8 @@ class IPCARegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
     (4, 2)
     """
 
+    _estimator_class = IPCARegressor
+
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit", "predict"]), None],
         "alphas": ["array-like", None],
@@ -174,17 +178,6 @@ class IPCARegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.cv = cv
         self.scoring = scoring
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        inner = self.estimator
-        if not isinstance(inner, IPCARegressor):
-            inner = IPCARegressor()
-        inner = get_tags(inner)
-        tags.input_tags = inner.input_tags
-        tags.target_tags = inner.target_tags
-        tags.regressor_tags = inner.regressor_tags
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, factors=None):
@@ -240,25 +233,13 @@ class IPCARegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
         self.n_factors_, self.alpha_ = grid[best][0], float(grid[best][1])
         self.best_params_ = {"n_factors": self.n_factors_, "alpha": self.alpha_}
         self.n_splits_ = scores.shape[1]
-        for name in _ADOPTED:  # feature_names_in_ only with named columns
-            if hasattr(self.best_estimator_, name):
-                setattr(self, name, getattr(self.best_estimator_, name))
-            elif hasattr(self, name):
-                delattr(self, name)
+        self._adopt_fitted(_ADOPTED)
         return self
 
     # ----------------------------------------------------------- fit steps
     def _base_estimator(self):
-        if self.estimator is None:
-            return IPCARegressor()
-        if isinstance(self.estimator, IPCARegressor):
-            return clone(self.estimator)
-        what = type(self.estimator).__name__
-        if isinstance(self.estimator, type):
-            what = f"the class {self.estimator.__name__} (pass an instance)"
-        raise TypeError(
-            "estimator must be an IPCARegressor (the model whose alpha is "
-            f"chosen); got {what}."
+        return self._clone_estimator(
+            "an IPCARegressor (the model whose alpha is chosen)"
         )
 
     def _candidates(self, base):
@@ -282,10 +263,7 @@ class IPCARegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
                 "is None."
             )
         _check_characteristics(self, X, reset=True)
-        r = check_panel_target(y, panel_index(X), check_units=False)
-        if is_panel(X):
-            return X, pd.Series(r, index=X.index, name=getattr(y, "name", None))
-        return X, r
+        return X, self._target_on_rows(X, y)
 
     def _splits(self, X, y):
         """The (train_rows, validation_rows) pairs; None for one period."""
@@ -379,35 +357,11 @@ class IPCARegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
         return r2_predictive(y, est.predict(X))
 
     # ------------------------------------------------- the chosen model
-    def _panel_outputs(self, X):
-        check_is_fitted(self)
-        return self.best_estimator_._panel_outputs(X)
-
-    def predict(self, X):
-        """Expected returns of the model at the chosen pair.
-
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel (or one cross-section as an array).
-
-        Returns
-        -------
-        ndarray of shape (n_rows,)
-            ``best_estimator_.predict(X)``.
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.predict(X)
-
+    @fill_doc
     def get_factors(self, X, y, factors=None):
         """Realised factors of the model at the chosen pair.
 
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel.
-        y : Series of shape (n_rows,)
-            Next-period returns on ``X``'s index.
+        {params_panel_X_y}
         factors : DataFrame or Series, default=None
             As in :meth:`IPCARegressor.get_factors`.
 
@@ -422,14 +376,7 @@ class IPCARegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
     def predict_total(self, X, y, factors=None):
         """Fitted returns with realised factors of the model at the chosen pair.
 
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel.
-        y : Series of shape (n_rows,)
-            Next-period returns on ``X``'s index.
-        factors : DataFrame or Series, default=None
-            As in :meth:`IPCARegressor.predict_total`.
+        Parameters are as for :meth:`get_factors`.
 
         Returns
         -------
@@ -439,21 +386,6 @@ class IPCARegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         return self.best_estimator_.predict_total(X, y, factors=factors)
 
-    def get_feature_names_out(self, input_features=None):
-        """Names of the ``transform`` columns (``best_estimator_``'s).
-
-        Parameters
-        ----------
-        input_features : array-like of str, optional
-            Checked against ``feature_names_in_``.
-
-        Returns
-        -------
-        ndarray of str
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.get_feature_names_out(input_features)
-
 
 def _results(grid, scores, n_iter) -> dict:
     """``cv_results_`` in scikit-learn's layout, one entry per pair."""
@@ -462,11 +394,6 @@ def _results(grid, scores, n_iter) -> dict:
         "param_n_factors": np.asarray([K for K, _ in grid], dtype=int),
         "param_alpha": np.asarray([a for _, a in grid], dtype=float),
     }
-    for k in range(scores.shape[1]):
-        results[f"split{k}_test_score"] = scores[:, k]
-    means = scores.mean(axis=1)
-    results["mean_test_score"] = means
-    results["std_test_score"] = scores.std(axis=1)
-    results["rank_test_score"] = rank_test_scores(means)
+    results.update(score_results(scores))
     results["n_iter"] = np.asarray(n_iter, dtype=int)
     return results
