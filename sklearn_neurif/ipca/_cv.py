@@ -7,7 +7,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import _safe_indexing
@@ -25,7 +24,6 @@ from ..model_selection._cv_path import (
     score_results,
 )
 from ..panel import panel_index
-from ..panel._managed import managed_portfolios
 from ..panel._units import return_rms
 from ._als import PenaltyCollapseError
 from ._estimator import IPCARegressor, _check_characteristics, _one_blas_thread
@@ -330,13 +328,7 @@ class IPCARegressorCV(
         next one from the SVD). The same estimator is updated in place.
         """
         est = self._base_estimator().set_params(n_factors=K, alpha=alphas[0])
-        Z, r, layout = est._check_training_data(X, y)
-        observed = est._check_observable(X, factors, layout, r)
-        with _one_blas_thread():
-            W, x, n_obs = managed_portfolios(
-                Z, r, layout, est.add_constant, n_jobs=effective_n_jobs(est.n_jobs)
-            )
-        est._check_finite(X, Z, r, W)
+        W, x, n_obs, layout, observed, r = est._moments(X, y, factors)
         est._return_rms_ = return_rms(r)
         start = None
         for alpha in alphas:

@@ -319,6 +319,21 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
             For non-numeric characteristics or returns, or ``factors`` not
             a pandas object.
         """
+        W, x, n_obs, layout, observed, r = self._moments(X, y, factors)
+        with _one_blas_thread():
+            self._fit_moments(W, x, n_obs, layout, observed)
+        # Scale of the training returns for predict's guard (units of y).
+        self._return_rms_ = return_rms(r)
+        return self
+
+    def _moments(self, X, y, factors):
+        """Check the training data and compute its managed portfolios.
+
+        Returns ``(W, x, n_obs, layout, observed, r)``: the arguments of
+        :meth:`_fit_moments` and the returns ``r`` on the month-major
+        layout. Shared by :meth:`fit` and ``IPCARegressorCV``'s warm-started
+        path (which computes them once per split and ``K``).
+        """
         Z, r, layout = self._check_training_data(X, y)
         observed = self._check_observable(X, factors, layout, r)
         # The products are small (L x L, LK x LK): one BLAS thread avoids the
@@ -328,10 +343,7 @@ class IPCARegressor(FactorModelMixin, RegressorMixin, BaseEstimator):
                 Z, r, layout, self.add_constant, n_jobs=effective_n_jobs(self.n_jobs)
             )
             self._check_finite(X, Z, r, W)
-            self._fit_moments(W, x, n_obs, layout, observed)
-        # Scale of the training returns for predict's guard (units of y).
-        self._return_rms_ = return_rms(r)
-        return self
+        return W, x, n_obs, layout, observed, r
 
     def _fit_moments(self, W, x, n_obs, layout, observed=None, start=None):
         """ALS on the per-period moments ``W_t = Z_t'Z_t``, ``x_t = Z_t'r_t``.
