@@ -408,22 +408,15 @@ def _french_long(observed, factors, data_home, download, seed, notes) -> Bunch:
     data = fetch_french_portfolio_panel(
         data_home=data_home, download_if_missing=download, excess=False
     )
-    rf, source = _risk_free(observed, factors, data_home, download)
-    notes.append(
+    return _french_bunch(
+        data,
+        # The study adds its own constant instrument after the rank scaling.
+        data.X.drop(columns="const"),
+        "french",
         "Ken French 50 size portfolios as assets (25 size x book-to-market, 25 "
         "size x operating profitability; value-weighted returns; "
-        "fetch_french_portfolio_panel), 7 characteristics known at t."
-    )
-    return Bunch(
-        # The study adds its own constant instrument after the rank scaling.
-        X=data.X.drop(columns="const"),
-        y=data.y if rf is None else _subtract_rf(data.y, rf),
-        sizes=data.sizes,
-        factor_sets=_french_factor_sets(observed, data_home, download, notes),
-        name="french",
-        default_split=None,
-        returns_kind="raw" if rf is None else "excess",
-        rf_source=source,
+        "fetch_french_portfolio_panel), 7 characteristics known at t.",
+        (observed, factors, data_home, download, notes),
         # Ten years of history before the first test month: 1975-01 on the
         # 202412 files (returns from 1964-06, after the 11 warm-up months).
         min_train_years=10,
@@ -437,20 +430,37 @@ def _french25(observed, factors, data_home, download, seed, notes) -> Bunch:
         download_if_missing=download,
         excess=False,
     )
-    rf, source = _risk_free(observed, factors, data_home, download)
-    notes.append(
+    return _french_bunch(
+        data,
+        data.X.dropna(axis=1, how="all"),
+        "french25",
         "Ken French 25 size x book-to-market portfolios as assets (value-weighted "
-        "returns)."
+        "returns).",
+        (observed, factors, data_home, download, notes),
     )
+
+
+def _french_bunch(data, X, name, description, options, **extra) -> Bunch:
+    """The study data of a French portfolio loader's ``data`` with columns ``X``.
+
+    ``options`` are the loader's ``(observed, factors, data_home, download,
+    notes)``. Returns are in excess of the risk-free rate when one is found
+    (``rf_source`` says where from), raw otherwise; ``description`` is noted
+    before the observable factor sets' notes; ``extra`` entries end the Bunch.
+    """
+    observed, factors, data_home, download, notes = options
+    rf, source = _risk_free(observed, factors, data_home, download)
+    notes.append(description)
     return Bunch(
-        X=data.X.dropna(axis=1, how="all"),
+        X=X,
         y=data.y if rf is None else _subtract_rf(data.y, rf),
         sizes=data.sizes,
         factor_sets=_french_factor_sets(observed, data_home, download, notes),
-        name="french25",
+        name=name,
         default_split=None,
         returns_kind="raw" if rf is None else "excess",
         rf_source=source,
+        **extra,
     )
 
 
