@@ -10,7 +10,21 @@ from __future__ import annotations
 
 __all__ = ["fill_doc"]
 
+#: The panel a factor model is fitted on (its ``fit``'s ``X``).
+_FIT_PANEL_X = """\
+X : DataFrame of shape (n_rows, n_characteristics)
+    Characteristics with an ``(entity, time)`` MultiIndex (a plain
+    array is one period)."""
+
 BLOCKS = {
+    # The training panel of a factor model's fit.
+    "fit_panel_X": _FIT_PANEL_X,
+    # The training panel and its returns of a *CV fit (y paired by index).
+    "fit_panel_X_y": _FIT_PANEL_X
+    + """
+y : Series of shape (n_rows,)
+    Next-period returns on ``X``'s index, in any order (paired by
+    index); NaN is masked.""",
     # A panel alone (transform-like methods).
     "panel_X": """\
 X : DataFrame of shape (n_rows, n_characteristics)

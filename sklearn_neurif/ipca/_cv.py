@@ -178,17 +178,11 @@ class IPCARegressorCV(
         self.scoring = scoring
 
     @_fit_context(prefer_skip_nested_validation=False)
+    @fill_doc
     def fit(self, X, y, factors=None):
         """Fit the paths, choose ``(n_factors, alpha)`` on validation months, refit.
 
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics with an ``(entity, time)`` MultiIndex (a plain
-            array is one period).
-        y : Series of shape (n_rows,)
-            Next-period returns on ``X``'s index, in any order (paired by
-            index); NaN is masked.
+        {params_fit_panel_X_y}
         factors : DataFrame or Series, default=None
             Observable factors by as-of period, as in
             :meth:`IPCARegressor.fit`.

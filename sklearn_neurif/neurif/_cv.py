@@ -183,17 +183,11 @@ class NeurIFRegressorCV(
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=False)
+    @fill_doc
     def fit(self, X, y):
         """Fit the path, choose the penalty on validation months, refit.
 
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics with an ``(entity, time)`` MultiIndex (a plain
-            array is one period).
-        y : Series of shape (n_rows,)
-            Next-period returns on ``X``'s index, in any order (paired by
-            index); NaN is masked.
+        {params_fit_panel_X_y}
 
         Returns
         -------

@@ -39,6 +39,7 @@ from skorch.callbacks import Checkpoint, EarlyStopping, PassthroughScoring
 from skorch.dataset import get_len
 from skorch.helper import predefined_split
 
+from .._docstrings import fill_doc
 from .._param_validation import Interval  # refuses booleans (n_factors=True)
 from ..base import PredictiveScoreMixin, check_n_factors
 from ..panel import (
@@ -403,15 +404,12 @@ class PanelNetRegressor(PredictiveScoreMixin, RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc
     def fit(self, X, y):
         """Train on a panel of characteristics and next-period returns.
 
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics with an ``(entity, time)`` MultiIndex (a plain
-            array is one period). No NaN: impute first (e.g. with
-            ``CrossSectionalRankScaler``).
+        {params_fit_panel_X}
+            No NaN: impute first (e.g. with ``CrossSectionalRankScaler``).
         y : Series of shape (n_rows,)
             Excess return over ``t+1`` on ``X``'s index; NaN is masked.
 
