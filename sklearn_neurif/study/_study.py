@@ -260,9 +260,10 @@ def _run(request: _Request) -> StudyResult:
         valid_end=request.valid_end,
     )  # fmt: skip
     models = _study_models(request, panel.features.shape[1])
-    # KPS tests: (L + 1) tests of kps_n_boot warm-started refits, about 10 ms
-    # each on the US panel (docs/study.md).
-    kps_cost = 0.01 * request.settings.kps_n_boot * panel.features.shape[1]
+    # KPS tests: (L + 1) tests of kps_n_boot warm-started refits on the last
+    # window, each about 0.06-0.12 ms per month of it (docs/study.md).
+    months = panel.n_train_rows[-1] / max(panel.n_assets, 1.0)
+    kps_cost = 1e-4 * months * request.settings.kps_n_boot * panel.features.shape[1]
     bar.plan(sum(m.cost(n) for m in models for n in panel.n_train_rows) + 20 + kps_cost)
     runs = {m.name: walk_forward_model(m, panel, bar) for m in models}
     result = bar.step(
