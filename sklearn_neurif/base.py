@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.base import TransformerMixin
+from sklearn.base import TransformerMixin, clone
+from sklearn.utils._tags import get_tags
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._docstrings import fill_doc
@@ -22,6 +23,7 @@ from .panel import PanelLayout, check_panel_target, is_panel, panel_index
 from .panel._units import check_predictions
 
 __all__ = [
+    "ChosenModelMixin",
     "FactorModelMixin",
     "FactorOutputs",
     "PredictiveScoreMixin",
@@ -333,3 +335,87 @@ class FactorModelMixin(TransformerMixin, PredictiveScoreMixin):
             columns=factor_names(k),
         )
         return frame, out
+
+
+class ChosenModelMixin:
+    """Delegation of a ``*CV`` factor model to the model it chose.
+
+    A cross-validated factor model (:class:`~sklearn_neurif.ipca.IPCARegressorCV`,
+    :class:`~sklearn_neurif.neurif.NeurIFRegressorCV`) answers as its
+    ``best_estimator_`` does, in the idiom of scikit-learn's ``*CV``
+    estimators; its input, target and regressor tags are those of
+    ``estimator`` (of a default ``_estimator_class()`` when ``estimator`` is
+    None or of another class). Put it before :class:`FactorModelMixin` in the
+    bases.
+    """
+
+    #: The model class the CV estimator tunes (set by each subclass).
+    _estimator_class: type
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = self.estimator
+        if not isinstance(inner, self._estimator_class):
+            inner = self._estimator_class()
+        inner = get_tags(inner)
+        tags.input_tags = inner.input_tags
+        tags.target_tags = inner.target_tags
+        tags.regressor_tags = inner.regressor_tags
+        tags.non_deterministic = inner.non_deterministic
+        return tags
+
+    def _clone_estimator(self, role):
+        """A clone of ``estimator``, a default ``_estimator_class()`` if None.
+
+        ``role`` completes the TypeError raised for any other estimator:
+        "estimator must be <role>; got <what>.".
+        """
+        if self.estimator is None:
+            return self._estimator_class()
+        if isinstance(self.estimator, self._estimator_class):
+            return clone(self.estimator)
+        what = type(self.estimator).__name__
+        if isinstance(self.estimator, type):
+            what = f"the class {self.estimator.__name__} (pass an instance)"
+        raise TypeError(f"estimator must be {role}; got {what}.")
+
+    @staticmethod
+    def _target_on_rows(X, y):
+        """``y`` paired with ``X``'s rows by index (a Series on a panel)."""
+        r = check_panel_target(y, panel_index(X), check_units=False)
+        if is_panel(X):
+            return pd.Series(r, index=X.index, name=getattr(y, "name", None))
+        return r
+
+    def _adopt_fitted(self, names):
+        """Copy the fitted attributes ``names`` of ``best_estimator_``.
+
+        One the chosen model lacks (``feature_names_in_`` without named
+        columns) is removed, so that no earlier fit's value is left behind.
+        """
+        for name in names:
+            if hasattr(self.best_estimator_, name):
+                setattr(self, name, getattr(self.best_estimator_, name))
+            elif hasattr(self, name):
+                delattr(self, name)
+
+    def _panel_outputs(self, X):
+        check_is_fitted(self)
+        return self.best_estimator_._panel_outputs(X)
+
+    def predict(self, X):
+        """Expected returns of the chosen model, ``best_estimator_.predict(X)``.
+
+        Parameters and returns are as for :meth:`FactorModelMixin.predict`.
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.predict(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the ``transform`` columns, ``best_estimator_``'s.
+
+        ``input_features`` (array-like of str, optional) is checked against
+        ``feature_names_in_``; an ndarray of str is returned.
+        """
+        check_is_fitted(self)
+        return self.best_estimator_.get_feature_names_out(input_features)

@@ -26,6 +26,7 @@ from ._french import (
     _find_block,
     _french_file,
     _returns_block,
+    _to_long,
     fetch_french_factors,
     read_french_sections,
 )
@@ -236,16 +237,6 @@ def _return_characteristics(returns: pd.DataFrame) -> dict:
         "strev": returns,
         "vol_12": returns.rolling(12).std(ddof=1),
     }
-
-
-def _to_long(wide: pd.DataFrame) -> pd.Series:
-    """Stack a (time x portfolio) frame into rows ordered by time, then portfolio."""
-    periods, names = wide.index, wide.columns
-    index = pd.MultiIndex.from_arrays(
-        [np.tile(names, len(periods)), np.repeat(periods, len(names))],
-        names=["entity", "time"],
-    )
-    return pd.Series(wide.to_numpy().ravel(), index=index)
 
 
 def _descr(returns, X, rf, n_missing) -> str:

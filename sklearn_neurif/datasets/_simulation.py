@@ -120,15 +120,8 @@ def make_conditional_factor_panel(
     ((1200, 5), (1200,), (24, 2))
     """
     rng = check_random_state(random_state)
-    if loadings not in ("linear", "nonlinear"):
-        raise ValueError(f"loadings must be 'linear' or 'nonlinear'; got {loadings!r}.")
-    if not 0.0 <= missing_fraction < 1.0:
-        raise ValueError(f"missing_fraction must be in [0, 1); got {missing_fraction}.")
     N, T, L, K = n_entities, n_periods, n_characteristics, n_factors
-    if min(N, T, L, K) < 1:
-        raise ValueError(
-            "n_entities, n_periods, n_characteristics and n_factors must be >= 1."
-        )
+    _check_simulation(loadings, missing_fraction, (N, T, L, K))
 
     z = _rank_characteristics(
         _ar1_characteristics(rng, N, T, L, persistence)
@@ -155,6 +148,23 @@ def make_conditional_factor_panel(
     )
 
     present = _presence(rng, N, T, missing_fraction, entry_exit)  # (T, N)
+    return _simulated_bunch(
+        present,
+        z=z,
+        r=r,
+        beta=beta,
+        f=f,
+        alpha=alpha,
+        mu=mu,
+        gamma=gamma,
+        loadings=loadings,
+    )
+
+
+def _simulated_bunch(present, *, z, r, beta, f, alpha, mu, gamma, loadings):
+    """The long-layout Bunch of the present (T, N) cells of the simulated arrays."""
+    T, N, L = z.shape
+    K = beta.shape[-1]
     t_idx, n_idx, index = _long_index(present)
     X = pd.DataFrame(
         z[t_idx, n_idx], index=index, columns=[f"c{j + 1}" for j in range(L)]
@@ -184,6 +194,17 @@ def make_conditional_factor_panel(
             f"{N} entities, {L} characteristics, {K} {loadings} factors."
         ),
     )
+
+
+def _check_simulation(loadings, missing_fraction, sizes):
+    if loadings not in ("linear", "nonlinear"):
+        raise ValueError(f"loadings must be 'linear' or 'nonlinear'; got {loadings!r}.")
+    if not 0.0 <= missing_fraction < 1.0:
+        raise ValueError(f"missing_fraction must be in [0, 1); got {missing_fraction}.")
+    if min(sizes) < 1:
+        raise ValueError(
+            "n_entities, n_periods, n_characteristics and n_factors must be >= 1."
+        )
 
 
 def _ar1_characteristics(rng, N, T, L, persistence):

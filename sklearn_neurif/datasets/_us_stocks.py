@@ -221,9 +221,7 @@ def load_us_stock_panel(
         raise ValueError("The package's factor file does not cover the panel's months.")
     if rf is not None:
         rf = rf.reindex(grid.periods)
-    returns = grid.dense(to_decimal_returns(raw["return"], "percent").to_numpy())
-    if rf is not None:
-        returns = returns - rf.to_numpy()[:, None]
+    returns = _dense_returns(raw, grid, rf)
     market = factors["MKT(3F)"].reindex(grid.periods).to_numpy()
     dense = _build(names, grid, raw, returns, market, min_history)
     X = _assemble(names, dense, grid, raw["industry"] if industry_dummies else None)
@@ -233,18 +231,7 @@ def load_us_stock_panel(
     _, y = align_next_period_returns(
         pd.DataFrame(index=grid.index), ret_long, name="ret_next"
     )
-    sizes = pd.Series(
-        grid.long(grid.lead(grid.dense(raw["MktCap"].to_numpy()))),
-        index=grid.index,
-        name="size",
-    )
-    sizes = sizes.where(y.notna())
-    industry = pd.Series(raw["industry"].to_numpy(), index=grid.index, name="industry")
-    counts = pd.Series(
-        np.bincount(grid.time_pos, minlength=len(grid.periods)),
-        index=grid.periods,
-        name="n_stocks",
-    )
+    sizes, industry, counts = _sizes_industry_counts(raw, grid, y)
     n_missing = X.isna().sum()
     load_time = time.perf_counter() - start
     descr = _descr(X, y, counts, n_missing, version, rf, min_history, grid)
@@ -262,6 +249,31 @@ def load_us_stock_panel(
         load_time=load_time,
         DESCR=descr,
     )
+
+
+def _dense_returns(raw, grid, rf):
+    """Decimal returns on the (T, N) grid, less the month's RF when given."""
+    returns = grid.dense(to_decimal_returns(raw["return"], "percent").to_numpy())
+    if rf is not None:
+        returns = returns - rf.to_numpy()[:, None]
+    return returns
+
+
+def _sizes_industry_counts(raw, grid, y):
+    """Market cap known at t (where y exists), industry codes, stocks a month."""
+    sizes = pd.Series(
+        grid.long(grid.lead(grid.dense(raw["MktCap"].to_numpy()))),
+        index=grid.index,
+        name="size",
+    )
+    sizes = sizes.where(y.notna())
+    industry = pd.Series(raw["industry"].to_numpy(), index=grid.index, name="industry")
+    counts = pd.Series(
+        np.bincount(grid.time_pos, minlength=len(grid.periods)),
+        index=grid.periods,
+        name="n_stocks",
+    )
+    return sizes, industry, counts
 
 
 def _check_arguments(characteristics, min_history, risk_free) -> list[str]:

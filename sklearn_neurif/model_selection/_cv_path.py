@@ -3,7 +3,8 @@
 Shared by :class:`~sklearn_neurif.neurif.NeurIFRegressorCV` and
 :class:`~sklearn_neurif.ipca.IPCARegressorCV`: the penalties of the path,
 the ``cv`` splits (whole months on each side: a row-wise splitter would
-score on the months it trained on) and the ranks of ``cv_results_``.
+score on the months it trained on) and the scores and ranks of
+``cv_results_``.
 """
 
 from __future__ import annotations
@@ -122,3 +123,25 @@ def rank_test_scores(means) -> np.ndarray:
         return np.ones(len(means), dtype=np.int32)
     filled = np.where(np.isnan(means), np.nanmin(means) - 1, means)
     return rankdata(-filled, method="min").astype(np.int32)
+
+
+def score_results(scores) -> dict:
+    """The score entries of ``cv_results_`` in scikit-learn's keys.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_candidates, n_splits)
+        Validation score of each candidate on each split (NaN: not scored).
+
+    Returns
+    -------
+    dict
+        ``split<k>_test_score``, ``mean_test_score``, ``std_test_score`` and
+        ``rank_test_score``.
+    """
+    results = {f"split{k}_test_score": scores[:, k] for k in range(scores.shape[1])}
+    means = scores.mean(axis=1)
+    results["mean_test_score"] = means
+    results["std_test_score"] = scores.std(axis=1)
+    results["rank_test_score"] = rank_test_scores(means)
+    return results

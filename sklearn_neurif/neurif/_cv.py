@@ -10,18 +10,18 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, StrOptions
-from sklearn.utils._tags import get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._docstrings import fill_doc
 from .._warnings import warn_at_caller
-from ..base import FactorModelMixin
+from ..base import ChosenModelMixin, FactorModelMixin
 from ..metrics import r2_predictive, r2_total
 from ..model_selection._cv_path import (
     check_penalty_path,
     check_period_splits,
-    rank_test_scores,
+    score_results,
 )
-from ..panel import check_panel_frame, check_panel_target, is_panel, panel_index
+from ..panel import check_panel_frame, panel_index
 from ._estimator import NeurIFRegressor
 
 __all__ = ["NeurIFRegressorCV"]
@@ -43,7 +43,9 @@ _ADOPTED = (
 )
 
 
-class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
+class NeurIFRegressorCV(
+    ChosenModelMixin, FactorModelMixin, RegressorMixin, BaseEstimator
+):
     r"""NeurIF with the deviation penalty chosen on validation months.
 
     In the idiom of :class:`~sklearn.linear_model.RidgeCV` and
@@ -152,6 +154,8 @@ class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
     (1627,)
     """
 
+    _estimator_class = NeurIFRegressor
+
     _parameter_constraints: dict = {
         "estimator": [HasMethods(["fit", "predict"]), None],
         "deviation_penalties": ["array-like", None],
@@ -177,18 +181,6 @@ class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
         self.scoring = scoring
         self.warm_path = warm_path
         self.random_state = random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        inner = self.estimator
-        if not isinstance(inner, NeurIFRegressor):
-            inner = NeurIFRegressor()
-        inner = get_tags(inner)
-        tags.input_tags = inner.input_tags
-        tags.target_tags = inner.target_tags
-        tags.regressor_tags = inner.regressor_tags
-        tags.non_deterministic = inner.non_deterministic
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
@@ -242,28 +234,15 @@ class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
         self.best_params_ = {"deviation_penalty": self.deviation_penalty_}
         self.best_estimator_ = models[best]
         self.n_splits_ = scores.shape[1]
-        for name in _ADOPTED:  # feature_names_in_ only with named columns
-            if hasattr(self.best_estimator_, name):
-                setattr(self, name, getattr(self.best_estimator_, name))
-            elif hasattr(self, name):
-                delattr(self, name)
+        self._adopt_fitted(_ADOPTED)
         return self
 
     # ----------------------------------------------------------- fit steps
     def _base_estimator(self):
         """A clone of ``estimator`` (a NeurIFRegressor) with the path's seed."""
-        if self.estimator is None:
-            base = NeurIFRegressor()
-        elif isinstance(self.estimator, NeurIFRegressor):
-            base = clone(self.estimator)
-        else:
-            what = type(self.estimator).__name__
-            if isinstance(self.estimator, type):
-                what = f"the class {self.estimator.__name__} (pass an instance)"
-            raise TypeError(
-                "estimator must be a NeurIFRegressor (the model whose "
-                f"deviation_penalty is chosen); got {what}."
-            )
+        base = self._clone_estimator(
+            "a NeurIFRegressor (the model whose deviation_penalty is chosen)"
+        )
         if self.random_state is not None:
             rng = check_random_state(self.random_state)
             base.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
@@ -273,10 +252,7 @@ class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
         """Validate X as NeurIF does and pair y with X's rows by index."""
         check_panel_frame(X)
         validate_data(self, X, dtype=[np.float64, np.float32], reset=True)
-        r = check_panel_target(y, panel_index(X), check_units=False)
-        if is_panel(X):
-            return X, pd.Series(r, index=X.index, name=getattr(y, "name", None))
-        return X, r
+        return X, self._target_on_rows(X, y)
 
     def _splits(self, X, y, base):
         """The (train_rows, validation_rows) pairs; None for one period."""
@@ -389,36 +365,11 @@ class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
         return _SCORERS[self.scoring](y[observed], fitted[observed])
 
     # ------------------------------------------------- the chosen model
-    def _panel_outputs(self, X):
-        check_is_fitted(self)
-        return self.best_estimator_._panel_outputs(X)
-
-    def predict(self, X):
-        """Expected returns of the model at the chosen penalty.
-
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel (``(entity, time)`` MultiIndex) or one
-            cross-section as an array.
-
-        Returns
-        -------
-        ndarray of shape (n_rows,)
-            ``best_estimator_.predict(X)``.
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.predict(X)
-
+    @fill_doc
     def get_factors(self, X, y):
         """Realised factors of the model at the chosen penalty.
 
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel.
-        y : Series of shape (n_rows,)
-            Next-period returns on ``X``'s index.
+        {params_panel_X_y}
 
         Returns
         -------
@@ -431,12 +382,7 @@ class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
     def predict_total(self, X, y):
         """Fitted returns with realised factors of the model at the chosen penalty.
 
-        Parameters
-        ----------
-        X : DataFrame of shape (n_rows, n_characteristics)
-            Characteristics panel.
-        y : Series of shape (n_rows,)
-            Next-period returns on ``X``'s index.
+        Parameters are as for :meth:`get_factors`.
 
         Returns
         -------
@@ -446,21 +392,6 @@ class NeurIFRegressorCV(FactorModelMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         return self.best_estimator_.predict_total(X, y)
 
-    def get_feature_names_out(self, input_features=None):
-        """Names of the ``transform`` columns (``best_estimator_``'s).
-
-        Parameters
-        ----------
-        input_features : array-like of str, optional
-            Checked against ``feature_names_in_``.
-
-        Returns
-        -------
-        ndarray of str
-        """
-        check_is_fitted(self)
-        return self.best_estimator_.get_feature_names_out(input_features)
-
 
 def _results(penalties, scores, epochs, times) -> dict:
     """``cv_results_`` in scikit-learn's layout, one entry per penalty."""
@@ -468,12 +399,7 @@ def _results(penalties, scores, epochs, times) -> dict:
         "params": [{"deviation_penalty": float(p)} for p in penalties],
         "param_deviation_penalty": np.asarray(penalties, dtype=float),
     }
-    for k in range(scores.shape[1]):
-        results[f"split{k}_test_score"] = scores[:, k]
-    means = scores.mean(axis=1)
-    results["mean_test_score"] = means
-    results["std_test_score"] = scores.std(axis=1)
-    results["rank_test_score"] = rank_test_scores(means)
+    results.update(score_results(scores))
     results["mean_fit_time"] = times.mean(axis=1)
     results["std_fit_time"] = times.std(axis=1)
     results["n_epochs"] = np.asarray(epochs, dtype=int)

@@ -65,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(the 50 Ken French size x B/M and size x OP portfolios, 1963-2024), "
         "french25, simulated, or a CSV/parquet panel file",
     )
+    _add_file_options(run)
+    _add_source_options(run)
+    _add_model_options(run)
+    _add_run_options(run)
+    return parser
+
+
+def _add_file_options(run: argparse.ArgumentParser) -> None:
+    """How a panel file's columns are read and which characteristics are used."""
     run.add_argument(
         "--entity-col",
         default="entity",
@@ -106,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="characteristic columns to leave out, comma-separated",
     )
+
+
+def _add_source_options(run: argparse.ArgumentParser) -> None:
+    """Factors, anomalies, and where the Ken French files (and RF) are cached."""
     run.add_argument(
         "--factors",
         default=None,
@@ -131,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="never download a missing Ken French file (by default a missing "
         "file is downloaded into --data-home and cached)",
     )
+
+
+def _add_model_options(run: argparse.ArgumentParser) -> None:
+    """The split and the models compared."""
     run.add_argument(
         "--train-end",
         default=None,
@@ -164,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="NeurIF seeds averaged per refit (default 1; each seed adds about "
         "one NeurIF's time)",
     )
+
+
+def _add_run_options(run: argparse.ArgumentParser) -> None:
+    """Output, seed, device and console."""
     run.add_argument(
         "--quick", action="store_true", help="fast, smaller run (labelled quick)"
     )
@@ -184,7 +205,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no progress bar and no table; the report path is still printed",
     )
-    return parser
 
 
 def _estimator_option(text):
