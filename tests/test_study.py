@@ -76,6 +76,14 @@ def test_simulated_quick_writes_report(simulated_run):
     assert "Transformer: no factor structure" in conclusion
     assert "| pvalue_holm |" in report
     assert "## Anomaly tests" in report and "GRS_F" in report
+    # KPS's two tables of IPCA on the last refit's window, with the draws.
+    kps = report.split("## IPCA bootstrap tests")[1].split("\n## ")[0]
+    assert "training window of the last refit" in kps and "**19 draws**" in kps
+    assert "| W_alpha |" in kps and "| const |" in kps
+    tests = metrics["ipca_tests"]
+    assert tests["skipped"] is None and tests["n_boot"] == 19
+    assert 0 <= tests["alpha"]["W_alpha"]["pvalue"] <= 1
+    assert set(tests["instruments"]) == {*(f"c{i}" for i in range(1, 11)), "const"}
     # Every heading of a quick run says so.
     headings = [
         ln for ln in report.splitlines() if ln.startswith("#") and "###" not in ln
@@ -187,6 +195,36 @@ def test_run_study_one_prediction_per_test_row_and_ipca_by_hand(monkeypatch):
     row = result.sorts[result.sorts.weighting == "equal"].iloc[0]
     assert row["mean_net_25bp"] == pytest.approx(net.mean(), rel=1e-12)
     assert row["mean_net_25bp"] < row["mean"]
+    _check_kps_tables(result, Xs, src.y)
+
+
+def _check_kps_tables(result, Xs, y):
+    """The study's KPS tables equal the inference functions on its last window."""
+    from sklearn_neurif.inference import (
+        ipca_alpha_test,
+        ipca_instrument_significance,
+    )
+    from sklearn_neurif.study._kps import kps_random_states
+
+    tests = result.ipca_tests
+    last = result.refits.iloc[-1]
+    assert tests["skipped"] is None and tests["n_boot"] == 19
+    assert tests["window"]["last"] == str(last.train_end)
+    assert tests["window"]["K"] == last.K
+    time = Xs.index.get_level_values("time")
+    rows = np.asarray(time <= last.train_end)
+    X, yw = Xs[rows], y[rows]
+    restricted = IPCARegressor(int(last.K)).fit(X, yw)
+    full = IPCARegressor(int(last.K), intercept=True).fit(X, yw)
+    alpha_rng, beta_rng = kps_random_states(0)
+    alpha = ipca_alpha_test(full, X, yw, n_boot=19, random_state=alpha_rng)
+    table = ipca_instrument_significance(
+        restricted, X, yw, n_boot=19, random_state=beta_rng
+    )
+    pd.testing.assert_frame_equal(tests["alpha"], alpha.summary())
+    pd.testing.assert_frame_equal(tests["instruments"], table)
+    assert list(table.index) == [*Xs.columns]
+    assert table.pvalue.between(0, 1).all() and (table.n_boot == 19).all()
 
 
 @pytest.mark.parametrize(
@@ -509,3 +547,30 @@ def test_cli_estimator_option(tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err
         assert exc.value.code == 2
         assert f"argument --estimator: '{spec}'" in err and expected in err, err
+
+
+@pytest.mark.parametrize(
+    "runs, n_boot, reason",
+    [({}, 19, "IPCA is not among the models"), ({"IPCA": None}, 0, "kps_n_boot=0")],
+)
+def test_kps_section_skipped_with_its_reason(runs, n_boot, reason):
+    from types import SimpleNamespace
+
+    from sklearn_neurif.study._kps import ipca_tests
+    from sklearn_neurif.study._report import _kps_section
+
+    tests = ipca_tests(None, runs, n_boot, 0)
+    assert tests["skipped"].startswith(reason) and tests["n_boot"] == 0
+    section = "\n".join(_kps_section(SimpleNamespace(ipca_tests=tests, label="")))
+    assert (
+        section.startswith("## IPCA bootstrap tests")
+        and f"Not run: {reason}" in section
+    )
+
+
+@pytest.mark.parametrize("n_boot", [-1, True, 2.5])
+def test_bad_kps_n_boot_refused_before_loading(n_boot):
+    from sklearn_neurif.study import run_study, study_settings
+
+    with pytest.raises(ValueError, match="kps_n_boot must be an integer >= 0"):
+        run_study("no-such-data", settings=study_settings(kps_n_boot=n_boot))

@@ -203,7 +203,18 @@ default="interaction"
     r = fit + noise_vol * rng.standard_normal((T, N))
     if design == "latent_state":
         z[..., -1] = _last_return_rank(r)
-    return _as_bunch(design, z, beta, nonlinear, f, mu, r, fit, present, noise_vol)
+    return _as_bunch(
+        design,
+        z,
+        beta,
+        nonlinear,
+        f=f,
+        mu=mu,
+        r=r,
+        fit=fit,
+        present=present,
+        noise_vol=noise_vol,
+    )
 
 
 def _check_arguments(design, n_factors, oracle_r2, nonlinear_r2, missing_fraction):
@@ -329,7 +340,7 @@ def _nonlinear_scale(linear, nonlinear, f, share):
     return float(np.sqrt(share * s_lin / ((1.0 - share) * s_nl)))
 
 
-def _as_bunch(design, z, beta, nonlinear, f, mu, r, fit, present, noise_vol):
+def _as_bunch(design, z, beta, nonlinear, *, f, mu, r, fit, present, noise_vol):
     T, N, L = z.shape
     K = beta.shape[-1]
     t_idx, n_idx, index = _long_index(present)

@@ -195,8 +195,9 @@ def ipca_alpha_test(
     problem = _Problem.build(estimator, model, X, y)
     column = problem.gamma.shape[1] - 1
     return _run(
-        problem, "alpha", ("alpha",), (slice(None), [column]), n_boot,
-        random_state, n_jobs, max_retries, iter_tol, progress, unit_variance,
+        problem, "alpha", ("alpha",), (slice(None), [column]), n_boot=n_boot,
+        random_state=random_state, n_jobs=n_jobs, retries=max_retries,
+        iter_tol=iter_tol, progress=progress, unit_variance=unit_variance,
     )  # fmt: skip
 
 
@@ -254,8 +255,9 @@ def ipca_instrument_test(
     block = (rows, list(range(model.gamma_.shape[1])))
     names = tuple(model.gamma_.index[rows])
     return _run(
-        problem, "instrument", names, block, n_boot,
-        random_state, n_jobs, max_retries, iter_tol, progress, unit_variance,
+        problem, "instrument", names, block, n_boot=n_boot,
+        random_state=random_state, n_jobs=n_jobs, retries=max_retries,
+        iter_tol=iter_tol, progress=progress, unit_variance=unit_variance,
     )  # fmt: skip
 
 
@@ -307,8 +309,9 @@ def ipca_factor_test(
     problem = _Problem.build(estimator, model, X, y)
     block = (slice(None), [model.gamma_.shape[1] + c for c in cols])
     return _run(
-        problem, "factor", tuple(names[c] for c in cols), block, n_boot,
-        random_state, n_jobs, max_retries, iter_tol, progress, unit_variance,
+        problem, "factor", tuple(names[c] for c in cols), block, n_boot=n_boot,
+        random_state=random_state, n_jobs=n_jobs, retries=max_retries,
+        iter_tol=iter_tol, progress=progress, unit_variance=unit_variance,
     )  # fmt: skip
 
 
@@ -495,7 +498,7 @@ def _seed_sequence(random_state):
     )
 
 
-def _run(problem, test, tested, block, n_boot, random_state, n_jobs, retries,
+def _run(problem, test, tested, block, *, n_boot, random_state, n_jobs, retries,
          iter_tol, progress, unit_variance):  # fmt: skip
     rows, cols = block
     null_gamma = problem.gamma.copy()

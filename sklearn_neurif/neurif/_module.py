@@ -257,6 +257,7 @@ class NeurIFModule(nn.Module):
         n_characteristics: int,
         n_factors: int,
         window: int,
+        *,
         hidden_size: int = 32,
         n_heads: int = 2,
         dropout: float = 0.0,

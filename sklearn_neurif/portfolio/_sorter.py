@@ -234,37 +234,23 @@ def _sort_panel(layout, signal, returns, weights, universe, q, min_assets, sign)
             prev_holdings = [None] * q
         last_pos = pos
         group = _assign(signal[rows], q, uni)
-        r_row, t_row, c_row = np.full(q, np.nan), np.full(q, np.nan), np.zeros(q, int)
-        for g in range(q):
-            members = rows[(group == g) & ~np.isnan(returns[rows])]
-            c_row[g] = len(members)
-            if not len(members):
-                n_empty += 1
-                prev_holdings[g] = None
-                continue
-            w = np.ones(len(members)) if weights is None else weights[members]
-            w = w / w.sum()
-            r_row[g] = float(w @ returns[members])
-            holding = (layout.entity_pos[members], w, returns[members])
-            t_row[g] = _turnover(prev_holdings[g], holding)
-            prev_holdings[g] = holding
+        members = [rows[(group == g) & ~np.isnan(returns[rows])] for g in range(q)]
+        r_row, t_row, c_row = _hold_portfolios(
+            members, returns, weights, layout.entity_pos, prev_holdings
+        )
+        n_empty += int((c_row == 0).sum())
         formed.append(layout.periods[pos])
         rets.append([*r_row, sign * (r_row[-1] - r_row[0])])
         turns.append([*t_row, t_row[-1] + t_row[0]])
         counts.append(c_row)
     if not formed:
-        # Say which input emptied the periods: a missing signal, or weights
-        # that are missing, zero or negative (those rows are left out).
-        why = (
-            f"; {n_missing_signal} row(s) have no signal and {n_missing_weight} "
-            "a weight that is missing, zero or negative"
-            if n_missing_signal or n_missing_weight
-            else ""
-        )
-        raise ValueError(
-            f"No period has at least {min_assets} assets with a signal to form {q} "
-            f"portfolios ({len(skipped)} period(s) skipped, {layout.n_rows} "
-            f"sample(s) in all{why})."
+        raise _no_period_error(
+            q,
+            min_assets,
+            len(skipped),
+            layout.n_rows,
+            n_missing_signal,
+            n_missing_weight,
         )
     index = pd.Index(formed, name=layout.index.names[-1])
     cols = [*names, LS]
@@ -277,6 +263,47 @@ def _sort_panel(layout, signal, returns, weights, universe, q, min_assets, sign)
         n_missing_returns=n_missing_returns,
         n_missing_weight=n_missing_weight,
         n_empty=n_empty,
+    )
+
+
+def _hold_portfolios(members, returns, weights, entity_pos, prev_holdings):
+    """One period's portfolio returns, turnover and counts; holdings updated.
+
+    ``members`` holds each portfolio's rows with a return. ``prev_holdings``
+    (one entry a portfolio, None where nothing was held) is updated in place
+    so that the next period's turnover is measured against this one.
+    """
+    q = len(members)
+    r_row, t_row, c_row = np.full(q, np.nan), np.full(q, np.nan), np.zeros(q, int)
+    for g, rows in enumerate(members):
+        c_row[g] = len(rows)
+        if not len(rows):
+            prev_holdings[g] = None
+            continue
+        w = np.ones(len(rows)) if weights is None else weights[rows]
+        w = w / w.sum()
+        r_row[g] = float(w @ returns[rows])
+        holding = (entity_pos[rows], w, returns[rows])
+        t_row[g] = _turnover(prev_holdings[g], holding)
+        prev_holdings[g] = holding
+    return r_row, t_row, c_row
+
+
+def _no_period_error(
+    q, min_assets, n_skipped, n_rows, n_missing_signal, n_missing_weight
+):
+    # Say which input emptied the periods: a missing signal, or weights that
+    # are missing, zero or negative (those rows are left out).
+    why = (
+        f"; {n_missing_signal} row(s) have no signal and {n_missing_weight} "
+        "a weight that is missing, zero or negative"
+        if n_missing_signal or n_missing_weight
+        else ""
+    )
+    return ValueError(
+        f"No period has at least {min_assets} assets with a signal to form {q} "
+        f"portfolios ({n_skipped} period(s) skipped, {n_rows} "
+        f"sample(s) in all{why})."
     )
 
 

@@ -111,6 +111,7 @@ def _markdown(r, figures) -> str:
     lines += ["", f"## Protocol{q}", "", _protocol(r), "", headline_markdown(r), ""]
     lines += [_headline_notes(r), "", "## Conclusion" + q, "", conclusion(r), ""]
     lines += _accuracy_sections(r) + _portfolio_sections(r) + _factor_sections(r)
+    lines += _kps_section(r)
     lines += [
         f"## Wall time{q}",
         "",
@@ -263,6 +264,39 @@ def _factor_sections(r) -> list:
             "![attribution](figures/attribution_heatmap.png)",
             "",
         ]
+    return out
+
+
+def _kps_section(r) -> list:
+    """KPS's two tables of IPCA (W_alpha, W_beta per characteristic), or why not."""
+    out = [
+        f"## IPCA bootstrap tests (Kelly, Pruitt and Su 2019), last refit{r.label}",
+        "",
+    ]
+    tests = r.ipca_tests or {"skipped": "not computed for this result."}
+    if tests["skipped"]:
+        return out + [f"Not run: {tests['skipped']}", ""]
+    w, n = tests["window"], tests["n_boot"]
+    out += [
+        f"On the training window of the last refit (refit {w['refit']}: as-of "
+        f"months {w['first']} to {w['last']}, {w['n_periods']} months, K = "
+        f"{w['K']} as chosen there), not on every refit. Wild residual "
+        f"bootstrap of the managed portfolios, **{n} draws** per test (the "
+        "study's `kps_n_boot`, sized to its time budget: a p-value's Monte "
+        f"Carlo standard error is at most {0.5 / np.sqrt(n):.3f}); p-value = "
+        "share of draws above the statistic.",
+        "",
+        "W_alpha (H0: Gamma_alpha = 0, characteristics carry no alpha beyond "
+        "their betas), on the same window refitted with an intercept:",
+        "",
+        _table(tests["alpha"].drop(columns="n_boot")),
+        "",
+        "W_beta (H0: the characteristic's row of Gamma_beta is zero), one test "
+        "per characteristic, on the model without intercept:",
+        "",
+        _table(tests["instruments"].drop(columns="n_boot")),
+        "",
+    ]
     return out
 
 

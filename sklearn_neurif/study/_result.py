@@ -68,6 +68,13 @@ class StudyResult:
     predictions : DataFrame
         One column per model: its walk-forward prediction of every row of
         the panel (NaN outside the test months).
+    ipca_tests : dict
+        Kelly-Pruitt-Su bootstrap tests of IPCA on the last refit's training
+        window (:func:`~sklearn_neurif.study._kps.ipca_tests`): ``skipped``
+        (None or the reason), ``n_boot``, ``window`` (first/last as-of month,
+        months, K, refit), ``alpha`` (:math:`W_\\alpha`: ``stat``, ``pvalue``,
+        ``n_boot``) and ``instruments`` (:math:`W_{\\beta,l}` per
+        characteristic, the constant included).
     """
 
     config: dict
@@ -87,6 +94,7 @@ class StudyResult:
     timings: dict
     evaluations: dict = field(default_factory=dict)
     predictions: pd.DataFrame | None = None
+    ipca_tests: dict = field(default_factory=dict)
 
     @property
     def models(self) -> list:
@@ -211,6 +219,7 @@ class StudyResult:
                 "alphas": self.alphas,
                 "anomaly": self.anomaly,
                 "attribution": self.attribution,
+                "ipca_tests": self.ipca_tests,
                 "monthly": {**self.monthly, **differentials},
                 "timings": self.timings,
             }

@@ -26,6 +26,7 @@ from ..datasets import load_anomaly_portfolios
 from ..evaluation import evaluate_factor_model
 from ._anomaly import anomaly_tables, characteristic_anomalies, market_returns
 from ._data import load_study_data
+from ._kps import ipca_tests
 from ._models import (
     MODEL_SPECS,
     builtin_model,
@@ -209,6 +210,16 @@ def _resolved_settings(settings, quick, models, neurif_seeds) -> StudySettings:
             )
         settings = replace(settings, neurif_seeds=int(neurif_seeds))
     check_models(settings.models)
+    n_boot = settings.kps_n_boot
+    if (
+        isinstance(n_boot, bool)
+        or not isinstance(n_boot, int | np.integer)
+        or n_boot < 0
+    ):
+        raise ValueError(
+            f"settings.kps_n_boot must be an integer >= 0 (0 skips the IPCA "
+            f"bootstrap tests); got {n_boot!r}."
+        )
     return settings
 
 
@@ -249,14 +260,23 @@ def _run(request: _Request) -> StudyResult:
         valid_end=request.valid_end,
     )  # fmt: skip
     models = _study_models(request, panel.features.shape[1])
-    bar.plan(sum(m.cost(n) for m in models for n in panel.n_train_rows) + 20)
+    # KPS tests: (L + 1) tests of kps_n_boot warm-started refits on the last
+    # window, each about 0.06-0.12 ms per month of it (docs/study.md).
+    months = panel.n_train_rows[-1] / max(panel.n_assets, 1.0)
+    kps_cost = 1e-4 * months * request.settings.kps_n_boot * panel.features.shape[1]
+    bar.plan(sum(m.cost(n) for m in models for n in panel.n_train_rows) + 20 + kps_cost)
     runs = {m.name: walk_forward_model(m, panel, bar) for m in models}
     result = bar.step(
         "evaluation and report tables",
         20.0,
         lambda: _evaluate(request, panel, models, runs, external),
     )
-    return replace(result, timings=bar.close())
+    tests = bar.step(
+        "IPCA bootstrap tests (last window)",
+        kps_cost,
+        lambda: ipca_tests(panel, runs, request.settings.kps_n_boot, request.seed),
+    )
+    return replace(result, ipca_tests=tests, timings=bar.close())
 
 
 def _study_models(request, n_features) -> list:
@@ -349,4 +369,5 @@ def _config(request, panel, models, runs) -> dict:
         "costs_bp": list(settings.costs_bp),
         "max_entities": settings.max_entities,
         "max_periods": settings.max_periods,
+        "kps_n_boot": settings.kps_n_boot,
     }

@@ -203,6 +203,7 @@ class TransformerModule(nn.Module):
         self,
         n_characteristics: int,
         window: int,
+        *,
         hidden_size: int = 32,
         n_heads: int = 2,
         n_layers: int = 1,
