@@ -1598,36 +1598,6 @@ def _cv_object(name):
     }.get(name, name)
 
 
-@pytest.mark.parametrize(
-    "error, match, kwargs",
-    [case[1:] for case in NEURIF_CV_CASES],
-    ids=[case[0] for case in NEURIF_CV_CASES],
-)
-def test_neurif_cv_bad_parameters(error, match, kwargs, trained):
-    if isinstance(kwargs.get("cv"), str):
-        kwargs = dict(kwargs, cv=_cv_object(kwargs["cv"]))
-    est = _neurif_cv(**{k: v for k, v in kwargs.items() if k != "estimator"})
-    if "estimator" in kwargs:
-        est.set_params(estimator=kwargs["estimator"])
-    with pytest.raises(error, match=match):
-        est.fit(X0, Y0)
-    assert not trained
-
-
-def test_neurif_cv_y_missing_rows(trained):
-    with pytest.raises(
-        ValueError, match="40 \\(entity, time\\) row\\(s\\) of X missing"
-    ):
-        _neurif_cv().fit(X0, Y0.iloc[:-40])
-    assert not trained
-
-
-def test_neurif_cv_y_without_index(trained):
-    with pytest.raises(ValueError, match="paired with X by index, never by position"):
-        _neurif_cv().fit(X0, Y0.to_numpy())
-    assert not trained
-
-
 @pytest.mark.parametrize("cv", [None, 2])
 def test_neurif_cv_pairs_a_shuffled_y_by_index(cv):
     shuffled = Y0.sample(frac=1, random_state=0)
@@ -2158,15 +2128,29 @@ IPCA_CV_CASES = [
 ]
 
 
+# Both CV estimators (NeurIFRegressorCV above, IPCARegressorCV here) share
+# their checks (model_selection/_cv_path.py, base.ChosenModelMixin): one test
+# body runs every case against its estimator.
+CV_ESTIMATORS = {"NeurIFRegressorCV": _neurif_cv, "IPCARegressorCV": _ipca_cv}
+CV_CASES = [
+    (f"{name}-{case[0]}", CV_ESTIMATORS[name], *case[1:])
+    for name, cases in [
+        ("NeurIFRegressorCV", NEURIF_CV_CASES),
+        ("IPCARegressorCV", IPCA_CV_CASES),
+    ]
+    for case in cases
+]
+
+
 @pytest.mark.parametrize(
-    "error, match, kwargs",
-    [case[1:] for case in IPCA_CV_CASES],
-    ids=[case[0] for case in IPCA_CV_CASES],
+    "make, error, match, kwargs",
+    [case[1:] for case in CV_CASES],
+    ids=[case[0] for case in CV_CASES],
 )
-def test_ipca_cv_bad_parameters(error, match, kwargs, trained):
+def test_cv_estimator_bad_parameters(make, error, match, kwargs, trained):
     if isinstance(kwargs.get("cv"), str):
         kwargs = dict(kwargs, cv=_cv_object(kwargs["cv"]))
-    est = _ipca_cv(**{k: v for k, v in kwargs.items() if k != "estimator"})
+    est = make(**{k: v for k, v in kwargs.items() if k != "estimator"})
     if "estimator" in kwargs:
         est.set_params(estimator=kwargs["estimator"])
     with pytest.raises(error, match=match):
@@ -2174,17 +2158,19 @@ def test_ipca_cv_bad_parameters(error, match, kwargs, trained):
     assert not trained
 
 
-def test_ipca_cv_y_missing_rows(trained):
+@pytest.mark.parametrize("make", CV_ESTIMATORS.values(), ids=CV_ESTIMATORS)
+def test_cv_estimator_y_missing_rows(make, trained):
     with pytest.raises(
         ValueError, match="40 \\(entity, time\\) row\\(s\\) of X missing"
     ):
-        _ipca_cv().fit(X0, Y0.iloc[:-40])
+        make().fit(X0, Y0.iloc[:-40])
     assert not trained
 
 
-def test_ipca_cv_y_without_index(trained):
+@pytest.mark.parametrize("make", CV_ESTIMATORS.values(), ids=CV_ESTIMATORS)
+def test_cv_estimator_y_without_index(make, trained):
     with pytest.raises(ValueError, match="paired with X by index, never by position"):
-        _ipca_cv().fit(X0, Y0.to_numpy())
+        make().fit(X0, Y0.to_numpy())
     assert not trained
 
 
