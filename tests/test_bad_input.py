@@ -1513,6 +1513,36 @@ def _neurif_cv(**kwargs):
     return NeurIFRegressorCV(_neurif(), **{"deviation_penalties": [1e4, 0.0], **kwargs})
 
 
+# The splitter checks both CV estimators share (model_selection/_cv_path.py).
+CV_SPLIT_CASES = [
+    ("empty cv", ValueError, "cv=\\[\\] yielded no split", dict(cv=[])),
+    (
+        "KFold",
+        ValueError,
+        "cv=KFold.*splits rows, not months.*PanelTimeSeriesSplit",
+        dict(cv="KFold"),
+    ),
+    (
+        "shuffled KFold",
+        ValueError,
+        "cv=KFold.*shuffle=True.*splits rows, not months",
+        dict(cv="KFold-shuffle"),
+    ),
+    (
+        "TimeSeriesSplit",
+        ValueError,
+        "cv=TimeSeriesSplit.*splits rows, not months",
+        dict(cv="TimeSeriesSplit"),
+    ),
+    (
+        "row-wise splits as an iterable",
+        ValueError,
+        "cv split 0 puts rows of \\d+ month\\(s\\) in both the training and the "
+        "validation rows",
+        dict(cv="KFold-rows"),
+    ),
+]
+
 NEURIF_CV_CASES = [
     (
         "penalties as strings",
@@ -1544,32 +1574,7 @@ NEURIF_CV_CASES = [
         "deviation_penalties must be a flat sequence of finite non-negative",
         dict(deviation_penalties=[1.0, -1.0]),
     ),
-    ("empty cv", ValueError, "cv=\\[\\] yielded no split", dict(cv=[])),
-    (
-        "KFold",
-        ValueError,
-        "cv=KFold.*splits rows, not months.*PanelTimeSeriesSplit",
-        dict(cv="KFold"),
-    ),
-    (
-        "shuffled KFold",
-        ValueError,
-        "cv=KFold.*shuffle=True.*splits rows, not months",
-        dict(cv="KFold-shuffle"),
-    ),
-    (
-        "TimeSeriesSplit",
-        ValueError,
-        "cv=TimeSeriesSplit.*splits rows, not months",
-        dict(cv="TimeSeriesSplit"),
-    ),
-    (
-        "row-wise splits as an iterable",
-        ValueError,
-        "cv split 0 puts rows of \\d+ month\\(s\\) in both the training and the "
-        "validation rows",
-        dict(cv="KFold-rows"),
-    ),
+    *CV_SPLIT_CASES,
     ("boolean cv", InvalidParameterError, "'cv' parameter.*Got True", dict(cv=True)),
     (
         "estimator class, not instance",
@@ -2080,32 +2085,7 @@ IPCA_CV_CASES = [
         "n_factors must be an int >= 0 or a non-empty list of them; got \\[1.5\\]",
         dict(n_factors=[1.5]),
     ),
-    ("empty cv", ValueError, "cv=\\[\\] yielded no split", dict(cv=[])),
-    (
-        "KFold",
-        ValueError,
-        "cv=KFold.*splits rows, not months.*PanelTimeSeriesSplit",
-        dict(cv="KFold"),
-    ),
-    (
-        "shuffled KFold",
-        ValueError,
-        "cv=KFold.*shuffle=True.*splits rows, not months",
-        dict(cv="KFold-shuffle"),
-    ),
-    (
-        "TimeSeriesSplit",
-        ValueError,
-        "cv=TimeSeriesSplit.*splits rows, not months",
-        dict(cv="TimeSeriesSplit"),
-    ),
-    (
-        "row-wise splits as an iterable",
-        ValueError,
-        "cv split 0 puts rows of \\d+ month\\(s\\) in both the training and the "
-        "validation rows",
-        dict(cv="KFold-rows"),
-    ),
+    *CV_SPLIT_CASES,
     (
         "validation fraction leaving no training month",
         ValueError,
