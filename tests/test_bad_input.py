@@ -1379,7 +1379,7 @@ def test_time_labels_of_another_type_than_in_fit(name):
     est.predict(_time_relabelled(X0, MONTHS.to_timestamp().as_unit("s")))
 
 
-# ------------------------------ walk_forward_predict (issue 17, h17-study)
+# ------------------------------ walk_forward_predict (issue 17)
 # The last block without returns, refit errors named, YYYYMM periods, row-wise
 # CV objects, holes and one-period training windows, n_jobs and warm_start.
 def _wf_walk(estimator=None, X=X0, y=Y0, **kwargs):
@@ -1506,7 +1506,7 @@ def test_walk_forward_bad_options(kwargs, error, match, trained):
     assert trained == []
 
 
-# ------------------------------------------- NeurIFRegressorCV (issue 17, h17-api)
+# ------------------------------------------- NeurIFRegressorCV (issue 17)
 def _neurif_cv(**kwargs):
     from sklearn_neurif.neurif import NeurIFRegressorCV
 
@@ -1615,7 +1615,7 @@ def test_neurif_cv_pairs_a_shuffled_y_by_index(cv):
 
 
 # =============================================================================
-# Issue 17 (branch h17-valid): forecasts paired by label, the evaluation of
+# Issue 17: forecasts paired by label, the evaluation of
 # searches and ensembles, frames without a MultiIndex, scale, periods, tools.
 # Each case: one kind, its exception type and a message naming the problem.
 # =============================================================================
@@ -2026,7 +2026,7 @@ def test_issue17_valid_number_of_kinds():
 
 
 # =============================================================================
-# IPCARegressorCV (h17-ipcacv): y paired by index, whole-month splits, the
+# IPCARegressorCV (issue 17): y paired by index, whole-month splits, the
 # path's parameters refused before any training.
 # =============================================================================
 def _ipca_cv(**kwargs):
