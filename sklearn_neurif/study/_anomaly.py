@@ -80,7 +80,9 @@ def _factor_sets(panel, long_short) -> dict:
     return sets
 
 
-def anomaly_tables(panel, long_short, external=None, *, data_home=None, download=False):
+def anomaly_tables(
+    panel, long_short, external=None, *, data_home=None, download_if_missing=False
+):
     """GRS and alphas of test assets on each factor set, over the test months.
 
     Factor sets: the observable ones (CAPM, FF3, FF5) and, per model, the
@@ -106,7 +108,7 @@ def anomaly_tables(panel, long_short, external=None, *, data_home=None, download
     )
     assets = {"characteristic portfolios": as_of_to_return_period(chars)}
     if panel.source.name != "simulated":  # real data only: simulated months are labels
-        assets.update(_french_assets(data_home, download, notes))
+        assets.update(_french_assets(data_home, download_if_missing, notes))
     if external is not None:
         assets["external anomalies"] = external
     results = {}

@@ -139,7 +139,7 @@ def _add_source_options(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--no-download",
-        dest="download",
+        dest="download_if_missing",
         action="store_false",
         help="never download a missing Ken French file (by default a missing "
         "file is downloaded into --data-home and cached)",
@@ -301,7 +301,7 @@ def _load(args):
         args.data,
         factors=args.factors,
         data_home=args.data_home,
-        download=args.download,
+        download_if_missing=args.download_if_missing,
         entity_col=args.entity_col,
         time_col=args.time_col,
         return_col=args.return_col,
@@ -369,7 +369,7 @@ def _run(args) -> int:
     # were used by _load.
     study = ("models", "estimators", "neurif_seeds", "anomalies", "anomalies_format")
     study += ("quick",)
-    study += ("seed", "device", "quiet", "data_home", "download", "factors")
+    study += ("seed", "device", "quiet", "data_home", "download_if_missing", "factors")
     study += ("estimators",)
     options = {k: getattr(args, k) for k in study}
     options.update(

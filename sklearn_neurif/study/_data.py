@@ -62,7 +62,7 @@ def load_study_data(
     *,
     factors=None,
     data_home=None,
-    download=False,
+    download_if_missing=False,
     entity_col="entity",
     time_col="time",
     return_col="ret",
@@ -90,11 +90,11 @@ def load_study_data(
     data_home : path, optional
         Cache folder of the Ken French files (the loaders' ``data_home``).
         A folder given here must hold the files the source needs (or
-        ``download`` must fetch them): for ``"us-stocks"`` a folder without
+        ``download_if_missing`` must fetch them): for ``"us-stocks"`` a folder without
         the risk-free rate is an error, never a silent fallback to raw
         returns (which happens, with a warning, only when no folder is
         given and the file can be neither found nor downloaded).
-    download : bool, default=False
+    download_if_missing : bool, default=False
         Allow the Ken French loaders to download missing files.
     entity_col, time_col, return_col, size_col : str
         Column names of a user's file.
@@ -150,7 +150,7 @@ def load_study_data(
             "french25": _french25,
             "simulated": _simulated,
         }[data]
-        out = loader(observed, factors, data_home, download, seed, notes)
+        out = loader(observed, factors, data_home, download_if_missing, seed, notes)
     else:
         out = _user_file(
             Path(data), entity_col, time_col, return_col, size_col, returns_unit,

@@ -76,7 +76,7 @@ def run_study(
     quiet=False,
     threads=1,
     data_home=None,
-    download=False,
+    download_if_missing=False,
     entity_col="entity",
     time_col="time",
     return_col="ret",
@@ -141,8 +141,10 @@ default="us-stocks"
         (restored afterwards); None leaves
         torch's setting. One thread is the robust choice on a machine whose
         cores are shared with other jobs.
-    data_home, download
-        Where the Ken French files are cached and whether to download them.
+    data_home, download_if_missing
+        Where the Ken French files are cached, and whether a missing one is
+        downloaded (scikit-learn's ``fetch_*`` convention; the command line
+        downloads unless ``--no-download``).
     entity_col, time_col, return_col, size_col : str
         Columns of a user's file.
     returns_unit : {"decimal", "percent"}, optional
@@ -183,7 +185,7 @@ default="us-stocks"
         estimators=check_estimators(estimators, settings.models),
         factors=factors, anomalies=anomalies,
         anomalies_format=anomalies_format, quick=bool(quick), seed=seed,
-        device=device, quiet=quiet, data_home=data_home, download=download,
+        device=device, quiet=quiet, data_home=data_home, download_if_missing=download_if_missing,
         columns={"entity_col": entity_col, "time_col": time_col,
                  "return_col": return_col, "size_col": size_col,
                  "returns_unit": returns_unit, "characteristics": characteristics,
@@ -238,7 +240,7 @@ class _Request:
     device: str
     quiet: bool
     data_home: object
-    download: bool
+    download_if_missing: bool
     columns: dict
     train_end: object
     valid_end: object
@@ -248,7 +250,7 @@ def _run(request: _Request) -> StudyResult:
     bar = TimedBar(request.quiet)
     src = bar.step("load data", 0.0, lambda: load_study_data(
         request.data, factors=request.factors, data_home=request.data_home,
-        download=request.download, seed=request.seed, **request.columns,
+        download_if_missing=request.download_if_missing, seed=request.seed, **request.columns,
     ))  # fmt: skip
     external = (
         load_anomaly_portfolios(request.anomalies, format=request.anomalies_format)
@@ -316,7 +318,11 @@ def _evaluate(request, panel, models, runs, external) -> StudyResult:
     }
     sorts, deciles, ls = sort_tables(evaluations, request.settings.costs_bp)
     anomaly, notes = anomaly_tables(
-        panel, ls, external, data_home=request.data_home, download=request.download
+        panel,
+        ls,
+        external,
+        data_home=request.data_home,
+        download_if_missing=request.download_if_missing,
     )
     factor_sets = panel.source.factor_sets
     return StudyResult(
