@@ -30,8 +30,6 @@ __all__ = [
 
 #: Display label of each weighting (reports and headline rows).
 WEIGHTING_LABELS = {"equal": "EW", "value": "VW"}
-# The evaluation's sort keys, as weighting values.
-_WEIGHTING = {"EW": "equal", "VW": "value"}
 
 
 def dm_table(y, predictions: dict) -> pd.DataFrame:
@@ -66,8 +64,7 @@ def sort_tables(evaluations: dict, costs_bp=()):
     """Long-short statistics (gross and net), decile means, long-short returns."""
     stats, deciles, ls = [], [], {}
     for model, ev in evaluations.items():
-        for key, sorts in ev.sorts.items():
-            w = _WEIGHTING.get(key, key)
+        for w, sorts in ev.sorts.items():  # keyed by weighting: equal, value
             res = sorts.results["predicted"]
             summ = res.summary().loc[LS]
             stats.append(
