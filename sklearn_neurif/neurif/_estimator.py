@@ -133,6 +133,14 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         zero (the former default). From a zero output layer a factor
         without a linear part sat on a saddle of the loss at IPCA's start
         and was never learned (docs/neurif_tuning.md, issue 19).
+    n_deviation_starts : int, default=1
+        With ``deviation_init="residual"``, the number of draws of g's
+        hidden layer tried: each gets its residual start and the draw whose
+        start fits the validation months best is kept (the first draw is
+        the network's own initialisation; forward passes only, no
+        training). The residual start searches the span of g's random
+        hidden features; more draws make it likelier that one holds the
+        missing loading. Ignored otherwise.
     validation_criterion : {"total_r2", "loss"}, default="total_r2"
         What early stopping monitors on the validation months: the fit
         term (1 - total R²), or the whole penalised loss. The
@@ -210,6 +218,7 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
             Interval(Real, 0, None, closed="left"),
             StrOptions({"residual"}),
         ],
+        "n_deviation_starts": [Interval(Integral, 1, None, closed="left")],
         "validation_criterion": [StrOptions({"loss", "total_r2"})],
     }
     _net_class = NeurIFNet
@@ -243,6 +252,7 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         premia="mean",
         mixed_precision=False,
         deviation_init="residual",
+        n_deviation_starts=1,
         validation_criterion="total_r2",
         device="cpu",
         checkpoint_dir=None,
@@ -295,9 +305,15 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         self._start_scale = None
         if self.deviation_init == "residual":
             valid = np.setdiff1d(batcher.periods_with_returns(), months)
-            self._start_scale = start_deviation_on_residuals(
-                module, batcher, months, valid, int(self.batch_months)
+            start = start_deviation_on_residuals(
+                module,
+                batcher,
+                months,
+                valid,
+                int(self.batch_months),
+                n_draws=int(self.n_deviation_starts),
             )
+            self._start_scale = start.scale
         elif self.deviation_init > 0:
             _init_deviation(module, self.deviation_init)
 
