@@ -644,3 +644,73 @@ def test_ipca_start_is_ipca_fitted_on_the_training_months(monkeypatch):
     np.testing.assert_allclose(
         starts["premia"], ipca.factors_.mean(), rtol=1e-4, atol=1e-6
     )
+
+
+# ---------------------------------------------------------- quadratic start
+def test_quadratic_basis_terms():
+    from sklearn_neurif.neurif._residual_start import QuadraticBasis
+
+    rng = np.random.default_rng(0)
+    z = np.column_stack([rng.uniform(-0.5, 0.5, (200, 4)), np.ones(200)])
+    basis = QuadraticBasis.fit([z[:100], z[100:]], torch.zeros(2, 5))
+    terms = basis(z)
+    # Products and squares of the 4 non-constant columns, standardised.
+    assert terms.shape == (200, 10)
+    assert 4 not in basis.left and 4 not in basis.right
+    np.testing.assert_allclose(terms.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(terms.std(axis=0), 1)
+    np.testing.assert_allclose(
+        terms[:, 1], (z[:, 0] * z[:, 1] - basis.mean[1]) / basis.sd[1]
+    )
+    as_torch = basis(torch.as_tensor(z, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(as_torch, terms)
+
+
+def test_quadratic_basis_keeps_the_characteristics_gamma_loads_on(monkeypatch):
+    from sklearn_neurif.neurif import _residual_start
+
+    monkeypatch.setattr(_residual_start, "MAX_TERMS", 3)  # 2 characteristics
+    z = np.random.default_rng(0).uniform(-0.5, 0.5, (50, 4))
+    gamma = torch.tensor([[0.1, 2.0, 0.0, 1.0], [0.0, 0.0, 0.1, 0.0]])
+    basis = _residual_start.QuadraticBasis.fit([z], gamma)
+    assert set(basis.left) | set(basis.right) == {1, 3}
+
+
+def _pure_interaction_start():
+    from sklearn_neurif.datasets import make_design_family_panel
+
+    data = make_design_family_panel(
+        "pure_interaction",
+        n_entities=150,
+        n_periods=50,
+        n_characteristics=6,
+        random_state=1,
+    )
+    params = dict(n_factors=3, max_epochs=1, lr=1e-12, random_state=0)
+    est = NeurIFRegressor(deviation_init="quadratic", **params).fit(data.X, data.y)
+    linear = data.X.to_numpy() @ est.gamma_.to_numpy()
+    deviation = est.transform(data.X).to_numpy()[:, :3] - linear
+    return est, deviation, data.nonlinear_loadings.to_numpy()
+
+
+def test_quadratic_start_carries_the_missing_loading():
+    """The warmed-up g holds the interaction IPCA's start lacks (lr ~ 0: the start)."""
+    est, deviation, true = _pure_interaction_start()
+    assert est.deviation_start_scale_ > 0
+    assert abs(np.corrcoef(deviation[:, 2], true[:, 2])[0, 1]) > 0.5
+    # the other factors' deviations stay at zero
+    assert np.abs(deviation[:, :2]).max() < 1e-4
+
+
+def test_quadratic_start_keeps_ipca_when_no_scale_helps(monkeypatch, panel):
+    from sklearn_neurif.neurif import _residual_start
+
+    module, batcher, months = _start_module_and_batcher(panel)
+    before = copy.deepcopy(module.state_dict())
+    monkeypatch.setattr(_residual_start, "SCALES", (0.0,))
+    start = _residual_start.start_deviation_quadratic(
+        module, batcher, months[:20], months[20:]
+    )
+    assert start.scale == 0.0
+    for name, value in module.state_dict().items():
+        assert torch.equal(value, before[name]), name

@@ -27,7 +27,7 @@ from ..panel._managed import managed_portfolios
 from ._attribution import as_frame, gradient_attribution, regression_attribution
 from ._module import NeurIFModule
 from ._net import NeurIFNet
-from ._residual_start import start_deviation_on_residuals
+from ._residual_start import start_deviation_on_residuals, start_deviation_quadratic
 
 __all__ = ["NeurIFRegressor"]
 
@@ -216,7 +216,7 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         "mixed_precision": ["boolean"],
         "deviation_init": [
             Interval(Real, 0, None, closed="left"),
-            StrOptions({"residual"}),
+            StrOptions({"residual", "quadratic"}),
         ],
         "n_deviation_starts": [Interval(Integral, 1, None, closed="left")],
         "validation_criterion": [StrOptions({"loss", "total_r2"})],
@@ -312,6 +312,12 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
                 valid,
                 int(self.batch_months),
                 n_draws=int(self.n_deviation_starts),
+            )
+            self._start_scale = start.scale
+        elif self.deviation_init == "quadratic":
+            valid = np.setdiff1d(batcher.periods_with_returns(), months)
+            start = start_deviation_quadratic(
+                module, batcher, months, valid, int(self.batch_months)
             )
             self._start_scale = start.scale
         elif self.deviation_init > 0:

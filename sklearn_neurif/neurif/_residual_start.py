@@ -25,7 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["ResidualStart", "start_deviation_on_residuals"]
+__all__ = [
+    "QuadraticBasis",
+    "ResidualStart",
+    "start_deviation_on_residuals",
+    "start_deviation_quadratic",
+    "warm_up_deviation",
+]
 
 #: Candidate sizes of the added loading, as a share of the sd of the last
 #: factor's loading (0 keeps IPCA's start).
@@ -79,17 +85,9 @@ def start_deviation_on_residuals(
     -------
     ResidualStart
     """
-    was_training = module.training
-    module.eval()
-    try:
-        fit_months = _month_arrays(module, batcher, train, batch_months)
-        score_months = (
-            _month_arrays(module, batcher, valid, batch_months)
-            if len(valid)
-            else fit_months
-        )
-    finally:
-        module.train(was_training)
+    fit_months, score_months = _start_months(
+        module, batcher, train, valid, batch_months
+    )
     if not fit_months or not score_months:
         # No month with more assets than factors: nothing to fit.
         return ResidualStart(scale=0.0, draw=0, sse=np.nan)
@@ -100,9 +98,8 @@ def start_deviation_on_residuals(
         if draw:
             hidden = copy.deepcopy(hidden)
             hidden[0].reset_parameters()
-        fit = [(_features(hidden, v), b, r) for v, b, r in fit_months]
-        score = [(_features(hidden, v), b, r) for v, b, r in score_months]
-        sse, scale, row = _best_row(fit, score, ridge)
+        features = _hidden_features(hidden)
+        sse, scale, row = _best_row(fit_months, score_months, features, ridge)
         if sse < best[0]:  # ties (scale 0 for every draw) keep the module's own
             best = (sse, hidden, scale, row, draw)
     sse, hidden, scale, row, draw = best
@@ -113,28 +110,30 @@ def start_deviation_on_residuals(
     return ResidualStart(scale=scale, draw=draw, sse=float(sse))
 
 
-def _best_row(fit_months, score_months, ridge):
+def _best_row(fit_months, score_months, features, ridge):
     """IPCA's step on the residuals with features h: (valid SSE, scale, row).
 
     The direction is the leading right singular vector of the managed
     portfolios of the residuals x_t = H_t'e_t / N_t (training months); its
     size, in ``SCALES`` x the sd of the last factor's loading, is the one
-    with the lowest SSE on the scoring months.
+    with the lowest SSE on the scoring months. ``features(month)`` gives H_t
+    (computed when needed, never stored for all months at once).
     """
-    portfolios = [h.T @ _residual(b, r, ridge) / len(r) for h, b, r in fit_months]
+    portfolios = [
+        features(m).T @ _residual(m.beta, m.ret, ridge) / len(m.ret) for m in fit_months
+    ]
     _, _, vt = np.linalg.svd(np.asarray(portfolios), full_matrices=False)
     w = vt[0]
-    beta_sd = np.sqrt(
-        np.mean(np.concatenate([b[:, -1] for _, b, _ in fit_months]) ** 2)
-    )
-    u_sd = np.sqrt(np.mean(np.concatenate([h @ w for h, _, _ in fit_months]) ** 2))
+    beta_sd = np.sqrt(np.mean(np.concatenate([m.beta[:, -1] for m in fit_months]) ** 2))
+    u_sd = np.sqrt(np.mean(np.concatenate([features(m) @ w for m in fit_months]) ** 2))
+    scored = [(m.beta, m.ret, features(m) @ w) for m in score_months]
     best = (np.inf, 0.0, 0.0)
     for scale in SCALES:
         c = scale * beta_sd / max(u_sd, 1e-12)
         sse = 0.0
-        for h, b, r in score_months:
+        for b, r, u in scored:
             b = b.copy()
-            b[:, -1] += c * (h @ w)
+            b[:, -1] += c * u
             e = _residual(b, r, ridge)
             sse += e @ e
         if sse < best[0]:
@@ -143,9 +142,9 @@ def _best_row(fit_months, score_months, ridge):
     return sse, scale, c * w
 
 
-def _features(hidden, v):
-    """g's hidden features of one month's inputs, float64."""
-    return hidden(v).double().cpu().numpy()
+def _hidden_features(hidden):
+    """month -> g's hidden features of its assets, float64."""
+    return lambda month: hidden(month.v).double().cpu().numpy()
 
 
 def _residual(b, r, ridge):
@@ -155,8 +154,18 @@ def _residual(b, r, ridge):
     return r - b @ f
 
 
-def _month_arrays(module, batcher, months, batch_months):
-    """Per month with returns: g's inputs (a tensor), loadings and returns."""
+@dataclass(frozen=True)
+class _Month:
+    """One month's assets with returns at the start."""
+
+    v: torch.Tensor  # g's inputs (n, d)
+    z: np.ndarray | None  # current characteristics (n, L), when asked for
+    beta: np.ndarray  # loadings (n, K)
+    ret: np.ndarray  # returns (n,)
+
+
+def _month_arrays(module, batcher, months, batch_months, with_z=False):
+    """Per month with returns (more assets than factors): a :class:`_Month`."""
     captured = {}
     hook = module.deviation.register_forward_pre_hook(
         lambda _m, args: captured.__setitem__("v", args[0])
@@ -176,9 +185,162 @@ def _month_arrays(module, batcher, months, batch_months):
                 keep = mask[m]
                 if keep.sum() > beta.shape[-1]:
                     rows = torch.as_tensor(np.flatnonzero(keep), device=v.device)
+                    z = None
+                    if with_z:  # float32: the characteristics' own precision
+                        cur = batch["lags"][m, :, -1].index_select(0, rows)
+                        z = batch["z"].index_select(0, cur).cpu().numpy()
                     arrays.append(
-                        (v[m].index_select(0, rows), beta[m][keep], ret[m][keep])
+                        _Month(
+                            v[m].index_select(0, rows), z, beta[m][keep], ret[m][keep]
+                        )
                     )
     finally:
         hook.remove()
     return arrays
+
+
+# ----------------------------------------------- the quadratic start of g
+#: At most this many second-order terms: with more characteristics, those of
+#: the characteristics with the largest rows of the start's Gamma.
+MAX_TERMS = 1024
+
+
+def start_deviation_quadratic(module, batcher, train, valid, batch_months=8, epochs=5):
+    """IPCA's step on the residuals in a second-order basis, then g warmed up.
+
+    The direction is the leading right singular vector of the managed
+    portfolios of the start's residuals on the standardised products and
+    squares of the current characteristics (:class:`QuadraticBasis`); its
+    size is chosen on the validation months as in
+    :func:`start_deviation_on_residuals`. g cannot hold that loading as it
+    is (its features are its own), so all of g (encoder, attention and
+    deviation; not Gamma nor the premia) is trained for ``epochs`` passes
+    over the training months to output it as the last factor's deviation
+    (:func:`warm_up_deviation`). The module is put back at IPCA's start when
+    the scale 0 wins or when the warmed-up model fits the validation months
+    worse than IPCA's start.
+
+    Returns
+    -------
+    ResidualStart
+        ``draw`` is 0; ``sse`` that of the start kept.
+    """
+    with torch.no_grad():
+        fit_months, score_months = _start_months(
+            module, batcher, train, valid, batch_months, with_z=True
+        )
+    if not fit_months or not score_months:
+        return ResidualStart(scale=0.0, draw=0, sse=np.nan)
+    ridge = float(module.ridge)
+    basis = QuadraticBasis.fit([m.z for m in fit_months], module.gamma.weight)
+    _, scale, row = _best_row(fit_months, score_months, lambda m: basis(m.z), ridge)
+    ipca_sse = _sse([(m.beta, m.ret) for m in score_months], ridge)
+    if scale == 0:
+        return ResidualStart(scale=0.0, draw=0, sse=ipca_sse)
+    saved = copy.deepcopy(module.state_dict())
+    warm_up_deviation(module, batcher, train, basis.loading(row), epochs, batch_months)
+    with torch.no_grad():
+        months = valid if len(valid) else train
+        after, _ = _start_months(module, batcher, months, [], batch_months)
+    warm_sse = _sse([(m.beta, m.ret) for m in after], ridge)
+    if not warm_sse < ipca_sse:
+        module.load_state_dict(saved)
+        return ResidualStart(scale=0.0, draw=0, sse=ipca_sse)
+    return ResidualStart(scale=scale, draw=0, sse=warm_sse)
+
+
+def _start_months(module, batcher, train, valid, batch_months, with_z=False):
+    """The start's month arrays on the training and the scoring months."""
+    was_training = module.training
+    module.eval()
+    try:
+        fit_months = _month_arrays(module, batcher, train, batch_months, with_z)
+        score_months = (
+            _month_arrays(module, batcher, valid, batch_months, with_z)
+            if len(valid)
+            else fit_months
+        )
+    finally:
+        module.train(was_training)
+    return fit_months, score_months
+
+
+def _sse(months, ridge):
+    """Sum of squared residuals of the months' (loadings, returns)."""
+    return float(sum(e @ e for e in (_residual(b, r, ridge) for b, r in months)))
+
+
+class QuadraticBasis:
+    """Standardised products and squares of the current characteristics.
+
+    The second-order terms of a Taylor expansion of a loading in the
+    characteristics: what a loading with no linear part (an interaction, a
+    symmetric function such as :math:`|z|` or :math:`z^2`) has first.
+    Constant columns are left out; means and sds are those of the training
+    rows. Works on numpy arrays and torch tensors alike.
+    """
+
+    def __init__(self, left, right, mean, sd):
+        self.left, self.right, self.mean, self.sd = left, right, mean, sd
+
+    @classmethod
+    def fit(cls, z_months, gamma_weight):
+        z = np.concatenate(z_months).astype(np.float64)
+        cols = np.flatnonzero(z.std(axis=0) > 0)
+        n_max = int((np.sqrt(8 * MAX_TERMS + 1) - 1) / 2)  # m(m+1)/2 <= MAX
+        if len(cols) > n_max:  # the characteristics the start loads on most
+            norms = gamma_weight.detach().double().cpu().norm(dim=0).numpy()
+            cols = np.sort(cols[np.argsort(-norms[cols], kind="stable")[:n_max]])
+        left, right = np.triu_indices(len(cols))
+        left, right = cols[left], cols[right]
+        terms = z[:, left] * z[:, right]
+        mean, sd = terms.mean(axis=0), terms.std(axis=0)
+        keep = sd > 0
+        return cls(left[keep], right[keep], mean[keep], sd[keep])
+
+    def __call__(self, z):
+        """Terms of the rows of ``z`` (n, L) -> (n, n_terms)."""
+        if isinstance(z, torch.Tensor):
+            mean = torch.as_tensor(self.mean, dtype=z.dtype, device=z.device)
+            sd = torch.as_tensor(self.sd, dtype=z.dtype, device=z.device)
+            left = torch.as_tensor(self.left, device=z.device)
+            right = torch.as_tensor(self.right, device=z.device)
+            return (z[..., left] * z[..., right] - mean) / sd
+        return (z[..., self.left] * z[..., self.right] - self.mean) / self.sd
+
+    def loading(self, row):
+        """The loading ``basis(z) @ row`` as a function of torch characteristics."""
+        weights = torch.as_tensor(row)
+        return lambda z: self(z) @ weights.to(z.dtype).to(z.device)
+
+
+def warm_up_deviation(module, batcher, months, target, epochs, batch_months, lr=1e-3):
+    """Train all of g to output ``target(z)`` as the last factor's deviation.
+
+    Adam on every parameter but Gamma, the intercept map and the premia;
+    the loss is the squared error over the cells with characteristics,
+    relative to the target's second moment. Months are visited in shuffled
+    blocks of ``batch_months`` (torch's RNG).
+    """
+    skip = ("gamma", "premia")
+    params = [p for n, p in module.named_parameters() if not n.startswith(skip)]
+    optimizer = torch.optim.Adam(params, lr=lr)
+    device = module.factor_tokens.device
+    was_training = module.training
+    module.train()
+    try:
+        for _ in range(epochs):
+            order = np.asarray(months)[torch.randperm(len(months)).numpy()]
+            for start in range(0, len(order), batch_months):
+                batch = batcher.batch(np.sort(order[start : start + batch_months]))
+                batch = {k: v.to(device) for k, v in batch.items()}
+                out = module(batch["z"], batch["lags"])
+                present = (batch["lags"][..., -1] >= 0).to(out["beta"].dtype)
+                goal = target(batch["z"][batch["lags"][..., -1].clamp(min=0)])
+                err = (out["deviation"][..., -1] - goal) * present
+                loss = (err**2).sum() / ((goal * present) ** 2).sum().clamp(min=1e-12)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+    finally:
+        module.train(was_training)
