@@ -41,7 +41,12 @@ def start_configs(draws, inits):
     """name -> NeurIF parameters of the start."""
     configs = {}
     if "residual" in inits:
-        configs.update({f"residual x{n}": dict(n_deviation_starts=n) for n in draws})
+        configs.update(
+            {
+                f"residual x{n}": dict(deviation_init="residual", n_deviation_starts=n)
+                for n in draws
+            }
+        )
     if "quadratic" in inits:
         configs["quadratic"] = dict(deviation_init="quadratic")
     return configs

@@ -110,7 +110,7 @@ def start_deviation_on_residuals(
     return ResidualStart(scale=scale, draw=draw, sse=float(sse))
 
 
-def _best_row(fit_months, score_months, features, ridge):
+def _best_row(fit_months, score_months, features, ridge, new_factor=False):
     """IPCA's step on the residuals with features h: (valid SSE, scale, row).
 
     The direction is the leading right singular vector of the managed
@@ -118,11 +118,24 @@ def _best_row(fit_months, score_months, features, ridge):
     size, in ``SCALES`` x the sd of the last factor's loading, is the one
     with the lowest SSE on the scoring months. ``features(month)`` gives H_t
     (computed when needed, never stored for all months at once).
+
+    ``new_factor``: first remove from the portfolios (over months) what the
+    start's realised factors explain, so that the direction is one whose
+    factor is *not* among them. A loading missing from a factor the start
+    has (a nonlinear term on a factor with a linear core) already has a
+    first-order gradient and is learned by training; only a factor the
+    start lacks sits on the saddle (docs/neurif_tuning.md).
     """
-    portfolios = [
-        features(m).T @ _residual(m.beta, m.ret, ridge) / len(m.ret) for m in fit_months
-    ]
-    _, _, vt = np.linalg.svd(np.asarray(portfolios), full_matrices=False)
+    portfolios, factors = [], []
+    for m in fit_months:
+        e, f = _residual(m.beta, m.ret, ridge, with_factors=True)
+        portfolios.append(features(m).T @ e / len(m.ret))
+        factors.append(f)
+    portfolios = np.asarray(portfolios)
+    if new_factor:
+        F = np.column_stack([np.asarray(factors), np.ones(len(factors))])
+        portfolios = portfolios - F @ np.linalg.lstsq(F, portfolios, rcond=None)[0]
+    _, _, vt = np.linalg.svd(portfolios, full_matrices=False)
     w = vt[0]
     beta_sd = np.sqrt(np.mean(np.concatenate([m.beta[:, -1] for m in fit_months]) ** 2))
     u_sd = np.sqrt(np.mean(np.concatenate([features(m) @ w for m in fit_months]) ** 2))
@@ -147,11 +160,11 @@ def _hidden_features(hidden):
     return lambda month: hidden(month.v).double().cpu().numpy()
 
 
-def _residual(b, r, ridge):
+def _residual(b, r, ridge, with_factors=False):
     """r - b f with f the month's ridge regression of r on b (as the module)."""
     K = b.shape[1]
     f = np.linalg.solve(b.T @ b + ridge * np.eye(K), b.T @ r)
-    return r - b @ f
+    return (r - b @ f, f) if with_factors else r - b @ f
 
 
 @dataclass(frozen=True)
@@ -203,16 +216,27 @@ def _month_arrays(module, batcher, months, batch_months, with_z=False):
 #: At most this many second-order terms: with more characteristics, those of
 #: the characteristics with the largest rows of the start's Gamma.
 MAX_TERMS = 1024
+#: Passes over the training months of the warm-up of g (Adam, lr 1e-3). On
+#: the tuning seeds 2 epochs often did not carry the loading (the start was
+#: then refused on the validation months), 10 lost more on `mixed` than 5
+#: (docs/neurif_tuning.md, issue 19).
+WARMUP_EPOCHS = 5
+#: Parameters the warm-up leaves alone (name prefixes): the linear part and
+#: the premia.
+WARMUP_FROZEN = ("gamma", "premia")
 
 
-def start_deviation_quadratic(module, batcher, train, valid, batch_months=8, epochs=5):
+def start_deviation_quadratic(
+    module, batcher, train, valid, batch_months=8, epochs=None
+):
     """IPCA's step on the residuals in a second-order basis, then g warmed up.
 
     The direction is the leading right singular vector of the managed
     portfolios of the start's residuals on the standardised products and
-    squares of the current characteristics (:class:`QuadraticBasis`); its
-    size is chosen on the validation months as in
-    :func:`start_deviation_on_residuals`. g cannot hold that loading as it
+    squares of the current characteristics (:class:`QuadraticBasis`), after
+    removing from them (over months) what the start's realised factors
+    explain: the loading of a factor the start lacks; its size is chosen on
+    the validation months as in :func:`start_deviation_on_residuals`. g cannot hold that loading as it
     is (its features are its own), so all of g (encoder, attention and
     deviation; not Gamma nor the premia) is trained for ``epochs`` passes
     over the training months to output it as the last factor's deviation
@@ -233,11 +257,14 @@ def start_deviation_quadratic(module, batcher, train, valid, batch_months=8, epo
         return ResidualStart(scale=0.0, draw=0, sse=np.nan)
     ridge = float(module.ridge)
     basis = QuadraticBasis.fit([m.z for m in fit_months], module.gamma.weight)
-    _, scale, row = _best_row(fit_months, score_months, lambda m: basis(m.z), ridge)
+    _, scale, row = _best_row(
+        fit_months, score_months, lambda m: basis(m.z), ridge, new_factor=True
+    )
     ipca_sse = _sse([(m.beta, m.ret) for m in score_months], ridge)
     if scale == 0:
         return ResidualStart(scale=0.0, draw=0, sse=ipca_sse)
     saved = copy.deepcopy(module.state_dict())
+    epochs = WARMUP_EPOCHS if epochs is None else epochs
     warm_up_deviation(module, batcher, train, basis.loading(row), epochs, batch_months)
     with torch.no_grad():
         months = valid if len(valid) else train
@@ -322,7 +349,7 @@ def warm_up_deviation(module, batcher, months, target, epochs, batch_months, lr=
     relative to the target's second moment. Months are visited in shuffled
     blocks of ``batch_months`` (torch's RNG).
     """
-    skip = ("gamma", "premia")
+    skip = WARMUP_FROZEN
     params = [p for n, p in module.named_parameters() if not n.startswith(skip)]
     optimizer = torch.optim.Adam(params, lr=lr)
     device = module.factor_tokens.device
