@@ -714,3 +714,32 @@ def test_quadratic_start_keeps_ipca_when_no_scale_helps(monkeypatch, panel):
     assert start.scale == 0.0
     for name, value in module.state_dict().items():
         assert torch.equal(value, before[name]), name
+
+
+def test_quadratic_direction_is_a_factor_the_start_lacks():
+    """Removing the start's factors finds the loading of a new factor.
+
+    The residuals hold a large term along the start's own first factor and a
+    smaller one with a factor of its own: the plain residual SVD finds the
+    first, the quadratic start's (``new_factor``) the second.
+    """
+    from sklearn_neurif.neurif._residual_start import _Month, _residual_direction
+
+    rng = np.random.default_rng(0)
+    a, c = np.eye(4)[0], np.eye(4)[1]
+    months = []
+    for _ in range(80):
+        beta = rng.normal(size=(300, 2))
+        h = rng.normal(size=(300, 4))
+        f, g = rng.normal(size=2), rng.normal()
+        ret = beta @ f + 3 * (h @ a) * f[0] + (h @ c) * g
+        ret += 0.1 * rng.normal(size=300)
+        months.append(_Month(v=None, z=h, beta=beta, ret=ret))
+
+    def features(month):
+        return month.z
+
+    plain = _residual_direction(months, features, 1e-4)
+    new = _residual_direction(months, features, 1e-4, new_factor=True)
+    assert abs(plain @ a) > 0.9
+    assert abs(new @ c) > 0.9

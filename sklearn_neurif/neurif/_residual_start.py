@@ -126,17 +126,7 @@ def _best_row(fit_months, score_months, features, ridge, new_factor=False):
     first-order gradient and is learned by training; only a factor the
     start lacks sits on the saddle (docs/neurif_tuning.md).
     """
-    portfolios, factors = [], []
-    for m in fit_months:
-        e, f = _residual(m.beta, m.ret, ridge, with_factors=True)
-        portfolios.append(features(m).T @ e / len(m.ret))
-        factors.append(f)
-    portfolios = np.asarray(portfolios)
-    if new_factor:
-        F = np.column_stack([np.asarray(factors), np.ones(len(factors))])
-        portfolios = portfolios - F @ np.linalg.lstsq(F, portfolios, rcond=None)[0]
-    _, _, vt = np.linalg.svd(portfolios, full_matrices=False)
-    w = vt[0]
+    w = _residual_direction(fit_months, features, ridge, new_factor)
     beta_sd = np.sqrt(np.mean(np.concatenate([m.beta[:, -1] for m in fit_months]) ** 2))
     u_sd = np.sqrt(np.mean(np.concatenate([features(m) @ w for m in fit_months]) ** 2))
     scored = [(m.beta, m.ret, features(m) @ w) for m in score_months]
@@ -153,6 +143,24 @@ def _best_row(fit_months, score_months, features, ridge, new_factor=False):
             best = (sse, scale, c)
     sse, scale, c = best
     return sse, scale, c * w
+
+
+def _residual_direction(fit_months, features, ridge, new_factor=False):
+    """Leading right singular vector of the residuals' managed portfolios.
+
+    See :func:`_best_row` for ``new_factor``.
+    """
+    portfolios, factors = [], []
+    for m in fit_months:
+        e, f = _residual(m.beta, m.ret, ridge, with_factors=True)
+        portfolios.append(features(m).T @ e / len(m.ret))
+        factors.append(f)
+    portfolios = np.asarray(portfolios)
+    if new_factor:
+        F = np.column_stack([np.asarray(factors), np.ones(len(factors))])
+        portfolios = portfolios - F @ np.linalg.lstsq(F, portfolios, rcond=None)[0]
+    _, _, vt = np.linalg.svd(portfolios, full_matrices=False)
+    return vt[0]
 
 
 def _hidden_features(hidden):
