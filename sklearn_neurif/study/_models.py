@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import GridSearchCV
 
-from ..metrics import r2_predictive_scorer
+from ._sensitivity import K_RULES, KGridSearchCV, check_k_rule
 
 __all__ = [
     "MODEL_NAMES",
@@ -158,23 +158,55 @@ class StudyModel:
     validates: bool = True
 
 
-def builtin_model(spec, grid, params, seeds, seed) -> StudyModel:
-    """The :class:`StudyModel` of a built-in model with its grid and parameters."""
+def builtin_model(
+    spec, grid, params, seeds, seed, *, k_rule="total_r2", k_sensitivity=True
+) -> StudyModel:
+    """The :class:`StudyModel` of a built-in model with its grid and parameters.
+
+    ``k_rule`` and ``k_sensitivity`` go to :func:`build_estimator`.
+    """
     epochs = params.get("max_epochs", 1)
     fits = 1 if (not spec.always_search and len(grid) <= 1) else len(grid) + 1
+    if k_sensitivity and len(grid) > 1:
+        fits = 2 * len(grid)  # every K refitted on the whole window
 
     def cost(n_rows):
         per_fit = n_rows * spec.cost * (epochs if spec.is_net else 1)
         return fits * per_fit * (seeds if spec.seeded else 1) + 0.5
 
-    return StudyModel(
-        spec.name, build_estimator(spec.name, grid, params, seeds, seed), grid,
-        params, cost,
+    estimator = build_estimator(
+        spec.name, grid, params, seeds, seed, k_rule=k_rule,
+        k_sensitivity=k_sensitivity,
     )  # fmt: skip
+    return StudyModel(spec.name, estimator, grid, params, cost)
 
 
-def build_estimator(model, grid, params, seeds, seed):
-    """The estimator of one model: a search over K when the grid has several."""
+def build_estimator(
+    model, grid, params, seeds, seed, *, k_rule="total_r2", k_sensitivity=True
+):
+    """The estimator of one built-in model: a search over K when the grid has several.
+
+    Parameters
+    ----------
+    model : str
+        One of :data:`MODEL_NAMES`.
+    grid : tuple of int
+        Its numbers of factors (empty: no K).
+    params : dict
+        Its fit parameters.
+    seeds, seed : int
+        Seeds averaged per refit (a seeded model), and the ensemble's seed.
+    k_rule : {"total_r2", "predictive_r2"}, default="total_r2"
+        The search's scorer on the validation window (:data:`K_RULES`).
+    k_sensitivity : bool, default=True
+        With several K, a :class:`KGridSearchCV` (every K refitted on the
+        whole window, for the sensitivity line) instead of ``GridSearchCV``.
+
+    Returns
+    -------
+    estimator
+        Unfitted.
+    """
     from .. import SeedEnsembleRegressor
 
     spec = MODEL_SPECS[model]
@@ -186,7 +218,9 @@ def build_estimator(model, grid, params, seeds, seed):
         base = SeedEnsembleRegressor(base, n_estimators=seeds, random_state=seed)
         key = "estimator__n_factors"
     if spec.always_search or len(grid) > 1:
-        return GridSearchCV(base, {key: list(grid)}, scoring=r2_predictive_scorer)
+        search = KGridSearchCV if k_sensitivity and len(grid) > 1 else GridSearchCV
+        scorer = K_RULES[check_k_rule(k_rule)][0]
+        return search(base, {key: list(grid)}, scoring=scorer)
     return base.set_params(**{key: grid[0]})
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..panel import as_of_to_return_period
 from ._conclusion import conclusion, neurif_cap, without_factor_structure
+from ._sensitivity import k_rule_text
 from ._tables import WEIGHTING_LABELS
 
 __all__ = ["write_report"]
@@ -110,6 +111,7 @@ def _markdown(r, figures) -> str:
     lines += [f"- {n}" for n in d["notes"]]
     lines += ["", f"## Protocol{q}", "", _protocol(r), "", headline_markdown(r), ""]
     lines += [_headline_notes(r), "", "## Conclusion" + q, "", conclusion(r), ""]
+    lines += _k_sensitivity_section(r)
     lines += _accuracy_sections(r) + _portfolio_sections(r) + _factor_sections(r)
     lines += _kps_section(r)
     lines += [
@@ -134,9 +136,11 @@ def _protocol(r) -> str:
         f"{s['first_train']['first']}; the last {c['validation_periods']} months of "
         "each window are its validation window (first window: validation "
         f"{s['first_validation']['first']} to {s['first_validation']['last']}). "
-        "Inside each refit K is chosen by a GridSearchCV on the validation "
-        "window's predictive R² (one K: no search), the chosen K is refitted on the "
-        "whole window, and the nets stop early on that validation window. Grids: "
+        "Inside each refit K is chosen by a GridSearchCV on the **K rule**: the "
+        f"highest {k_rule_text(c['k_rule'])} on the validation window (one K: no "
+        "search; your own estimators' searches keep their scoring), the chosen K "
+        "is refitted on the whole window, and the nets stop early on that "
+        "validation window. Grids: "
         f"{grids}. Parameters: `{c['params']}`; NeurIF seeds per refit: "
         f"{c['neurif_seeds']}. {neurif_cap(r)} "
         f"Sorts: {c['n_portfolios']} quantile portfolios, "
@@ -264,6 +268,45 @@ def _factor_sections(r) -> list:
             "![attribution](figures/attribution_heatmap.png)",
             "",
         ]
+    return out
+
+
+def _k_sensitivity_section(r) -> list:
+    """The sensitivity line: every fixed K of each model that selects K, by the chosen."""
+    out = [f"## Sensitivity to K{r.label}", ""]
+    table = r.k_sensitivity
+    if table.empty:
+        why = (
+            "off in this run (`StudySettings.k_sensitivity`)"
+            if not r.config.get("k_sensitivity", True)
+            else "no model selects K in this run (one K per model)"
+        )
+        return out + [f"Not computed: {why}.", ""]
+    out += [
+        "The headline figures of each model that selects K, at every fixed K of "
+        "its grid over the same test months (each K fitted on every whole "
+        "training window, as the search's refit would have fitted it), next to "
+        "the K chosen per refit by the K rule (highest validation "
+        f"{k_rule_text(r.config['k_rule'])}). "
+        "R² in percent; `refits` = refits whose search chose that K.",
+        "",
+    ]
+    names = {"r2_total": "total R2", "r2_predictive": "predictive R2",
+             "ic_mean": "rank IC mean", "ic_nw_t": "rank IC NW t"}  # fmt: skip
+    for model in table.index.unique("model"):
+        rows = table.loc[model]
+        frame = rows[list(names)].rename(columns=names)
+        frame.index = [f"K = {k}" for k in rows.index]
+        ks = r.refits.loc[r.refits.model == model, "K"].astype(int)
+        frame.loc[f"chosen ({', '.join(map(str, ks))})"] = [
+            r.test[model][key] for key in names
+        ]
+        frame["refits"] = [*rows["n_refits_chosen"].astype(int), len(ks)]
+        frame = frame.rename_axis(model).astype(object)
+        for col in ("total R2", "predictive R2"):
+            frame[col] = [f"{100 * v:.3f}%" if np.isfinite(v) else "n/a"
+                          for v in frame[col].astype(float)]  # fmt: skip
+        out += [_table(frame), ""]
     return out
 
 

@@ -38,6 +38,7 @@ from ._models import (
 )
 from ._prepare import prepare_panel
 from ._result import StudyResult
+from ._sensitivity import check_k_rule, k_rule_text, k_sensitivity_table
 from ._settings import StudySettings, study_settings
 from ._tables import (
     alpha_table,
@@ -65,6 +66,7 @@ def run_study(
     *,
     models=None,
     estimators=None,
+    k_rule=None,
     neurif_seeds=None,
     factors=None,
     anomalies=None,
@@ -115,6 +117,13 @@ default="us-stocks"
         regressors get the predictive ones (predictive R², IC, sorts, costs,
         alphas, DM tests) and are marked as without factor structure where a
         table needs one. Names must differ from the built-in models'.
+    k_rule : {"total_r2", "predictive_r2"}, optional
+        How a built-in model with several K chooses it in each refit, on the
+        refit's validation window: the highest total R² (realised factors)
+        or the highest predictive R²; default: the settings' (``"total_r2"``,
+        see :class:`StudySettings`). ``estimators=`` searches keep their
+        own scoring. Every K's figures are reported next to the chosen ones
+        (:attr:`StudyResult.k_sensitivity`).
     neurif_seeds : int, optional
         NeurIF seeds averaged in each refit (a
         :class:`~sklearn_neurif.SeedEnsembleRegressor` when above 1);
@@ -178,7 +187,7 @@ default="us-stocks"
     earned (:func:`~sklearn_neurif.panel.as_of_to_return_period`) before any
     regression on factor files.
     """
-    settings = _resolved_settings(settings, quick, models, neurif_seeds)
+    settings = _resolved_settings(settings, quick, models, neurif_seeds, k_rule)
     check_threads(threads)
     request = _Request(
         data=data, settings=settings,
@@ -201,10 +210,18 @@ default="us-stocks"
         torch.set_num_threads(previous)
 
 
-def _resolved_settings(settings, quick, models, neurif_seeds) -> StudySettings:
+def _resolved_settings(settings, quick, models, neurif_seeds, k_rule) -> StudySettings:
     settings = settings or study_settings(quick)
     if models is not None:
         settings = replace(settings, models=check_models(models))
+    if k_rule is not None:
+        settings = replace(settings, k_rule=k_rule)
+    check_k_rule(settings.k_rule)
+    if not isinstance(settings.k_sensitivity, bool | np.bool_):
+        raise TypeError(
+            "settings.k_sensitivity must be True or False; got "
+            f"{settings.k_sensitivity!r}."
+        )
     if neurif_seeds is not None:
         if not isinstance(neurif_seeds, int | np.integer) or neurif_seeds < 1:
             raise ValueError(
@@ -278,7 +295,12 @@ def _run(request: _Request) -> StudyResult:
         kps_cost,
         lambda: ipca_tests(panel, runs, request.settings.kps_n_boot, request.seed),
     )
-    return replace(result, ipca_tests=tests, timings=bar.close())
+    timings = bar.close()
+    # Within the refits' times above: what the sensitivity line cost.
+    timings["of which K sensitivity fits"] = float(
+        sum(run.refits["k_refit_time"].sum() for run in runs.values())
+    )
+    return replace(result, ipca_tests=tests, timings=timings)
 
 
 def _study_models(request, n_features) -> list:
@@ -296,7 +318,15 @@ def _study_models(request, n_features) -> list:
             name, settings.params.get(name, {}), request.seed, request.device
         )
         out.append(
-            builtin_model(spec, grid, params, settings.neurif_seeds, request.seed)
+            builtin_model(
+                spec,
+                grid,
+                params,
+                settings.neurif_seeds,
+                request.seed,
+                k_rule=settings.k_rule,
+                k_sensitivity=settings.k_sensitivity,
+            )
         )
     return out + [user_model(n, est) for n, est in request.estimators.items()]
 
@@ -345,6 +375,7 @@ def _evaluate(request, panel, models, runs, external) -> StudyResult:
         attribution=attribution_tables(runs, panel),
         market=market_returns(factor_sets),
         timings={},
+        k_sensitivity=k_sensitivity_table(runs, panel),
         evaluations=evaluations,
         predictions=pd.DataFrame({m: run.predictions for m, run in runs.items()}),
     )
@@ -364,7 +395,10 @@ def _config(request, panel, models, runs) -> dict:
         "seed": r.seed,
         "device": r.device,
         "torch_threads": torch.get_num_threads(),
-        "selection": "predictive R2 on the validation window of each refit",
+        "k_rule": settings.k_rule,
+        "selection": f"highest {k_rule_text(settings.k_rule)} on the validation "
+        "window of each refit",
+        "k_sensitivity": settings.k_sensitivity,
         "refit_every": panel.schedule["refit_every"],
         "validation_periods": panel.schedule["validation_periods"],
         "window": "expanding",
