@@ -286,8 +286,8 @@ def _k_sensitivity_section(r) -> list:
         "The headline figures of each model that selects K, at every fixed K of "
         "its grid over the same test months (each K fitted on every whole "
         "training window, as the search's refit would have fitted it), next to "
-        "the K chosen per refit by the K rule (highest validation "
-        f"{k_rule_text(r.config['k_rule'])}). "
+        "the K chosen per refit by the K rule, the highest validation "
+        f"{k_rule_text(r.config['k_rule'])}. "
         "R² in percent; `refits` = refits whose search chose that K.",
         "",
     ]

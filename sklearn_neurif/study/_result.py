@@ -235,7 +235,9 @@ class StudyResult:
                 "ipca_tests": self.ipca_tests,
                 "k_sensitivity": {
                     model: frame.droplevel("model")
-                    for model, frame in self.k_sensitivity.groupby(level="model")
+                    for model, frame in self.k_sensitivity.groupby(
+                        level="model", sort=False
+                    )
                 },
                 "monthly": {**self.monthly, **differentials},
                 "timings": self.timings,
