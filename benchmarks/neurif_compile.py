@@ -96,8 +96,12 @@ def main() -> None:
     fused = _seconds(compiled, h, lags)
     diff = (attention(h, lags)[1] - compiled(h, lags)[1]).abs().max().item()
     print(f"hand kernel: {hand:.3f} s forward + backward")
-    print(f"compiled:    {fused:.3f} s forward + backward ({compile_s:.1f} s to compile)")
-    print(f"compiled / hand kernel: {fused / hand:.2f}; largest output difference {diff:.1e}")
+    print(
+        f"compiled:    {fused:.3f} s forward + backward ({compile_s:.1f} s to compile)"
+    )
+    print(
+        f"compiled / hand kernel: {fused / hand:.2f}; largest output difference {diff:.1e}"
+    )
     print(f"load average after: {os.getloadavg()}")
 
 
