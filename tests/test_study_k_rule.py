@@ -46,6 +46,8 @@ def test_k_rule_is_a_validated_setting():
         run_study("no-such-data", k_rule="predictive")  # before the data is read
     with pytest.raises(TypeError, match="k_sensitivity must be True or False"):
         run_study("no-such-data", settings=study_settings(k_sensitivity="yes"))
+    with pytest.raises(TypeError, match="k_sensitivity must be True or False"):
+        run_study("no-such-data", k_sensitivity=1)
 
 
 @pytest.mark.parametrize(
@@ -79,11 +81,14 @@ def test_cli_k_rule_option(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr("sklearn_neurif.study._study.run_study", record)
     args = ["run", "--quiet", "--data", "simulated", "--out", str(tmp_path / "o")]
-    for option, expected in (([], "total_r2"), (["--k-rule", "predictive_r2"],
-                                                 "predictive_r2")):  # fmt: skip
+    for option, rule, sensitivity in (
+        ([], "total_r2", True),
+        (["--k-rule", "predictive_r2"], "predictive_r2", True),
+        (["--no-k-sensitivity"], "total_r2", False),
+    ):
         with pytest.raises(Reached):
             main([*args, *option])
-        assert seen["k_rule"] == expected
+        assert (seen["k_rule"], seen["k_sensitivity"]) == (rule, sensitivity)
     with pytest.raises(SystemExit) as exc:
         main([*args, "--k-rule", "pred"])
     assert exc.value.code == 2
@@ -102,7 +107,10 @@ def test_sensitivity_one_row_per_k_and_chosen_row_is_the_headline(ipca_run):
     assert row["n_refits_chosen"] == 4
     for key in ("r2_total", "r2_predictive", "ic_mean", "ic_nw_t"):
         assert row[key] == head[key], key
-    assert ipca_run.timings["of which K sensitivity fits"] > 0
+    # Its cost: the extra fits, per refit and in the timings.
+    assert (refits.k_refit_time > 0).all()
+    total = ipca_run.timings["of which K sensitivity fits"]
+    assert total == pytest.approx(refits.k_refit_time.sum())
 
 
 def test_sensitivity_k_equals_a_fixed_k_walk_forward(ipca_run, panel):

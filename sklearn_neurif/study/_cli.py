@@ -183,6 +183,13 @@ def _add_model_options(run: argparse.ArgumentParser) -> None:
         "figures are reported next to the chosen ones (default: %(default)s)",
     )
     run.add_argument(
+        "--no-k-sensitivity",
+        dest="k_sensitivity",
+        action="store_false",
+        help="do not refit every K for the report's sensitivity line (it adds "
+        "about half of CA2's refit time)",
+    )
+    run.add_argument(
         "--neurif-seeds",
         type=int,
         default=1,
@@ -375,7 +382,8 @@ def _run(args) -> int:
     # The study's options are the run_study keywords of the same name
     # (--threads 0 means torch's default, threads=None); the data options
     # were used by _load.
-    study = ("models", "estimators", "k_rule", "neurif_seeds", "anomalies")
+    study = ("models", "estimators", "k_rule", "k_sensitivity", "neurif_seeds")
+    study += ("anomalies",)
     study += ("anomalies_format",)
     study += ("quick",)
     study += ("seed", "device", "quiet", "data_home", "download_if_missing", "factors")

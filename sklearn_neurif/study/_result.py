@@ -33,8 +33,9 @@ class StudyResult:
         One row per model and refit: training and test months, the K chosen
         on the validation window, the validation score of every K under the
         run's K rule (``validation_r2``: total or predictive R² as
-        ``config["k_rule"]`` says, a dict; None without a search), fit time,
-        the refit's test R².
+        ``config["k_rule"]`` says, a dict; None without a search), fit time
+        (``k_refit_time``: the part of it spent refitting every other K for
+        the sensitivity line; NaN without it), the refit's test R².
     test : dict
         Out-of-sample metrics per model on the common test months
         (``n_obs``: stock-months with a return; ``n_periods``: months).

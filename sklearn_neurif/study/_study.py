@@ -67,6 +67,7 @@ def run_study(
     models=None,
     estimators=None,
     k_rule=None,
+    k_sensitivity=None,
     neurif_seeds=None,
     factors=None,
     anomalies=None,
@@ -124,6 +125,9 @@ default="us-stocks"
         see :class:`StudySettings`). ``estimators=`` searches keep their
         own scoring. Every K's figures are reported next to the chosen ones
         (:attr:`StudyResult.k_sensitivity`).
+    k_sensitivity : bool, optional
+        Refit every K of a selecting model's grid for that sensitivity line
+        (about half of CA2's refit time more); default: the settings' (True).
     neurif_seeds : int, optional
         NeurIF seeds averaged in each refit (a
         :class:`~sklearn_neurif.SeedEnsembleRegressor` when above 1);
@@ -187,7 +191,10 @@ default="us-stocks"
     earned (:func:`~sklearn_neurif.panel.as_of_to_return_period`) before any
     regression on factor files.
     """
-    settings = _resolved_settings(settings, quick, models, neurif_seeds, k_rule)
+    settings = _resolved_settings(
+        settings, quick, models, neurif_seeds, {"k_rule": k_rule,
+                                                "k_sensitivity": k_sensitivity}
+    )  # fmt: skip
     check_threads(threads)
     request = _Request(
         data=data, settings=settings,
@@ -210,17 +217,20 @@ default="us-stocks"
         torch.set_num_threads(previous)
 
 
-def _resolved_settings(settings, quick, models, neurif_seeds, k_rule) -> StudySettings:
+def _resolved_settings(
+    settings, quick, models, neurif_seeds, k_choice
+) -> StudySettings:
+    """The settings with run_study's overrides (``k_choice``: the K options), checked."""
     settings = settings or study_settings(quick)
     if models is not None:
         settings = replace(settings, models=check_models(models))
-    if k_rule is not None:
-        settings = replace(settings, k_rule=k_rule)
+    settings = replace(
+        settings, **{key: v for key, v in k_choice.items() if v is not None}
+    )
     check_k_rule(settings.k_rule)
     if not isinstance(settings.k_sensitivity, bool | np.bool_):
         raise TypeError(
-            "settings.k_sensitivity must be True or False; got "
-            f"{settings.k_sensitivity!r}."
+            f"k_sensitivity must be True or False; got {settings.k_sensitivity!r}."
         )
     if neurif_seeds is not None:
         if not isinstance(neurif_seeds, int | np.integer) or neurif_seeds < 1:
