@@ -277,7 +277,7 @@ def _k_sensitivity_section(r) -> list:
     table = r.k_sensitivity
     if table.empty:
         why = (
-            "off in this run (`StudySettings.k_sensitivity`)"
+            "off in this run (`--no-k-sensitivity`, `StudySettings.k_sensitivity`)"
             if not r.config.get("k_sensitivity", True)
             else "no model selects K in this run (one K per model)"
         )
