@@ -75,9 +75,13 @@ UNITS = (
 )
 
 
-def headline_markdown(result) -> str:
-    """The headline table in Markdown (R², means and alphas in percent)."""
-    head = result.summary().T
+def headline_table(head: pd.DataFrame) -> str:
+    """The headline table (statistics as rows, models as columns) in Markdown.
+
+    R², RMSE, long-short means and alphas in percent, the report's unit.
+    ``head`` is ``StudyResult.summary().T``, or ``metrics.json``'s
+    ``headline`` read back (``benchmarks/regenerate_study_docs.py``).
+    """
     pct_rows = [
         r
         for r in head.index
@@ -86,10 +90,15 @@ def headline_markdown(result) -> str:
         or r.startswith("LS mean")
         or r == "RMSE"
     ]
+    return _table(_in_percent(head, pct_rows))
+
+
+def headline_markdown(result) -> str:
+    """The headline section in Markdown (its title, months and table)."""
     n = result.split["test"]["n_periods_with_return"]
     title = f"## Headline{result.label}\n\n{n} test months with returns, the same "
     title += "months for every model."
-    return f"{title}\n\n" + _table(_in_percent(head, pct_rows))
+    return f"{title}\n\n" + headline_table(result.summary().T)
 
 
 def write_report(result, out_dir) -> dict:
