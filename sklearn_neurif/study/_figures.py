@@ -142,6 +142,9 @@ def fig_cumulative(plt, r):
                      fontsize=9)  # fmt: skip
         ax.set_xlabel("month earned")
         ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+    if not weightings:
+        axes[0].set_axis_off()
+        axes[0].text(0.5, 0.5, "no long-short portfolio", ha="center")
     axes[0].set_ylabel("cumulative log return, %")
     _title(fig, r, "Cumulative gross return of the long-short portfolios sorted "
            "on predicted returns", _not_shown(_absent(r, r.long_short_returns),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -157,10 +158,25 @@ def _markdown(r, figures) -> str:
         "",
         _table(pd.Series(r.timings, name="seconds").round(1).astype(str).to_frame()),
         "",
+        _machine_line(),
+        "",
         "All numbers and every monthly series are in `metrics.json`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _machine_line() -> str:
+    """Cores and load when the report is written: a run time means little without them."""
+    cores = os.cpu_count()
+    try:
+        loads = "/".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:  # not available on every platform
+        loads = "n/a"
+    return (
+        f"Machine: {cores} CPU cores; load average {loads} (1, 5 and 15 minutes) "
+        "when the report was written. Times on a loaded machine are longer."
+    )
 
 
 def _protocol(r) -> str:
