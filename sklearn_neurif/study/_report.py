@@ -171,7 +171,7 @@ def _machine_line() -> str:
     cores = os.cpu_count()
     try:
         loads = "/".join(f"{v:.1f}" for v in os.getloadavg())
-    except OSError:  # not available on every platform
+    except (AttributeError, OSError):  # not on every platform (e.g. Windows)
         loads = "n/a"
     return (
         f"Machine: {cores} CPU cores; load average {loads} (1, 5 and 15 minutes) "
