@@ -303,7 +303,9 @@ def all_blocks(runs) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-home", default=None)
-    parser.add_argument("--out", default="neurif_runs/docs", help="where the runs are kept")
+    parser.add_argument(
+        "--out", default="neurif_runs/docs", help="where the runs are kept"
+    )
     parser.add_argument("--from-runs", default=None, metavar="DIR",
                         help="reuse the runs in DIR (an earlier --out), run nothing")  # fmt: skip
     parser.add_argument("--dry-run", action="store_true",
