@@ -55,9 +55,12 @@ README_ROWS = (
     "rank IC NW t", "LS Sharpe VW", "LS Sharpe VW net 25 bp",
     "FF5 alpha VW (monthly)", "FF5 alpha VW t",
 )  # fmt: skip
+#: A marker counts only alone on its line (the docs may quote one in text).
+BLOCK_NAMES = re.compile(r"(?m)^<!-- study:([\w-]+) -->$")
 BLOCK = re.compile(
-    r"(?P<open><!-- study:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(?P<close><!-- /study:(?P=name) -->)",
-    re.S,
+    r"(?P<open>^<!-- study:(?P<name>[\w-]+) -->\n)(?P<body>.*?)"
+    r"(?P<close>^<!-- /study:(?P=name) -->$)",
+    re.S | re.M,
 )
 
 
@@ -84,8 +87,8 @@ def replace_blocks(text: str, blocks: dict) -> tuple:
         If a block's opening marker has no closing marker, or a name is used
         twice in the file.
     """
-    opened = re.findall(r"<!-- study:([\w-]+) -->", text)
-    closed = re.findall(r"<!-- /study:([\w-]+) -->", text)
+    opened = BLOCK_NAMES.findall(text)
+    closed = re.findall(r"(?m)^<!-- /study:([\w-]+) -->$", text)
     if sorted(opened) != sorted(closed):
         raise ValueError(f"Unbalanced study markers: opened {opened}, closed {closed}.")
     if len(set(opened)) != len(opened):
@@ -331,9 +334,6 @@ def main(argv=None):
               + (f"; no run for {kept}: left as they are" if kept else ""))  # fmt: skip
         if not args.dry_run:
             path.write_text(text)
-
-
-BLOCK_NAMES = re.compile(r"<!-- study:([\w-]+) -->")
 
 
 if __name__ == "__main__":

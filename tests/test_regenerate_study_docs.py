@@ -20,7 +20,7 @@ def regen():
 
 PAGE = """# Title
 
-Reading before: kept.
+Reading before: kept; quoting `<!-- study:us-run -->` in text is no marker.
 
 <!-- study:us-headline -->
 | old | table |
@@ -116,7 +116,7 @@ def test_rewrites_a_file_from_a_fake_run(regen, runs, capsys):
     folder, page = runs
     regen.main(["--from-runs", str(folder), "--files", str(page)])
     text = page.read_text()
-    assert "Reading before: kept." in text and "Reading between: kept." in text
+    assert "Reading before: kept;" in text and "Reading between: kept." in text
     # The headline in the report's units: R² in percent, p-values plain.
     assert "| total R2 | 12.345% | 13.010% |" in text
     assert "| DM p vs IPCA | n/a | 0.0421 |" in text
