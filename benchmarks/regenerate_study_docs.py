@@ -105,8 +105,8 @@ def replace_blocks(text: str, blocks: dict) -> tuple:
     return BLOCK.sub(swap, text), replaced
 
 
-def _run_timed(command, log) -> dict:
-    """Run ``command``, sampling the 1-minute load average every 10 s."""
+def _run_timed(command, log, shown) -> dict:
+    """Run ``command`` (shown in the docs as ``shown``), sampling the load every 10 s."""
     loads, start = [os.getloadavg()[0]], time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -116,7 +116,7 @@ def _run_timed(command, log) -> dict:
     if proc.returncode:
         raise SystemExit(f"{' '.join(command)} failed; see {log}")
     return {
-        "command": " ".join(command),
+        "command": shown,
         "wall_seconds": time.perf_counter() - start,
         "load_min": min(loads),
         "load_max": max(loads),
@@ -132,20 +132,25 @@ def _run_timed(command, log) -> dict:
 def run_everything(out: Path, data_home) -> None:
     """The two studies and the two K-rule comparisons, into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    home = ["--data-home", str(data_home)] if data_home else []
+    # The runs start from the repository root: the data home made absolute;
+    # the docs show it as given.
+    home = ["--data-home", str(Path(data_home).resolve())] if data_home else []
+    shown = ["--data-home", str(data_home)] if data_home else []
     machine = {}
     for folder, data in DATASETS.items():
-        study = [sys.executable, "-m", "sklearn_neurif", "run", "--data", data, *home]
+        flag = [] if data == "us-stocks" else ["--data", data]
+        study = [sys.executable, "-m", "sklearn_neurif", "run", *flag, *home]
         machine[folder] = _run_timed(
-            [*study, "--out", str(out / folder), "--quiet"], out / f"{folder}.log"
-        )
-        machine[folder]["command"] = " ".join(
-            ["python -m sklearn_neurif run", *(["--data", data] if data != "us-stocks" else []), *home]
+            [*study, "--out", str(out / folder), "--quiet"], out / f"{folder}.log",
+            " ".join(["python -m sklearn_neurif run", *flag, *shown]),
         )  # fmt: skip
-        rules = [sys.executable, "benchmarks/k_rules.py", "--data", data, *home]
-        machine[f"k_rules_{folder}"] = _run_timed(rules, out / f"k_rules_{folder}.md")
-        machine[f"k_rules_{folder}"]["command"] = " ".join(["python", *rules[1:]])
-    (out / "machine.json").write_text(json.dumps(machine, indent=1))
+        rules = ["benchmarks/k_rules.py", "--data", data]
+        machine[f"k_rules_{folder}"] = _run_timed(
+            [sys.executable, *rules, *home], out / f"k_rules_{folder}.md",
+            " ".join(["python", *rules, *shown]),
+        )  # fmt: skip
+        # Written after each run: a failure keeps the runs before it.
+        (out / "machine.json").write_text(json.dumps(machine, indent=1))
 
 
 def load_runs(folder: Path) -> dict:
@@ -316,7 +321,7 @@ def main(argv=None):
     parser.add_argument("--files", nargs="*", default=[str(p) for p in DOCS],
                         help="Markdown files to rewrite (default: README.md, docs/study.md)")  # fmt: skip
     args = parser.parse_args(argv)
-    folder = Path(args.from_runs or args.out)
+    folder = Path(args.from_runs or args.out).resolve()
     if not args.from_runs:
         run_everything(folder, args.data_home)
     blocks = all_blocks(load_runs(folder))

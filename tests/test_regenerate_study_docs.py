@@ -161,3 +161,30 @@ def test_the_docs_markers_are_balanced_and_filled_by_the_script(regen):
                 for b in ("readme-headline", "headline", "run", "dm", "r2-intervals",
                           "k-per-refit")} | {f"k-rules-{d}" for d in regen.DATASETS}  # fmt: skip
     assert names and names <= fillable
+
+
+def test_runs_both_studies_and_both_k_rule_scripts(regen, tmp_path, monkeypatch):
+    """The commands run (the runs themselves are replaced by a recorder)."""
+    calls = []
+
+    def record(command, log, shown):
+        calls.append((command, Path(log).name, shown))
+        return {"command": shown}
+
+    monkeypatch.setattr(regen, "_run_timed", record)
+    monkeypatch.chdir(tmp_path)
+    regen.run_everything(tmp_path / "out", "data")
+    home = str(tmp_path / "data")  # made absolute: the runs start at the root
+    shown = [c[2] for c in calls]
+    assert shown == [
+        "python -m sklearn_neurif run --data-home data",
+        "python benchmarks/k_rules.py --data us-stocks --data-home data",
+        "python -m sklearn_neurif run --data french --data-home data",
+        "python benchmarks/k_rules.py --data french --data-home data",
+    ]
+    for command, _, _ in calls:
+        assert command[command.index("--data-home") + 1] == home
+    study = calls[2][0]
+    assert study[study.index("--out") + 1] == str(tmp_path / "out" / "french")
+    machine = json.loads((tmp_path / "out" / "machine.json").read_text())
+    assert set(machine) == {"us", "k_rules_us", "french", "k_rules_french"}
