@@ -25,6 +25,7 @@ Only the data are loaded (no model is fitted): a few seconds.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -61,9 +62,23 @@ def unit_costs(metrics, model, windows):
     seeds = c.get("neurif_seeds", 1)
     out = []
     for unit in ((1.0, 0.0), (0.0, 1.0)):
-        m = builtin_model(replace(spec, cost=unit), grid, params, seeds, 0)
+        m = builtin_model(
+            replace(spec, cost=unit), grid, params, seeds, 0, **as_the_run_did(c)
+        )
         out.append(sum(m.cost(*w) - m.cost(0, 0) for w in windows))
     return np.array(out), len(windows) * m.cost(0, 0)
+
+
+def as_the_run_did(config) -> dict:
+    """``builtin_model``'s keywords that change its count of fits, as in the run.
+
+    A study that refits every K for its sensitivity line (``k_sensitivity``)
+    fits 2G times per refit instead of G + 1; a run without that key in its
+    config predates it (G + 1).
+    """
+    if "k_sensitivity" in inspect.signature(builtin_model).parameters:
+        return {"k_sensitivity": bool(config.get("k_sensitivity", False))}
+    return {}
 
 
 def main(argv=None):

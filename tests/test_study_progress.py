@@ -1,5 +1,8 @@
 """The study's progress bar is weighted by each refit's measured cost."""
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
@@ -13,6 +16,14 @@ from sklearn_neurif.study._models import (
 )
 from sklearn_neurif.study._prepare import prepare_panel
 from sklearn_neurif.study._walk import TimedBar, walk_forward_model
+
+_spec = importlib.util.spec_from_file_location(
+    "progress_costs",
+    Path(__file__).resolve().parents[1] / "benchmarks" / "progress_costs.py",
+)
+_progress_costs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_progress_costs)
+as_the_run_did = _progress_costs.as_the_run_did
 
 # Refit windows (training rows, months) of the two full runs the constants
 # were fitted to, and each model's measured refit seconds there (the sum of
@@ -33,9 +44,12 @@ MEASURED = {
 
 
 def _default_model(name):
+    """A model of the default study, fitting as often per refit as the measured
+    runs did (G + 1 times: they predate any refit of every K)."""
     settings = study_settings()
     params = model_params(name, settings.params[name], 0, "cpu")
-    return builtin_model(MODEL_SPECS[name], settings.grids[name], params, 1, 0)
+    spec, grid = MODEL_SPECS[name], settings.grids[name]
+    return builtin_model(spec, grid, params, 1, 0, **as_the_run_did({}))
 
 
 @pytest.mark.parametrize(
