@@ -289,15 +289,16 @@ def _run(request: _Request) -> StudyResult:
         valid_end=request.valid_end,
     )  # fmt: skip
     models = _study_models(request, panel.features.shape[1])
-    # KPS tests: (L + 1) tests of kps_n_boot warm-started refits on the last
-    # window, each about 0.06-0.12 ms per month of it (docs/study.md).
-    months = panel.n_train_rows[-1] / max(panel.n_assets, 1.0)
-    kps_cost = 1e-4 * months * request.settings.kps_n_boot * panel.features.shape[1]
-    bar.plan(sum(m.cost(n) for m in models for n in panel.n_train_rows) + 20 + kps_cost)
+    kps_cost = _kps_cost(panel, request.settings.kps_n_boot)
+    bar.plan(
+        sum(m.cost(*w) for m in models for w in panel.refit_windows)
+        + EVALUATION_SECONDS
+        + kps_cost
+    )
     runs = {m.name: walk_forward_model(m, panel, bar) for m in models}
     result = bar.step(
         "evaluation and report tables",
-        20.0,
+        EVALUATION_SECONDS,
         lambda: _evaluate(request, panel, models, runs, external),
     )
     tests = bar.step(
@@ -311,6 +312,22 @@ def _run(request: _Request) -> StudyResult:
         sum(run.refits["k_refit_time"].sum() for run in runs.values())
     )
     return replace(result, ipca_tests=tests, timings=timings)
+
+
+#: Expected seconds of the evaluation and report tables (3 s on both full
+#: runs, US and long Ken French panels; a margin for larger panels).
+EVALUATION_SECONDS = 5.0
+
+
+def _kps_cost(panel, n_boot) -> float:
+    """Expected seconds of the KPS bootstrap tests (the progress bar's weight).
+
+    (L + 1) tests of ``n_boot`` warm-started refits on the last window, each
+    draw about 0.05 ms (long Ken French panel: 87 s for 726 months, 8
+    columns, 300 draws) to 0.09 ms (US panel: 25 s for 108 months, 9
+    columns) per month of the window and column: 7e-5 s between the two.
+    """
+    return 7e-5 * panel.n_train_months[-1] * n_boot * panel.features.shape[1]
 
 
 def _study_models(request, n_features) -> list:

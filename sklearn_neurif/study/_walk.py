@@ -97,7 +97,16 @@ class _FrozenFactorModel(_Frozen):
 
 
 class TimedBar:
-    """A tqdm bar whose steps are weighted by their expected seconds."""
+    """A tqdm bar whose steps are weighted by their expected seconds.
+
+    Attributes
+    ----------
+    times : dict
+        Measured wall seconds of every step (and ``"total"`` once closed).
+    fraction : float
+        Share of the planned expected seconds done (also with ``quiet``,
+        where tqdm itself counts nothing).
+    """
 
     def __init__(self, quiet):
         self.bar = tqdm(
@@ -110,8 +119,15 @@ class TimedBar:
         self.times = {}
         self._start = time.perf_counter()
         self._step = None
+        self._done = 0.0
+
+    @property
+    def fraction(self) -> float:
+        """Share of the planned expected seconds done so far."""
+        return self._done / self.bar.total
 
     def plan(self, expected_seconds: float):
+        """Set the total: the expected seconds of every step of the run."""
         self.bar.total = max(float(expected_seconds), 1.0)
         self.bar.refresh()
 
@@ -124,6 +140,7 @@ class TimedBar:
         """The step begun last ends: record its wall time, advance by ``expected``."""
         name, t0 = self._step
         self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - t0
+        self._done += expected
         self.bar.update(expected)
 
     def step(self, name, expected, fn):
@@ -146,7 +163,7 @@ def walk_forward_model(model, panel, bar) -> ModelRun:
     finished refit is one progress step (named ``"<model> refit i/n"``).
     """
     n = len(panel.refit_periods)
-    expected = [model.cost(rows) for rows in panel.n_train_rows]
+    expected = [model.cost(*window) for window in panel.refit_windows]
     by_k, last, k_blocks, k_times = [], [], [], []
 
     def on_refit(refit):
