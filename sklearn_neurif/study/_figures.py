@@ -209,8 +209,13 @@ def fig_rank_ic(plt, r):
 
 
 def fig_validation_by_k(plt, r):
-    """Validation predictive R² by K of every refit, the chosen K circled."""
+    """The K rule's validation R² by K of every refit, the chosen K circled."""
     import matplotlib as mpl
+
+    from ._sensitivity import k_rule_text
+
+    # The search scores by the study's K rule (total or predictive R²).
+    metric = k_rule_text(r.config.get("k_rule", "total_r2"))
 
     searched = [
         m for m in r.models
@@ -231,7 +236,7 @@ def fig_validation_by_k(plt, r):
         _zero_line(ax)
         ax.set_xticks(ks)
         ax.set_xlabel("number of factors K")
-        ax.set_ylabel("validation predictive R², %")
+        ax.set_ylabel(f"validation {metric}, %")
         ax.set_title(model, fontsize=9)
     if searched:
         bar = fig.colorbar(mpl.cm.ScalarMappable(norm, cmap), ax=axes, shrink=0.9)
@@ -242,7 +247,7 @@ def fig_validation_by_k(plt, r):
         axes[0].set_axis_off()
         axes[0].text(0.5, 0.5, "no model searched over K", ha="center")
     unsearched = [m for m in r.models if m not in searched]
-    _title(fig, r, "Validation predictive R² by K in each refit",
+    _title(fig, r, f"Validation {metric} by K in each refit",
            _not_shown(unsearched, "no search over K"))  # fmt: skip
     return fig
 
