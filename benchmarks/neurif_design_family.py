@@ -15,6 +15,10 @@ on the first ``--train`` months and tested on the rest:
   validation_criterion="loss"``), only when named in ``--models``;
 * ``NeurIF``: ``NeurIFRegressor(n_factors=3)`` with its defaults (``--set
   name=value`` overrides a parameter, e.g. to compare candidate defaults);
+* ``NeurIF candidate``: ``NeurIF`` with the ``--candidate name=value``
+  overrides on top of ``--set``, only when named in ``--models``: a
+  candidate default measured against the defaults in the same run (same
+  panels, seeds and machine load, so the fit-time ratio holds);
 * ``NeurIF months``: ``NeurIF`` trained on batches of shuffled single
   months, the order before issue 18 (``NeurIF`` trains on shuffled blocks
   of consecutive months), to measure the effect of the batch order;
@@ -92,7 +96,7 @@ class ExpandedIPCA(IPCARegressor):
 
 #: Row order of the tables.
 MODEL_ORDER = ["IPCA", "IPCA pairwise", "CA2", "NeurIF former", "NeurIF"]
-MODEL_ORDER += ["NeurIF months", "NeurIF CV", "NeurIF ensemble"]
+MODEL_ORDER += ["NeurIF candidate", "NeurIF months", "NeurIF CV", "NeurIF ensemble"]
 DESIGN_RANK = {name: i for i, name in enumerate(DESIGNS)}
 
 
@@ -102,9 +106,10 @@ class ShuffledMonthsNeurIF(NeurIFRegressor):
     _train_loader = torch.utils.data.DataLoader
 
 
-def model_factories(neurif_params, ca_params, train):
+def model_factories(neurif_params, ca_params, train, candidate_params=None):
     """name -> factory(seed)."""
     neurif = dict(n_factors=K, **train, **neurif_params)
+    candidate = {**neurif, **(candidate_params or {})}
     ca = dict(n_factors=K, n_hidden_layers=2, **train, **ca_params)
     return {
         "IPCA": lambda seed: IPCARegressor(n_factors=K),
@@ -114,6 +119,9 @@ def model_factories(neurif_params, ca_params, train):
             random_state=seed, **{**neurif, **FORMER}
         ),
         "NeurIF": lambda seed: NeurIFRegressor(random_state=seed, **neurif),
+        "NeurIF candidate": lambda seed: NeurIFRegressor(
+            random_state=seed, **candidate
+        ),
         "NeurIF months": lambda seed: ShuffledMonthsNeurIF(random_state=seed, **neurif),
         "NeurIF CV": lambda seed: NeurIFRegressorCV(
             NeurIFRegressor(random_state=seed, **neurif)
@@ -145,6 +153,7 @@ def evaluate(model, data, train):
         "fit_s": fit_s,
         "best_epoch": getattr(model, "best_epoch_", None),
         "epochs": getattr(model, "n_iter_", None),
+        "start_scale": getattr(model, "deviation_start_scale_", None),
     }
 
 
@@ -161,7 +170,9 @@ def run_design(design, seed, models, sizes):
         rows.append({"design": design, "seed": seed, "model": name, **row})
         print(
             f"  {design:<18} seed {seed} {name:<16} total {100 * row['total']:7.3f}%"
-            f"  pred {100 * row['pred']:7.3f}%  fit {row['fit_s']:6.1f} s",
+            f"  pred {100 * row['pred']:7.3f}%  fit {row['fit_s']:6.1f} s"
+            f"  epochs {row['best_epoch']}/{row['epochs']}"
+            f"  start {row['start_scale']}",
             flush=True,
         )
     return rows
@@ -248,6 +259,12 @@ def main(argv=None):
     parser.add_argument("--train", type=int, default=160, help="training months")
     parser.add_argument("--set", nargs="*", default=[], help="NeurIF name=value")
     parser.add_argument("--ca-set", nargs="*", default=[], help="CA2 name=value")
+    parser.add_argument(
+        "--candidate",
+        nargs="*",
+        default=[],
+        help="name=value of the 'NeurIF candidate' model (on top of --set)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--tag", default="", help="suffix of the output files")
@@ -276,11 +293,14 @@ def main(argv=None):
     if args.quick:
         sizes = dict(n_entities=150, n_periods=60, n_characteristics=6, n_train=45)
         train = dict(max_epochs=3)
-    models = model_factories(parse_set(args.set), parse_set(args.ca_set), train)
+    models = model_factories(
+        parse_set(args.set), parse_set(args.ca_set), train, parse_set(args.candidate)
+    )
     if args.models:
         models = {k: v for k, v in models.items() if k in args.models}
     else:
         models.pop("NeurIF former")
+        models.pop("NeurIF candidate")
     rows = []
     for seed in args.seeds:
         for design in args.designs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import pickle
 
@@ -283,6 +284,75 @@ def test_residual_start_of_the_deviation(panel):
     assert zero.fit(X, y).deviation_start_scale_ is None
 
 
+def _start_module_and_batcher(panel, seed=0):
+    from sklearn_neurif.neurif._module import NeurIFModule
+    from sklearn_neurif.nn._batching import PanelBatcher
+    from sklearn_neurif.panel import PanelLayout, panel_index
+
+    X, y = panel
+    torch.manual_seed(seed)
+    module = NeurIFModule(X.shape[1], 2, window=3, hidden_size=8, n_heads=2)
+    batcher = PanelBatcher(
+        X.to_numpy(np.float32), PanelLayout(panel_index(X)), 3, y.to_numpy()
+    )
+    return module, batcher, batcher.periods_with_returns()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_several_residual_starts_keep_the_best_draw(panel, seed):
+    """A fresh draw of g's hidden layer is kept when its start fits better.
+
+    With these seeds a fresh draw's start fits the validation months better
+    than the module's own (measured; with seeds 0 and 3 no start beat
+    IPCA's and the module was left unchanged).
+    """
+    from sklearn_neurif.neurif._residual_start import start_deviation_on_residuals
+
+    module, batcher, months = _start_module_and_batcher(panel, seed)
+    first = copy.deepcopy(module)
+    one = start_deviation_on_residuals(first, batcher, months[:20], months[20:])
+    torch.manual_seed(seed)
+    many = start_deviation_on_residuals(
+        module, batcher, months[:20], months[20:], n_draws=6
+    )
+    assert one.draw == 0 and 0 < many.draw < 6
+    assert many.sse < one.sse
+    # The hidden layer is the module's own unless a fresh draw won; the
+    # output layer's last row is set only when a scale > 0 won.
+    same_hidden = torch.equal(first.deviation[0].weight, module.deviation[0].weight)
+    assert same_hidden == (many.draw == 0)
+    assert bool(module.deviation[-1].weight[-1].any()) == (many.scale > 0)
+    # The start kept is the one scored: recompute its validation SSE.
+    assert many.sse == pytest.approx(
+        _validation_sse(module, batcher, months[20:]), rel=1e-4
+    )
+
+
+def _validation_sse(module, batcher, months):
+    """SSE of each month's returns on the module's loadings (ridge regression)."""
+    sse = 0.0
+    with torch.no_grad():
+        module.eval()
+        for m in months:
+            batch = batcher.batch(np.array([m]))
+            out = module(batch["z"], batch["lags"])
+            keep = batch["ret_mask"][0].numpy()
+            b = out["beta"][0].double().numpy()[keep]
+            r = batch["ret"][0].double().numpy()[keep]
+            f = np.linalg.solve(b.T @ b + module.ridge * np.eye(b.shape[1]), b.T @ r)
+            sse += float(((r - b @ f) ** 2).sum())
+    return sse
+
+
+def test_n_deviation_starts_reaches_the_fit(panel):
+    X, y = panel
+    params = {**FAST, "max_epochs": 1, "n_deviation_starts": 4}
+    est = NeurIFRegressor(**params).fit(X, y)
+    assert est.deviation_start_scale_ in (0.0, 0.1, 0.3, 1.0)
+    with pytest.raises(ValueError, match="n_deviation_starts"):
+        NeurIFRegressor(**{**params, "n_deviation_starts": 0}).fit(X, y)
+
+
 @pytest.mark.parametrize("value", [0.0, 0.3, "residual"])
 def test_deviation_init_sets_the_output_layer(panel, value):
     from sklearn_neurif.neurif._estimator import _init_deviation
@@ -300,11 +370,11 @@ def test_deviation_init_sets_the_output_layer(panel, value):
             X.to_numpy(np.float32), PanelLayout(panel_index(X)), 3, y.to_numpy()
         )
         months = batcher.periods_with_returns()
-        scale = start_deviation_on_residuals(module, batcher, months[:20], months[20:])
+        start = start_deviation_on_residuals(module, batcher, months[:20], months[20:])
         weight = module.deviation[-1].weight.detach()
         # Only the last factor's row moves, and only when a scale > 0 won.
         assert not weight[:-1].any()
-        assert bool(weight[-1].any()) == (scale > 0)
+        assert bool(weight[-1].any()) == (start.scale > 0)
     elif value:
         _init_deviation(module, value)
         assert 0 < module.deviation[-1].weight.std() < value
@@ -574,3 +644,102 @@ def test_ipca_start_is_ipca_fitted_on_the_training_months(monkeypatch):
     np.testing.assert_allclose(
         starts["premia"], ipca.factors_.mean(), rtol=1e-4, atol=1e-6
     )
+
+
+# ---------------------------------------------------------- quadratic start
+def test_quadratic_basis_terms():
+    from sklearn_neurif.neurif._residual_start import QuadraticBasis
+
+    rng = np.random.default_rng(0)
+    z = np.column_stack([rng.uniform(-0.5, 0.5, (200, 4)), np.ones(200)])
+    basis = QuadraticBasis.fit([z[:100], z[100:]], torch.zeros(2, 5))
+    terms = basis(z)
+    # Products and squares of the 4 non-constant columns, standardised.
+    assert terms.shape == (200, 10)
+    assert 4 not in basis.left and 4 not in basis.right
+    np.testing.assert_allclose(terms.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(terms.std(axis=0), 1)
+    np.testing.assert_allclose(
+        terms[:, 1], (z[:, 0] * z[:, 1] - basis.mean[1]) / basis.sd[1]
+    )
+    as_torch = basis(torch.as_tensor(z, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(as_torch, terms)
+
+
+def test_quadratic_basis_keeps_the_characteristics_gamma_loads_on(monkeypatch):
+    from sklearn_neurif.neurif import _residual_start
+
+    monkeypatch.setattr(_residual_start, "MAX_TERMS", 3)  # 2 characteristics
+    z = np.random.default_rng(0).uniform(-0.5, 0.5, (50, 4))
+    gamma = torch.tensor([[0.1, 2.0, 0.0, 1.0], [0.0, 0.0, 0.1, 0.0]])
+    basis = _residual_start.QuadraticBasis.fit([z], gamma)
+    assert set(basis.left) | set(basis.right) == {1, 3}
+
+
+def _pure_interaction_start():
+    from sklearn_neurif.datasets import make_design_family_panel
+
+    data = make_design_family_panel(
+        "pure_interaction",
+        n_entities=150,
+        n_periods=50,
+        n_characteristics=6,
+        random_state=1,
+    )
+    params = dict(n_factors=3, max_epochs=1, lr=1e-12, random_state=0)
+    est = NeurIFRegressor(deviation_init="quadratic", **params).fit(data.X, data.y)
+    linear = data.X.to_numpy() @ est.gamma_.to_numpy()
+    deviation = est.transform(data.X).to_numpy()[:, :3] - linear
+    return est, deviation, data.nonlinear_loadings.to_numpy()
+
+
+def test_quadratic_start_carries_the_missing_loading():
+    """The warmed-up g holds the interaction IPCA's start lacks (lr ~ 0: the start)."""
+    est, deviation, true = _pure_interaction_start()
+    assert est.deviation_start_scale_ > 0
+    assert abs(np.corrcoef(deviation[:, 2], true[:, 2])[0, 1]) > 0.5
+    # the other factors' deviations stay at zero
+    assert np.abs(deviation[:, :2]).max() < 1e-4
+
+
+def test_quadratic_start_keeps_ipca_when_no_scale_helps(monkeypatch, panel):
+    from sklearn_neurif.neurif import _residual_start
+
+    module, batcher, months = _start_module_and_batcher(panel)
+    before = copy.deepcopy(module.state_dict())
+    monkeypatch.setattr(_residual_start, "SCALES", (0.0,))
+    start = _residual_start.start_deviation_quadratic(
+        module, batcher, months[:20], months[20:]
+    )
+    assert start.scale == 0.0
+    for name, value in module.state_dict().items():
+        assert torch.equal(value, before[name]), name
+
+
+def test_quadratic_direction_is_a_factor_the_start_lacks():
+    """Removing the start's factors finds the loading of a new factor.
+
+    The residuals hold a large term along the start's own first factor and a
+    smaller one with a factor of its own: the plain residual SVD finds the
+    first, the quadratic start's (``new_factor``) the second.
+    """
+    from sklearn_neurif.neurif._residual_start import _Month, _residual_direction
+
+    rng = np.random.default_rng(0)
+    a, c = np.eye(4)[0], np.eye(4)[1]
+    months = []
+    for _ in range(80):
+        beta = rng.normal(size=(300, 2))
+        h = rng.normal(size=(300, 4))
+        f, g = rng.normal(size=2), rng.normal()
+        ret = beta @ f + 3 * (h @ a) * f[0] + (h @ c) * g
+        ret += 0.1 * rng.normal(size=300)
+        months.append(_Month(v=None, z=h, beta=beta, ret=ret))
+
+    def features(month):
+        return month.z
+
+    plain = _residual_direction(months, features, 1e-4)
+    new = _residual_direction(months, features, 1e-4, new_factor=True)
+    assert abs(plain @ a) > 0.9
+    assert abs(new @ c) > 0.9

@@ -27,7 +27,7 @@ from ..panel._managed import managed_portfolios
 from ._attribution import as_frame, gradient_attribution, regression_attribution
 from ._module import NeurIFModule
 from ._net import NeurIFNet
-from ._residual_start import start_deviation_on_residuals
+from ._residual_start import start_deviation_on_residuals, start_deviation_quadratic
 
 __all__ = ["NeurIFRegressor"]
 
@@ -122,17 +122,37 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         GPUs). The temporal attention, the realised-factor regression, the
         loss and the outputs stay float32. Predictions differ from a float32
         fit's by the rounding of bfloat16 (docs/training.md).
-    deviation_init : "residual" or float, default="residual"
-        Start of the output layer of the deviation g. ``"residual"``: IPCA's
-        step on the residuals: the managed portfolios of the start's
-        residuals on g's hidden features, whose leading singular vector
-        becomes the last factor's row, at the scale in {0, 0.1, 0.3, 1} x
-        that factor's loading sd that fits the validation months best (0
-        keeps the start exactly; ``deviation_start_scale_``). A float
-        ``s > 0``: random weights of sd ``s / sqrt(hidden_size)``; ``0``:
-        zero (the former default). From a zero output layer a factor
-        without a linear part sat on a saddle of the loss at IPCA's start
-        and was never learned (docs/neurif_tuning.md, issue 19).
+    deviation_init : {"quadratic", "residual"} or float, default="quadratic"
+        Start of the deviation g. ``"quadratic"``: IPCA's step on the
+        start's residuals in the standardised products and squares of the
+        current characteristics (the second-order terms of a loading; with
+        more than 44 characteristics, those of the 44 with the largest rows
+        of IPCA's Gamma): the leading right singular vector of the managed
+        portfolios of the residuals, once what the start's own factors
+        explain over months is removed, gives a loading for a factor the
+        start lacks, at the scale in {0, 0.1, 0.3, 1} x the last factor's
+        loading sd that fits the validation months best (0 keeps the start
+        exactly; ``deviation_start_scale_``); then 5 epochs train all of g
+        (not Gamma nor the premia) to output it as the last factor's
+        deviation, kept only if the result fits the validation months
+        better than IPCA's start. Cost: about 2 epochs.
+        ``"residual"``: the same step on g's random hidden features instead,
+        whose leading singular vector becomes the last factor's row of g's
+        output layer (no warm-up). A float ``s > 0``: random output weights of sd
+        ``s / sqrt(hidden_size)``; ``0``: zero (the former default). From a
+        zero output layer a factor without a linear part sat on a saddle of
+        the loss at IPCA's start and was never learned; the residual start
+        left it on 2 of 6 held-out fits, the quadratic one on 6 of 6
+        (docs/neurif_tuning.md, issue 19).
+    n_deviation_starts : int, default=1
+        With ``deviation_init="residual"``, the number of draws of g's
+        hidden layer tried: each gets its residual start and the draw whose
+        start fits the validation months best is kept (the first draw is
+        the network's own initialisation; forward passes only, no
+        training). The residual start searches the span of g's random
+        hidden features; more draws make it likelier that one holds the
+        missing loading (measured: it did not, docs/neurif_tuning.md).
+        Ignored otherwise.
     validation_criterion : {"total_r2", "loss"}, default="total_r2"
         What early stopping monitors on the validation months: the fit
         term (1 - total R²), or the whole penalised loss. The
@@ -160,8 +180,9 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
     history_ : DataFrame
         Per-epoch train/valid losses and their components.
     deviation_start_scale_ : float or None
-        With ``deviation_init="residual"``, the scale chosen for the start
-        of g (0: IPCA's start kept); None otherwise or after a warm start.
+        With ``deviation_init="quadratic"`` or ``"residual"``, the scale
+        chosen for the start of g (0: IPCA's start kept); None otherwise or
+        after a warm start.
     {training_attributes}
 
     Notes
@@ -208,8 +229,9 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         "mixed_precision": ["boolean"],
         "deviation_init": [
             Interval(Real, 0, None, closed="left"),
-            StrOptions({"residual"}),
+            StrOptions({"residual", "quadratic"}),
         ],
+        "n_deviation_starts": [Interval(Integral, 1, None, closed="left")],
         "validation_criterion": [StrOptions({"loss", "total_r2"})],
     }
     _net_class = NeurIFNet
@@ -242,7 +264,8 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         init="ipca",
         premia="mean",
         mixed_precision=False,
-        deviation_init="residual",
+        deviation_init="quadratic",
+        n_deviation_starts=1,
         validation_criterion="total_r2",
         device="cpu",
         checkpoint_dir=None,
@@ -295,9 +318,21 @@ class NeurIFRegressor(FactorModelMixin, TransformerMixin, PanelNetRegressor):
         self._start_scale = None
         if self.deviation_init == "residual":
             valid = np.setdiff1d(batcher.periods_with_returns(), months)
-            self._start_scale = start_deviation_on_residuals(
+            start = start_deviation_on_residuals(
+                module,
+                batcher,
+                months,
+                valid,
+                int(self.batch_months),
+                n_draws=int(self.n_deviation_starts),
+            )
+            self._start_scale = start.scale
+        elif self.deviation_init == "quadratic":
+            valid = np.setdiff1d(batcher.periods_with_returns(), months)
+            start = start_deviation_quadratic(
                 module, batcher, months, valid, int(self.batch_months)
             )
+            self._start_scale = start.scale
         elif self.deviation_init > 0:
             _init_deviation(module, self.deviation_init)
 
