@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, os.path.abspath(".."))
+# docs/ itself: sphinx-gallery imports gallery_argv.quick_argv by name (a
+# function in this file could not be pickled into Sphinx's environment cache).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import sklearn_neurif
 
@@ -29,6 +32,9 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 myst_enable_extensions = ["dollarmath", "amsmath"]
+# Anchors for headings down to ###, so that links like ipca.md#some-heading
+# (GitHub's slugs, which the pages use) resolve in the built site too.
+myst_heading_anchors = 3
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 autosummary_generate = True
 numpydoc_show_class_members = False
@@ -38,7 +44,7 @@ sphinx_gallery_conf = {
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
     # Examples take --quick from the command line; the gallery runs them quick.
-    "reset_argv": lambda gallery_conf, script_vars: ["--quick"],
+    "reset_argv": "gallery_argv.quick_argv",
     # The timing pages load their table scripts from a CDN: not written, so
     # that no page of the site fetches anything.
     "write_computation_times": False,

@@ -33,7 +33,7 @@ __all__ = [
 
 
 def factor_names(n_factors: int, prefix: str = "factor") -> list[str]:
-    """Column names ``<prefix>_1 .. <prefix>_K`` of a factor model's outputs.
+    """Column names ``<prefix>_1`` to ``<prefix>_K`` of a factor model's outputs.
 
     Parameters
     ----------

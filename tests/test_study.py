@@ -90,6 +90,15 @@ def test_simulated_quick_writes_report(simulated_run):
     ]
     assert len(headings) > 8 and all("(quick run)" in h for h in headings), headings
     assert metrics["quick"] is True
+    # The K rule stated in the protocol; the sensitivity line of IPCA, the one
+    # model whose quick grid has several K (CA2's has one).
+    assert "highest total R² (realised factors) on the validation window" in report
+    sensitivity = report.split("## Sensitivity to K")[1].split("\n## ")[0]
+    assert "| IPCA | total R2 | predictive R2 |" in sensitivity
+    assert "| K = 3 |" in sensitivity and "| chosen (" in sensitivity
+    assert metrics["config"]["k_rule"] == "total_r2"
+    assert set(metrics["k_sensitivity"]) == {"IPCA"}
+    assert set(metrics["k_sensitivity"]["IPCA"]) == {"1", "2", "3"}
     # The external file's 3 anomalies over the 84 test months.
     external = metrics["anomaly"]["external anomalies (test months)"]
     # Factor sets side by side (the study transposes the summary's rows).
@@ -147,7 +156,7 @@ def test_run_study_one_prediction_per_test_row_and_ipca_by_hand(monkeypatch):
     """Each test row predicted once; IPCA's walk-forward recomputed directly."""
     from sklearn.model_selection import GridSearchCV
 
-    from sklearn_neurif.metrics import r2_predictive_scorer
+    from sklearn_neurif.metrics import r2_total_scorer
     from sklearn_neurif.model_selection import walk_forward_predict
     from sklearn_neurif.study import _walk, run_study
 
@@ -175,8 +184,9 @@ def test_run_study_one_prediction_per_test_row_and_ipca_by_hand(monkeypatch):
     assert refits == [f"IPCA refit {i}/4" for i in range(1, 5)]
     src = load_study_data("simulated", seed=0)
     Xs = CrossSectionalRankScaler().fit_transform(src.X).assign(const=1.0)
+    # The study's K rule: validation total R² (the default).
     search = GridSearchCV(
-        IPCARegressor(), {"n_factors": [1, 2, 3]}, scoring=r2_predictive_scorer
+        IPCARegressor(), {"n_factors": [1, 2, 3]}, scoring=r2_total_scorer
     )
     wf = walk_forward_predict(
         search, Xs, src.y, test_start=pd.Period("2004-01", freq="M"),

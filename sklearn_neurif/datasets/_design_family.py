@@ -118,10 +118,11 @@ def make_design_family_panel(
 
     Parameters
     ----------
-    design : {"linear", "interaction", "abs", "step", "conditional_slope", \
-"regime", "pure_interaction", "pure_abs", "latent_state", "mixed"}, \
-default="interaction"
-        Kind of nonlinearity (``DESIGNS`` lists them).
+    design : str, default="interaction"
+        Kind of nonlinearity, one of ``DESIGNS``: ``"linear"``,
+        ``"interaction"``, ``"abs"``, ``"step"``, ``"conditional_slope"``,
+        ``"regime"``, ``"pure_interaction"``, ``"pure_abs"``,
+        ``"latent_state"``, ``"mixed"``.
     n_entities : int, default=600
         Assets per period before rows are removed.
     n_periods : int, default=220

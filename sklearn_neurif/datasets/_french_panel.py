@@ -104,6 +104,7 @@ def fetch_french_portfolio_panel(
             Risk-free rate subtracted (decimals, by month earned), None when
             ``excess`` is False.
         feature_names : list of str
+            The columns of ``X``.
         n_missing : Series
             Missing cells per column of ``X``.
         DESCR : str

@@ -305,6 +305,25 @@ def _sse(months, ridge):
     return float(sum(e @ e for e in (_residual(b, r, ridge) for b, r in months)))
 
 
+def _column_moments(z_months, columns):
+    """Mean and (population) sd of ``columns(z)`` over the rows of all months."""
+    total = square = None
+    n_rows = 0
+    for z in z_months:
+        x = columns(np.asarray(z, dtype=np.float64))
+        if total is None:
+            total, square = x.sum(axis=0), np.square(x).sum(axis=0)
+        else:
+            total += x.sum(axis=0)
+            square += np.square(x).sum(axis=0)
+        n_rows += len(x)
+    mean = total / n_rows
+    sd = np.sqrt(np.maximum(square / n_rows - mean**2, 0.0))
+    # E[x^2] - E[x]^2 leaves rounding residue on a constant column: zero it.
+    sd[sd <= 1e-9 * np.abs(mean)] = 0.0
+    return mean, sd
+
+
 class QuadraticBasis:
     """Standardised products and squares of the current characteristics.
 
@@ -320,16 +339,18 @@ class QuadraticBasis:
 
     @classmethod
     def fit(cls, z_months, gamma_weight):
-        z = np.concatenate(z_months).astype(np.float64)
-        cols = np.flatnonzero(z.std(axis=0) > 0)
+        # Moments accumulated month by month: the pooled rows (and, above
+        # all, their terms: 2.9 million rows x ~1,000 terms at CRSP scale,
+        # 23 GB in float64) are never built at once.
+        _, z_sd = _column_moments(z_months, lambda z: z)
+        cols = np.flatnonzero(z_sd > 0)
         n_max = int((np.sqrt(8 * MAX_TERMS + 1) - 1) / 2)  # m(m+1)/2 <= MAX
         if len(cols) > n_max:  # the characteristics the start loads on most
             norms = gamma_weight.detach().double().cpu().norm(dim=0).numpy()
             cols = np.sort(cols[np.argsort(-norms[cols], kind="stable")[:n_max]])
         left, right = np.triu_indices(len(cols))
         left, right = cols[left], cols[right]
-        terms = z[:, left] * z[:, right]
-        mean, sd = terms.mean(axis=0), terms.std(axis=0)
+        mean, sd = _column_moments(z_months, lambda z: z[:, left] * z[:, right])
         keep = sd > 0
         return cls(left[keep], right[keep], mean[keep], sd[keep])
 

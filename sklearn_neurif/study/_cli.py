@@ -175,6 +175,21 @@ def _add_model_options(run: argparse.ArgumentParser) -> None:
         "(module importable, e.g. a my_models.py in this folder); repeatable",
     )
     run.add_argument(
+        "--k-rule",
+        default="total_r2",
+        choices=["total_r2", "predictive_r2"],
+        help="how IPCA and CA2 choose K in each refit, on its validation window: "
+        "highest total R2 (realised factors) or highest predictive R2; every K's "
+        "figures are reported next to the chosen ones (default: %(default)s)",
+    )
+    run.add_argument(
+        "--no-k-sensitivity",
+        dest="k_sensitivity",
+        action="store_false",
+        help="do not refit every K for the report's sensitivity line (it adds "
+        "about half of CA2's refit time)",
+    )
+    run.add_argument(
         "--neurif-seeds",
         type=int,
         default=1,
@@ -367,7 +382,9 @@ def _run(args) -> int:
     # The study's options are the run_study keywords of the same name
     # (--threads 0 means torch's default, threads=None); the data options
     # were used by _load.
-    study = ("models", "estimators", "neurif_seeds", "anomalies", "anomalies_format")
+    study = ("models", "estimators", "k_rule", "k_sensitivity", "neurif_seeds")
+    study += ("anomalies",)
+    study += ("anomalies_format",)
     study += ("quick",)
     study += ("seed", "device", "quiet", "data_home", "download_if_missing", "factors")
     study += ("estimators",)

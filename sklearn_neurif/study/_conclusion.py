@@ -5,8 +5,10 @@ interval contains zero; which forecast-accuracy differences survive Holm's
 correction across every Diebold-Mariano pair tested (raw and adjusted
 p-values); which per-model signals (rank IC, long-short mean, alpha) are
 significant and of which sign, before and after Holm's correction across
-that family; and the caveats of the run (caps on NeurIF's training, models
-without factor structure, a quick run). It never names a "best" model on a
+that family; whether the sign of a model's predictive R² or rank IC
+depends on its number of factors K (the sensitivity line of every model
+that selects K); and the caveats of the run (caps on NeurIF's training,
+models without factor structure, a quick run). It never names a "best" model on a
 point estimate whose interval contains zero without saying so.
 """
 
@@ -17,7 +19,7 @@ from scipy.stats import norm
 
 from ..inference import holm
 
-__all__ = ["conclusion", "neurif_cap", "without_factor_structure"]
+__all__ = ["conclusion", "k_sign_changes", "neurif_cap", "without_factor_structure"]
 
 
 def _pct(value) -> str:
@@ -26,7 +28,8 @@ def _pct(value) -> str:
 
 def conclusion(r) -> str:
     """The conclusion paragraphs of the report (Markdown)."""
-    parts = [_accuracy(r), _forecast_tests(r), _signals(r), _caveats(r)]
+    parts = [_accuracy(r), _forecast_tests(r), _signals(r), _k_dependence(r)]
+    parts.append(_caveats(r))
     return "\n\n".join(p for p in parts if p)
 
 
@@ -148,6 +151,71 @@ def _signals(r) -> str:
     elif len(alphas) > 1 and all(v > 0 for _, v in alphas):
         text += " Every long-short alpha is positive."
     return text
+
+
+#: Headline figures whose sign the conclusion checks across K, and their format.
+_SIGNED = {
+    "r2_predictive": ("predictive R²", _pct),
+    "ic_mean": ("rank IC", lambda v: f"{v:.3f}"),
+}
+
+
+def k_sign_changes(r) -> list:
+    """``(model, figure, chosen, {K: value})`` where the figure's sign depends on K.
+
+    The figure at each fixed K of the sensitivity line and with the K chosen
+    per refit (the headline): listed when some are above zero and some below.
+    """
+    table = getattr(r, "k_sensitivity", None)
+    if table is None or table.empty:
+        return []
+    out = []
+    for model in table.index.unique("model"):
+        for key in _SIGNED:
+            by_k = table.loc[model, key].astype(float).to_dict()
+            values = [*by_k.values(), float(r.test[model][key])]
+            if any(v > 0 for v in values) and any(v < 0 for v in values):
+                out.append((model, key, float(r.test[model][key]), by_k))
+    return out
+
+
+def _k_dependence(r) -> str:
+    changes = k_sign_changes(r)
+    if not changes:
+        table = getattr(r, "k_sensitivity", None)
+        if table is None or table.empty:
+            return ""
+        models = list(table.index.unique("model"))
+        grids = "their grids" if len(models) > 1 else "its grid"
+        return (
+            "**Choice of K.** The signs of the predictive R² and rank IC of "
+            f"{', '.join(models)} do not depend on K: the same at every K of "
+            f"{grids} as with the K chosen per refit."
+        )
+    sentences = []
+    for model, key, chosen, by_k in changes:
+        label, fmt = _SIGNED[key]
+        sides = []
+        for sign, keep in (
+            ("positive", lambda v: v > 0),
+            ("negative", lambda v: v < 0),
+        ):
+            ks = [k for k, v in by_k.items() if keep(v)]
+            if ks:
+                values = [by_k[k] for k in ks]
+                span = (fmt(values[0]) if len(ks) == 1
+                        else f"{fmt(min(values))} to {fmt(max(values))}")  # fmt: skip
+                sides.append(f"{sign} at K = {', '.join(map(str, ks))} ({span})")
+        sentences.append(
+            f"{model}'s {label} depends on K in its sign: {fmt(chosen)} with K chosen "
+            f"per refit, {' and '.join(sides)}"
+        )
+    return (
+        "**Choice of K.** "
+        + "; ".join(sentences)
+        + ". Read such a sign as a consequence of the choice of K, not as a "
+        "finding (the sensitivity line below)."
+    )
 
 
 def neurif_cap(r) -> str:

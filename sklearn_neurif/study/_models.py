@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import GridSearchCV
 
-from ..metrics import r2_predictive_scorer
+from ._sensitivity import K_RULES, KGridSearchCV, check_k_rule
 
 __all__ = [
     "MODEL_NAMES",
@@ -71,10 +71,14 @@ class ModelSpec:
         for a model without factors.
     params, quick_params : dict
         Fit parameters (besides ``n_factors``, ``random_state``, ``device``).
-    cost : float
-        Expected seconds per training row and epoch (per fit for IPCA),
-        measured on the US panel with one torch thread; they only weight the
-        progress bar.
+    cost : tuple of float
+        ``(per_row, per_month)``: expected seconds of one fit (one epoch for
+        a net) per training row and per training month of the window. Fitted
+        to the refit times of the two full runs (one torch thread, load 2 to
+        4): the US panel (6 refits, 2.6 million window-rows, 468
+        window-months) and the long Ken French panel (50 refits, 1.1 million
+        window-rows, 21,600 window-months) solve for both terms exactly
+        (docs/study.md, "Progress"). They only weight the progress bar.
     is_net : bool
         A torch net: it takes ``random_state``, ``device`` and ``verbose``.
     always_search : bool
@@ -91,7 +95,7 @@ class ModelSpec:
     quick_grid: tuple
     params: dict = field(default_factory=dict)
     quick_params: dict = field(default_factory=dict)
-    cost: float = 1e-5
+    cost: tuple = (1e-6, 1e-4)
     is_net: bool = True
     always_search: bool = False
     seeded: bool = False
@@ -102,23 +106,25 @@ MODEL_SPECS = {
     spec.name: spec
     for spec in (
         ModelSpec(
-            "IPCA", _ipca, (1, 2, 3, 4, 5, 6), (1, 2, 3), cost=2.5e-6,
+            "IPCA", _ipca, (1, 2, 3, 4, 5, 6), (1, 2, 3), cost=(1.5e-7, 1.6e-5),
             is_net=False, always_search=True,
         ),
         ModelSpec(
             "NeurIF", _neurif, (3,), (3,),
             {"window": 12, "max_epochs": 12, "patience": 3},
-            {"window": 6, "max_epochs": 3, "patience": 1}, cost=1.2e-5,
+            {"window": 6, "max_epochs": 3, "patience": 1}, cost=(2.5e-6, 4.4e-4),
             seeded=True,
         ),
         ModelSpec(
             "CA2", _ca2, (1, 3, 5), (2,), {"max_epochs": 30, "patience": 5},
-            {"max_epochs": 5, "patience": 2}, cost=3e-6,
+            {"max_epochs": 5, "patience": 2}, cost=(3.6e-7, 1.8e-4),
         ),
+        # Transformer: not measured in a full run; twice NeurIF's costs (the
+        # ratio of their former per-row constants).
         ModelSpec(
             "Transformer", _transformer, (), (),
             {"window": 12, "max_epochs": 8, "patience": 2},
-            {"window": 6, "max_epochs": 3, "patience": 1}, cost=2.5e-5,
+            {"window": 6, "max_epochs": 3, "patience": 1}, cost=(5.0e-6, 8.8e-4),
         ),
     )
 }  # fmt: skip
@@ -142,7 +148,8 @@ class StudyModel:
     params : dict
         Its parameters as reported in the protocol.
     cost : callable
-        ``cost(n_train_rows)`` -> expected seconds of one refit.
+        ``cost(n_train_rows, n_train_months)`` -> expected seconds of one
+        refit (every fit of its search, seeds included).
     builtin : bool
         One of :data:`MODEL_NAMES` (False: a user's estimator).
     validates : bool
@@ -158,23 +165,58 @@ class StudyModel:
     validates: bool = True
 
 
-def builtin_model(spec, grid, params, seeds, seed) -> StudyModel:
-    """The :class:`StudyModel` of a built-in model with its grid and parameters."""
+def builtin_model(
+    spec, grid, params, seeds, seed, *, k_rule="total_r2", k_sensitivity=True
+) -> StudyModel:
+    """The :class:`StudyModel` of a built-in model with its grid and parameters.
+
+    ``k_rule`` and ``k_sensitivity`` go to :func:`build_estimator`.
+    """
     epochs = params.get("max_epochs", 1)
     fits = 1 if (not spec.always_search and len(grid) <= 1) else len(grid) + 1
+    if k_sensitivity and len(grid) > 1:
+        fits = 2 * len(grid)  # every K refitted on the whole window
 
-    def cost(n_rows):
-        per_fit = n_rows * spec.cost * (epochs if spec.is_net else 1)
+    def cost(n_rows, n_months):
+        per_row, per_month = spec.cost
+        per_fit = (per_row * n_rows + per_month * n_months) * (
+            epochs if spec.is_net else 1
+        )
         return fits * per_fit * (seeds if spec.seeded else 1) + 0.5
 
-    return StudyModel(
-        spec.name, build_estimator(spec.name, grid, params, seeds, seed), grid,
-        params, cost,
+    estimator = build_estimator(
+        spec.name, grid, params, seeds, seed, k_rule=k_rule,
+        k_sensitivity=k_sensitivity,
     )  # fmt: skip
+    return StudyModel(spec.name, estimator, grid, params, cost)
 
 
-def build_estimator(model, grid, params, seeds, seed):
-    """The estimator of one model: a search over K when the grid has several."""
+def build_estimator(
+    model, grid, params, seeds, seed, *, k_rule="total_r2", k_sensitivity=True
+):
+    """The estimator of one built-in model: a search over K when the grid has several.
+
+    Parameters
+    ----------
+    model : str
+        One of :data:`MODEL_NAMES`.
+    grid : tuple of int
+        Its numbers of factors (empty: no K).
+    params : dict
+        Its fit parameters.
+    seeds, seed : int
+        Seeds averaged per refit (a seeded model), and the ensemble's seed.
+    k_rule : {"total_r2", "predictive_r2"}, default="total_r2"
+        The search's scorer on the validation window (:data:`K_RULES`).
+    k_sensitivity : bool, default=True
+        With several K, a :class:`KGridSearchCV` (every K refitted on the
+        whole window, for the sensitivity line) instead of ``GridSearchCV``.
+
+    Returns
+    -------
+    estimator
+        Unfitted.
+    """
     from .. import SeedEnsembleRegressor
 
     spec = MODEL_SPECS[model]
@@ -186,7 +228,9 @@ def build_estimator(model, grid, params, seeds, seed):
         base = SeedEnsembleRegressor(base, n_estimators=seeds, random_state=seed)
         key = "estimator__n_factors"
     if spec.always_search or len(grid) > 1:
-        return GridSearchCV(base, {key: list(grid)}, scoring=r2_predictive_scorer)
+        search = KGridSearchCV if k_sensitivity and len(grid) > 1 else GridSearchCV
+        scorer = K_RULES[check_k_rule(k_rule)][0]
+        return search(base, {key: list(grid)}, scoring=scorer)
     return base.set_params(**{key: grid[0]})
 
 
@@ -318,8 +362,8 @@ def validates_on_periods(estimator) -> bool:
 def user_model(name, estimator) -> StudyModel:
     """The :class:`StudyModel` of a user's estimator (no K grid)."""
 
-    def cost(n_rows):  # unknown: a guess that only weights the progress bar
-        return 1e-5 * n_rows + 1.0
+    def cost(n_rows, n_months):  # unknown: a guess that only weights the bar
+        return 1e-5 * n_rows + 1e-3 * n_months + 1.0
 
     return StudyModel(
         name,

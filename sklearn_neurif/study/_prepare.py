@@ -92,6 +92,17 @@ class PreparedPanel:
         """Rows up to each refit's training end (the progress bar's weights)."""
         return [int((self.time_of <= e).sum()) for e in self.refit_periods.train_end]
 
+    @cached_property
+    def n_train_months(self) -> list:
+        """Months up to each refit's training end (the progress bar's weights)."""
+        months = self.time_of.unique()
+        return [int((months <= e).sum()) for e in self.refit_periods.train_end]
+
+    @property
+    def refit_windows(self) -> list:
+        """``(n_train_rows, n_train_months)`` of each refit: what a refit costs."""
+        return list(zip(self.n_train_rows, self.n_train_months, strict=True))
+
     @property
     def test_weights(self) -> pd.Series | None:
         """Value weights of the test rows (None: equal weights only)."""

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..panel import as_of_to_return_period
 from ._conclusion import conclusion, neurif_cap, without_factor_structure
-from ._tables import WEIGHTING_LABELS
+from ._figures import write_figures
+from ._sensitivity import k_rule_text
 
 __all__ = ["write_report"]
 
@@ -38,28 +39,68 @@ def _table(frame: pd.DataFrame, index=True, digits=4) -> str:
     return "\n".join(lines)
 
 
-def _pct(frame: pd.DataFrame, rows) -> pd.DataFrame:
+def _percent_cell(value) -> str:
+    return f"{100 * value:.3f}%" if np.isfinite(value) else "n/a"
+
+
+def _in_percent(frame: pd.DataFrame, labels, axis="index") -> pd.DataFrame:
+    """``frame`` with the rows (``axis="index"``) or columns named in ``labels``
+    printed in percent: the report's one unit for R² and returns."""
     out = frame.astype(object).copy()
-    for r in rows:
-        if r in out.index:
-            out.loc[r] = [
-                f"{100 * v:.3f}%" if np.isfinite(v) else "n/a" for v in frame.loc[r]
-            ]
+    for label in labels:
+        if axis == "index" and label in out.index:
+            out.loc[label] = [_percent_cell(float(v)) for v in frame.loc[label]]
+        elif axis == "columns" and label in out.columns:
+            out[label] = [_percent_cell(float(v)) for v in frame[label]]
     return out
 
 
-def headline_markdown(result) -> str:
-    """The headline table in Markdown (R², means and alphas in percent)."""
-    head = result.summary().T
+def _return_columns(frame: pd.DataFrame) -> list:
+    """Columns of returns or R² in a table of long-short statistics or alphas."""
+    return [
+        c for c in frame.columns
+        if c in ("mean", "alpha", "alpha_annual", "r2", "R2_total", "R2_predictive")
+        or c.startswith("mean_net_")
+    ]  # fmt: skip
+
+
+#: Rows of an anomaly-test table that are alphas or R².
+_ANOMALY_PERCENT_ROWS = ("mean_abs_alpha", "rms_alpha", "avg_R2", "cs_R2", "cs_R2_ols")
+
+#: The report's unit convention, stated in its protocol.
+UNITS = (
+    "**Units:** R², returns and alphas are in percent in every table and "
+    "figure of this report (a monthly return of 0.5% prints as 0.500%); "
+    "t-statistics, Sharpe ratios, turnover, rank ICs and p-values are plain "
+    "numbers; squared-error differentials are in squared decimal returns. "
+    "`metrics.json` holds every number as a decimal."
+)
+
+
+def headline_table(head: pd.DataFrame) -> str:
+    """The headline table (statistics as rows, models as columns) in Markdown.
+
+    R², RMSE, long-short means and alphas in percent, the report's unit.
+    ``head`` is ``StudyResult.summary().T``, or ``metrics.json``'s
+    ``headline`` read back (``benchmarks/regenerate_study_docs.py``).
+    """
     pct_rows = [
         r
         for r in head.index
-        if r.endswith("R2") or r.endswith("(monthly)") or r.startswith("LS mean")
+        if r.endswith("R2")
+        or r.endswith("(monthly)")
+        or r.startswith("LS mean")
+        or r == "RMSE"
     ]
+    return _table(_in_percent(head, pct_rows))
+
+
+def headline_markdown(result) -> str:
+    """The headline section in Markdown (its title, months and table)."""
     n = result.split["test"]["n_periods_with_return"]
     title = f"## Headline{result.label}\n\n{n} test months with returns, the same "
     title += "months for every model."
-    return f"{title}\n\n" + _table(_pct(head, pct_rows))
+    return f"{title}\n\n" + headline_table(result.summary().T)
 
 
 def write_report(result, out_dir) -> dict:
@@ -78,7 +119,7 @@ def write_report(result, out_dir) -> dict:
     """
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    figures = _figures(result, out / "figures")
+    figures = write_figures(result, out / "figures")
     metrics_path = out / "metrics.json"
     metrics_path.write_text(json.dumps(result.to_dict(), indent=1, allow_nan=False))
     report_path = out / "report.md"
@@ -108,8 +149,10 @@ def _markdown(r, figures) -> str:
         "",
     ]
     lines += [f"- {n}" for n in d["notes"]]
-    lines += ["", f"## Protocol{q}", "", _protocol(r), "", headline_markdown(r), ""]
+    lines += ["", f"## Protocol{q}", "", _protocol(r), "", UNITS, ""]
+    lines += [headline_markdown(r), ""]
     lines += [_headline_notes(r), "", "## Conclusion" + q, "", conclusion(r), ""]
+    lines += _k_sensitivity_section(r)
     lines += _accuracy_sections(r) + _portfolio_sections(r) + _factor_sections(r)
     lines += _kps_section(r)
     lines += [
@@ -117,10 +160,25 @@ def _markdown(r, figures) -> str:
         "",
         _table(pd.Series(r.timings, name="seconds").round(1).astype(str).to_frame()),
         "",
+        _machine_line(),
+        "",
         "All numbers and every monthly series are in `metrics.json`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _machine_line() -> str:
+    """Cores and load when the report is written: a run time means little without them."""
+    cores = os.cpu_count()
+    try:
+        loads = "/".join(f"{v:.1f}" for v in os.getloadavg())
+    except (AttributeError, OSError):  # not on every platform (e.g. Windows)
+        loads = "n/a"
+    return (
+        f"Machine: {cores} CPU cores; load average {loads} (1, 5 and 15 minutes) "
+        "when the report was written. Times on a loaded machine are longer."
+    )
 
 
 def _protocol(r) -> str:
@@ -134,9 +192,11 @@ def _protocol(r) -> str:
         f"{s['first_train']['first']}; the last {c['validation_periods']} months of "
         "each window are its validation window (first window: validation "
         f"{s['first_validation']['first']} to {s['first_validation']['last']}). "
-        "Inside each refit K is chosen by a GridSearchCV on the validation "
-        "window's predictive R² (one K: no search), the chosen K is refitted on the "
-        "whole window, and the nets stop early on that validation window. Grids: "
+        "Inside each refit K is chosen by a GridSearchCV on the **K rule**: the "
+        f"highest {k_rule_text(c['k_rule'])} on the validation window (one K: no "
+        "search; your own estimators' searches keep their scoring), the chosen K "
+        "is refitted on the whole window, and the nets stop early on that "
+        "validation window. Grids: "
         f"{grids}. Parameters: `{c['params']}`; NeurIF seeds per refit: "
         f"{c['neurif_seeds']}. {neurif_cap(r)} "
         f"Sorts: {c['n_portfolios']} quantile portfolios, "
@@ -169,10 +229,11 @@ def _headline_notes(r) -> str:
 
 def _accuracy_sections(r) -> list:
     q = r.label
-    ci = r.r2_intervals.map(lambda v: f"{100 * v:.3f}%" if np.isfinite(v) else "n/a")
+    ci = r.r2_intervals.map(_percent_cell)
     dm = r.diebold_mariano.drop(columns="differential")
     plain = without_factor_structure(r)
     cols = ["model", "refit", "train_end", "test_start", "test_end", "K"]
+    refits = r.refits[[*cols, "fit_time", "R2_predictive"]]
     return [
         f"## Out-of-sample R² with 95% confidence intervals{q}",
         "",
@@ -198,7 +259,7 @@ def _accuracy_sections(r) -> list:
         "",
         "![validation R2 by K](figures/validation_r2_by_k.png)",
         "",
-        _table(r.refits[[*cols, "fit_time", "R2_predictive"]], index=False),
+        _table(_in_percent(refits, ["R2_predictive"], "columns"), index=False),
         "",
     ]
 
@@ -208,15 +269,19 @@ def _portfolio_sections(r) -> list:
     out = [
         f"## Portfolio sorts on predicted returns{q}",
         "",
-        _table(r.sorts, index=False),
+        _table(_in_percent(r.sorts, _return_columns(r.sorts), "columns"), index=False),
         "",
         "Mean monthly return of each portfolio:",
         "",
-        _table(r.deciles),
+        _table(_in_percent(r.deciles, r.deciles.columns, "columns")),
         "",
         "![decile means](figures/decile_means.png)",
         "",
         "![cumulative long-short](figures/cumulative_long_short.png)",
+        "",
+        "Monthly Spearman rank IC of each model's predicted returns (faint) and "
+        "its rolling 12-month mean (bold); the legend gives the mean and its "
+        "Newey-West t.",
         "",
         "![monthly rank IC](figures/rank_ic.png)",
         "",
@@ -227,7 +292,8 @@ def _portfolio_sections(r) -> list:
         out.append("No observable factors for this data source: no alphas.")
     else:
         out += ["Monthly alpha, annualised, Newey-West t, R², months:", ""]
-        out.append(_table(r.alphas, index=False))
+        percent = _return_columns(r.alphas)
+        out.append(_table(_in_percent(r.alphas, percent, "columns"), index=False))
     return out
 
 
@@ -245,25 +311,63 @@ def _factor_sections(r) -> list:
         "",
     ]
     for name, summ in r.anomaly.items():
-        out += [f"### {name}", "", _table(summ), ""]
-    if r.attribution:
-        absent = [m for m in r.models if m not in r.attribution]
-        out += [
-            f"## Loadings and characteristics (last refit){q}",
-            "",
-            "IPCA: Gamma; the nets: slopes of their loadings on the characteristics "
-            "(`characteristic_attribution(method='regression')`); the constant's row "
-            "is left out of the heatmap."
-            + (
-                f" Not shown: {', '.join(absent)} (no loadings on the "
-                "characteristics to attribute)."
-                if absent
-                else ""
-            ),
-            "",
-            "![attribution](figures/attribution_heatmap.png)",
-            "",
+        out += [f"### {name}", "", _table(_in_percent(summ, _ANOMALY_PERCENT_ROWS)), ""]
+    absent = [m for m in r.models if m not in r.attribution]
+    plain = without_factor_structure(r)
+    why = [f"{m} ({'no factor structure' if m in plain else 'no loadings'})"
+           for m in absent]  # fmt: skip
+    out += [
+        f"## Loadings and characteristics (last refit){q}",
+        "",
+        "IPCA: Gamma; the other factor models: pooled OLS slopes of their "
+        "loadings on the characteristics (NeurIF's "
+        "`characteristic_attribution(method='regression')`, the same regression "
+        "on the `transform` loadings of the others); the constant's row is left "
+        "out of the heatmap."
+        + (f" Empty panel, no loadings to attribute: {', '.join(why)}." if why else ""),
+        "",
+        "![attribution](figures/attribution_heatmap.png)",
+        "",
+    ]
+    return out
+
+
+def _k_sensitivity_section(r) -> list:
+    """The sensitivity line: every fixed K of each model that selects K, by the chosen."""
+    out = [f"## Sensitivity to K{r.label}", ""]
+    table = r.k_sensitivity
+    if table.empty:
+        why = (
+            "off in this run (`--no-k-sensitivity`, `StudySettings.k_sensitivity`)"
+            if not r.config.get("k_sensitivity", True)
+            else "no model selects K in this run (one K per model)"
+        )
+        return out + [f"Not computed: {why}.", ""]
+    out += [
+        "The headline figures of each model that selects K, at every fixed K of "
+        "its grid over the same test months (each K fitted on every whole "
+        "training window, as the search's refit would have fitted it), next to "
+        "the K chosen per refit by the K rule, the highest validation "
+        f"{k_rule_text(r.config['k_rule'])}. "
+        "R² in percent; `refits` = refits whose search chose that K.",
+        "",
+    ]
+    names = {"r2_total": "total R2", "r2_predictive": "predictive R2",
+             "ic_mean": "rank IC mean", "ic_nw_t": "rank IC NW t"}  # fmt: skip
+    for model in table.index.unique("model"):
+        rows = table.loc[model]
+        frame = rows[list(names)].rename(columns=names)
+        frame.index = [f"K = {k}" for k in rows.index]
+        ks = r.refits.loc[r.refits.model == model, "K"].astype(int)
+        frame.loc[f"chosen ({', '.join(map(str, ks))})"] = [
+            r.test[model][key] for key in names
         ]
+        frame["refits"] = [*rows["n_refits_chosen"].astype(int), len(ks)]
+        frame = frame.rename_axis(model).astype(object)
+        for col in ("total R2", "predictive R2"):
+            frame[col] = [f"{100 * v:.3f}%" if np.isfinite(v) else "n/a"
+                          for v in frame[col].astype(float)]  # fmt: skip
+        out += [_table(frame), ""]
     return out
 
 
@@ -298,147 +402,3 @@ def _kps_section(r) -> list:
         "",
     ]
     return out
-
-
-def _figures(r, folder: Path) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
-
-    def save(fig, name):
-        path = folder / name
-        fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
-
-    for name, draw in (
-        ("r2_ci.png", _fig_r2),
-        ("cumulative_long_short.png", _fig_cumulative),
-        ("decile_means.png", _fig_deciles),
-        ("rank_ic.png", _fig_ic),
-        ("validation_r2_by_k.png", _fig_by_k),
-    ):
-        fig = draw(plt, r)
-        save(fig, name)
-    if r.attribution:
-        save(_fig_attribution(plt, r), "attribution_heatmap.png")
-    return paths
-
-
-def _fig_r2(plt, r):
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, kind in zip(axes, ("total", "predictive"), strict=True):
-        ci = 100 * r.r2_intervals[[f"r2_{kind}", f"{kind}_lo", f"{kind}_hi"]].astype(
-            float
-        )
-        x = np.arange(len(ci))
-        mid = ci[f"r2_{kind}"].to_numpy()
-        err = [mid - ci[f"{kind}_lo"].to_numpy(), ci[f"{kind}_hi"].to_numpy() - mid]
-        ax.errorbar(x, mid, yerr=err, fmt="o", capsize=4)
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_xticks(x, list(ci.index))
-        ax.set_ylabel("%")
-        ax.set_title(f"OOS {kind} R² with 95% NW interval{r.label}", fontsize=9)
-    return fig
-
-
-def _fig_cumulative(plt, r):
-    weightings = sorted({w for _, w in r.long_short_returns})
-    fig, axes = plt.subplots(1, len(weightings), figsize=(9, 3.5), squeeze=False)
-    for ax, w in zip(axes[0], weightings, strict=True):
-        for (model, ww), frame in r.long_short_returns.items():
-            if ww == w:
-                # By the month the return is earned (as-of + 1); log returns.
-                earned = as_of_to_return_period(frame["predicted"].dropna())
-                cum = np.log1p(earned).cumsum()
-                ax.plot(cum.index.to_timestamp(), cum.to_numpy(), label=model)
-        if r.market is not None:
-            mkt = r.market.reindex(earned.index).dropna()
-            cum = np.log1p(mkt).cumsum()
-            ax.plot(cum.index.to_timestamp(), cum.to_numpy(), "k--", lw=1,
-                    label="market excess")  # fmt: skip
-        ax.axhline(0, color="k", lw=0.8)
-        tag = WEIGHTING_LABELS.get(w, w)
-        ax.set_title(f"Cumulative log return, long-short {tag}, gross{r.label}",
-                     fontsize=9)  # fmt: skip
-        ax.set_xlabel("month earned")
-        ax.set_ylabel("sum of log returns")
-        ax.legend(fontsize=8)
-        ax.tick_params(axis="x", labelrotation=30)
-    return fig
-
-
-def _fig_deciles(plt, r):
-    fig, ax = plt.subplots(figsize=(9, 3.5))
-    frame = 100 * r.deciles.drop(columns="LS", errors="ignore")
-    n = len(frame)
-    width = 0.8 / max(n, 1)
-    x = np.arange(frame.shape[1])
-    for i, (label, row) in enumerate(frame.iterrows()):
-        ax.bar(x + i * width - 0.4 + width / 2, row.to_numpy(), width, label=label)
-    ax.set_xticks(x, list(frame.columns))
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set_ylabel("mean monthly return, %")
-    ax.set_title(f"Portfolios sorted on predicted returns (low to high){r.label}",
-                 fontsize=9)  # fmt: skip
-    ax.legend(fontsize=7, ncol=2)
-    return fig
-
-
-def _fig_ic(plt, r):
-    fig, ax = plt.subplots(figsize=(9, 3.5))
-    for model, ev in r.evaluations.items():
-        ic = ev.monthly["rank_ic"].dropna()
-        ax.plot(ic.index.to_timestamp(), ic.to_numpy(), lw=1,
-                label=f"{model} (mean {ev.ic_mean:.3f}, NW t {ev.ic_nw_tstat:.2f})")  # fmt: skip
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set_xlabel("as-of month")
-    ax.set_ylabel("Spearman rank IC")
-    ax.set_title(f"Monthly rank IC of the predicted returns{r.label}", fontsize=9)
-    ax.legend(fontsize=8)
-    return fig
-
-
-def _fig_attribution(plt, r):
-    fig, axes = plt.subplots(1, len(r.attribution), figsize=(10, 4), squeeze=False)
-    for ax, (model, frame) in zip(axes[0], r.attribution.items(), strict=True):
-        # The constant instrument's row would dominate the colour scale.
-        frame = frame.drop(index="const", errors="ignore")
-        values = frame.to_numpy(dtype=float)
-        lim = np.nanmax(np.abs(values)) or 1.0
-        im = ax.imshow(values, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
-        ax.set_yticks(range(len(frame.index)), [str(i) for i in frame.index])
-        ax.set_xticks(
-            range(frame.shape[1]), [str(j + 1) for j in range(frame.shape[1])]
-        )
-        ax.set_xlabel("factor")
-        ax.set_title(f"{model}: loading ~ characteristic (last refit)", fontsize=9)
-        fig.colorbar(im, ax=ax, shrink=0.8)
-    return fig
-
-
-def _fig_by_k(plt, r):
-    """Validation predictive R² by K of every refit, the chosen K marked."""
-    searched = [m for m in r.models if r.refits[r.refits.model == m].validation_r2
-                .notna().any()]  # fmt: skip
-    fig, axes = plt.subplots(1, max(len(searched), 1), figsize=(9, 3.5), squeeze=False)
-    for ax, model in zip(axes[0], searched, strict=False):
-        rows = r.refits[r.refits.model == model]
-        for row in rows.itertuples(index=False):
-            ks, vals = zip(*sorted(row.validation_r2.items()), strict=True)
-            line = ax.plot(ks, 100 * np.array(vals), marker=".", lw=1,
-                           label=f"refit {row.refit} (to {row.train_end})")  # fmt: skip
-            ax.plot(row.K, 100 * row.validation_r2[row.K], "o", ms=9, mfc="none",
-                    color=line[0].get_color())  # fmt: skip
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_xticks(ks)
-        ax.set_xlabel("K")
-        ax.set_ylabel("validation predictive R², %")
-        ax.set_title(f"{model}: validation R² by K (circle: chosen){r.label}",
-                     fontsize=9)  # fmt: skip
-        ax.legend(fontsize=6)
-    return fig

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._sensitivity import empty_k_sensitivity
 from ._tables import WEIGHTING_LABELS
 
 __all__ = ["StudyResult"]
@@ -30,9 +31,11 @@ class StudyResult:
         months, and the walk-forward schedule.
     refits : DataFrame
         One row per model and refit: training and test months, the K chosen
-        on the validation window, the validation predictive R² of every K
-        (``validation_r2``, a dict; None without a search), fit time, the
-        refit's test R².
+        on the validation window, the validation score of every K under the
+        run's K rule (``validation_r2``: total or predictive R² as
+        ``config["k_rule"]`` says, a dict; None without a search), fit time
+        (``k_refit_time``: the part of it spent refitting every other K for
+        the sensitivity line; NaN without it), the refit's test R².
     test : dict
         Out-of-sample metrics per model on the common test months
         (``n_obs``: stock-months with a return; ``n_periods``: months).
@@ -75,6 +78,16 @@ class StudyResult:
         months, K, refit), ``alpha`` (:math:`W_\\alpha`: ``stat``, ``pvalue``,
         ``n_boot``) and ``instruments`` (:math:`W_{\\beta,l}` per
         characteristic, the constant included).
+    k_sensitivity : DataFrame
+        The sensitivity line: one row per ``(model, K)`` of every built-in
+        model that selects K (several in its grid), the headline's figures
+        had that K been used in every refit, over the same test months:
+        ``r2_total``, ``r2_predictive``, ``ic_mean``, ``ic_nw_t`` (as in
+        ``test``) and ``n_refits_chosen`` (refits whose search chose it).
+        Each K is fitted on each whole training window as the search's
+        refit would have fitted it; a K chosen in every refit has exactly
+        the headline's figures. Empty when no model selects K or
+        ``StudySettings.k_sensitivity`` is off.
     """
 
     config: dict
@@ -95,6 +108,7 @@ class StudyResult:
     evaluations: dict = field(default_factory=dict)
     predictions: pd.DataFrame | None = None
     ipca_tests: dict = field(default_factory=dict)
+    k_sensitivity: pd.DataFrame = field(default_factory=empty_k_sensitivity)
 
     @property
     def models(self) -> list:
@@ -220,6 +234,12 @@ class StudyResult:
                 "anomaly": self.anomaly,
                 "attribution": self.attribution,
                 "ipca_tests": self.ipca_tests,
+                "k_sensitivity": {
+                    model: frame.droplevel("model")
+                    for model, frame in self.k_sensitivity.groupby(
+                        level="model", sort=False
+                    )
+                },
                 "monthly": {**self.monthly, **differentials},
                 "timings": self.timings,
             }

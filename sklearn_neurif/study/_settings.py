@@ -35,6 +35,21 @@ class StudySettings:
         Model -> numbers of factors tried inside each refit (several: a
         ``GridSearchCV`` on the refit's validation window; IPCA always
         goes through the search). The transformer has no factors.
+    k_rule : {"total_r2", "predictive_r2"}, default="total_r2"
+        How the search chooses K in each refit of a built-in model with
+        several K: the highest pooled **total** R² on the validation window
+        (realised factors; Kelly, Pruitt and Su's criterion), or the highest
+        predictive R² there (the study's rule before issue 20). Total R² is
+        the default because it was the most stable rule on the US panel and
+        the long Ken French panel (the same K in every refit) and the rule
+        that does not flip IPCA's US rank IC (docs/study.md, "Choosing
+        IPCA's K"). Your own searches (``estimators=``) keep their scoring.
+    k_sensitivity : bool, default=True
+        For every built-in model with several K, refit every K of its grid
+        on the whole window (2G fits per refit instead of G + 1 for a grid
+        of G) and report the headline metrics at each fixed K over the same
+        test months (:attr:`StudyResult.k_sensitivity`, the report's
+        sensitivity line).
     params : dict
         Model -> parameters of every fit of its estimator (besides
         ``n_factors``, ``random_state``, ``device``). NeurIF's default
@@ -70,6 +85,8 @@ class StudySettings:
 
     models: tuple = DEFAULT_MODELS
     grids: dict = field(default_factory=_grids)
+    k_rule: str = "total_r2"
+    k_sensitivity: bool = True
     params: dict = field(default_factory=_params)
     neurif_seeds: int = 1
     refit_every: int = 12

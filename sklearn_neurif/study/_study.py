@@ -38,6 +38,7 @@ from ._models import (
 )
 from ._prepare import prepare_panel
 from ._result import StudyResult
+from ._sensitivity import check_k_rule, k_rule_text, k_sensitivity_table
 from ._settings import StudySettings, study_settings
 from ._tables import (
     alpha_table,
@@ -65,6 +66,8 @@ def run_study(
     *,
     models=None,
     estimators=None,
+    k_rule=None,
+    k_sensitivity=None,
     neurif_seeds=None,
     factors=None,
     anomalies=None,
@@ -115,6 +118,16 @@ default="us-stocks"
         regressors get the predictive ones (predictive R², IC, sorts, costs,
         alphas, DM tests) and are marked as without factor structure where a
         table needs one. Names must differ from the built-in models'.
+    k_rule : {"total_r2", "predictive_r2"}, optional
+        How a built-in model with several K chooses it in each refit, on the
+        refit's validation window: the highest total R² (realised factors)
+        or the highest predictive R²; default: the settings' (``"total_r2"``,
+        see :class:`StudySettings`). ``estimators=`` searches keep their
+        own scoring. Every K's figures are reported next to the chosen ones
+        (:attr:`StudyResult.k_sensitivity`).
+    k_sensitivity : bool, optional
+        Refit every K of a selecting model's grid for that sensitivity line
+        (about half of CA2's refit time more); default: the settings' (True).
     neurif_seeds : int, optional
         NeurIF seeds averaged in each refit (a
         :class:`~sklearn_neurif.SeedEnsembleRegressor` when above 1);
@@ -178,7 +191,10 @@ default="us-stocks"
     earned (:func:`~sklearn_neurif.panel.as_of_to_return_period`) before any
     regression on factor files.
     """
-    settings = _resolved_settings(settings, quick, models, neurif_seeds)
+    settings = _resolved_settings(
+        settings, quick, models, neurif_seeds, {"k_rule": k_rule,
+                                                "k_sensitivity": k_sensitivity}
+    )  # fmt: skip
     check_threads(threads)
     request = _Request(
         data=data, settings=settings,
@@ -201,10 +217,21 @@ default="us-stocks"
         torch.set_num_threads(previous)
 
 
-def _resolved_settings(settings, quick, models, neurif_seeds) -> StudySettings:
+def _resolved_settings(
+    settings, quick, models, neurif_seeds, k_choice
+) -> StudySettings:
+    """The settings with run_study's overrides (``k_choice``: the K options), checked."""
     settings = settings or study_settings(quick)
     if models is not None:
         settings = replace(settings, models=check_models(models))
+    settings = replace(
+        settings, **{key: v for key, v in k_choice.items() if v is not None}
+    )
+    check_k_rule(settings.k_rule)
+    if not isinstance(settings.k_sensitivity, bool | np.bool_):
+        raise TypeError(
+            f"k_sensitivity must be True or False; got {settings.k_sensitivity!r}."
+        )
     if neurif_seeds is not None:
         if not isinstance(neurif_seeds, int | np.integer) or neurif_seeds < 1:
             raise ValueError(
@@ -262,15 +289,16 @@ def _run(request: _Request) -> StudyResult:
         valid_end=request.valid_end,
     )  # fmt: skip
     models = _study_models(request, panel.features.shape[1])
-    # KPS tests: (L + 1) tests of kps_n_boot warm-started refits on the last
-    # window, each about 0.06-0.12 ms per month of it (docs/study.md).
-    months = panel.n_train_rows[-1] / max(panel.n_assets, 1.0)
-    kps_cost = 1e-4 * months * request.settings.kps_n_boot * panel.features.shape[1]
-    bar.plan(sum(m.cost(n) for m in models for n in panel.n_train_rows) + 20 + kps_cost)
+    kps_cost = _kps_cost(panel, request.settings.kps_n_boot)
+    bar.plan(
+        sum(m.cost(*w) for m in models for w in panel.refit_windows)
+        + EVALUATION_SECONDS
+        + kps_cost
+    )
     runs = {m.name: walk_forward_model(m, panel, bar) for m in models}
     result = bar.step(
         "evaluation and report tables",
-        20.0,
+        EVALUATION_SECONDS,
         lambda: _evaluate(request, panel, models, runs, external),
     )
     tests = bar.step(
@@ -278,7 +306,28 @@ def _run(request: _Request) -> StudyResult:
         kps_cost,
         lambda: ipca_tests(panel, runs, request.settings.kps_n_boot, request.seed),
     )
-    return replace(result, ipca_tests=tests, timings=bar.close())
+    timings = bar.close()
+    # Within the refits' times above: what the sensitivity line cost.
+    timings["of which K sensitivity fits"] = float(
+        sum(run.refits["k_refit_time"].sum() for run in runs.values())
+    )
+    return replace(result, ipca_tests=tests, timings=timings)
+
+
+#: Expected seconds of the evaluation and report tables (3 s on both full
+#: runs, US and long Ken French panels; a margin for larger panels).
+EVALUATION_SECONDS = 5.0
+
+
+def _kps_cost(panel, n_boot) -> float:
+    """Expected seconds of the KPS bootstrap tests (the progress bar's weight).
+
+    (L + 1) tests of ``n_boot`` warm-started refits on the last window, each
+    draw about 0.05 ms (long Ken French panel: 87 s for 726 months, 8
+    columns, 300 draws) to 0.09 ms (US panel: 25 s for 108 months, 9
+    columns) per month of the window and column: 7e-5 s between the two.
+    """
+    return 7e-5 * panel.n_train_months[-1] * n_boot * panel.features.shape[1]
 
 
 def _study_models(request, n_features) -> list:
@@ -296,7 +345,15 @@ def _study_models(request, n_features) -> list:
             name, settings.params.get(name, {}), request.seed, request.device
         )
         out.append(
-            builtin_model(spec, grid, params, settings.neurif_seeds, request.seed)
+            builtin_model(
+                spec,
+                grid,
+                params,
+                settings.neurif_seeds,
+                request.seed,
+                k_rule=settings.k_rule,
+                k_sensitivity=settings.k_sensitivity,
+            )
         )
     return out + [user_model(n, est) for n, est in request.estimators.items()]
 
@@ -345,6 +402,7 @@ def _evaluate(request, panel, models, runs, external) -> StudyResult:
         attribution=attribution_tables(runs, panel),
         market=market_returns(factor_sets),
         timings={},
+        k_sensitivity=k_sensitivity_table(runs, panel),
         evaluations=evaluations,
         predictions=pd.DataFrame({m: run.predictions for m, run in runs.items()}),
     )
@@ -364,7 +422,10 @@ def _config(request, panel, models, runs) -> dict:
         "seed": r.seed,
         "device": r.device,
         "torch_threads": torch.get_num_threads(),
-        "selection": "predictive R2 on the validation window of each refit",
+        "k_rule": settings.k_rule,
+        "selection": f"highest {k_rule_text(settings.k_rule)} on the validation "
+        "window of each refit",
+        "k_sensitivity": settings.k_sensitivity,
         "refit_every": panel.schedule["refit_every"],
         "validation_periods": panel.schedule["validation_periods"],
         "window": "expanding",

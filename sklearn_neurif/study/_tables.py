@@ -115,7 +115,7 @@ def refit_table(runs: dict) -> pd.DataFrame:
     frames = [run.refits.assign(model=name) for name, run in runs.items()]
     cols = ["model", "refit", "train_start", "train_end", "test_start", "test_end"]
     cols += ["K", "best_params", "best_score", "validation_r2", "fit_time"]
-    cols += ["R2_total", "R2_predictive"]
+    cols += ["k_refit_time", "R2_total", "R2_predictive"]
     return pd.concat(frames, ignore_index=True)[cols]
 
 
@@ -135,18 +135,48 @@ def headline_metrics(ev) -> dict:
 
 
 def attribution_tables(runs: dict, panel) -> dict:
-    """Characteristic attribution of each factor model's last refit."""
+    """Characteristic attribution of each factor model's last refit.
+
+    IPCA: its Gamma. NeurIF: ``characteristic_attribution(method="regression")``.
+    Any other model whose ``transform`` gives loadings (``loading_1..K``, e.g.
+    the conditional autoencoder): the same pooled OLS slopes of its loadings
+    on the characteristics, so that every factor model has its panel in the
+    report. Models without loadings are left out (the report says so).
+    """
     out = {}
     features = panel.features
+    test = features[panel.test_rows]
     for model, run in runs.items():
         est = run.last_estimator
         if hasattr(est, "gamma_"):
             out[model] = _frame_gamma(est, list(features.columns))
         elif hasattr(est, "characteristic_attribution"):
-            out[model] = est.characteristic_attribution(
-                features[panel.test_rows], method="regression"
+            out[model] = est.characteristic_attribution(test, method="regression")
+        elif (loadings := _loadings(est, test)) is not None:
+            # Imported here: the neurif package imports torch, the study's
+            # tables do not need it otherwise.
+            from ..neurif._attribution import as_frame, regression_attribution
+
+            out[model] = as_frame(
+                regression_attribution(loadings, test.to_numpy(dtype=float)),
+                list(features.columns),
+                loadings.shape[1],
             )
     return out
+
+
+def _loadings(est, X):
+    """``est``'s loadings on ``X`` (the ``loading_*`` columns of ``transform``), or None."""
+    if not hasattr(est, "transform"):
+        return None
+    try:
+        names = [str(n) for n in est.get_feature_names_out()]
+    except (AttributeError, ValueError, TypeError):
+        return None  # a transformer that cannot name its outputs: no loadings
+    cols = [i for i, n in enumerate(names) if n.startswith("loading_")]
+    if not cols:
+        return None
+    return np.asarray(est.transform(X), dtype=float)[:, cols]
 
 
 def _frame_gamma(est, names) -> pd.DataFrame:

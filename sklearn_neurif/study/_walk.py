@@ -4,7 +4,8 @@ Each model of the study is run through
 :func:`~sklearn_neurif.model_selection.walk_forward_predict` once, over the
 prepared panel's schedule; its ``on_refit`` hook advances the progress bar
 by the expected time of each refit as it finishes and keeps what the report
-needs of the refit's estimator (the validation score of every K). The
+needs of the refit's estimator (the validation score of every K, and for
+a model that selects K every K's test predictions: :mod:`._sensitivity`). The
 predictions of all refits are then frozen in a tiny estimator that
 :func:`~sklearn_neurif.evaluation.evaluate_factor_model` evaluates like any
 fitted model.
@@ -22,6 +23,7 @@ from ..model_selection import walk_forward_predict
 
 # The CLI validates --models and --threads with these before loading data.
 from ._models import check_models, check_threads  # noqa: F401
+from ._sensitivity import refit_k_outputs, stitch_k_outputs
 
 __all__ = ["ModelRun", "TimedBar", "walk_forward_model"]
 
@@ -42,10 +44,17 @@ class ModelRun:
     refits : DataFrame
         One row per refit: ``refit`` (from 1), the periods, rows, times,
         ``best_params``/``best_score`` of the search, ``validation_r2`` (the
-        validation score of every K, a dict; None without a search), the
-        refit's test ``R2_total`` and ``R2_predictive``.
+        validation score of every K under the run's K rule, a dict; None
+        without a search), the refit's test ``R2_total`` and
+        ``R2_predictive``, ``k_refit_time`` (seconds of the sensitivity's
+        extra fits; NaN without them).
     last_estimator : estimator
         The last refit's fitted model (a search's best estimator).
+    k_predictions, k_fitted : DataFrame or None
+        A model that selects K with the sensitivity on: one column per K of
+        its grid, that K's predictions and total fits of every row (NaN
+        outside the test months); the chosen K's are those of
+        ``predictions``/``fitted`` (:mod:`._sensitivity`). None otherwise.
     """
 
     name: str
@@ -53,6 +62,8 @@ class ModelRun:
     fitted: pd.Series
     refits: pd.DataFrame
     last_estimator: object
+    k_predictions: pd.DataFrame | None = None
+    k_fitted: pd.DataFrame | None = None
 
     @property
     def has_factors(self) -> bool:
@@ -86,7 +97,16 @@ class _FrozenFactorModel(_Frozen):
 
 
 class TimedBar:
-    """A tqdm bar whose steps are weighted by their expected seconds."""
+    """A tqdm bar whose steps are weighted by their expected seconds.
+
+    Attributes
+    ----------
+    times : dict
+        Measured wall seconds of every step (and ``"total"`` once closed).
+    fraction : float
+        Share of the planned expected seconds done (also with ``quiet``,
+        where tqdm itself counts nothing).
+    """
 
     def __init__(self, quiet):
         self.bar = tqdm(
@@ -99,8 +119,15 @@ class TimedBar:
         self.times = {}
         self._start = time.perf_counter()
         self._step = None
+        self._done = 0.0
+
+    @property
+    def fraction(self) -> float:
+        """Share of the planned expected seconds done so far."""
+        return self._done / self.bar.total
 
     def plan(self, expected_seconds: float):
+        """Set the total: the expected seconds of every step of the run."""
         self.bar.total = max(float(expected_seconds), 1.0)
         self.bar.refresh()
 
@@ -113,6 +140,7 @@ class TimedBar:
         """The step begun last ends: record its wall time, advance by ``expected``."""
         name, t0 = self._step
         self.times[name] = self.times.get(name, 0.0) + time.perf_counter() - t0
+        self._done += expected
         self.bar.update(expected)
 
     def step(self, name, expected, fn):
@@ -135,11 +163,13 @@ def walk_forward_model(model, panel, bar) -> ModelRun:
     finished refit is one progress step (named ``"<model> refit i/n"``).
     """
     n = len(panel.refit_periods)
-    expected = [model.cost(rows) for rows in panel.n_train_rows]
-    by_k, last = [], []
+    expected = [model.cost(*window) for window in panel.refit_windows]
+    by_k, last, k_blocks, k_times = [], [], [], []
 
     def on_refit(refit):
         by_k.append(_by_k(refit.estimator) if model.grid else None)
+        k_blocks.append(refit_k_outputs(refit, panel.features, panel.y))
+        k_times.append(getattr(refit.estimator, "k_refit_time_", float("nan")))
         last[:] = [refit.estimator]
         bar.end(expected[refit.refit - 1])
         if refit.refit < n:
@@ -156,12 +186,16 @@ def walk_forward_model(model, panel, bar) -> ModelRun:
     refits.insert(0, "refit", range(1, n + 1))
     refits["validation_r2"] = by_k
     refits["K"] = chosen_k(refits, model.grid)
+    refits["k_refit_time"] = k_times  # the sensitivity's extra fits
+    k_pred, k_fitted = stitch_k_outputs(k_blocks, panel.features.index) or (None,) * 2
     return ModelRun(
         name=model.name,
         predictions=res.predictions.where(res.test_mask),
         fitted=res.fitted.where(res.test_mask),
         refits=refits,
         last_estimator=getattr(last[0], "best_estimator_", last[0]),
+        k_predictions=k_pred,
+        k_fitted=k_fitted,
     )
 
 
