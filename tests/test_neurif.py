@@ -702,6 +702,26 @@ def test_quadratic_start_carries_the_missing_loading():
     assert np.abs(deviation[:, :2]).max() < 1e-4
 
 
+def test_spread_keeps_at_most_the_cap_evenly():
+    from sklearn_neurif.neurif._residual_start import _spread
+
+    np.testing.assert_array_equal(_spread(np.arange(5), 10), np.arange(5))
+    months = _spread(np.arange(100, 580), 120)
+    assert len(months) == 120 and len(np.unique(months)) == 120
+    assert months[0] == 100 and months[-1] == 579
+    assert np.ptp(np.diff(months)) <= 1  # evenly spaced
+
+
+def test_quadratic_start_on_a_subset_of_months_still_finds_the_loading(monkeypatch):
+    """With the month cap below the panel's months the start still works."""
+    from sklearn_neurif.neurif import _residual_start
+
+    monkeypatch.setattr(_residual_start, "MAX_START_MONTHS", 15)
+    est, deviation, true = _pure_interaction_start()
+    assert est.deviation_start_scale_ > 0
+    assert abs(np.corrcoef(deviation[:, 2], true[:, 2])[0, 1]) > 0.5
+
+
 def test_quadratic_start_keeps_ipca_when_no_scale_helps(monkeypatch, panel):
     from sklearn_neurif.neurif import _residual_start
 
