@@ -307,7 +307,12 @@ def _factor_sections(r) -> list:
         "months: mean |alpha|, counts of |t| > 1.96 and > 3 (Newey-West), GRS "
         "F-test, average R². A model enters as the market plus its long-short "
         "portfolio: its latent factors change rotation at every refit, so they "
-        "are not one factor series over the test months.",
+        "are not one factor series over the test months. cs_R2 is the uncentred "
+        "cross-sectional R², 1 - sum(alpha²) / sum(mean return²) over the test "
+        "assets: it is below zero, even far below, when the alphas are larger "
+        "than the assets' own mean returns, as for long-short portfolios whose "
+        "means are near zero; cs_R2_ols is the centred R² of the mean returns on "
+        "the implied ones, with an intercept (docs/inference.md).",
         "",
     ]
     for name, summ in r.anomaly.items():
