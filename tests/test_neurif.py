@@ -666,6 +666,20 @@ def test_quadratic_basis_terms():
     np.testing.assert_allclose(as_torch, terms)
 
 
+def test_quadratic_loading_is_the_basis_times_the_row():
+    """The quadratic form equals the standardised terms times the row."""
+    from sklearn_neurif.neurif._residual_start import QuadraticBasis
+
+    rng = np.random.default_rng(1)
+    z = np.column_stack([rng.uniform(-0.5, 0.5, (300, 6)), np.ones(300)])
+    basis = QuadraticBasis.fit([z[:150], z[150:]], torch.zeros(2, 7))
+    row = rng.standard_normal(len(basis.left))
+    as_torch = torch.as_tensor(z, dtype=torch.float64)
+    np.testing.assert_allclose(
+        basis.loading(row)(as_torch).numpy(), basis(z) @ row, atol=1e-10
+    )
+
+
 def test_quadratic_basis_keeps_the_characteristics_gamma_loads_on(monkeypatch):
     from sklearn_neurif.neurif import _residual_start
 

@@ -382,9 +382,24 @@ class QuadraticBasis:
         return (z[..., self.left] * z[..., self.right] - self.mean) / self.sd
 
     def loading(self, row):
-        """The loading ``basis(z) @ row`` as a function of torch characteristics."""
-        weights = torch.as_tensor(row)
-        return lambda z: self(z) @ weights.to(z.dtype).to(z.device)
+        """The loading ``basis(z) @ row`` as a function of torch characteristics.
+
+        Evaluated as the quadratic form ``z'Az + c`` (A upper triangular):
+        no (cells x terms) array, which at CRSP scale is ~1,000 floats a
+        cell.
+        """
+        weights = np.asarray(row, dtype=np.float64) / self.sd
+        size = int(max(self.left.max(), self.right.max())) + 1
+        form = np.zeros((size, size))
+        np.add.at(form, (self.left, self.right), weights)
+        const = -float(weights @ self.mean)
+
+        def loading(z):
+            a = torch.as_tensor(form, dtype=z.dtype, device=z.device)
+            x = z[..., :size]
+            return ((x @ a) * x).sum(-1) + const
+
+        return loading
 
 
 def warm_up_deviation(module, batcher, months, target, epochs, batch_months, lr=1e-3):
@@ -402,6 +417,11 @@ def warm_up_deviation(module, batcher, months, target, epochs, batch_months, lr=
     was_training = module.training
     module.train()
     try:
+        # Scattered months (sorted within a batch), as measured on the design
+        # family (docs/neurif_tuning.md). Blocks of consecutive months would
+        # encode each asset-month about once instead of about `window` times
+        # (issue 18), but on a 50-month test panel they left the warm-up
+        # refused by the validation check: not adopted without the family.
         for _ in range(epochs):
             order = np.asarray(months)[torch.randperm(len(months)).numpy()]
             for start in range(0, len(order), batch_months):
