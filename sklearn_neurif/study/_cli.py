@@ -216,6 +216,15 @@ def _add_run_options(run: argparse.ArgumentParser) -> None:
         "0 = torch's default)",
     )
     run.add_argument(
+        "--n-jobs",
+        type=int,
+        default=-1,
+        help="refits run in parallel in this many worker processes, each with "
+        "--threads torch threads, and the IPCA bootstrap draws too (default -1: "
+        "every CPU; results do not depend on it; each worker holds one refit's "
+        "data and model, so lower it if memory is short)",
+    )
+    run.add_argument(
         "--quiet",
         action="store_true",
         help="no progress bar and no table; the report path is still printed",
@@ -255,6 +264,11 @@ def _check_args(args, out: Path) -> None:
             check_threads(args.threads)
         except ValueError as exc:
             raise ValueError(f"--threads: {exc} 0 = torch's default.") from None
+    if args.n_jobs == 0:
+        raise ValueError(
+            "--n-jobs 0 runs nothing: pass 1 (one refit at a time), k > 1 or -1 "
+            "(every CPU)."
+        )
     if not 0 <= args.seed < 2**32:
         raise ValueError(f"--seed must be in [0, 2**32 - 1]; got {args.seed}.")
     check_data_arguments(
@@ -387,11 +401,11 @@ def _run(args) -> int:
     study += ("anomalies_format",)
     study += ("quick",)
     study += ("seed", "device", "quiet", "data_home", "download_if_missing", "factors")
-    study += ("estimators",)
     options = {k: getattr(args, k) for k in study}
     options.update(
-        threads=args.threads or None, train_end=args.train_end, valid_end=args.valid_end
-    )
+        threads=args.threads or None, n_jobs=args.n_jobs, train_end=args.train_end,
+        valid_end=args.valid_end,
+    )  # fmt: skip
     result = run_study(src, **options)
     paths = write_report(result, out)
     if not args.quiet:

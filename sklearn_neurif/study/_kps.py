@@ -37,7 +37,7 @@ def last_window(panel, run):
     return panel.features[rows], panel.y[rows], last
 
 
-def ipca_tests(panel, runs, n_boot, seed) -> dict:
+def ipca_tests(panel, runs, n_boot, seed, n_jobs=None) -> dict:
     """W_alpha and the W_beta table of the study's IPCA on its last window.
 
     Parameters
@@ -49,6 +49,8 @@ def ipca_tests(panel, runs, n_boot, seed) -> dict:
         Bootstrap draws of each test (0: the tests are skipped).
     seed : int
         The study's seed (see :func:`kps_random_states`).
+    n_jobs : int, optional
+        Workers of the bootstrap draws (the results do not depend on it).
 
     Returns
     -------
@@ -67,7 +69,7 @@ def ipca_tests(panel, runs, n_boot, seed) -> dict:
     restricted = run.last_estimator
     unrestricted = clone(restricted).set_params(intercept=True).fit(X, y)
     alpha_rng, beta_rng = kps_random_states(seed)
-    options = {"n_boot": int(n_boot), "progress": False}
+    options = {"n_boot": int(n_boot), "progress": False, "n_jobs": n_jobs}
     alpha = ipca_alpha_test(unrestricted, X, y, random_state=alpha_rng, **options)
     table = ipca_instrument_significance(
         restricted, X, y, random_state=beta_rng, **options

@@ -202,7 +202,16 @@ def _protocol(r) -> str:
         f"Sorts: {c['n_portfolios']} quantile portfolios, "
         "long-short = top minus bottom. Row (i, t) holds characteristics known at "
         "the end of t and the return over t+1. "
-        f"Seed {c['seed']}, device {c['device']}, torch threads {c['torch_threads']}."
+        f"Seed {c['seed']}, device {c['device']}, torch threads {c['torch_threads']}"
+        f"{_workers_text(c)}."
+    )
+
+
+def _workers_text(config) -> str:
+    """The parallel workers, if any (results from earlier versions have none)."""
+    n = config.get("n_jobs", 1)
+    return (
+        "" if n == 1 else f" in each of {n} parallel workers (refits, bootstrap draws)"
     )
 
 

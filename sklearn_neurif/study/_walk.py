@@ -156,7 +156,7 @@ class TimedBar:
         return self.times
 
 
-def walk_forward_model(model, panel, bar) -> ModelRun:
+def walk_forward_model(model, panel, bar, n_jobs=None) -> ModelRun:
     """Walk-forward predictions of one :class:`StudyModel` on a prepared panel.
 
     One call of ``walk_forward_predict`` over the panel's schedule; each
@@ -180,8 +180,9 @@ def walk_forward_model(model, panel, bar) -> ModelRun:
         schedule["validation_periods"] = None
     bar.begin(f"{model.name} refit 1/{n}")
     res = walk_forward_predict(
-        model.estimator, panel.features, panel.y, on_refit=on_refit, **schedule
-    )
+        model.estimator, panel.features, panel.y, on_refit=on_refit,
+        n_jobs=n_jobs, **schedule,
+    )  # fmt: skip
     refits = res.refits.reset_index(drop=True)
     refits.insert(0, "refit", range(1, n + 1))
     refits["validation_r2"] = by_k
