@@ -122,3 +122,23 @@ def test_bar_fraction_at_each_model_end_is_its_share_of_expected_cost(small_pane
     times = bar.close()
     n = len(small_panel.refit_windows)
     assert {f"ridge refit {i}/{n}" for i in range(1, n + 1)} <= set(times)
+
+
+def test_kps_cost_grows_with_k_as_measured():
+    """The KPS tests' weight follows the measured runs (long Ken French panel,
+    726 months, 8 columns, 300 draws: 87 s at K = 2 and 670 s at K = 6) and
+    the bar is re-planned once the last refit's K is known."""
+    from types import SimpleNamespace
+
+    from sklearn_neurif.study._study import _kps_cost
+
+    panel = SimpleNamespace(n_train_months=[138, 726], features=np.zeros((1, 8)))
+    assert _kps_cost(panel, 300, 2) == pytest.approx(87, rel=0.25)
+    assert _kps_cost(panel, 300, 6) == pytest.approx(670, rel=0.25)
+    bar = TimedBar(quiet=True)
+    bar.plan(100.0 + _kps_cost(panel, 300, 6))
+    bar.step("refits", 100.0, lambda: None)
+    revised = bar.replan(_kps_cost(panel, 300, 6), _kps_cost(panel, 300, 2))
+    assert bar.fraction == pytest.approx(100.0 / (100.0 + revised))
+    bar.step("tests", revised, lambda: None)
+    assert bar.fraction == pytest.approx(1.0)

@@ -307,7 +307,8 @@ def _run(request: _Request) -> StudyResult:
         valid_end=request.valid_end,
     )  # fmt: skip
     models = _study_models(request, panel.features.shape[1])
-    kps_cost = _kps_cost(panel, request.settings.kps_n_boot)
+    n_boot = request.settings.kps_n_boot
+    kps_cost = _kps_cost(panel, n_boot, max(request.settings.grids.get("IPCA", (1,))))
     bar.plan(
         sum(m.cost(*w) for m in models for w in panel.refit_windows)
         + EVALUATION_SECONDS
@@ -323,6 +324,9 @@ def _run(request: _Request) -> StudyResult:
             EVALUATION_SECONDS,
             lambda: _evaluate(request, panel, models, runs, external),
         )
+        if "IPCA" in runs:  # the K the tests will run with
+            last_k = runs["IPCA"].last_estimator.n_factors
+            kps_cost = bar.replan(kps_cost, _kps_cost(panel, n_boot, last_k))
         tests = bar.step(
             "IPCA bootstrap tests (last window)",
             kps_cost,
@@ -369,15 +373,19 @@ def _workers(request):
 EVALUATION_SECONDS = 5.0
 
 
-def _kps_cost(panel, n_boot) -> float:
+def _kps_cost(panel, n_boot, n_factors) -> float:
     """Expected seconds of the KPS bootstrap tests (the progress bar's weight).
 
-    (L + 1) tests of ``n_boot`` warm-started refits on the last window, each
-    draw about 0.05 ms (long Ken French panel: 87 s for 726 months, 8
-    columns, 300 draws) to 0.09 ms (US panel: 25 s for 108 months, 9
-    columns) per month of the window and column: 7e-5 s between the two.
+    (L + 1) tests of ``n_boot`` warm-started refits on the last window; a
+    draw's ALS is about K^2 times heavier and slower to converge as K grows:
+    1.0e-5 s per month of the window, draw, column and K^2 on the long Ken
+    French panel at K = 2 and at K = 6 alike (87 s and 670 s for 726
+    months, 8 columns, 300 draws, one process), 3e-6 on the US panel (34 s
+    at K = 6, 108 months, 9 columns). The bar first plans with the largest
+    K of IPCA's grid, then with the K the last refit chose.
     """
-    return 7e-5 * panel.n_train_months[-1] * n_boot * panel.features.shape[1]
+    months, columns = panel.n_train_months[-1], panel.features.shape[1]
+    return 1e-5 * months * n_boot * columns * n_factors**2
 
 
 def _study_models(request, n_features) -> list:

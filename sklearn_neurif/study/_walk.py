@@ -131,6 +131,12 @@ class TimedBar:
         self.bar.total = max(float(expected_seconds), 1.0)
         self.bar.refresh()
 
+    def replan(self, expected, revised) -> float:
+        """A step not begun yet is now expected to take ``revised`` seconds, not ``expected``."""
+        self.bar.total = max(self.bar.total + float(revised) - float(expected), 1.0)
+        self.bar.refresh()
+        return float(revised)
+
     def begin(self, name):
         """A step starts: show its name, start its clock."""
         self.bar.set_postfix_str(name)
