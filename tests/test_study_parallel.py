@@ -39,6 +39,21 @@ def test_parallel_refits_give_the_serial_results(serial_and_parallel):
     assert serial.timings.keys() == parallel.timings.keys()
 
 
+def test_report_names_the_workers_and_how_to_read_their_times(
+    serial_and_parallel, tmp_path
+):
+    from sklearn_neurif.study._report import write_report
+
+    texts = []
+    for n, result in zip((1, 2), serial_and_parallel, strict=True):
+        write_report(result, tmp_path / str(n))
+        texts.append((tmp_path / str(n) / "report.md").read_text())
+    serial, parallel = texts
+    assert "torch threads 1 in each of 2 parallel workers" in parallel
+    assert "The refits ran in 2 parallel workers" in parallel
+    assert "parallel workers" not in serial
+
+
 def test_workers_fit_with_the_study_threads():
     """loky's workers get ``threads`` torch threads, as the calling process."""
     probe = {"probe": _ThreadsProbe()}

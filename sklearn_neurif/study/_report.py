@@ -160,6 +160,7 @@ def _markdown(r, figures) -> str:
         "",
         _table(pd.Series(r.timings, name="seconds").round(1).astype(str).to_frame()),
         "",
+        *_parallel_timing_note(r.config),
         _machine_line(),
         "",
         "All numbers and every monthly series are in `metrics.json`.",
@@ -205,6 +206,20 @@ def _protocol(r) -> str:
         f"Seed {c['seed']}, device {c['device']}, torch threads {c['torch_threads']}"
         f"{_workers_text(c)}."
     )
+
+
+def _parallel_timing_note(config) -> list:
+    """How to read the wall times when the refits ran in parallel workers."""
+    n = config.get("n_jobs", 1)
+    if n == 1:
+        return []
+    return [
+        f"The refits ran in {n} parallel workers: a refit's line is the wall time "
+        "until its result arrived (in schedule order), and the sensitivity fits "
+        "add up the workers' seconds, which can exceed their share of the wall "
+        "time.",
+        "",
+    ]
 
 
 def _workers_text(config) -> str:
