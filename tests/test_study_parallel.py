@@ -54,6 +54,46 @@ def test_report_names_the_workers_and_how_to_read_their_times(
     assert "parallel workers" not in serial
 
 
+class _NoisyProbe(_ThreadsProbe):
+    """Warns in every fit (twice the same message: recorded once)."""
+
+    def fit(self, X, y):
+        import warnings
+
+        for _ in range(2):
+            warnings.warn(f"noisy fit on {len(X)} rows", RuntimeWarning, stacklevel=2)
+        return super().fit(X, y)
+
+
+def test_refit_warnings_summed_up_once_per_model(tmp_path):
+    """A warning raised in every refit (in the workers) reaches the caller as one
+    warning for the model, and the report and refit table hold them all."""
+    import warnings
+
+    from sklearn_neurif.study._report import write_report
+
+    options = {"quick": True, "quiet": True, "models": ["IPCA"], "n_jobs": 2}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run_study("simulated", estimators={"noisy": _NoisyProbe()}, **options)
+    noisy = result.refits.loc[result.refits.model == "noisy", "warnings"]
+    n = len(noisy)
+    assert n >= 2 and all(len(w) == 1 for w in noisy)
+    assert noisy.iloc[0][0].startswith("RuntimeWarning: noisy fit on ")
+    messages = [str(w.message) for w in caught]
+    assert not any(m.startswith("noisy fit") for m in messages)
+    summary = [m for m in messages if m.startswith("noisy: ")]
+    assert summary == [
+        f"noisy: {n} warning(s) in {n} of its {n} refits; the first: "
+        f"{noisy.iloc[0][0]} All are in the report's section 'Warnings raised in "
+        "the refits' and in StudyResult.refits['warnings']."
+    ]
+    write_report(result, tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "## Warnings raised in the refits (quick run)" in report
+    assert f"| noisy | {n} of {n} | {n} | RuntimeWarning: noisy fit on" in report
+
+
 def test_workers_fit_with_the_study_threads():
     """loky's workers get ``threads`` torch threads, as the calling process."""
     probe = {"probe": _ThreadsProbe()}

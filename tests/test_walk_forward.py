@@ -355,3 +355,54 @@ def test_on_refit_reports_each_refit_in_order(panel):
         assert refit.estimator.n_factors == 2 and hasattr(refit.estimator, "gamma_")
     assert res.estimators is None  # the hook sees estimators the result drops
     assert "WalkForwardRefit(1/3, train 2001-01 to 2002-06" in repr(seen[0])
+
+
+class _WarningRidge:
+    """A Ridge that warns once per fit with its training size (twice the same)."""
+
+    def __init__(self, alpha=1.0):
+        self.alpha = alpha
+
+    def get_params(self, deep=True):
+        return {"alpha": self.alpha}
+
+    def set_params(self, **params):
+        self.alpha = params.get("alpha", self.alpha)
+        return self
+
+    def fit(self, X, y):
+        import warnings
+
+        from sklearn.linear_model import Ridge
+
+        for _ in range(2):
+            warnings.warn(f"fitted on {len(X)} rows", RuntimeWarning, stacklevel=2)
+        self.model_ = Ridge(alpha=self.alpha).fit(X, y)
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_refit_warnings_reach_the_caller_once_each(panel, n_jobs):
+    """A refit's warnings are issued again in the calling process (also from
+    workers, whose stderr is out of the caller's reach), each distinct one
+    once per refit, and kept on the refit's record."""
+    import warnings
+
+    X, y = panel
+    periods = X.index.get_level_values("time").unique().sort_values()
+    seen = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        walk_forward_predict(
+            _WarningRidge(), X, y, test_start=periods[20], refit_every=6,
+            n_jobs=n_jobs, on_refit=seen.append,
+        )  # fmt: skip
+    mine = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    per_refit = [r.warnings for r in seen]
+    assert len(per_refit) >= 2 and all(len(w) == 1 for w in per_refit)
+    assert mine == [message for w in per_refit for _, message in w]
+    assert len(set(mine)) == len(mine)  # expanding windows: sizes differ
+    assert all(w.filename == __file__ for w in caught if w.category is RuntimeWarning)

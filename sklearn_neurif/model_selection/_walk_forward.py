@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -150,6 +151,12 @@ def walk_forward_predict(
     panel built by :func:`~sklearn_neurif.panel.align_next_period_returns`)
     is predicted but not scored: it has no realised factors and no R².
 
+    **Warnings of the refits.** A warning raised inside a refit (in this
+    process or in a worker) is recorded, each distinct message once per
+    refit, and issued again in the calling process when the refit's result
+    arrives, in schedule order, so the caller's warning filters apply
+    whatever ``n_jobs``; they are also in :attr:`WalkForwardRefit.warnings`.
+
     **Why not** ``cross_val_predict``: it needs every row in exactly one
     test fold (the periods before ``test_start`` never are), it predicts
     with ``predict`` only (no realised factors, which need the test returns
@@ -212,6 +219,7 @@ def walk_forward_predict(
         )
     outputs = []
     for i, out in enumerate(results):
+        _reissue(out["warnings"])
         if on_refit is not None:
             on_refit(_refit_record(i, table, X, codes, windows[i], out))
         outputs.append(out if return_estimators else {**out, "estimator": None})
@@ -238,6 +246,7 @@ def _refit_record(i, table, X, codes, window, out) -> WalkForwardRefit:
         predictions=pd.Series(out["pred"], index=index, name="prediction"),
         fitted=None if fitted is None else pd.Series(fitted, index=index),
         fit_time=out["fit_time"],
+        warnings=out["warnings"],
     )
 
 
@@ -314,6 +323,26 @@ def _realised(estimator, X, y):
 
 
 def _fit_predict(estimator, task: _RefitTask):
+    """:func:`_fit_predict_block` with the warnings it raised, each once.
+
+    Recorded here, whatever the process, and re-issued by the caller in
+    schedule order: a worker process's warnings otherwise go straight to
+    its stderr, out of reach of the caller's filters.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = _fit_predict_block(estimator, task)
+    distinct = dict.fromkeys((w.category, str(w.message)) for w in caught)
+    return {**out, "warnings": tuple(distinct)}
+
+
+def _reissue(refit_warnings) -> None:
+    """Issue a refit's recorded warnings in this process (from the caller's line)."""
+    for category, message in refit_warnings:
+        warnings.warn(message, category, stacklevel=3)
+
+
+def _fit_predict_block(estimator, task: _RefitTask):
     """Fit one refit, predict its block; everything the result needs.
 
     An error is re-raised with the refit (number and periods) in its message.

@@ -124,6 +124,9 @@ class WalkForwardRefit:
         when the block has no return).
     fit_time : float
         Seconds spent in ``fit``.
+    warnings : tuple of (type, str)
+        Category and message of each distinct warning the refit raised (also
+        issued again in the calling process).
     """
 
     refit: int
@@ -133,6 +136,7 @@ class WalkForwardRefit:
     predictions: pd.Series
     fitted: pd.Series | None
     fit_time: float
+    warnings: tuple = ()
 
     def __repr__(self) -> str:
         p = self.periods

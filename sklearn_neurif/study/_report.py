@@ -155,6 +155,7 @@ def _markdown(r, figures) -> str:
     lines += _k_sensitivity_section(r)
     lines += _accuracy_sections(r) + _portfolio_sections(r) + _factor_sections(r)
     lines += _kps_section(r)
+    lines += _refit_warnings_section(r)
     lines += [
         f"## Wall time{q}",
         "",
@@ -206,6 +207,32 @@ def _protocol(r) -> str:
         f"Seed {c['seed']}, device {c['device']}, torch threads {c['torch_threads']}"
         f"{_workers_text(c)}."
     )
+
+
+def _refit_warnings_section(r) -> list:
+    """Per model: the refits that warned, how often, and the first warning."""
+    if "warnings" not in r.refits:
+        return []
+    rows = []
+    for model, refits in r.refits.groupby("model", sort=False):
+        said = [w for refit in refits["warnings"] for w in refit]
+        if said:
+            n = sum(bool(refit) for refit in refits["warnings"])
+            first = said[0] if len(said[0]) <= 400 else said[0][:400] + "..."
+            rows.append((model, f"{n} of {len(refits)}", len(said), first))
+    if not rows:
+        return []
+    frame = pd.DataFrame(rows, columns=["model", "refits", "warnings", "the first"])
+    return [
+        f"## Warnings raised in the refits{r.label}",
+        "",
+        "Each distinct warning once per refit, summed up here rather than "
+        "printed for every refit; all of them are in `metrics.json` (`refits`, "
+        "column `warnings`).",
+        "",
+        _table(frame, index=False),
+        "",
+    ]
 
 
 def _parallel_timing_note(config) -> list:

@@ -35,7 +35,10 @@ class StudyResult:
         run's K rule (``validation_r2``: total or predictive R² as
         ``config["k_rule"]`` says, a dict; None without a search), fit time
         (``k_refit_time``: the part of it spent refitting every other K for
-        the sensitivity line; NaN without it), the refit's test R².
+        the sensitivity line; NaN without it), the refit's test R², and
+        ``warnings``: the distinct warnings the refit raised
+        (``"Category: message"``), which the study sums up in one warning
+        per model and in the report instead of repeating them per refit.
     test : dict
         Out-of-sample metrics per model on the common test months
         (``n_obs``: stock-months with a return; ``n_periods``: months).

@@ -327,6 +327,7 @@ def _run(request: _Request) -> StudyResult:
         if "IPCA" in runs:  # the K the tests will run with
             last_k = runs["IPCA"].last_estimator.n_factors
             kps_cost = bar.replan(kps_cost, _kps_cost(panel, n_boot, last_k))
+        _sum_up_refit_warnings(result.refits)
         tests = bar.step(
             "IPCA bootstrap tests (last window)",
             kps_cost,
@@ -340,6 +341,22 @@ def _run(request: _Request) -> StudyResult:
         sum(run.refits["k_refit_time"].sum() for run in runs.values())
     )
     return replace(result, ipca_tests=tests, timings=timings)
+
+
+def _sum_up_refit_warnings(refits) -> None:
+    """One warning per model whose refits warned, instead of one per refit."""
+    for model, rows in refits.groupby("model", sort=False):
+        said = [w for refit in rows["warnings"] for w in refit]
+        if said:
+            n = sum(bool(refit) for refit in rows["warnings"])
+            warnings.warn(
+                f"{model}: {len(said)} warning(s) in {n} of its {len(rows)} refits; "
+                f"the first: {said[0]} All are in the report's section "
+                "'Warnings raised in the refits' and in StudyResult.refits"
+                "['warnings'].",
+                UserWarning,
+                stacklevel=4,
+            )
 
 
 @contextlib.contextmanager

@@ -115,7 +115,7 @@ def refit_table(runs: dict) -> pd.DataFrame:
     frames = [run.refits.assign(model=name) for name, run in runs.items()]
     cols = ["model", "refit", "train_start", "train_end", "test_start", "test_end"]
     cols += ["K", "best_params", "best_score", "validation_r2", "fit_time"]
-    cols += ["k_refit_time", "R2_total", "R2_predictive"]
+    cols += ["k_refit_time", "R2_total", "R2_predictive", "warnings"]
     return pd.concat(frames, ignore_index=True)[cols]
 
 

@@ -14,6 +14,7 @@ fitted model.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import pandas as pd
@@ -47,7 +48,8 @@ class ModelRun:
         validation score of every K under the run's K rule, a dict; None
         without a search), the refit's test ``R2_total`` and
         ``R2_predictive``, ``k_refit_time`` (seconds of the sensitivity's
-        extra fits; NaN without them).
+        extra fits; NaN without them), ``warnings`` (the distinct warnings
+        the refit raised, ``"Category: message"``).
     last_estimator : estimator
         The last refit's fitted model (a search's best estimator).
     k_predictions, k_fitted : DataFrame or None
@@ -170,9 +172,10 @@ def walk_forward_model(model, panel, bar, n_jobs=None) -> ModelRun:
     """
     n = len(panel.refit_periods)
     expected = [model.cost(*window) for window in panel.refit_windows]
-    by_k, last, k_blocks, k_times = [], [], [], []
+    by_k, last, k_blocks, k_times, said = [], [], [], [], []
 
     def on_refit(refit):
+        said.append([f"{kind.__name__}: {message}" for kind, message in refit.warnings])
         by_k.append(_by_k(refit.estimator) if model.grid else None)
         k_blocks.append(refit_k_outputs(refit, panel.features, panel.y))
         k_times.append(getattr(refit.estimator, "k_refit_time_", float("nan")))
@@ -185,15 +188,19 @@ def walk_forward_model(model, panel, bar, n_jobs=None) -> ModelRun:
     if not model.validates:  # e.g. a plain regressor: its window is all training
         schedule["validation_periods"] = None
     bar.begin(f"{model.name} refit 1/{n}")
-    res = walk_forward_predict(
-        model.estimator, panel.features, panel.y, on_refit=on_refit,
-        n_jobs=n_jobs, **schedule,
-    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = walk_forward_predict(
+            model.estimator, panel.features, panel.y, on_refit=on_refit,
+            n_jobs=n_jobs, **schedule,
+        )  # fmt: skip
+    _reissue_others(caught, said)
     refits = res.refits.reset_index(drop=True)
     refits.insert(0, "refit", range(1, n + 1))
     refits["validation_r2"] = by_k
     refits["K"] = chosen_k(refits, model.grid)
     refits["k_refit_time"] = k_times  # the sensitivity's extra fits
+    refits["warnings"] = said  # summed up once by the study, not one per refit
     k_pred, k_fitted = stitch_k_outputs(k_blocks, panel.features.index) or (None,) * 2
     return ModelRun(
         name=model.name,
@@ -204,6 +211,19 @@ def walk_forward_model(model, panel, bar, n_jobs=None) -> ModelRun:
         k_predictions=k_pred,
         k_fitted=k_fitted,
     )
+
+
+def _reissue_others(caught, said) -> None:
+    """Issue again the warnings not raised inside a refit (the schedule's).
+
+    The refits' own (``said``, one list per refit) are kept in the refit
+    table and summed up once per model by the study: a 50-refit run would
+    otherwise print the same kind of warning dozens of times.
+    """
+    inside = {message for refit in said for message in refit}
+    for w in caught:
+        if f"{w.category.__name__}: {w.message}" not in inside:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _by_k(search) -> dict | None:
