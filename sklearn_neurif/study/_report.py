@@ -12,6 +12,7 @@ import pandas as pd
 from ._conclusion import conclusion, neurif_cap, without_factor_structure
 from ._figures import write_figures
 from ._sensitivity import k_rule_text
+from ._tables import refit_warnings
 
 __all__ = ["write_report"]
 
@@ -211,15 +212,10 @@ def _protocol(r) -> str:
 
 def _refit_warnings_section(r) -> list:
     """Per model: the refits that warned, how often, and the first warning."""
-    if "warnings" not in r.refits:
-        return []
-    rows = []
-    for model, refits in r.refits.groupby("model", sort=False):
-        said = [w for refit in refits["warnings"] for w in refit]
-        if said:
-            n = sum(bool(refit) for refit in refits["warnings"])
-            first = said[0] if len(said[0]) <= 400 else said[0][:400] + "..."
-            rows.append((model, f"{n} of {len(refits)}", len(said), first))
+    rows = [
+        (model, f"{warned} of {n}", len(said), _shortened(said[0], 400))
+        for model, warned, n, said in refit_warnings(r.refits)
+    ]
     if not rows:
         return []
     frame = pd.DataFrame(rows, columns=["model", "refits", "warnings", "the first"])
@@ -233,6 +229,10 @@ def _refit_warnings_section(r) -> list:
         _table(frame, index=False),
         "",
     ]
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _parallel_timing_note(config) -> list:

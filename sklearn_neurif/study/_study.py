@@ -51,6 +51,7 @@ from ._tables import (
     dm_table,
     headline_metrics,
     refit_table,
+    refit_warnings,
     sort_tables,
     split_description,
 )
@@ -345,18 +346,15 @@ def _run(request: _Request) -> StudyResult:
 
 def _sum_up_refit_warnings(refits) -> None:
     """One warning per model whose refits warned, instead of one per refit."""
-    for model, rows in refits.groupby("model", sort=False):
-        said = [w for refit in rows["warnings"] for w in refit]
-        if said:
-            n = sum(bool(refit) for refit in rows["warnings"])
-            warnings.warn(
-                f"{model}: {len(said)} warning(s) in {n} of its {len(rows)} refits; "
-                f"the first: {said[0]} All are in the report's section "
-                "'Warnings raised in the refits' and in StudyResult.refits"
-                "['warnings'].",
-                UserWarning,
-                stacklevel=4,
-            )
+    for model, warned, n, said in refit_warnings(refits):
+        warnings.warn(
+            f"{model}: {len(said)} warning(s) in {warned} of its {n} refits; "
+            f"the first: {said[0]} All are in the report's section "
+            "'Warnings raised in the refits' and in StudyResult.refits"
+            "['warnings'].",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 @contextlib.contextmanager

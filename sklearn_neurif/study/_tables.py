@@ -23,6 +23,7 @@ __all__ = [
     "data_description",
     "dm_table",
     "refit_table",
+    "refit_warnings",
     "sort_tables",
     "split_description",
     "headline_metrics",
@@ -117,6 +118,23 @@ def refit_table(runs: dict) -> pd.DataFrame:
     cols += ["K", "best_params", "best_score", "validation_r2", "fit_time"]
     cols += ["k_refit_time", "R2_total", "R2_predictive", "warnings"]
     return pd.concat(frames, ignore_index=True)[cols]
+
+
+def refit_warnings(refits: pd.DataFrame) -> list:
+    """Per model whose refits warned: ``(model, refits that warned, refits, warnings)``.
+
+    ``warnings`` is every refit's distinct warnings in schedule order (the
+    refit table's ``warnings`` column); an older table without it gives none.
+    """
+    if "warnings" not in refits:
+        return []
+    out = []
+    for model, rows in refits.groupby("model", sort=False):
+        said = [w for refit in rows["warnings"] for w in refit]
+        if said:
+            warned = sum(bool(refit) for refit in rows["warnings"])
+            out.append((model, warned, len(rows), said))
+    return out
 
 
 def headline_metrics(ev) -> dict:
