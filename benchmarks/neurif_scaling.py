@@ -131,16 +131,25 @@ def run_one(
 
 
 def _prefetching(estimator_class):
-    """The estimator trained (and validated) with the prefetching loader."""
-    from sklearn_neurif.nn._batching import PrefetchingLoader
+    """The estimator trained (and validated) with the prefetching loader.
+
+    The training batches keep the estimator's order: blocks of consecutive
+    months for NeurIF (its ``_train_loader`` is ``MonthBlockLoader``).
+    """
+    from sklearn_neurif.nn._batching import (
+        MonthBlockLoader,
+        PrefetchingLoader,
+        PrefetchingMonthBlockLoader,
+    )
+
+    blocks = issubclass(estimator_class._train_loader, MonthBlockLoader)
+    train_loader = PrefetchingMonthBlockLoader if blocks else PrefetchingLoader
 
     class Prefetching(estimator_class):
+        _train_loader = train_loader
+
         def _net_kwargs(self):
-            return {
-                **super()._net_kwargs(),
-                "iterator_train": PrefetchingLoader,
-                "iterator_valid": PrefetchingLoader,
-            }
+            return {**super()._net_kwargs(), "iterator_valid": PrefetchingLoader}
 
     Prefetching.__name__ = estimator_class.__name__
     return Prefetching
