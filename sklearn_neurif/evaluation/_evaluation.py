@@ -221,6 +221,38 @@ def _model_outputs(estimator, X, y, sort_loadings):
     return final, pred, total, signals, notes
 
 
+def accuracy(y, pred, total, nw_lags=None) -> dict:
+    """The accuracy figures of :func:`evaluate_factor_model`, from its inputs.
+
+    The one definition the evaluation and the study's sensitivity line
+    share, so that equal predictions give equal figures to the last bit.
+
+    Parameters
+    ----------
+    y : Series
+        Float returns on the panel's rows.
+    pred, total : ndarray
+        Predictions and total fits in ``y``'s row order; ``total`` None
+        when the model has none.
+    nw_lags : int, optional
+        Newey-West lags of the rank IC's t-statistic (None: the default rule).
+
+    Returns
+    -------
+    dict
+        ``r2_total`` (NaN without ``total``), ``r2_predictive``, ``rank_ic``
+        (:class:`~sklearn_neurif.metrics.RankICResult`) and ``ic_nw`` (its
+        Newey-West mean test).
+    """
+    ic = rank_ic(y, pred, y.index.get_level_values(-1))
+    return {
+        "r2_total": r2_total(y, total) if total is not None else float("nan"),
+        "r2_predictive": r2_predictive(y, pred),
+        "rank_ic": ic,
+        "ic_nw": newey_west_mean(ic.series.to_numpy(), nw_lags),
+    }
+
+
 def _monthly(index, r, pred, total, ic: RankICResult) -> pd.DataFrame:
     """Per-month sums behind the pooled R-squared, and the month's figures."""
     keep = ~np.isnan(r)
@@ -371,12 +403,12 @@ def evaluate_factor_model(
     y = pd.Series(r, index=index, name=getattr(y, "name", None))
     w = _row_values(weights, index, "weights")
     final, pred, total, signals, notes = _model_outputs(estimator, X, y, sort_loadings)
-    ic = rank_ic(y, pred, index.get_level_values(-1))
-    ic_nw = newey_west_mean(ic.series.to_numpy(), nw_lags)
+    fit = accuracy(y, pred, total, nw_lags)
+    ic, ic_nw = fit["rank_ic"], fit["ic_nw"]
     return FactorModelEvaluation(
         name=name or type(final).__name__,
-        r2_total=r2_total(y, total) if total is not None else float("nan"),
-        r2_predictive=r2_predictive(y, pred),
+        r2_total=fit["r2_total"],
+        r2_predictive=fit["r2_predictive"],
         rmse=rmse(y, pred),
         mae=mae(y, pred),
         rank_ic=ic,

@@ -307,11 +307,12 @@ def _set_validation(estimator, X_train, y_train, n_val: int) -> None:
     )
 
 
-def _realised(estimator, X, y):
+def realised_outputs(estimator, X, y):
     """Realised factors and total-fit values of a fitted factor model, or None.
 
     None also for a block without any return (the panel's last as-of month):
-    it has no realised factors, and is predicted but not scored.
+    it has no realised factors, and is predicted but not scored. The study's
+    sensitivity line scores its other K's with it too.
     """
     model = getattr(estimator, "best_estimator_", estimator)
     final, Xt = resolve_final_step(model, X)
@@ -360,7 +361,7 @@ def _fit_predict_block(estimator, task: _RefitTask):
         fit_time = time.perf_counter() - start
         start = time.perf_counter()
         pred = np.asarray(estimator.predict(task.X_pred), dtype=np.float64).ravel()
-        factors, fitted = _realised(estimator, task.X_pred, task.y_pred)
+        factors, fitted = realised_outputs(estimator, task.X_pred, task.y_pred)
     except Exception as exc:
         named = _named_error(exc, task.label)
         if named is exc:

@@ -28,9 +28,9 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
-from ..inference import newey_west_mean
-from ..metrics import r2_predictive, r2_predictive_scorer, r2_total, r2_total_scorer
-from ..metrics import rank_ic as _rank_ic
+from ..evaluation._evaluation import accuracy
+from ..metrics import r2_predictive_scorer, r2_total_scorer
+from ..model_selection._walk_forward import realised_outputs
 
 __all__ = [
     "K_RULES",
@@ -147,8 +147,6 @@ def refit_k_outputs(refit, features, y) -> dict | None:
         K -> ``(predictions, fitted)``, two Series on the block's rows; the
         chosen K's are the walk-forward's own.
     """
-    from ..model_selection._walk_forward import _realised
-
     search = refit.estimator
     if not hasattr(search, "k_estimators_"):
         return None
@@ -167,7 +165,7 @@ def refit_k_outputs(refit, features, y) -> dict | None:
             out[k] = (refit.predictions, refit.fitted)
             continue
         pred = np.asarray(model.predict(X_block), dtype=np.float64).ravel()
-        _, fitted = _realised(model, X_block, y_block)
+        _, fitted = realised_outputs(model, X_block, y_block)
         out[k] = (
             pd.Series(pred, index=index),
             None if fitted is None else pd.Series(fitted, index=index),
@@ -207,15 +205,17 @@ def k_metrics(y, pred, fitted) -> dict:
     # As evaluate_factor_model: returns as a float Series on the rows,
     # model outputs as arrays in the same row order.
     y = pd.Series(np.asarray(y, dtype=np.float64), index=y.index)
-    pred = np.asarray(pred, dtype=np.float64)
     total = np.asarray(fitted, dtype=np.float64)
-    ic = _rank_ic(y, pred, y.index.get_level_values(-1))
-    nw = newey_west_mean(ic.series.to_numpy(), None)
+    fit = accuracy(
+        y,
+        np.asarray(pred, dtype=np.float64),
+        total if np.isfinite(total).any() else None,
+    )
     return {
-        "r2_total": r2_total(y, total) if np.isfinite(total).any() else np.nan,
-        "r2_predictive": r2_predictive(y, pred),
-        "ic_mean": float(ic.mean),
-        "ic_nw_t": float(nw.stat),
+        "r2_total": fit["r2_total"],
+        "r2_predictive": fit["r2_predictive"],
+        "ic_mean": float(fit["rank_ic"].mean),
+        "ic_nw_t": float(fit["ic_nw"].stat),
     }
 
 
