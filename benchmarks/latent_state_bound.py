@@ -47,11 +47,12 @@ import numpy as np
 import pandas as pd
 
 from sklearn_neurif.datasets import make_design_family_panel
+from sklearn_neurif.datasets._design_family import _STATE_SWITCH
 from sklearn_neurif.ipca import IPCARegressor
 from sklearn_neurif.metrics import r2_predictive, r2_total
 
-#: Monthly flip probability of the state (as in the design).
-SWITCH = 1.0 / 24.0
+#: Monthly flip probability of the state (the design's).
+SWITCH = _STATE_SWITCH
 
 
 def filtered_state(u, f_last, kappa, noise_var, observed, window=None):

@@ -1,7 +1,26 @@
 """Settings shared by the whole test suite."""
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """A function giving the module of the script ``benchmarks/<name>.py``."""
+
+    def load(name):
+        path = BENCHMARKS / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,35 +1,20 @@
 """benchmarks/latent_state_bound.py: the forward filter that bounds the latent_state design."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "latent_state_bound.py"
+from sklearn_neurif.datasets._design_family import _markov_state
 
 
 @pytest.fixture(scope="module")
-def bound():
-    spec = importlib.util.spec_from_file_location("latent_state_bound", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _markov(rng, T, N, switch):
-    s = np.empty((T, N))
-    s[0] = rng.choice([-1.0, 1.0], size=N)
-    flips = rng.uniform(size=(T, N)) < switch
-    for t in range(1, T):
-        s[t] = np.where(flips[t], -s[t - 1], s[t - 1])
-    return s
+def bound(load_benchmark):
+    return load_benchmark("latent_state_bound")
 
 
 def test_filter_recovers_a_loud_state_and_nothing_from_silence(bound):
     rng = np.random.default_rng(0)
     T, N = 60, 400
-    s = _markov(rng, T, N, bound.SWITCH)
+    s = _markov_state(rng, T, N)
     f_last = rng.choice([-1.0, 1.0], size=T)
     observed = np.ones((T, N), dtype=bool)
     loud = s * f_last[:, None] + 0.1 * rng.standard_normal((T, N))

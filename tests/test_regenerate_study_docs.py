@@ -1,21 +1,14 @@
 """benchmarks/regenerate_study_docs.py rewrites only the marked blocks, from the runs."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "benchmarks" / "regenerate_study_docs.py"
-
 
 @pytest.fixture(scope="module")
-def regen():
-    spec = importlib.util.spec_from_file_location("regenerate_study_docs", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def regen(load_benchmark):
+    return load_benchmark("regenerate_study_docs")
 
 
 PAGE = """# Title
