@@ -20,7 +20,7 @@ import os
 import time
 
 from sklearn_neurif import NeurIFRegressor
-from sklearn_neurif.study import run_study, study_settings
+from sklearn_neurif.study import run_study, study_settings, write_report
 
 
 def main(argv=None) -> None:
@@ -43,8 +43,6 @@ def main(argv=None) -> None:
     print(result.summary().T.to_string())
     print(result.diebold_mariano.drop(columns="differential").to_string())
     if args.out:
-        from sklearn_neurif.study._report import write_report
-
         write_report(result, args.out)
 
 

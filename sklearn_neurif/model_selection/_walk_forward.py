@@ -25,9 +25,9 @@ from ._split import _period_codes, _rows_of, _window_row
 from ._walk_forward_checks import (
     _check_data,
     _check_estimator,
-    _check_n_jobs,
     _param_keys,
     _warn_schedule,
+    check_n_jobs,
 )
 from ._walk_forward_result import WalkForwardRefit, WalkForwardResult
 from ._walk_forward_split import WalkForwardSplit
@@ -191,7 +191,7 @@ def walk_forward_predict(
         gap=gap,
         validation_periods=validation_periods,
     )
-    _check_n_jobs(n_jobs)
+    check_n_jobs(n_jobs)
     if not isinstance(warm_start, bool | np.bool_):
         raise TypeError(f"warm_start must be True or False; got {warm_start!r}.")
     if on_refit is not None and not callable(on_refit):

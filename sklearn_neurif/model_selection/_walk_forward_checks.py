@@ -11,10 +11,10 @@ from sklearn.model_selection._search import BaseSearchCV
 from ..panel import PanelDataWarning, check_panel_frame, check_panel_target, panel_index
 from ._period_wise import check_period_wise_cv
 
-__all__ = []
+__all__ = ["check_n_jobs"]  # also the study's check of its n_jobs
 
 
-def _check_n_jobs(n_jobs) -> None:
+def check_n_jobs(n_jobs) -> None:
     """None or a non-zero integer (joblib's -1 = every CPU), not a bool."""
     if n_jobs is None:
         return

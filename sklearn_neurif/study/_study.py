@@ -27,7 +27,7 @@ from joblib import effective_n_jobs, parallel_config
 
 from ..datasets import load_anomaly_portfolios
 from ..evaluation import evaluate_factor_model
-from ..model_selection._walk_forward_checks import _check_n_jobs
+from ..model_selection._walk_forward_checks import check_n_jobs
 from ._anomaly import anomaly_tables, characteristic_anomalies, market_returns
 from ._data import load_study_data
 from ._kps import ipca_tests
@@ -166,7 +166,7 @@ default="us-stocks"
         IPCA bootstrap draws are spread over as many workers. The results
         do not depend on ``n_jobs`` (every refit and every draw has its own
         seed; tested), only the wall time does (the long Ken French
-        study: 12 min 10 s with two workers on 2 cores; the serial run in
+        study: 12-13 minutes with two workers on 2 cores, 24 with one;
         ``docs/study.md``). Each worker holds its refit's training window
         and model: memory grows with ``n_jobs``.
     data_home, download_if_missing
@@ -211,7 +211,7 @@ default="us-stocks"
                                                 "k_sensitivity": k_sensitivity}
     )  # fmt: skip
     check_threads(threads)
-    _check_n_jobs(n_jobs)
+    check_n_jobs(n_jobs)
     request = _Request(
         data=data, settings=settings,
         estimators=check_estimators(estimators, settings.models),
@@ -332,9 +332,7 @@ def _run(request: _Request) -> StudyResult:
         tests = bar.step(
             "IPCA bootstrap tests (last window)",
             kps_cost,
-            lambda: ipca_tests(
-                panel, runs, request.settings.kps_n_boot, request.seed, request.n_jobs
-            ),
+            lambda: ipca_tests(panel, runs, n_boot, request.seed, request.n_jobs),
         )
     timings = bar.close()
     # Within the refits' times above: what the sensitivity line cost.
